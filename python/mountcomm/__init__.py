@@ -1,0 +1,66 @@
+"""mountcomm: asyncio framework for a telescope mount's dual-socket text protocol.
+
+Public names are imported lazily, so ``import mountcomm.protocol`` stays free of
+asyncio and sockets.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it
+_LAZY = {
+    "commands": "mountcomm.protocol",
+    "replies": "mountcomm.protocol",
+    "enums": "mountcomm.protocol",
+    "Source": "mountcomm.protocol.enums",
+    "CommandCode": "mountcomm.protocol.enums",
+    "ReplyCode": "mountcomm.protocol.enums",
+    "SubsystemId": "mountcomm.protocol.enums",
+    "ProtocolError": "mountcomm.exceptions",
+    "FrameTooLongError": "mountcomm.exceptions",
+    "ConnectionClosedError": "mountcomm.exceptions",
+    "MountcommError": "mountcomm.exceptions",
+}
+
+__all__ = [
+    "CommandCode",
+    "ConnectionClosedError",
+    "FrameTooLongError",
+    "MountcommError",
+    "ProtocolError",
+    "ReplyCode",
+    "Source",
+    "SubsystemId",
+    "__version__",
+    "commands",
+    "enums",
+    "replies",
+]
+
+if TYPE_CHECKING:
+    from .exceptions import (
+        ConnectionClosedError,
+        FrameTooLongError,
+        MountcommError,
+        ProtocolError,
+    )
+    from .protocol import commands, enums, replies
+    from .protocol.enums import CommandCode, ReplyCode, Source, SubsystemId
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'mountcomm' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,110 @@
+"""Exceptions raised by mountcomm.
+
+The tree is small and split by *who is at fault*::
+
+    MountcommError
+    ├── ProtocolError (also ValueError)   the peer sent bytes we cannot parse
+    │   └── FrameTooLongError             ... a frame longer than the decoder's limit
+    ├── CommandError                      a command did not complete
+    │   ├── CommandRejected               the controller answered NOACK
+    │   │   └── CommandSuperseded         ... because a newer command replaced it
+    │   └── CommandTimeout (TimeoutError) no ACK or no DONE in time
+    ├── ConnectionClosedError (ConnectionError)
+    │                                     the connection is gone (peer EOF, reset, close())
+    └── RegistryError                     the port registry refused a request
+
+Misuse by the caller (a wrong argument, a call in the wrong state) raises the
+builtin `TypeError`, `ValueError` or `RuntimeError`, never one of these.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CommandError",
+    "CommandRejected",
+    "CommandSuperseded",
+    "CommandTimeout",
+    "ConnectionClosedError",
+    "FrameTooLongError",
+    "MountcommError",
+    "ProtocolError",
+    "RegistryError",
+]
+
+
+class MountcommError(Exception):
+    """Base class of every exception defined by mountcomm."""
+
+
+class ProtocolError(MountcommError, ValueError):
+    """The peer sent data that does not follow the protocol.
+
+    The stream stays in sync: the reader has already skipped the bad frame.
+
+    Parameters
+    ----------
+    message : `str`
+        What was expected and what arrived.
+    frame : `bytes` or `list` [`str`] or `None`
+        The offending raw frame (bytes, possibly truncated) or its fields.
+
+    Attributes
+    ----------
+    frame : `bytes` or `list` [`str`] or `None`
+        The offending frame, as given.
+    """
+
+    def __init__(self, message: str, frame: bytes | list[str] | None = None) -> None:
+        super().__init__(message)
+        self.frame = frame
+
+
+class FrameTooLongError(ProtocolError):
+    """A frame exceeded the decoder's ``max_frame_bytes`` before its terminator.
+
+    The decoder discards bytes up to the next terminator and carries on;
+    ``frame`` holds the first bytes of the discarded frame.
+    """
+
+
+class CommandError(MountcommError):
+    """A command sent to the controller did not complete successfully."""
+
+
+class CommandRejected(CommandError):
+    """The controller answered NOACK.
+
+    Parameters
+    ----------
+    explanation : `str`
+        The explanation field of the NOACK reply.
+
+    Attributes
+    ----------
+    explanation : `str`
+        The explanation field of the NOACK reply.
+    """
+
+    def __init__(self, explanation: str) -> None:
+        super().__init__(explanation)
+        self.explanation = explanation
+
+
+class CommandSuperseded(CommandRejected):
+    """The command was replaced by a newer command before it finished."""
+
+
+class CommandTimeout(CommandError, TimeoutError):
+    """No ACK arrived within the ack timeout, or no DONE within the promised time."""
+
+
+class ConnectionClosedError(MountcommError, ConnectionError):
+    """The connection is closed or was lost.
+
+    Raised by reads and writes after the peer hung up, after a reset, or after
+    ``close()``. The first cause, when there is one, is chained as ``__cause__``.
+    """
+
+
+class RegistryError(MountcommError):
+    """The port registry refused a request or answered something unexpected."""

@@ -1,0 +1,583 @@
+"""Command messages: one class per parameterised command of PROTOCOL.md.
+
+Every command starts with four header fields (``sequence_id``, the command code,
+``source``, ``timestamp``) followed by its parameters. Class names are the
+CamelCase of the code names (``ELEVATION_AXIS_MOVE`` → `ElevationAxisMove`).
+
+``sequence_id`` defaults to 0, meaning "not assigned yet": a `MountClient`
+assigns one from its own per-connection generator when it sends the command.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "COMMANDS",
+    "AskForCommand",
+    "AzimuthAxisDriveEnable",
+    "AzimuthAxisDriveReset",
+    "AzimuthAxisEnableTracking",
+    "AzimuthAxisHome",
+    "AzimuthAxisMove",
+    "AzimuthAxisPower",
+    "AzimuthAxisResetAlarm",
+    "AzimuthAxisStop",
+    "AzimuthAxisTrack",
+    "BothAxesMove",
+    "BothAxesStop",
+    "BothAxesTrack",
+    "CameraCableWrapDriveEnable",
+    "CameraCableWrapDriveReset",
+    "CameraCableWrapEnableTracking",
+    "CameraCableWrapMove",
+    "CameraCableWrapPower",
+    "CameraCableWrapResetAlarm",
+    "CameraCableWrapStop",
+    "CameraCableWrapTrack",
+    "Command",
+    "Disable",
+    "ElevationAxisDriveEnable",
+    "ElevationAxisDriveReset",
+    "ElevationAxisEnableTracking",
+    "ElevationAxisHome",
+    "ElevationAxisMove",
+    "ElevationAxisPower",
+    "ElevationAxisResetAlarm",
+    "ElevationAxisStop",
+    "ElevationAxisTrack",
+    "Enable",
+    "MainPowerSupplyPower",
+    "MainPowerSupplyResetAlarm",
+    "MirrorCoverLocksMoveAll",
+    "MirrorCoverLocksPower",
+    "MirrorCoverLocksResetAlarm",
+    "MirrorCoverLocksStop",
+    "MirrorCoversDeploy",
+    "MirrorCoversPower",
+    "MirrorCoversResetAlarm",
+    "MirrorCoversRetract",
+    "MirrorCoversStop",
+    "OilSupplySystemPower",
+    "OilSupplySystemPowerCooling",
+    "OilSupplySystemPowerMainPump",
+    "OilSupplySystemPowerOil",
+    "OilSupplySystemResetAlarm",
+    "SafetyReset",
+    "TopEndChillerPower",
+    "TopEndChillerResetAlarm",
+    "TopEndChillerTrackAmbient",
+    "command_class",
+    "parse_command",
+]
+
+import time
+from typing import ClassVar
+
+from ..exceptions import ProtocolError
+from .enums import ACK_ONLY_COMMANDS, CommandCode, Source
+from .fields import BOOL, FLOAT, INT, TIMESTAMP, EnumKind
+from .messages import Message, _checked_parse, field
+
+SOURCE = EnumKind(Source)
+
+
+class Command(Message):
+    """Base class of commands (abstract).
+
+    Attributes
+    ----------
+    command_code : `CommandCode`
+        The command code (class attribute).
+    ack_only : `bool`
+        True if the command is complete when acknowledged (class attribute).
+    """
+
+    __slots__ = ()
+    _abstract = True
+    _code_index = 1
+    _code_attr = "command_code"
+    command_code: ClassVar[CommandCode]
+    ack_only: ClassVar[bool] = False
+
+    sequence_id: int = field(INT, default=0, doc="Sequence id; 0: not assigned yet.")
+    source: Source = field(SOURCE, default=Source.CSC, doc="Who sends the command.")
+    timestamp: float = field(TIMESTAMP, default_factory=time.time, doc="When sent [UTC unix s].")
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.ack_only = getattr(cls, "command_code", None) in ACK_ONLY_COMMANDS
+
+
+# --- generic commands --------------------------------------------------------------
+
+
+class Enable(Command):
+    """Enable the mount (the controller starts normal operation)."""
+
+    command_code = CommandCode.ENABLE
+
+
+class Disable(Command):
+    """Disable the mount."""
+
+    command_code = CommandCode.DISABLE
+
+
+class SafetyReset(Command):
+    """Reset the safety system (interlocks)."""
+
+    command_code = CommandCode.SAFETY_RESET
+
+
+class AskForCommand(Command):
+    """Ask the controller to give command to ``commander``."""
+
+    command_code = CommandCode.ASK_FOR_COMMAND
+    commander: Source = field(SOURCE, default=Source.CSC, doc="Who should get command.")
+
+
+# --- both axes ------------------------------------------------------------------
+
+
+class BothAxesMove(Command):
+    """Move azimuth and elevation to a point."""
+
+    command_code = CommandCode.BOTH_AXES_MOVE
+    azimuth: float = field(FLOAT, doc="Azimuth target [deg].")
+    elevation: float = field(FLOAT, doc="Elevation target [deg].")
+    azimuth_velocity: float = field(FLOAT, default=0.0, doc="Azimuth velocity [deg/s]; 0: default.")
+    elevation_velocity: float = field(
+        FLOAT, default=0.0, doc="Elevation velocity [deg/s]; 0: default."
+    )
+    negate_azimuth: int = field(INT, default=0, doc="Negate azimuth (legacy flag).")
+
+
+class BothAxesTrack(Command):
+    """Track a target on both axes (complete on ACK)."""
+
+    command_code = CommandCode.BOTH_AXES_TRACK
+    azimuth: float = field(FLOAT, doc="Azimuth at tai [deg].")
+    elevation: float = field(FLOAT, doc="Elevation at tai [deg].")
+    azimuth_velocity: float = field(FLOAT, doc="Azimuth velocity at tai [deg/s].")
+    elevation_velocity: float = field(FLOAT, doc="Elevation velocity at tai [deg/s].")
+    negate_azimuth: int = field(INT, default=0, doc="Negate azimuth (legacy flag).")
+    tai: float = field(FLOAT, doc="Time of the target [TAI unix s].")
+
+
+class BothAxesStop(Command):
+    """Stop both axes."""
+
+    command_code = CommandCode.BOTH_AXES_STOP
+
+
+# --- one axis: azimuth, elevation, camera cable wrap --------------------------------
+
+
+class AzimuthAxisPower(Command):
+    """Power the azimuth axis on or off."""
+
+    command_code = CommandCode.AZIMUTH_AXIS_POWER
+    on: bool = field(BOOL, doc="Power on?")
+
+
+class AzimuthAxisStop(Command):
+    """Stop the azimuth axis."""
+
+    command_code = CommandCode.AZIMUTH_AXIS_STOP
+
+
+class AzimuthAxisMove(Command):
+    """Move the azimuth axis to a position."""
+
+    command_code = CommandCode.AZIMUTH_AXIS_MOVE
+    position: float = field(FLOAT, doc="Target position [deg].")
+    velocity: float = field(FLOAT, default=0.0, doc="Velocity [deg/s]; 0: default.")
+    acceleration: float = field(FLOAT, default=0.0, doc="Acceleration [deg/s²]; 0: default.")
+    jerk: float = field(FLOAT, default=0.0, doc="Jerk [deg/s³]; 0: default.")
+
+
+class AzimuthAxisTrack(Command):
+    """Set the azimuth tracking target (complete on ACK)."""
+
+    command_code = CommandCode.AZIMUTH_AXIS_TRACK
+    position: float = field(FLOAT, doc="Position at tai [deg].")
+    velocity: float = field(FLOAT, doc="Velocity at tai [deg/s].")
+    tai: float = field(FLOAT, doc="Time of the target [TAI unix s].")
+
+
+class AzimuthAxisHome(Command):
+    """Home the azimuth axis."""
+
+    command_code = CommandCode.AZIMUTH_AXIS_HOME
+
+
+class AzimuthAxisResetAlarm(Command):
+    """Reset azimuth axis alarms."""
+
+    command_code = CommandCode.AZIMUTH_AXIS_RESET_ALARM
+
+
+class AzimuthAxisEnableTracking(Command):
+    """Enable or disable azimuth tracking mode."""
+
+    command_code = CommandCode.AZIMUTH_AXIS_ENABLE_TRACKING
+    on: bool = field(BOOL, doc="Enable tracking?")
+
+
+class AzimuthAxisDriveReset(Command):
+    """Reset azimuth drives."""
+
+    command_code = CommandCode.AZIMUTH_AXIS_DRIVE_RESET
+    drive: int = field(INT, default=-1, doc="Drive index; -1: all drives.")
+
+
+class AzimuthAxisDriveEnable(Command):
+    """Enable or disable azimuth drives."""
+
+    command_code = CommandCode.AZIMUTH_AXIS_DRIVE_ENABLE
+    drive: int = field(INT, default=-1, doc="Drive index; -1: all drives.")
+    on: bool = field(BOOL, doc="Enable?")
+
+
+class ElevationAxisPower(Command):
+    """Power the elevation axis on or off."""
+
+    command_code = CommandCode.ELEVATION_AXIS_POWER
+    on: bool = field(BOOL, doc="Power on?")
+
+
+class ElevationAxisStop(Command):
+    """Stop the elevation axis."""
+
+    command_code = CommandCode.ELEVATION_AXIS_STOP
+
+
+class ElevationAxisMove(Command):
+    """Move the elevation axis to a position."""
+
+    command_code = CommandCode.ELEVATION_AXIS_MOVE
+    position: float = field(FLOAT, doc="Target position [deg].")
+    velocity: float = field(FLOAT, default=0.0, doc="Velocity [deg/s]; 0: default.")
+    acceleration: float = field(FLOAT, default=0.0, doc="Acceleration [deg/s²]; 0: default.")
+    jerk: float = field(FLOAT, default=0.0, doc="Jerk [deg/s³]; 0: default.")
+
+
+class ElevationAxisTrack(Command):
+    """Set the elevation tracking target (complete on ACK)."""
+
+    command_code = CommandCode.ELEVATION_AXIS_TRACK
+    position: float = field(FLOAT, doc="Position at tai [deg].")
+    velocity: float = field(FLOAT, doc="Velocity at tai [deg/s].")
+    tai: float = field(FLOAT, doc="Time of the target [TAI unix s].")
+
+
+class ElevationAxisHome(Command):
+    """Home the elevation axis."""
+
+    command_code = CommandCode.ELEVATION_AXIS_HOME
+
+
+class ElevationAxisResetAlarm(Command):
+    """Reset elevation axis alarms."""
+
+    command_code = CommandCode.ELEVATION_AXIS_RESET_ALARM
+
+
+class ElevationAxisEnableTracking(Command):
+    """Enable or disable elevation tracking mode."""
+
+    command_code = CommandCode.ELEVATION_AXIS_ENABLE_TRACKING
+    on: bool = field(BOOL, doc="Enable tracking?")
+
+
+class ElevationAxisDriveReset(Command):
+    """Reset elevation drives."""
+
+    command_code = CommandCode.ELEVATION_AXIS_DRIVE_RESET
+    drive: int = field(INT, default=-1, doc="Drive index; -1: all drives.")
+
+
+class ElevationAxisDriveEnable(Command):
+    """Enable or disable elevation drives."""
+
+    command_code = CommandCode.ELEVATION_AXIS_DRIVE_ENABLE
+    drive: int = field(INT, default=-1, doc="Drive index; -1: all drives.")
+    on: bool = field(BOOL, doc="Enable?")
+
+
+class CameraCableWrapPower(Command):
+    """Power the camera cable wrap on or off."""
+
+    command_code = CommandCode.CAMERA_CABLE_WRAP_POWER
+    on: bool = field(BOOL, doc="Power on?")
+
+
+class CameraCableWrapStop(Command):
+    """Stop the camera cable wrap."""
+
+    command_code = CommandCode.CAMERA_CABLE_WRAP_STOP
+
+
+class CameraCableWrapMove(Command):
+    """Move the camera cable wrap to a position."""
+
+    command_code = CommandCode.CAMERA_CABLE_WRAP_MOVE
+    position: float = field(FLOAT, doc="Target position [deg].")
+    velocity: float = field(FLOAT, default=0.0, doc="Velocity [deg/s]; 0: default.")
+    acceleration: float = field(FLOAT, default=0.0, doc="Acceleration [deg/s²]; 0: default.")
+    jerk: float = field(FLOAT, default=0.0, doc="Jerk [deg/s³]; 0: default.")
+
+
+class CameraCableWrapTrack(Command):
+    """Set the camera cable wrap tracking target (complete on ACK)."""
+
+    command_code = CommandCode.CAMERA_CABLE_WRAP_TRACK
+    position: float = field(FLOAT, doc="Position at tai [deg].")
+    velocity: float = field(FLOAT, doc="Velocity at tai [deg/s].")
+    tai: float = field(FLOAT, doc="Time of the target [TAI unix s].")
+
+
+class CameraCableWrapResetAlarm(Command):
+    """Reset camera cable wrap alarms."""
+
+    command_code = CommandCode.CAMERA_CABLE_WRAP_RESET_ALARM
+
+
+class CameraCableWrapDriveEnable(Command):
+    """Enable or disable one camera cable wrap drive."""
+
+    command_code = CommandCode.CAMERA_CABLE_WRAP_DRIVE_ENABLE
+    drive: int = field(INT, doc="Drive index.")
+    on: bool = field(BOOL, doc="Enable?")
+
+
+class CameraCableWrapDriveReset(Command):
+    """Reset one camera cable wrap drive."""
+
+    command_code = CommandCode.CAMERA_CABLE_WRAP_DRIVE_RESET
+    drive: int = field(INT, doc="Drive index.")
+
+
+class CameraCableWrapEnableTracking(Command):
+    """Enable or disable camera cable wrap tracking mode."""
+
+    command_code = CommandCode.CAMERA_CABLE_WRAP_ENABLE_TRACKING
+    on: bool = field(BOOL, doc="Enable tracking?")
+
+
+# --- power, oil, covers, chiller -----------------------------------------------------
+
+
+class MainPowerSupplyPower(Command):
+    """Power the main power supply on or off."""
+
+    command_code = CommandCode.MAIN_POWER_SUPPLY_POWER
+    on: bool = field(BOOL, doc="Power on?")
+
+
+class MainPowerSupplyResetAlarm(Command):
+    """Reset main power supply alarms."""
+
+    command_code = CommandCode.MAIN_POWER_SUPPLY_RESET_ALARM
+
+
+class OilSupplySystemPower(Command):
+    """Power the whole oil supply system on or off."""
+
+    command_code = CommandCode.OIL_SUPPLY_SYSTEM_POWER
+    on: bool = field(BOOL, doc="Power on?")
+
+
+class OilSupplySystemPowerCooling(Command):
+    """Power the oil supply cooling on or off."""
+
+    command_code = CommandCode.OIL_SUPPLY_SYSTEM_POWER_COOLING
+    on: bool = field(BOOL, doc="Power on?")
+
+
+class OilSupplySystemPowerOil(Command):
+    """Power the oil circuit on or off."""
+
+    command_code = CommandCode.OIL_SUPPLY_SYSTEM_POWER_OIL
+    on: bool = field(BOOL, doc="Power on?")
+
+
+class OilSupplySystemPowerMainPump(Command):
+    """Power the main oil pump on or off."""
+
+    command_code = CommandCode.OIL_SUPPLY_SYSTEM_POWER_MAIN_PUMP
+    on: bool = field(BOOL, doc="Power on?")
+
+
+class OilSupplySystemResetAlarm(Command):
+    """Reset oil supply system alarms."""
+
+    command_code = CommandCode.OIL_SUPPLY_SYSTEM_RESET_ALARM
+
+
+class MirrorCoversPower(Command):
+    """Power mirror cover drives on or off."""
+
+    command_code = CommandCode.MIRROR_COVERS_POWER
+    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
+    on: bool = field(BOOL, doc="Power on?")
+
+
+class MirrorCoversStop(Command):
+    """Stop mirror cover motion."""
+
+    command_code = CommandCode.MIRROR_COVERS_STOP
+    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
+
+
+class MirrorCoversDeploy(Command):
+    """Deploy (close) the mirror covers."""
+
+    command_code = CommandCode.MIRROR_COVERS_DEPLOY
+    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
+
+
+class MirrorCoversRetract(Command):
+    """Retract (open) the mirror covers."""
+
+    command_code = CommandCode.MIRROR_COVERS_RETRACT
+    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
+
+
+class MirrorCoversResetAlarm(Command):
+    """Reset mirror cover alarms."""
+
+    command_code = CommandCode.MIRROR_COVERS_RESET_ALARM
+    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
+
+
+class MirrorCoverLocksPower(Command):
+    """Power mirror cover lock drives on or off."""
+
+    command_code = CommandCode.MIRROR_COVER_LOCKS_POWER
+    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
+    on: bool = field(BOOL, doc="Power on?")
+
+
+class MirrorCoverLocksStop(Command):
+    """Stop mirror cover lock motion."""
+
+    command_code = CommandCode.MIRROR_COVER_LOCKS_STOP
+    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
+
+
+class MirrorCoverLocksResetAlarm(Command):
+    """Reset mirror cover lock alarms."""
+
+    command_code = CommandCode.MIRROR_COVER_LOCKS_RESET_ALARM
+    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
+
+
+class MirrorCoverLocksMoveAll(Command):
+    """Move all mirror cover locks."""
+
+    command_code = CommandCode.MIRROR_COVER_LOCKS_MOVE_ALL
+    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
+    deploy: bool = field(BOOL, doc="Deploy (lock) if true, retract if false.")
+
+
+class TopEndChillerPower(Command):
+    """Power the top-end chiller on or off."""
+
+    command_code = CommandCode.TOP_END_CHILLER_POWER
+    on: bool = field(BOOL, doc="Power on?")
+
+
+class TopEndChillerTrackAmbient(Command):
+    """Make the top-end chiller track ambient temperature, or hold a setpoint."""
+
+    command_code = CommandCode.TOP_END_CHILLER_TRACK_AMBIENT
+    on: bool = field(BOOL, doc="Track ambient?")
+    temperature: float = field(FLOAT, doc="Setpoint when not tracking ambient [C].")
+
+
+class TopEndChillerResetAlarm(Command):
+    """Reset top-end chiller alarms."""
+
+    command_code = CommandCode.TOP_END_CHILLER_RESET_ALARM
+
+
+def _all_commands() -> dict[CommandCode, type[Command]]:
+    found: dict[CommandCode, type[Command]] = {}
+    for obj in list(globals().values()):
+        if isinstance(obj, type) and issubclass(obj, Command) and obj is not Command:
+            if obj.command_code in found:
+                raise RuntimeError(
+                    f"{obj.__name__} and {found[obj.command_code].__name__} share a code"
+                )
+            found[obj.command_code] = obj
+    return found
+
+
+COMMANDS: dict[CommandCode, type[Command]] = _all_commands()
+"""Every command class, by code."""
+
+_BY_TEXT: dict[str, type[Command]] = {str(int(code)): cls for code, cls in COMMANDS.items()}
+
+
+def command_class(code: CommandCode | int | str) -> type[Command]:
+    """Return the command class for a code, name or class name.
+
+    Parameters
+    ----------
+    code : `CommandCode`, `int` or `str`
+        A code (``403``), a code name (``"ELEVATION_AXIS_MOVE"``) or a class name
+        (``"ElevationAxisMove"``).
+
+    Raises
+    ------
+    KeyError
+        If no command class matches.
+    """
+    if isinstance(code, str) and not code.lstrip("-").isdigit():
+        for cls in COMMANDS.values():
+            if code in (cls.__name__, cls.command_code.name):
+                return cls
+        raise KeyError(f"no command named {code!r}")
+    key = CommandCode(int(code))
+    try:
+        return COMMANDS[key]
+    except KeyError:
+        raise KeyError(f"command {key.name} ({int(key)}) has no message class") from None
+
+
+def parse_command(fields: list[str]) -> Command:
+    """Parse the wire fields of one frame as a command.
+
+    Raises
+    ------
+    ProtocolError
+        Unknown code, code with no class, wrong field count or a bad value.
+    """
+    try:
+        cls = _BY_TEXT[fields[1]]
+    except (KeyError, IndexError):
+        cls = _lookup_slow(fields)
+    return _checked_parse(cls, fields)  # type: ignore[no-any-return]
+
+
+def _lookup_slow(fields: list[str]) -> type[Command]:
+    if len(fields) < 4:
+        raise ProtocolError(
+            f"a command has at least 4 fields (sequence_id, code, source, timestamp), "
+            f"got {len(fields)}",
+            fields,
+        )
+    try:
+        code = int(fields[1])
+    except ValueError:
+        raise ProtocolError(
+            f"expected an integer command code, got {fields[1]!r}", fields
+        ) from None
+    try:
+        return COMMANDS[CommandCode(code)]
+    except ValueError:
+        raise ProtocolError(f"unknown command code {code}", fields) from None
+    except KeyError:
+        raise ProtocolError(
+            f"command code {code} ({CommandCode(code).name}) has no message class", fields
+        ) from None

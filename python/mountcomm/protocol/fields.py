@@ -1,0 +1,339 @@
+"""Field kinds: how one typed value is validated, encoded and parsed.
+
+Each kind knows three things about one field of a message:
+
+* ``coerce(value)``: check a value given to a constructor and normalise it
+  (raises `ValueError` naming what it expected);
+* ``encode_expr(var)``: a Python expression, used by the message code generator,
+  that turns the stored value into its wire text;
+* ``parse(text)``: turn wire text back into a value (raises `ValueError`).
+
+The wire formats are those of PROTOCOL.md.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BOOL",
+    "EXTRA_STR",
+    "FLOAT",
+    "INT",
+    "STR",
+    "TIMESTAMP",
+    "BoolKind",
+    "EnumKind",
+    "ExtraStrKind",
+    "FieldKind",
+    "FloatKind",
+    "IntEmptyIsDefaultKind",
+    "IntKind",
+    "StrKind",
+    "TimestampKind",
+    "format_timestamp",
+    "parse_timestamp",
+]
+
+import calendar
+import datetime
+import enum
+import math
+import operator
+import time
+from typing import Any, ClassVar
+
+
+class FieldKind:
+    """Base class of field kinds.
+
+    Attributes
+    ----------
+    type_name : `str`
+        Name of the Python type of values, for documentation and errors.
+    fast_type : `type` or `None`
+        Values of exactly this type need no coercion (a generated constructor
+        skips ``coerce`` for them).
+    """
+
+    type_name: ClassVar[str] = "object"
+    fast_type: type | None = None
+    variadic: ClassVar[bool] = False
+
+    def coerce(self, value: Any) -> Any:
+        """Validate and normalise a constructor argument.
+
+        Raises
+        ------
+        ValueError
+            If the value has the wrong type or an invalid value.
+        """
+        raise NotImplementedError
+
+    def encode_expr(self, var: str) -> str:
+        """Return a Python expression that encodes ``var`` as wire text."""
+        return f"str({var})"
+
+    def parse(self, text: str) -> Any:
+        """Parse wire text.
+
+        Raises
+        ------
+        ValueError
+            If the text is not a valid value of this kind.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class BoolKind(FieldKind):
+    """A boolean: ``0``/``1`` on the wire; parsing accepts any integer."""
+
+    type_name = "bool"
+    fast_type = bool
+
+    def coerce(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return value != 0
+        raise ValueError(f"expected a bool, got {value!r}")
+
+    def encode_expr(self, var: str) -> str:
+        return f"('1' if {var} else '0')"
+
+    def parse(self, text: str) -> bool:
+        return int(text) != 0
+
+
+class IntKind(FieldKind):
+    """A decimal integer."""
+
+    type_name = "int"
+    fast_type = int
+
+    def coerce(self, value: Any) -> int:
+        if isinstance(value, (float, str, bytes)) or not hasattr(value, "__index__"):
+            raise ValueError(f"expected an int, got {value!r}")
+        return operator.index(value)
+
+    def parse(self, text: str) -> int:
+        return int(text)
+
+
+class IntEmptyIsDefaultKind(IntKind):
+    """An integer whose empty wire text means ``default``."""
+
+    def __init__(self, default: int = 0) -> None:
+        self.default = default
+
+    def parse(self, text: str) -> int:
+        return int(text) if text else self.default
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(default={self.default!r})"
+
+
+class FloatKind(FieldKind):
+    """A float, written as Python's ``str(float(x))``."""
+
+    type_name = "float"
+    fast_type = float
+
+    def coerce(self, value: Any) -> float:
+        if isinstance(value, (bool, str, bytes)):
+            raise ValueError(f"expected a float, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a float, got {value!r}") from None
+
+    def encode_expr(self, var: str) -> str:
+        return f"repr({var})"
+
+    def parse(self, text: str) -> float:
+        return float(text)
+
+
+class EnumKind(FieldKind):
+    """An `enum.IntEnum` member, written as its integer value.
+
+    Parameters
+    ----------
+    enum_class : `type` [`enum.IntEnum`]
+        The enumeration; parsing an integer that is not one of its values fails.
+    """
+
+    def __init__(self, enum_class: type[enum.IntEnum]) -> None:
+        self.enum_class = enum_class
+        self.fast_type = enum_class
+        self.type_name = enum_class.__name__  # type: ignore[misc]
+
+    def coerce(self, value: Any) -> enum.IntEnum:
+        if isinstance(value, (bool, float, str, bytes)):
+            raise ValueError(f"expected a {self.enum_class.__name__}, got {value!r}")
+        try:
+            return self.enum_class(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid {self.enum_class.__name__}") from None
+
+    def encode_expr(self, var: str) -> str:
+        return f"str(int({var}))"
+
+    def parse(self, text: str) -> enum.IntEnum:
+        return self.enum_class(int(text))
+
+    def __repr__(self) -> str:
+        return f"EnumKind({self.enum_class.__name__})"
+
+
+def _check_text(value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"a text field may not contain a newline or carriage return: {value!r}")
+    return value
+
+
+class StrKind(FieldKind):
+    """Text, written as is. ``\\n`` and ``\\r`` are refused."""
+
+    type_name = "str"
+
+    def coerce(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a str, got {value!r}")
+        return _check_text(value)
+
+    def encode_expr(self, var: str) -> str:
+        return var
+
+    def parse(self, text: str) -> str:
+        return text
+
+
+class ExtraStrKind(FieldKind):
+    """Zero or more trailing text fields, held as a `tuple` of `str`.
+
+    Only the last field of a message may have this kind.
+    """
+
+    type_name = "tuple[str, ...]"
+    variadic = True
+
+    def coerce(self, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str) or not hasattr(value, "__iter__"):
+            raise ValueError(f"expected a sequence of str, got {value!r}")
+        items = tuple(value)
+        for item in items:
+            if not isinstance(item, str):
+                raise ValueError(f"expected a sequence of str, got item {item!r}")
+            _check_text(item)
+        return items
+
+    def parse(self, text: str) -> Any:  # pragma: no cover - variadic kinds parse slices
+        raise TypeError("ExtraStrKind parses a list of fields, not one field")
+
+
+# --- timestamps -------------------------------------------------------------
+
+_ISO_PREFIX_LEN = 19  # YYYY-MM-DDTHH:MM:SS
+_MAX_CACHE = 4096
+_FRACTION_SCALE = tuple(10**i for i in range(10))
+_format_cache: dict[int, str] = {}
+_parse_cache: dict[str, int] = {}
+
+
+def format_timestamp(t: float) -> str:
+    """Format UTC unix seconds as ``YYYY-MM-DDTHH:MM:SS.sss``.
+
+    Parameters
+    ----------
+    t : `float`
+        UTC unix time [s]. Rounded to the nearest millisecond.
+    """
+    sec = math.floor(t)
+    ms = round((t - sec) * 1000)
+    if ms >= 1000:
+        sec += 1
+        ms -= 1000
+    prefix = _format_cache.get(sec)
+    if prefix is None:
+        if len(_format_cache) >= _MAX_CACHE:
+            _format_cache.clear()
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        _format_cache[sec] = prefix
+    return f"{prefix}.{ms:03d}"
+
+
+def _parse_prefix(prefix: str) -> int:
+    if (
+        len(prefix) != _ISO_PREFIX_LEN
+        or prefix[4] != "-"
+        or prefix[7] != "-"
+        or prefix[10] != "T"
+        or prefix[13] != ":"
+        or prefix[16] != ":"
+    ):
+        raise ValueError(f"expected a timestamp YYYY-MM-DDTHH:MM:SS[.fff], got {prefix!r}")
+    parts = (prefix[0:4], prefix[5:7], prefix[8:10], prefix[11:13], prefix[14:16], prefix[17:19])
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        raise ValueError(f"expected a timestamp YYYY-MM-DDTHH:MM:SS[.fff], got {prefix!r}")
+    year, month, day, hour, minute, second = (int(p) for p in parts)
+    try:
+        value = datetime.datetime(year, month, day, hour, minute, second)
+    except ValueError as e:
+        raise ValueError(f"invalid timestamp {prefix!r}: {e}") from None
+    return calendar.timegm(value.timetuple())
+
+
+def parse_timestamp(text: str) -> float:
+    """Parse ``YYYY-MM-DDTHH:MM:SS[.f...]`` (UTC, 0 to 9 fraction digits).
+
+    Returns
+    -------
+    t : `float`
+        UTC unix seconds.
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is not such a timestamp.
+    """
+    prefix = text[:_ISO_PREFIX_LEN]
+    sec = _parse_cache.get(prefix)
+    if sec is None:
+        sec = _parse_prefix(prefix)
+        if len(_parse_cache) >= _MAX_CACHE:
+            _parse_cache.clear()
+        _parse_cache[prefix] = sec
+    n = len(text) - _ISO_PREFIX_LEN
+    if n == 0:
+        return float(sec)
+    digits = text[_ISO_PREFIX_LEN + 1 :]
+    if (
+        text[_ISO_PREFIX_LEN] != "."
+        or not 2 <= n <= 10
+        or not (digits.isascii() and digits.isdigit())
+    ):
+        raise ValueError(f"expected a timestamp YYYY-MM-DDTHH:MM:SS[.fff], got {text!r}")
+    return sec + int(digits) / _FRACTION_SCALE[n - 1]
+
+
+class TimestampKind(FloatKind):
+    """UTC unix seconds, written as ISO-8601 with milliseconds."""
+
+    type_name = "float"
+
+    def encode_expr(self, var: str) -> str:
+        return f"_format_timestamp({var})"
+
+    def parse(self, text: str) -> float:
+        value: float = parse_timestamp(text)
+        return value
+
+
+BOOL = BoolKind()
+INT = IntKind()
+FLOAT = FloatKind()
+STR = StrKind()
+TIMESTAMP = TimestampKind()
+EXTRA_STR = ExtraStrKind()
