@@ -237,7 +237,7 @@ class ExtraStrKind(FieldKind):
 
 _ISO_PREFIX_LEN = 19  # YYYY-MM-DDTHH:MM:SS
 _MAX_CACHE = 4096
-_FRACTION_SCALE = tuple(10**i for i in range(10))
+_FRACTION_SCALE: tuple[int, ...] = tuple(10**i for i in range(10))
 _format_cache: dict[int, str] = {}
 _parse_cache: dict[str, int] = {}
 
