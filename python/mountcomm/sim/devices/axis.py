@@ -1,0 +1,545 @@
+"""Simulated main axes: azimuth, elevation and camera cable wrap.
+
+An axis must be powered, have all its drives enabled and carry no alarm before
+it moves. Point-to-point moves (MOVE, HOME) need tracking disabled; TRACK needs
+tracking enabled. Motion follows `mountcomm.sim.motion` plans.
+
+Operation slots: ``power`` (power on), ``drive`` (drive enable) and ``motion``
+(MOVE, HOME, STOP; a TRACK supersedes the operation in this slot without
+starting one, as it is ack-only). A newer command in a slot supersedes the
+older operation there.
+
+In position: the axis enters position when its plan arrives (at rest on a move
+target, or matching a tracking target); it leaves when a new command sends it
+more than ``POSITION_TOLERANCE`` away, when a tracking target runs past a
+position limit, or when it loses power, drives or raises an alarm.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AZIMUTH",
+    "CAMERA_CABLE_WRAP",
+    "ELEVATION",
+    "POSITION_TOLERANCE",
+    "Axis",
+    "AxisSpec",
+]
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ...protocol import commands
+from ...protocol.commands import Command
+from ...protocol.enums import CommandCode, SubsystemId, TelemetryTopicId
+from ..motion import AxisLimits, Kinematics, Path, plan_hold, plan_move, plan_stop, plan_track
+from .base import (
+    Accepted,
+    Device,
+    InPositionChanged,
+    OpIds,
+    Outcome,
+    RejectCode,
+    Rejected,
+    Severity,
+    Timings,
+    _Timer,
+)
+
+POSITION_TOLERANCE = 1e-4
+"""An axis closer than this to its goal [deg, deg/s] stays in position."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AxisSpec:
+    """What distinguishes one axis from another.
+
+    Attributes
+    ----------
+    name : `str`
+        Key in ``Config.sim_limits`` and in `InPositionChanged` events.
+    label : `str`
+        Used in explanations.
+    subsystem : `SubsystemId`
+    topic : `TelemetryTopicId`
+    drives : `int`
+        Number of drives.
+    home : `float` or `None`
+        Home position [deg]; `None` if the axis has no HOME command.
+    inertia : `float`
+        Moment of inertia [kg m²], for the simulated torque.
+    codes : `dict` [`str`, `CommandCode`]
+        Command code of each action (``power``, ``stop``, ``move``, ``track``,
+        ``home``, ``reset_alarm``, ``enable_tracking``, ``drive_reset``,
+        ``drive_enable``).
+    """
+
+    name: str
+    label: str
+    subsystem: SubsystemId
+    topic: TelemetryTopicId
+    drives: int
+    home: float | None
+    inertia: float
+    codes: dict[str, CommandCode]
+
+
+AZIMUTH = AxisSpec(
+    name="azimuth",
+    label="Azimuth axis",
+    subsystem=SubsystemId.AZIMUTH_AXIS,
+    topic=TelemetryTopicId.AZIMUTH,
+    drives=16,
+    home=0.0,
+    inertia=1.3e6,
+    codes={
+        "power": CommandCode.AZIMUTH_AXIS_POWER,
+        "stop": CommandCode.AZIMUTH_AXIS_STOP,
+        "move": CommandCode.AZIMUTH_AXIS_MOVE,
+        "track": CommandCode.AZIMUTH_AXIS_TRACK,
+        "home": CommandCode.AZIMUTH_AXIS_HOME,
+        "reset_alarm": CommandCode.AZIMUTH_AXIS_RESET_ALARM,
+        "enable_tracking": CommandCode.AZIMUTH_AXIS_ENABLE_TRACKING,
+        "drive_reset": CommandCode.AZIMUTH_AXIS_DRIVE_RESET,
+        "drive_enable": CommandCode.AZIMUTH_AXIS_DRIVE_ENABLE,
+    },
+)
+
+ELEVATION = AxisSpec(
+    name="elevation",
+    label="Elevation axis",
+    subsystem=SubsystemId.ELEVATION_AXIS,
+    topic=TelemetryTopicId.ELEVATION,
+    drives=12,
+    home=86.5,
+    inertia=6.0e5,
+    codes={
+        "power": CommandCode.ELEVATION_AXIS_POWER,
+        "stop": CommandCode.ELEVATION_AXIS_STOP,
+        "move": CommandCode.ELEVATION_AXIS_MOVE,
+        "track": CommandCode.ELEVATION_AXIS_TRACK,
+        "home": CommandCode.ELEVATION_AXIS_HOME,
+        "reset_alarm": CommandCode.ELEVATION_AXIS_RESET_ALARM,
+        "enable_tracking": CommandCode.ELEVATION_AXIS_ENABLE_TRACKING,
+        "drive_reset": CommandCode.ELEVATION_AXIS_DRIVE_RESET,
+        "drive_enable": CommandCode.ELEVATION_AXIS_DRIVE_ENABLE,
+    },
+)
+
+CAMERA_CABLE_WRAP = AxisSpec(
+    name="camera_cable_wrap",
+    label="Camera cable wrap",
+    subsystem=SubsystemId.CAMERA_CABLE_WRAP,
+    topic=TelemetryTopicId.CAMERA_CABLE_WRAP,
+    drives=2,
+    home=None,
+    inertia=2.0e3,
+    codes={
+        "power": CommandCode.CAMERA_CABLE_WRAP_POWER,
+        "stop": CommandCode.CAMERA_CABLE_WRAP_STOP,
+        "move": CommandCode.CAMERA_CABLE_WRAP_MOVE,
+        "track": CommandCode.CAMERA_CABLE_WRAP_TRACK,
+        "reset_alarm": CommandCode.CAMERA_CABLE_WRAP_RESET_ALARM,
+        "enable_tracking": CommandCode.CAMERA_CABLE_WRAP_ENABLE_TRACKING,
+        "drive_reset": CommandCode.CAMERA_CABLE_WRAP_DRIVE_RESET,
+        "drive_enable": CommandCode.CAMERA_CABLE_WRAP_DRIVE_ENABLE,
+    },
+)
+
+
+class Axis(Device):
+    """One simulated axis (pure state machine; time is an argument).
+
+    Parameters
+    ----------
+    spec : `AxisSpec`
+        `AZIMUTH`, `ELEVATION` or `CAMERA_CABLE_WRAP`.
+    limits : `AxisLimits`
+        Position, velocity and acceleration limits.
+    timings : `Timings`, optional
+        Power-on and drive-enable durations.
+    ids : iterator of `int`, optional
+        Shared source of operation ids.
+    position : `float`, optional
+        Initial position [deg]; default: home, else 0, clipped to the limits.
+
+    Attributes
+    ----------
+    powered : `bool`
+    drives_enabled : `list` [`bool`]
+    tracking_enabled : `bool`
+    in_position : `bool`
+    path : `Path`
+        The current motion plan.
+    """
+
+    def __init__(
+        self,
+        spec: AxisSpec,
+        limits: AxisLimits,
+        timings: Timings | None = None,
+        ids: OpIds | None = None,
+        position: float | None = None,
+    ) -> None:
+        super().__init__(spec.label, spec.subsystem, ids)
+        self.spec = spec
+        self.limits = limits
+        self.timings = timings or Timings()
+        self.handlers = {code: f"_do_{action}" for action, code in spec.codes.items()}
+        start = position if position is not None else (spec.home or 0.0)
+        self.powered = False
+        self.drives_enabled = [False] * spec.drives
+        self.tracking_enabled = False
+        self.in_position = False
+        self.path: Path = plan_hold(limits.clip(start), 0.0)
+        self._goal: Callable[[float], Kinematics] = self._hold_goal(limits.clip(start))
+        self._enter_timer: _Timer | None = None
+
+    # --- queries ------------------------------------------------------------------
+
+    def state(self, now: float) -> Kinematics:
+        """Position, velocity and acceleration at ``now`` [TAI unix s]."""
+        return self.path.at(now)
+
+    def goal(self, now: float) -> Kinematics:
+        """The commanded position and velocity at ``now`` (a target or a halt)."""
+        return self._goal(now)
+
+    def telemetry(self, now: float) -> dict[str, Any]:
+        """A telemetry sample at ``now`` (topic of the axis, PROTOCOL.md names)."""
+        actual = self.path.at(now)
+        demand = self._goal(now)
+        torque = self.spec.inertia * math.radians(actual.acceleration)
+        return {
+            "topicID": int(self.spec.topic),
+            "timestamp": now,
+            "angleActual": actual.position,
+            "angleSet": demand.position,
+            "velocityActual": actual.velocity,
+            "velocitySet": demand.velocity,
+            "accelerationActual": actual.acceleration,
+            "torqueActual": torque,
+        }
+
+    # --- checks -------------------------------------------------------------------
+
+    def _check_powered(self) -> Rejected | None:
+        if not self.powered:
+            return Rejected(RejectCode.OFF, f"{self.name} is off")
+        return self._check_alarm()
+
+    def _check_can_move(self) -> Rejected | None:
+        rejected = self._check_powered()
+        if rejected is None and not all(self.drives_enabled):
+            off = [i for i, on in enumerate(self.drives_enabled) if not on]
+            rejected = Rejected(
+                RejectCode.DRIVE_DISABLED, f"{self.name}: drives {off} are not enabled"
+            )
+        return rejected
+
+    def _drive_indices(self, drive: int) -> list[int] | Rejected:
+        if drive == -1:
+            return list(range(self.spec.drives))
+        if 0 <= drive < self.spec.drives:
+            return [drive]
+        return Rejected(
+            RejectCode.BAD_ARGUMENT,
+            f"{self.name} has drives 0…{self.spec.drives - 1} (or -1 for all), not {drive}",
+        )
+
+    def check_move(self, position: float) -> Rejected | None:
+        """Why a point-to-point move to ``position`` would be rejected, or `None`."""
+        rejected = self._check_can_move()
+        if rejected is None and self.tracking_enabled:
+            rejected = Rejected(
+                RejectCode.TRACKING_ENABLED,
+                f"{self.name} is in tracking mode; disable tracking to move",
+            )
+        if rejected is None and not (math.isfinite(position) and self.limits.contains(position)):
+            rejected = self._out_of_limits("position", position)
+        return rejected
+
+    def check_track(self, position: float, velocity: float, tai: float) -> Rejected | None:
+        """Why a tracking target would be rejected, or `None`."""
+        rejected = self._check_can_move()
+        if rejected is None and not self.tracking_enabled:
+            rejected = Rejected(
+                RejectCode.TRACKING_NOT_ENABLED, f"{self.name}: tracking is not enabled"
+            )
+        if rejected is None and not (
+            math.isfinite(position) and math.isfinite(tai) and self.limits.contains(position)
+        ):
+            rejected = self._out_of_limits("position", position)
+        if rejected is None and not abs(velocity) <= self.limits.max_velocity:
+            rejected = Rejected(
+                RejectCode.OUT_OF_LIMITS,
+                f"{self.name}: velocity {velocity} is beyond ±{self.limits.max_velocity} deg/s",
+            )
+        return rejected
+
+    def _out_of_limits(self, what: str, value: float) -> Rejected:
+        return Rejected(
+            RejectCode.OUT_OF_LIMITS,
+            f"{self.name}: {what} {value} is outside "
+            f"[{self.limits.min_position}, {self.limits.max_position}] deg",
+        )
+
+    # --- motion helpers -----------------------------------------------------------
+
+    @staticmethod
+    def _hold_goal(position: float) -> Callable[[float], Kinematics]:
+        return lambda _t: Kinematics(position)
+
+    def _set_path(self, path: Path, goal: Callable[[float], Kinematics], now: float) -> None:
+        """Adopt a new plan and update in-position state."""
+        current = self.path.at(now)
+        target = goal(now)
+        close = (
+            abs(current.position - target.position) <= POSITION_TOLERANCE
+            and abs(current.velocity - target.velocity) <= POSITION_TOLERANCE
+        )
+        self.path = path
+        self._goal = goal
+        self._cancel_enter()
+        if not close:
+            self._set_in_position(False, now)
+            self._enter_timer = self._schedule(path.arrival_time, self._arrive)
+        elif not self.in_position:
+            self._set_in_position(True, now)
+        if path.limit_time is not None:
+            self._schedule(path.limit_time, self._make_limit_action(path))
+
+    def _make_limit_action(self, path: Path) -> Callable[[float], None]:
+        def reach_limit(at: float) -> None:
+            if self.path is path:
+                self._cancel_enter()
+                self._set_in_position(False, at)
+                halt = path.final.position
+                self._goal = self._hold_goal(halt)
+                self._raise_alarm(
+                    at,
+                    f"{self.name}: tracking target runs past the position limit; "
+                    f"stopping at {halt:.4f} deg",
+                    code=2,
+                    severity=Severity.WARNING,
+                )
+
+        return reach_limit
+
+    def _arrive(self, at: float) -> None:
+        self._enter_timer = None
+        self._set_in_position(True, at)
+
+    def _cancel_enter(self) -> None:
+        if self._enter_timer is not None:
+            self._enter_timer.cancelled = True
+            self._enter_timer = None
+
+    def _set_in_position(self, value: bool, at: float) -> None:
+        if value and not (self.powered and all(self.drives_enabled)):
+            return
+        if value != self.in_position:
+            self.in_position = value
+            self._emit(InPositionChanged(self.spec.name, value, at))
+
+    def halt(self, now: float, reason: str) -> None:
+        """Brake to a halt, failing the motion operation and leaving position."""
+        path = plan_stop(self.path.at(now), now, self.limits)
+        self._fail("motion", now, reason)
+        self._cancel_enter()
+        self._set_in_position(False, now)
+        self.path = path
+        self._goal = self._hold_goal(path.final.position)
+
+    # --- command handlers (see AxisSpec.codes) ------------------------------------
+
+    def _do_power(self, command: Command, now: float) -> Outcome:
+        assert isinstance(
+            command,
+            commands.AzimuthAxisPower | commands.ElevationAxisPower | commands.CameraCableWrapPower,
+        )
+        if command.on:
+            if self.powered:
+                return self._instant(now)
+            return self._begin("power", now, self.timings.axis_power_s, self._powered_on)
+        self.power_lost(now, f"{self.name} powered off")
+        return self._instant(now)
+
+    def _powered_on(self, _at: float) -> None:
+        self.powered = True
+
+    def power_lost(self, now: float, reason: str) -> None:
+        """Switch off at once (POWER off, or main power lost): brake and disable."""
+        self._run_until(now)
+        self._supersede("power", now)
+        self._fail("drive", now, reason)
+        if self.powered:
+            self.halt(now, reason)
+        self.powered = False
+        self.drives_enabled = [False] * self.spec.drives
+        self.tracking_enabled = False
+
+    def _do_drive_enable(self, command: Command, now: float) -> Outcome:
+        assert isinstance(
+            command,
+            commands.AzimuthAxisDriveEnable
+            | commands.ElevationAxisDriveEnable
+            | commands.CameraCableWrapDriveEnable,
+        )
+        rejected = self._check_powered()
+        if rejected is not None:
+            return rejected
+        indices = self._drive_indices(command.drive)
+        if isinstance(indices, Rejected):
+            return indices
+        if command.on:
+            if all(self.drives_enabled[i] for i in indices):
+                return self._instant(now)
+
+            def enable(_at: float) -> None:
+                for i in indices:
+                    self.drives_enabled[i] = True
+
+            return self._begin("drive", now, self.timings.drive_enable_s, enable)
+        self._fail("drive", now, f"{self.name}: drives disabled")
+        for i in indices:
+            self.drives_enabled[i] = False
+        if self.path.at(now).velocity != 0 or "motion" in self._ops or self.in_position:
+            self.halt(now, f"{self.name}: drives disabled")
+        return self._instant(now)
+
+    def _do_drive_reset(self, command: Command, now: float) -> Outcome:
+        assert isinstance(
+            command,
+            commands.AzimuthAxisDriveReset
+            | commands.ElevationAxisDriveReset
+            | commands.CameraCableWrapDriveReset,
+        )
+        rejected = self._check_powered()
+        if rejected is not None:
+            return rejected
+        indices = self._drive_indices(command.drive)
+        if isinstance(indices, Rejected):
+            return indices
+        return self._instant(now)
+
+    def _do_enable_tracking(self, command: Command, now: float) -> Outcome:
+        assert isinstance(
+            command,
+            commands.AzimuthAxisEnableTracking
+            | commands.ElevationAxisEnableTracking
+            | commands.CameraCableWrapEnableTracking,
+        )
+        if command.on:
+            rejected = self._check_can_move()
+            if rejected is not None:
+                return rejected
+            self.tracking_enabled = True
+            return self._instant(now)
+        if self.tracking_enabled:
+            self.tracking_enabled = False
+            if "motion" not in self._ops:  # tracking: brake to a halt
+                stop = plan_stop(self.path.at(now), now, self.limits)
+                self._set_path(stop, self._hold_goal(stop.final.position), now)
+        return self._instant(now)
+
+    def _do_move(self, command: Command, now: float) -> Outcome:
+        assert isinstance(
+            command,
+            commands.AzimuthAxisMove | commands.ElevationAxisMove | commands.CameraCableWrapMove,
+        )
+        return self.move(now, command.position, command.velocity, command.acceleration)
+
+    def _do_home(self, command: Command, now: float) -> Outcome:
+        assert self.spec.home is not None
+        return self.move(now, self.spec.home)
+
+    def move(
+        self, now: float, position: float, velocity: float = 0.0, acceleration: float = 0.0
+    ) -> Outcome:
+        """Start a point-to-point move (MOVE, HOME, or one half of BOTH_AXES_MOVE).
+
+        Parameters
+        ----------
+        now : `float`
+            [TAI unix s]
+        position : `float`
+            Target [deg].
+        velocity, acceleration : `float`
+            Requested maxima [deg/s], [deg/s²]; 0 means the axis limit.
+        """
+        self._run_until(now)
+        rejected = self.check_move(position)
+        if rejected is not None:
+            return rejected
+        path = plan_move(
+            self.path.at(now),
+            now,
+            self.limits,
+            position,
+            velocity=velocity,
+            acceleration=acceleration,
+        )
+        accepted = self._begin("motion", now, path.arrival_time - now)
+        self._set_path(path, self._hold_goal(position), now)
+        return accepted
+
+    def _do_track(self, command: Command, now: float) -> Outcome:
+        assert isinstance(
+            command,
+            commands.AzimuthAxisTrack | commands.ElevationAxisTrack | commands.CameraCableWrapTrack,
+        )
+        return self.track(now, command.position, command.velocity, command.tai)
+
+    def track(self, now: float, position: float, velocity: float, tai: float) -> Outcome:
+        """Follow a new tracking target (TRACK, or one half of BOTH_AXES_TRACK); ack-only.
+
+        Parameters
+        ----------
+        now : `float`
+            [TAI unix s]
+        position, velocity : `float`
+            The target at ``tai`` [deg], [deg/s].
+        tai : `float`
+            [TAI unix s]
+        """
+        self._run_until(now)
+        rejected = self.check_track(position, velocity, tai)
+        if rejected is not None:
+            return rejected
+        path = plan_track(
+            self.path.at(now), now, self.limits, position=position, velocity=velocity, tai=tai
+        )
+        self._supersede("motion", now)
+
+        def goal(t: float) -> Kinematics:
+            return Kinematics(self.limits.clip(position + velocity * (t - tai)), velocity)
+
+        self._set_path(path, goal, now)
+        return Accepted(duration_s=0.0, done_at=now, op_id=None)
+
+    def _do_stop(self, command: Command, now: float) -> Outcome:
+        return self.stop(now)
+
+    def stop(self, now: float) -> Outcome:
+        """Brake to a halt (STOP, or one half of BOTH_AXES_STOP); always accepted."""
+        self._run_until(now)
+        path = plan_stop(self.path.at(now), now, self.limits)
+        accepted = self._begin("motion", now, path.arrival_time - now)
+        self._set_path(path, self._hold_goal(path.final.position), now)
+        return accepted
+
+    def _do_reset_alarm(self, command: Command, now: float) -> Outcome:
+        return self._reset_alarm(command, now)
+
+    def inject_alarm(
+        self, now: float, text: str, code: int = 1, severity: Severity = Severity.ERROR
+    ) -> None:
+        """Raise an alarm (fault injection); an ERROR also brakes the axis to a halt."""
+        self._run_until(now)
+        if severity is Severity.ERROR:
+            self.halt(now, f"{self.name} alarm: {text}")
+            self.tracking_enabled = False
+        self._raise_alarm(now, text, code, severity)
