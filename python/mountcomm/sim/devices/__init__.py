@@ -1,1 +1,58 @@
-"""mountcomm.sim.devices."""
+"""Simulated devices: pure state machines driven by a simulated clock.
+
+One module per device family; `Mount` puts them together. See `base` for the
+``handle(command, now) -> Outcome`` / ``advance(now) -> [Event]`` contract.
+"""
+
+from .axis import AZIMUTH, CAMERA_CABLE_WRAP, ELEVATION, POSITION_TOLERANCE, Axis, AxisSpec
+from .base import (
+    Accepted,
+    AlarmChanged,
+    Device,
+    Event,
+    Failed,
+    Finished,
+    InPositionChanged,
+    Outcome,
+    RejectCode,
+    Rejected,
+    Severity,
+    Superseded,
+    Timings,
+)
+from .chiller import TopEndChiller
+from .covers import DRIVES, LinearDriveGroup, MirrorCoverLocks, MirrorCovers
+from .mount import Mount
+from .oil import OIL_STAGES, OilSupplySystem
+from .power import MainPowerSupply
+
+__all__ = [
+    "AZIMUTH",
+    "CAMERA_CABLE_WRAP",
+    "DRIVES",
+    "ELEVATION",
+    "OIL_STAGES",
+    "POSITION_TOLERANCE",
+    "Accepted",
+    "AlarmChanged",
+    "Axis",
+    "AxisSpec",
+    "Device",
+    "Event",
+    "Failed",
+    "Finished",
+    "InPositionChanged",
+    "LinearDriveGroup",
+    "MainPowerSupply",
+    "MirrorCoverLocks",
+    "MirrorCovers",
+    "Mount",
+    "OilSupplySystem",
+    "Outcome",
+    "RejectCode",
+    "Rejected",
+    "Severity",
+    "Superseded",
+    "Timings",
+    "TopEndChiller",
+]

@@ -33,6 +33,8 @@ class _Stroke:
     target: float
 
     def at(self, now: float, speed: float) -> float:
+        if speed == float("inf"):
+            return self.target
         if now <= self.t0:
             return self.start
         travelled = (now - self.t0) * speed
