@@ -6,7 +6,6 @@ import random
 import time
 
 from common import Figure, median_of
-
 from mountcomm.protocol import commands, parse_command, parse_reply, replies
 
 N = 20_000

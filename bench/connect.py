@@ -1,7 +1,7 @@
 """Connect latency: time from the peer's server starting to the client being connected.
 
 The client starts connecting before the peer listens (the peer "comes up late"
-by a random 0–200 ms); what is measured is the delay the retry policy adds.
+by a random 0-200 ms); what is measured is the delay the retry policy adds.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import statistics
 import time
 
 from common import Figure
-
 from mountcomm import ClientServerPair
 
 HOST = "127.0.0.1"

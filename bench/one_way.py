@@ -6,7 +6,6 @@ import asyncio
 import time
 
 from common import Figure, median_of
-
 from mountcomm.protocol import replies
 from mountcomm.testing.harness import connected_communicator_pair
 

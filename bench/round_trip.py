@@ -6,7 +6,6 @@ import asyncio
 import time
 
 from common import Figure, median_of, percentile
-
 from mountcomm.protocol import commands, replies
 from mountcomm.testing.harness import connected_communicator_pair
 

@@ -16,9 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import Figure, print_table, write_results  # noqa: E402
-
-from mountcomm import log  # noqa: E402
+from common import Figure, print_table, write_results
+from mountcomm import log
 
 BENCHMARKS = ["codec", "one_way", "round_trip", "mount_client", "connect", "registry"]
 
