@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sim_helpers import Bench
 
 from mountcomm.protocol import commands
 from mountcomm.sim.devices import (
@@ -21,6 +20,8 @@ from mountcomm.sim.devices import (
     Timings,
 )
 from mountcomm.sim.motion import AxisLimits, plan_move
+
+from .sim_helpers import Bench
 
 EL_LIMITS = AxisLimits(20.0, 86.5, 3.5, 3.5)
 

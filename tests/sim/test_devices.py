@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sim_helpers import Bench
 
 from mountcomm.protocol import commands
 from mountcomm.sim.devices import (
@@ -19,6 +18,8 @@ from mountcomm.sim.devices import (
     Timings,
     TopEndChiller,
 )
+
+from .sim_helpers import Bench
 
 
 def test_main_power_supply() -> None:

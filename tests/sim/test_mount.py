@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sim_helpers import Bench
 
 from mountcomm.config import Config
 from mountcomm.protocol import commands
@@ -19,6 +18,8 @@ from mountcomm.sim.devices import (
     Timings,
 )
 from mountcomm.sim.motion import AxisLimits
+
+from .sim_helpers import Bench
 
 
 def powered_mount(**kwargs: object) -> Bench:
