@@ -65,7 +65,7 @@ class RejectCode(enum.Enum):
     BAD_ARGUMENT = "bad argument"
     INTERLOCK = "interlock"
     DISABLED = "disabled"
-    BUSY = "busy"
+    NOT_COMMANDER = "not commander"
 
 
 class Severity(enum.Enum):
