@@ -602,7 +602,7 @@ class MockController:
 
     async def _send(self, console: _Console, reply: Reply | bytes) -> None:
         comm = console.comm
-        if not comm.client_connected:
+        if not comm.client_connected and not self._closing:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REPLY_CONNECT_WAIT):
                     await console.client_up.wait()

@@ -1,0 +1,123 @@
+"""Helpers for the end-to-end controller tests (real sockets on 127.0.0.1:0)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from mountcomm.config import Config
+from mountcomm.net import Communicator
+from mountcomm.protocol import commands, replies
+from mountcomm.protocol.enums import Source
+from mountcomm.sim.controller import MockController
+from mountcomm.sim.devices import Timings
+
+STD_TIMEOUT = 5.0
+HOST = "127.0.0.1"
+
+FAST_LIMITS = {
+    axis: {"min": lo, "max": hi, "max_velocity": 200.0, "max_acceleration": 400.0}
+    for axis, lo, hi in (
+        ("elevation", 20.0, 86.5),
+        ("azimuth", -270.0, 270.0),
+        ("camera_cable_wrap", -90.0, 90.0),
+    )
+}
+FAST_CONFIG = Config(sim_limits=FAST_LIMITS, telemetry_rate_hz=50.0)
+
+
+def fast_controller(roles: Any = (Source.CSC,), **kwargs: Any) -> MockController:
+    kwargs.setdefault("config", FAST_CONFIG)
+    kwargs.setdefault("timings", Timings.fast(0.01))
+    return MockController(roles, **kwargs)
+
+
+async def read(comm: Communicator, timeout: float = STD_TIMEOUT) -> Any:
+    return await asyncio.wait_for(comm.read(), timeout)
+
+
+class Console:
+    """A console in one role: a plain Communicator plus sequence ids."""
+
+    def __init__(self, comm: Communicator, role: Source) -> None:
+        self.comm = comm
+        self.role = role
+        self._seq = 0
+
+    async def send(self, command: commands.Command, keep_source: bool = False) -> int:
+        """Send with the next sequence id and (unless keep_source) source = our role."""
+        self._seq += 1
+        command.sequence_id = self._seq
+        if not keep_source:
+            command.source = self.role
+        await self.comm.write(command)
+        return self._seq
+
+    async def read(self, timeout: float = STD_TIMEOUT) -> Any:
+        return await read(self.comm, timeout)
+
+    async def expect(self, cls: type, sequence_id: int | None = None, **fields: Any) -> Any:
+        reply = await self.read()
+        assert isinstance(reply, cls), reply
+        if sequence_id is not None:
+            assert reply.sequence_id == sequence_id, reply
+        for name, value in fields.items():
+            actual = getattr(reply, name)
+            if isinstance(value, str) and name == "explanation":
+                assert value in actual, reply
+            else:
+                assert actual == value, reply
+        return reply
+
+    async def run(self, command: commands.Command) -> replies.AckReply:
+        """Send; expect ACK then (unless ack-only) DONE, skipping unsolicited replies."""
+        seq = await self.send(command)
+        ack = await self.next_for(seq)
+        assert isinstance(ack, replies.AckReply), ack
+        if not command.ack_only:
+            done = await self.next_for(seq)
+            assert isinstance(done, replies.DoneReply), done
+        return ack
+
+    async def next_for(self, sequence_id: int) -> Any:
+        while True:
+            reply = await self.read()
+            if getattr(reply, "sequence_id", None) == sequence_id:
+                return reply
+
+    async def take_command(self) -> None:
+        await self.run(commands.AskForCommand(commander=self.role))
+
+
+@contextlib.asynccontextmanager
+async def console(controller: MockController, role: Source = Source.CSC) -> AsyncIterator[Console]:
+    """A console Communicator (read_replies=True) connected on ``role``'s port pair."""
+    comm = Communicator(
+        f"console-{role.name.lower()}",
+        HOST,
+        controller.command_port(role),
+        HOST,
+        0,
+        None,
+        read_replies=True,
+        connect=False,
+    )
+    try:
+        port = await asyncio.wait_for(comm.wait_server_port(), STD_TIMEOUT)
+        controller.connect_console(role, port)
+        await asyncio.wait_for(comm.connect(), STD_TIMEOUT)
+        yield Console(comm, role)
+    finally:
+        await comm.close()
+
+
+async def power_up(c: Console, *axes: str) -> None:
+    """Take command, switch on the main power supply and the given axes."""
+    await c.take_command()
+    await c.run(commands.MainPowerSupplyPower(on=True))
+    for axis in axes:
+        cls = {"elevation": "ElevationAxis", "azimuth": "AzimuthAxis"}[axis]
+        await c.run(getattr(commands, f"{cls}Power")(on=True))
+        await c.run(getattr(commands, f"{cls}DriveEnable")(on=True))
