@@ -39,32 +39,31 @@ async def test_life_cycle_ack_done_noack() -> None:
 
 
 async def test_move_supersession_and_in_position() -> None:
-    async with fast_controller((CSC, EUI)) as controller:
-        async with console(controller, CSC) as csc, console(controller, EUI) as eui:
-            await power_up(csc, "elevation")
-            first = await csc.send(commands.ElevationAxisMove(position=30.0))
-            ack = await csc.expect(replies.AckReply, first)
-            assert 0 < ack.timeout_ms < 1000
-            second = await csc.send(commands.ElevationAxisMove(position=40.0))
-            await csc.expect(replies.AckReply, second)
-            await csc.expect(replies.NoAckReply, first, explanation="Superseded")
-            await csc.expect(replies.DoneReply, second)
-            await csc.expect(
-                replies.InPositionReply, what=InPositionAxis.ELEVATION, in_position=True
-            )
-            # Unsolicited replies go to every console.
-            await eui.expect(replies.InPositionReply, what=1, in_position=True)
-            seq = await csc.send(commands.ElevationAxisMove(position=50.0))
-            await csc.expect(replies.AckReply, seq)
-            await csc.expect(replies.InPositionReply, in_position=False)
-            await csc.expect(replies.DoneReply, seq)
-            await csc.expect(replies.InPositionReply, in_position=True)
-            assert (
-                controller.mount.elevation.state(
-                    controller.mount.elevation.path.arrival_time
-                ).position
-                == 50.0
-            )
+    async with (
+        fast_controller((CSC, EUI)) as controller,
+        console(controller, CSC) as csc,
+        console(controller, EUI) as eui,
+    ):
+        await power_up(csc, "elevation")
+        first = await csc.send(commands.ElevationAxisMove(position=30.0))
+        ack = await csc.expect(replies.AckReply, first)
+        assert 0 < ack.timeout_ms < 1000
+        second = await csc.send(commands.ElevationAxisMove(position=40.0))
+        await csc.expect(replies.AckReply, second)
+        await csc.expect(replies.NoAckReply, first, explanation="Superseded")
+        await csc.expect(replies.DoneReply, second)
+        await csc.expect(replies.InPositionReply, what=InPositionAxis.ELEVATION, in_position=True)
+        # Unsolicited replies go to every console.
+        await eui.expect(replies.InPositionReply, what=1, in_position=True)
+        seq = await csc.send(commands.ElevationAxisMove(position=50.0))
+        await csc.expect(replies.AckReply, seq)
+        await csc.expect(replies.InPositionReply, in_position=False)
+        await csc.expect(replies.DoneReply, seq)
+        await csc.expect(replies.InPositionReply, in_position=True)
+        assert (
+            controller.mount.elevation.state(controller.mount.elevation.path.arrival_time).position
+            == 50.0
+        )
 
 
 async def test_device_rejection_and_ack_only_tracking() -> None:
@@ -100,7 +99,8 @@ async def test_device_rejection_and_ack_only_tracking() -> None:
 
 async def test_authority_forged_source_and_hhd() -> None:
     async with (
-        fast_controller((CSC, EUI, HHD)) as controller, console(controller, CSC) as csc,
+        fast_controller((CSC, EUI, HHD)) as controller,
+        console(controller, CSC) as csc,
         console(controller, EUI) as eui,
         console(controller, HHD) as hhd,
     ):
@@ -115,9 +115,7 @@ async def test_authority_forged_source_and_hhd() -> None:
             explanation="EUI does not have command; CSC has it",
         )
         assert not controller.mount.main_power_supply.busy()
-        seq = await eui.send(
-            commands.AskForCommand(commander=CSC, source=CSC), keep_source=True
-        )
+        seq = await eui.send(commands.AskForCommand(commander=CSC, source=CSC), keep_source=True)
         await eui.expect(replies.NoAckReply, seq, explanation="only ask for command for itself")
         await eui.take_command()
         assert controller.authority.holder is EUI
@@ -136,32 +134,35 @@ async def test_authority_forged_source_and_hhd() -> None:
 
 async def test_console_reconnects_and_keeps_command() -> None:
     async with fast_controller() as controller:
-        async with console(controller) as csc:
-            await csc.take_command()
+        async with console(controller) as first:
+            await first.take_command()
         # The console is gone; a new one connects on the same port pair.
-        async with console(controller) as csc:
-            await csc.run(commands.MainPowerSupplyPower(on=True))
+        async with console(controller) as second:
+            await second.run(commands.MainPowerSupplyPower(on=True))
             assert controller.console_connected(CSC)
 
 
 async def test_garbage_from_one_console_does_not_disturb_others() -> None:
-    async with fast_controller((CSC, EUI)) as controller:
-        async with console(controller, CSC) as csc, console(controller, EUI) as eui:
-            await eui.take_command()
-            writer = csc.comm.client_writer
-            assert writer is not None
-            # Unknown command code with a readable sequence id: NOACK.
-            writer.write(b"77\n9999\n1\n2020-02-27T14:48:27.469\r\n")
-            reply = await csc.expect(replies.NoAckReply, 77, explanation="Invalid command")
-            assert "9999" in reply.explanation
-            # Not even a sequence id, invalid UTF-8, a wrong field count: logged only.
-            writer.write(b"\xff\xfe\x00garbage\r\nabc\r\n78\n403\n1\n2020-02-27T14:48:27\r\n")
-            await csc.expect(replies.NoAckReply, 78, explanation="Invalid command")
-            assert controller.bad_frames == 4
-            # Both consoles carry on.
-            seq = await csc.send(commands.Enable())
-            await csc.expect(replies.NoAckReply, seq, explanation="does not have command")
-            await eui.run(commands.MainPowerSupplyPower(on=True))
+    async with (
+        fast_controller((CSC, EUI)) as controller,
+        console(controller, CSC) as csc,
+        console(controller, EUI) as eui,
+    ):
+        await eui.take_command()
+        writer = csc.comm.client_writer
+        assert writer is not None
+        # Unknown command code with a readable sequence id: NOACK.
+        writer.write(b"77\n9999\n1\n2020-02-27T14:48:27.469\r\n")
+        reply = await csc.expect(replies.NoAckReply, 77, explanation="Invalid command")
+        assert "9999" in reply.explanation
+        # Not even a sequence id, invalid UTF-8, a wrong field count: logged only.
+        writer.write(b"\xff\xfe\x00garbage\r\nabc\r\n78\n403\n1\n2020-02-27T14:48:27\r\n")
+        await csc.expect(replies.NoAckReply, 78, explanation="Invalid command")
+        assert controller.bad_frames == 4
+        # Both consoles carry on.
+        seq = await csc.send(commands.Enable())
+        await csc.expect(replies.NoAckReply, seq, explanation="does not have command")
+        await eui.run(commands.MainPowerSupplyPower(on=True))
 
 
 async def test_explicit_reply_port_and_repr() -> None:

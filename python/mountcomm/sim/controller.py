@@ -636,6 +636,10 @@ class MockController:
         """Number of connected telemetry clients."""
         return self._telemetry.client_count
 
+    async def wait_telemetry_clients(self, count: int) -> None:
+        """Wait until at least ``count`` telemetry clients are connected. Cancel-safe."""
+        await self._telemetry.wait_client_count(lambda n: n >= count)
+
     # --- fault injection ------------------------------------------------------------
 
     def reject_next(self, count: int = 1, explanation: str = "Rejected by fault injection") -> None:

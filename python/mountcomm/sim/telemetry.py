@@ -21,7 +21,7 @@ __all__ = [
 import asyncio
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -91,11 +91,25 @@ class TelemetryServer:
         self._server: asyncio.Server | None = None
         self._links: set[Link] = set()
         self._closed = False
+        self._changed: asyncio.Event | None = None
 
     @property
     def client_count(self) -> int:
         """Number of connected clients."""
         return len(self._links)
+
+    async def wait_client_count(self, predicate: Callable[[int], bool]) -> int:
+        """Wait until ``predicate(client_count)`` is true; return the count. Cancel-safe."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        while not predicate(len(self._links)):
+            self._changed.clear()
+            await self._changed.wait()
+        return len(self._links)
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
 
     async def start(self) -> int:
         """Start listening; return the port.
@@ -117,12 +131,14 @@ class TelemetryServer:
             return
         self._links.add(link)
         link.on_lost = self._lost
+        self._notify()
         self.log.info("telemetry_client_connected", clients=len(self._links))
 
     def _lost(self, link: Link) -> None:
         if link in self._links:
             self._links.discard(link)
             link.close()
+            self._notify()
             self.log.info("telemetry_client_disconnected", clients=len(self._links))
 
     def publish(self, samples: Iterable[Mapping[str, Any]]) -> None:
