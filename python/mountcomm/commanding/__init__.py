@@ -1,1 +1,25 @@
-"""mountcomm.commanding."""
+"""Commanding: what observatory (CSC) code uses to drive the mount.
+
+`CommandTracker` assigns sequence ids and turns replies into `CommandFutures`;
+the policies it applies (timeouts, which error a NOACK maps to) are pure
+functions in `mountcomm.commanding.policy`.
+"""
+
+from .policy import (
+    DEFAULT_ACK_TIMEOUT,
+    DEFAULT_DONE_MARGIN,
+    done_timeout,
+    is_superseded,
+    noack_exception,
+)
+from .tracker import CommandFutures, CommandTracker
+
+__all__ = [
+    "DEFAULT_ACK_TIMEOUT",
+    "DEFAULT_DONE_MARGIN",
+    "CommandFutures",
+    "CommandTracker",
+    "done_timeout",
+    "is_superseded",
+    "noack_exception",
+]
