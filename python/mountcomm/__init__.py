@@ -13,6 +13,9 @@ __version__ = "0.1.0"
 
 # name -> module that defines it
 _LAZY = {
+    "ClientServerPair": "mountcomm.net.client_server_pair",
+    "Communicator": "mountcomm.net.communicator",
+    "OneClientServer": "mountcomm.net.server",
     "commands": "mountcomm.protocol",
     "replies": "mountcomm.protocol",
     "enums": "mountcomm.protocol",
@@ -27,10 +30,13 @@ _LAZY = {
 }
 
 __all__ = [
+    "ClientServerPair",
     "CommandCode",
+    "Communicator",
     "ConnectionClosedError",
     "FrameTooLongError",
     "MountcommError",
+    "OneClientServer",
     "ProtocolError",
     "ReplyCode",
     "Source",
@@ -48,6 +54,9 @@ if TYPE_CHECKING:
         MountcommError,
         ProtocolError,
     )
+    from .net.client_server_pair import ClientServerPair
+    from .net.communicator import Communicator
+    from .net.server import OneClientServer
     from .protocol import commands, enums, replies
     from .protocol.enums import CommandCode, ReplyCode, Source, SubsystemId
 

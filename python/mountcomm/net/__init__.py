@@ -1,1 +1,8 @@
-"""mountcomm.net."""
+"""Transport: asyncio streams carrying the mount protocol."""
+
+from .client_server_pair import ClientServerPair
+from .communicator import Communicator
+from .retry import backoff
+from .server import OneClientServer
+
+__all__ = ["ClientServerPair", "Communicator", "OneClientServer", "backoff"]

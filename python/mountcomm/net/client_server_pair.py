@@ -1,0 +1,365 @@
+"""`ClientServerPair`: one outbound client stream plus one inbound server stream."""
+
+from __future__ import annotations
+
+__all__ = ["ClientServerPair"]
+
+import asyncio
+from types import TracebackType
+from typing import Any, Self
+
+from ..log import get_logger
+from .retry import backoff
+from .server import ConnectCallback, OneClientServer, call_connect_callback
+from .streams import DEFAULT_STREAM_LIMIT, Link, open_link
+
+LOCALHOST = "localhost"
+
+
+class ClientServerPair:
+    """A TCP client and a TCP server used together, as the mount protocol does.
+
+    The mount controller talks to each peer over two sockets: a client socket
+    that this side connects (and writes to) and a server socket the peer connects
+    to (and this side reads from). This class owns both.
+
+    Parameters
+    ----------
+    name : `str`
+        Name for log messages.
+    client_host : `str` or `None`
+        Host the client connects to; `None`: localhost.
+    client_port : `int`
+        Port the client connects to; 0: not yet known (give it to `connect`).
+    server_host : `str` or `None`
+        Address the server listens on; `None`: all interfaces.
+    server_port : `int`
+        Port the server listens on; 0: the OS picks (see `wait_server_port`).
+    log : `logging.Logger`, structlog logger or `None`
+        Where to log.
+    connect : `bool`, optional
+        Start `connect` as `connect_task` at construction (needs a client port)?
+    connect_callback : callable or `None`, optional
+        ``connect_callback(pair)``, sync or async, called each time
+        `client_connected` or `server_connected` changes. Exceptions are logged.
+    connect_timeout : `float` or `None`, keyword-only
+        Limit for `connect` [s]; `None`: wait forever, as the original did.
+    connect_retry_max : `float` or `None`, keyword-only
+        Cap on the retry interval [s] when ``connect_retry_factor`` > 1.
+    connect_retry_factor : `float`, keyword-only
+        Growth of the retry interval after each failed attempt (1: constant).
+    connect_retry_jitter : `float`, keyword-only
+        Random fraction [0, 1] taken off each retry interval.
+    limit : `int`, keyword-only
+        Buffer limit of the stream readers [bytes].
+
+    Attributes
+    ----------
+    name, client_host, client_port, log, connect_callback
+        As given (``client_port`` is updated by ``connect(port=...)``).
+    connect_retry_interval : `float`
+        Interval between connection attempts [s] (class default 0.1).
+    client_reader, client_writer : asyncio streams or `None`
+        The client connection's streams (`None` before the first connection).
+    server_reader, server_writer : asyncio streams or `None`
+        The server connection's streams (`None` before the first connection).
+    start_task : `asyncio.Task`
+        Done when the server listens.
+    client_connected_task : `asyncio.Future`
+        Done when the client first connects (never replaced; see
+        `wait_connected` for later connections).
+    connect_task : `asyncio.Task`
+        The `connect` started at construction (only if ``connect`` is true).
+
+    Notes
+    -----
+    Must be constructed with a running event loop. Connection loss is noticed at
+    once (no polling), whether or not anyone is reading.
+    """
+
+    connect_retry_interval = 0.1
+    """Interval between client connection attempts [s]."""
+
+    def __init__(
+        self,
+        name: str,
+        client_host: str | None,
+        client_port: int,
+        server_host: str | None,
+        server_port: int,
+        log: Any,
+        connect: bool = True,
+        connect_callback: ConnectCallback | None = None,
+        *,
+        connect_timeout: float | None = None,
+        connect_retry_max: float | None = None,
+        connect_retry_factor: float = 1.0,
+        connect_retry_jitter: float = 0.0,
+        limit: int = DEFAULT_STREAM_LIMIT,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self.name = name
+        self.client_host = client_host
+        self.client_port = client_port
+        self.log = get_logger(log, f"{type(self).__name__}({name})")
+        self.connect_callback = connect_callback
+        self.connect_timeout = connect_timeout
+        self.connect_retry_max = connect_retry_max
+        self.connect_retry_factor = connect_retry_factor
+        self.connect_retry_jitter = connect_retry_jitter
+        # Validate the retry settings now rather than at the first failure.
+        next(self._retry_delays())
+        self._limit = limit
+        self._client: Link | None = None
+        self._closed = False
+        self.client_connected_task: asyncio.Future[None] = loop.create_future()
+        self._server = OneClientServer(
+            name=name,
+            host=server_host,
+            port=server_port,
+            log=log,
+            connect_callback=self._server_changed,
+            limit=limit,
+        )
+        self.start_task = self._server.start_task
+        if connect:
+            if not client_port:
+                raise ValueError(
+                    f"{name}: connect=True needs a nonzero client_port; "
+                    "use connect=False and call connect(port=...) later"
+                )
+            self.connect_task: asyncio.Task[None] = loop.create_task(self.connect())
+            self.connect_task.add_done_callback(self._connect_task_done)
+
+    # --- state -------------------------------------------------------------------
+
+    @property
+    def client_connected(self) -> bool:
+        """True while the client is connected."""
+        return self._client is not None and self._client.is_open
+
+    @property
+    def server_connected(self) -> bool:
+        """True while a peer is connected to the server."""
+        return self._server.connected
+
+    @property
+    def connected(self) -> bool:
+        """True while both the client and the server are connected."""
+        return self.client_connected and self._server.connected
+
+    @property
+    def client_reader(self) -> asyncio.StreamReader | None:
+        """The client connection's reader, or `None`."""
+        return self._client.reader if self._client is not None else None
+
+    @property
+    def client_writer(self) -> asyncio.StreamWriter | None:
+        """The client connection's writer, or `None`."""
+        return self._client.writer if self._client is not None else None
+
+    @property
+    def server_reader(self) -> asyncio.StreamReader | None:
+        """The server connection's reader, or `None`."""
+        return self._server.reader
+
+    @property
+    def server_writer(self) -> asyncio.StreamWriter | None:
+        """The server connection's writer, or `None`."""
+        return self._server.writer
+
+    @property
+    def server_host(self) -> str | None:
+        """Address the server listens on (`None`: all interfaces)."""
+        return self._server.host
+
+    @property
+    def server_port(self) -> int:
+        """Port the server listens on (0 until it has started, if 0 was asked)."""
+        return self._server.port
+
+    @property
+    def server(self) -> OneClientServer:
+        """The underlying server."""
+        return self._server
+
+    # --- callbacks -----------------------------------------------------------------
+
+    def call_connect_callback(self, *args: Any, **kwargs: Any) -> None:
+        """Call `connect_callback` with this pair; never raises. Arguments are ignored."""
+        call_connect_callback(self.connect_callback, self, self.log)
+
+    def _server_changed(self, server: OneClientServer) -> None:
+        self._on_server_changed()
+        self.call_connect_callback()
+
+    def _on_server_changed(self) -> None:
+        """Hook for subclasses: the server connection was made or lost."""
+
+    def _client_lost(self, link: Link) -> None:
+        if link is not self._client:
+            return
+        exc = link.lost.result()
+        self.log.info("client_disconnected", error="eof" if exc is None else repr(exc))
+        link.close()
+        self.call_connect_callback()
+
+    def _connect_task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("connect_failed", error=repr(task.exception()))
+
+    # --- operations ------------------------------------------------------------------
+
+    async def wait_server_port(self) -> int:
+        """Wait until the server listens; return its port.
+
+        Raises
+        ------
+        OSError
+            If the server could not bind its address.
+        """
+        await asyncio.shield(self.start_task)
+        return self._server.port
+
+    def _retry_delays(self) -> Any:
+        return backoff(
+            self.connect_retry_interval,
+            factor=self.connect_retry_factor,
+            maximum=self.connect_retry_max,
+            jitter=self.connect_retry_jitter,
+        )
+
+    async def connect(self, port: int | None = None) -> None:
+        """Connect the client (retrying), then wait for a peer on the server.
+
+        Any previous client connection is closed first, so this may be called
+        again after a disconnect to reconnect.
+
+        Parameters
+        ----------
+        port : `int` or `None`, optional
+            Client port; `None`: use `client_port`.
+
+        Raises
+        ------
+        ValueError
+            If no client port is known.
+        TimeoutError
+            If ``connect_timeout`` was given and expired.
+        ConnectionError
+            If the pair is closed meanwhile.
+
+        Notes
+        -----
+        Without ``connect_timeout`` this waits forever, retrying every
+        `connect_retry_interval` (refused connections, unresolvable hosts and
+        hosts whose every address refuses are all retried).
+        """
+        if port is not None:
+            self.client_port = port
+        if not self.client_port:
+            raise ValueError(f"{self.name}: client_port={self.client_port!r} must be nonzero")
+        async with asyncio.timeout(self.connect_timeout):
+            await self.connect_client()
+            await self.wait_connected()
+
+    async def connect_client(self) -> None:
+        """Connect only the client, retrying until it succeeds (see `connect`)."""
+        await self.close_client()
+        self._raise_if_closed()
+        host = self.client_host or LOCALHOST
+        delays = self._retry_delays()
+        attempt = 0
+        while True:
+            self._raise_if_closed()
+            attempt += 1
+            try:
+                link = await open_link(host, self.client_port, limit=self._limit)
+                break
+            except OSError as e:
+                if attempt == 1 or attempt % 50 == 0:
+                    self.log.debug(
+                        "connect_retry",
+                        host=host,
+                        port=self.client_port,
+                        attempt=attempt,
+                        error=str(e),
+                    )
+                await asyncio.sleep(next(delays))
+        if self._closed:  # close() ran while the connection was being made
+            await link.wait_closed()
+            self._raise_if_closed()
+        self._client = link
+        link.on_lost = self._client_lost
+        self.log.info("client_connected", host=host, port=self.client_port, attempts=attempt)
+        if not self.client_connected_task.done():
+            self.client_connected_task.set_result(None)
+        self.call_connect_callback()
+
+    def _raise_if_closed(self) -> None:
+        if self._closed:
+            raise ConnectionError(f"{self.name} is closed")
+
+    async def wait_connected(self) -> None:
+        """Wait until both the client and the server are connected.
+
+        Returns at once if they are. Cancel-safe.
+
+        Raises
+        ------
+        ConnectionError
+            If the client is not connected (nothing would connect it) or the
+            pair is closed while waiting.
+        """
+        if not self.client_connected:
+            raise ConnectionError(f"{self.name}: client is not connected; call connect()")
+        await self._server.wait_connected()
+
+    async def close_client(self) -> None:
+        """Close the client connection. Idempotent. Does **not** call the callback."""
+        link = self._client
+        if link is not None:
+            link.on_lost = None
+            await link.wait_closed()
+
+    async def close(self) -> None:
+        """Close the client and the server. Idempotent and safe at any moment.
+
+        Steps: (1) cancel `connect_task` if running, (2) close the client (no
+        callback), (3) close the server (callback if it was connected), which
+        sets the server's ``done_task``.
+        """
+        if self._closed:
+            await self._server.done_task
+            return
+        self._closed = True
+        connect_task = getattr(self, "connect_task", None)
+        if connect_task is not None and not connect_task.done():
+            connect_task.cancel()
+            await asyncio.gather(connect_task, return_exceptions=True)
+        await self.close_client()
+        await self._server.close()
+
+    @property
+    def done_task(self) -> asyncio.Future[None]:
+        """Done when the pair has been closed."""
+        return self._server.done_task
+
+    async def __aenter__(self) -> Self:
+        await self.wait_server_port()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, client={self.client_host}:"
+            f"{self.client_port}, server={self.server_host}:{self.server_port}, "
+            f"client_connected={self.client_connected}, server_connected={self.server_connected})"
+        )

@@ -1,0 +1,205 @@
+"""`Communicator`: framed mount messages over a `ClientServerPair`."""
+
+from __future__ import annotations
+
+__all__ = ["Communicator"]
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from ..exceptions import ConnectionClosedError, ProtocolError
+from ..protocol import Message, parse_command, parse_reply
+from ..protocol.framing import DEFAULT_MAX_FRAME_BYTES, DecodedFrame, FrameDecoder
+from .client_server_pair import ClientServerPair
+from .server import ConnectCallback
+
+READ_CHUNK_BYTES = 256 * 1024
+DEFAULT_WRITE_HIGH_WATER = 64 * 1024
+
+
+class Communicator(ClientServerPair):
+    """Read and write mount messages: write on the client, read on the server.
+
+    Parameters
+    ----------
+    name, client_host, client_port, server_host, server_port, log, connect, connect_callback
+        See `ClientServerPair`.
+    read_replies : `bool`
+        True for a console (reads replies, writes commands); False for the
+        controller side (reads commands, writes replies).
+    max_frame_bytes : `int`, keyword-only
+        Longest frame accepted [bytes]; a longer one raises `FrameTooLongError`
+        from `read` and is skipped. Memory stays bounded whatever the peer sends.
+    write_high_water : `int`, keyword-only
+        `write` waits for the socket to drain only when more than this many
+        bytes are queued [bytes].
+    **kwargs
+        Other keyword-only options of `ClientServerPair`.
+
+    Notes
+    -----
+    Reads are chunked: one socket read may yield many messages, which `read`
+    returns one at a time. Bytes that arrive on the client socket (which the
+    protocol never uses for input) are discarded by `monitor_client_reader`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        client_host: str | None,
+        client_port: int,
+        server_host: str | None,
+        server_port: int,
+        log: Any,
+        read_replies: bool,
+        connect: bool = True,
+        connect_callback: ConnectCallback | None = None,
+        *,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
+        **kwargs: Any,
+    ) -> None:
+        self.read_replies = read_replies
+        self.max_frame_bytes = max_frame_bytes
+        self.write_high_water = write_high_water
+        self._decoder = FrameDecoder(max_frame_bytes)
+        self._pending: deque[DecodedFrame] = deque()
+        self._parse: Callable[[list[str]], Message] = parse_reply if read_replies else parse_command
+        self._reading = False
+        self._monitor_task: asyncio.Task[None] | None = None
+        super().__init__(
+            name=name,
+            client_host=client_host,
+            client_port=client_port,
+            server_host=server_host,
+            server_port=server_port,
+            log=log,
+            connect=connect,
+            connect_callback=connect_callback,
+            **kwargs,
+        )
+
+    def _on_server_changed(self) -> None:
+        if self.server_connected:
+            # A new inbound stream: start decoding afresh.
+            self._decoder = FrameDecoder(self.max_frame_bytes)
+            self._pending.clear()
+
+    async def connect_client(self) -> None:
+        """Connect the client (see `ClientServerPair.connect_client`) and monitor it."""
+        await super().connect_client()
+        if self._monitor_task is None or self._monitor_task.done():
+            self._monitor_task = asyncio.create_task(self.monitor_client_reader())
+
+    async def monitor_client_reader(self) -> None:
+        """Discard any bytes received on the client socket until it closes.
+
+        The protocol never sends data to a client socket; reading it keeps memory
+        bounded and lets the connection's loss be seen.
+        """
+        reader = self.client_reader
+        warned = False
+        while reader is not None:
+            try:
+                data = await reader.read(READ_CHUNK_BYTES)
+            except OSError:
+                return
+            if not data:
+                return
+            if not warned:
+                self.log.warning("unexpected_client_data", nbytes=len(data))
+                warned = True
+
+    async def read(self) -> Message:
+        """Read one message.
+
+        Returns
+        -------
+        message : `Command` or `Reply`
+            A reply if ``read_replies`` else a command.
+
+        Raises
+        ------
+        ProtocolError
+            The next frame is invalid (unknown code, bad field, not UTF-8, too
+            long). The frame has been skipped: the next `read` returns the next
+            good message.
+        ConnectionClosedError
+            The server connection is not connected, was closed by the peer or
+            failed (a `ConnectionError`; the cause is chained).
+        RuntimeError
+            Another `read` is already waiting.
+
+        Notes
+        -----
+        Cancel-safe: cancelling a `read` loses no data.
+        """
+        pending = self._pending
+        while True:
+            if pending:
+                item = pending.popleft()
+                if type(item) is list:
+                    return self._parse(item)
+                raise item  # type: ignore[misc]
+            await self._fill()
+
+    async def _fill(self) -> None:
+        reader = self.server_reader
+        if reader is None:
+            raise ConnectionClosedError(f"{self.name}: server is not connected")
+        if self._reading:
+            raise RuntimeError(f"{self.name}: read() is already in progress")
+        self._reading = True
+        try:
+            data = await reader.read(READ_CHUNK_BYTES)
+        except OSError as e:
+            raise ConnectionClosedError(f"{self.name}: connection lost: {e}") from e
+        finally:
+            self._reading = False
+        if not data:
+            raise ConnectionClosedError(f"{self.name}: the peer closed the connection")
+        self._pending.extend(self._decoder.feed(data))
+
+    async def write(self, message: Message) -> None:
+        """Write one message.
+
+        Waits for the socket to drain only when more than ``write_high_water``
+        bytes are queued, so small writes cost no round trip through the loop.
+
+        Raises
+        ------
+        ConnectionClosedError
+            The client is not connected.
+        """
+        writer = self.client_writer
+        if writer is None or not self.client_connected:
+            raise ConnectionClosedError(f"{self.name}: client is not connected")
+        writer.write(message.encode())
+        if writer.transport.get_write_buffer_size() > self.write_high_water:
+            try:
+                await writer.drain()
+            except OSError as e:
+                raise ConnectionClosedError(f"{self.name}: connection lost: {e}") from e
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        """Iterate over messages until the connection closes.
+
+        `ProtocolError` frames are logged and skipped.
+        """
+        while True:
+            try:
+                yield await self.read()
+            except ProtocolError as e:
+                self.log.warning("bad_frame_skipped", error=str(e))
+            except ConnectionError:
+                return
+
+    async def close(self) -> None:
+        """Close both connections and stop monitoring. Idempotent."""
+        task = self._monitor_task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await super().close()

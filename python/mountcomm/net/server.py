@@ -1,0 +1,244 @@
+"""`OneClientServer`: a TCP server that serves one client at a time."""
+
+from __future__ import annotations
+
+__all__ = ["ConnectCallback", "OneClientServer", "call_connect_callback"]
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from ..log import Logger, get_logger
+from .streams import DEFAULT_STREAM_LIMIT, Link, start_link_server
+
+ConnectCallback = Callable[[Any], Any]
+"""``callback(obj)``: a plain function or a coroutine function."""
+
+
+def call_connect_callback(callback: ConnectCallback | None, obj: Any, log: Logger) -> None:
+    """Call a connect callback with ``obj``; never raise.
+
+    A coroutine function is scheduled as a task whose failure is logged.
+    Exceptions from a plain function are logged.
+    """
+    if callback is None:
+        return
+    try:
+        result = callback(obj)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            task.add_done_callback(lambda t: _log_callback_failure(t, log))
+    except Exception:
+        log.exception("connect_callback_failed", callback=repr(callback))
+
+
+def _log_callback_failure(task: asyncio.Future[Any], log: Logger) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("connect_callback_failed", exc_info=task.exception())
+
+
+class OneClientServer:
+    """A TCP server that accepts one client at a time.
+
+    A second client that connects while one is connected is refused: its
+    connection is closed at once and logged; the first is unaffected.
+
+    Parameters
+    ----------
+    name : `str`
+        Name for log messages.
+    host : `str` or `None`
+        Address to listen on; `None`: all interfaces.
+    port : `int`
+        Port to listen on; 0: the OS picks (see `port` once `start_task` is done).
+    log : `logging.Logger`, structlog logger or `None`
+        Where to log.
+    connect_callback : callable or `None`
+        Called with this server each time `connected` changes (sync or async;
+        exceptions are logged, never raised).
+    limit : `int`, optional
+        Buffer limit of the stream reader [bytes].
+
+    Attributes
+    ----------
+    name, host, port, log, connect_callback
+        As given (``port`` is updated when the server starts).
+    reader : `asyncio.StreamReader` or `None`
+        The client's incoming data, or `None` before the first client.
+    writer : `asyncio.StreamWriter` or `None`
+        Outgoing data to the client, or `None` before the first client.
+    start_task : `asyncio.Task`
+        Done when the server is listening (raises `OSError` if it cannot bind).
+    done_task : `asyncio.Future`
+        Done when the server has been closed.
+
+    Notes
+    -----
+    Must be constructed with a running event loop.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        host: str | None,
+        port: int,
+        log: Any,
+        connect_callback: ConnectCallback | None = None,
+        *,
+        limit: int = DEFAULT_STREAM_LIMIT,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self.name = name
+        self.host = host
+        self.port = port
+        self.log = get_logger(log, f"OneClientServer({name})")
+        self.connect_callback = connect_callback
+        self._limit = limit
+        self._server: asyncio.Server | None = None
+        self._link: Link | None = None
+        self._closed = False
+        self._connected_waiters: list[asyncio.Future[None]] = []
+        self.done_task: asyncio.Future[None] = loop.create_future()
+        self.start_task: asyncio.Task[None] = loop.create_task(self.start())
+        self.start_task.add_done_callback(self._start_done)
+
+    # --- state -------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while a client is connected."""
+        return self._link is not None and self._link.is_open
+
+    @property
+    def reader(self) -> asyncio.StreamReader | None:
+        """The current (or last) client's reader, or `None`."""
+        return self._link.reader if self._link is not None else None
+
+    @property
+    def writer(self) -> asyncio.StreamWriter | None:
+        """The current (or last) client's writer, or `None`."""
+        return self._link.writer if self._link is not None else None
+
+    @property
+    def link(self) -> Link | None:
+        """The current (or last) client connection, or `None`."""
+        return self._link
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` has been called."""
+        return self._closed
+
+    # --- life cycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening (called by the constructor as `start_task`)."""
+        self._server = await start_link_server(
+            self._accept, self.host, self.port, limit=self._limit
+        )
+        if self._closed:  # close() ran while we were binding
+            self._server.close()
+            return
+        if self.port == 0:
+            self.port = self._server.sockets[0].getsockname()[1]
+        self.log.info("server_listening", host=self.host, port=self.port)
+
+    def _start_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error(
+                "server_start_failed", host=self.host, port=self.port, error=str(task.exception())
+            )
+
+    def _accept(self, link: Link) -> None:
+        if self._closed or self.connected:
+            self.log.warning(
+                "second_client_refused" if not self._closed else "client_refused_closing",
+                peer=_peer(link),
+            )
+            link.close()
+            return
+        self._link = link
+        link.on_lost = self._lost
+        self.log.info("client_connected", peer=_peer(link))
+        for waiter in self._connected_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._connected_waiters.clear()
+        self.call_connect_callback()
+
+    def _lost(self, link: Link) -> None:
+        if link is not self._link:
+            return
+        self.log.info("client_disconnected", error=_describe(link.lost.result()))
+        link.close()
+        self.call_connect_callback()
+
+    def call_connect_callback(self) -> None:
+        """Call `connect_callback` with this server (never raises)."""
+        call_connect_callback(self.connect_callback, self, self.log)
+
+    async def wait_connected(self) -> None:
+        """Wait until a client is connected (return at once if one is).
+
+        Cancel-safe. Raises `ConnectionError` if the server is closed first.
+        """
+        if self.connected:
+            return
+        if self._closed:
+            raise ConnectionError(f"server {self.name} is closed")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._connected_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in self._connected_waiters:
+                self._connected_waiters.remove(waiter)
+
+    async def close_client(self) -> None:
+        """Close the current client connection, if any. Idempotent.
+
+        Calls `connect_callback` if a client was connected.
+        """
+        link = self._link
+        if link is None:
+            return
+        was_connected = self.connected
+        link.on_lost = None
+        await link.wait_closed()
+        if was_connected:
+            self.call_connect_callback()
+
+    async def close(self) -> None:
+        """Stop listening and close the client. Idempotent; safe at any moment.
+
+        Steps: (1) stop accepting, (2) close the client connection (the callback
+        is called if one was connected), (3) fail `wait_connected` waiters,
+        (4) set `done_task`.
+        """
+        if self._closed:
+            await self.done_task
+            return
+        self._closed = True
+        try:
+            if not self.start_task.done():
+                self.start_task.cancel()
+            await asyncio.gather(self.start_task, return_exceptions=True)
+            if self._server is not None:
+                self._server.close()
+            await self.close_client()
+            for waiter in self._connected_waiters:
+                if not waiter.done():
+                    waiter.set_exception(ConnectionError(f"server {self.name} closed"))
+            self._connected_waiters.clear()
+        finally:
+            if not self.done_task.done():
+                self.done_task.set_result(None)
+
+
+def _peer(link: Link) -> Any:
+    return link.writer.get_extra_info("peername") if link.writer is not None else None
+
+
+def _describe(exc: BaseException | None) -> str:
+    return "eof" if exc is None else f"{type(exc).__name__}: {exc}"
