@@ -1,10 +1,12 @@
 """Commanding: what observatory (CSC) code uses to drive the mount.
 
-`CommandTracker` assigns sequence ids and turns replies into `CommandFutures`;
+`MountClient` is the facade: a console connection, a read loop and a
+`CommandTracker`. `CommandTracker` assigns sequence ids and turns replies into `CommandFutures`;
 the policies it applies (timeouts, which error a NOACK maps to) are pure
 functions in `mountcomm.commanding.policy`.
 """
 
+from .client import MountClient
 from .policy import (
     DEFAULT_ACK_TIMEOUT,
     DEFAULT_DONE_MARGIN,
@@ -13,12 +15,15 @@ from .policy import (
     noack_exception,
 )
 from .tracker import CommandFutures, CommandTracker
+from .unsolicited import UnsolicitedReplies
 
 __all__ = [
     "DEFAULT_ACK_TIMEOUT",
     "DEFAULT_DONE_MARGIN",
     "CommandFutures",
     "CommandTracker",
+    "MountClient",
+    "UnsolicitedReplies",
     "done_timeout",
     "is_superseded",
     "noack_exception",

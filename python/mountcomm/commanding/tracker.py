@@ -268,6 +268,23 @@ class CommandTracker:
         del self._records[futures.sequence_id]
         self._finish_with_error(futures, error)
 
+    def abandon(self, futures: CommandFutures) -> None:
+        """Stop tracking one command and cancel its futures (no error is recorded).
+
+        For a command whose sending failed with an exception that the caller
+        sees directly, so its futures are never handed out. Does nothing if the
+        command is no longer in flight.
+        """
+        if self._records.get(futures.sequence_id) is not futures:
+            return
+        del self._records[futures.sequence_id]
+        timer = futures._timer
+        if timer is not None:
+            timer.cancel()
+            futures._timer = None
+        futures.ack.cancel()
+        futures.done.cancel()
+
     def connection_lost(self, cause: BaseException | None = None) -> None:
         """Fail every command in flight with `ConnectionClosedError`, at once.
 
