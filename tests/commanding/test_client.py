@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from mountcomm import Communicator
-from mountcomm.commanding import MountClient
+from mountcomm import Communicator, MountClient
 from mountcomm.exceptions import (
     CommandRejected,
     CommandSuperseded,
@@ -379,3 +378,20 @@ async def test_unsolicited_callback_errors_are_logged_not_raised() -> None:
         mount.remove_unsolicited_callback(broken)  # not registered: nothing happens
         assert seen == [UNSOLICITED[0], UNSOLICITED[1]]
         assert mount.connected
+
+
+async def test_close_while_connecting() -> None:
+    peer = Communicator("controller", HOST, 0, HOST, 0, None, read_replies=False, connect=False)
+    try:
+        command_port = await asyncio.wait_for(peer.wait_server_port(), T)
+        mount = MountClient(HOST, command_port, reply_host=HOST, reply_port=0)
+        starting = asyncio.create_task(mount.start())
+        await asyncio.wait_for(peer.server.wait_connected(), T)  # our command socket is up
+        await asyncio.wait_for(mount.close(), T)
+        with pytest.raises(ConnectionClosedError, match="closed before it connected"):
+            await asyncio.wait_for(starting, T)
+        with pytest.raises(ConnectionClosedError):
+            await mount.start()
+        assert mount.start_task.cancelled()
+    finally:
+        await peer.close()

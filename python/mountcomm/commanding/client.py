@@ -204,11 +204,19 @@ class MountClient:
         TimeoutError
             If ``connect_timeout`` was given and expired.
         ConnectionError
-            If the client was closed or the connection lost first.
+            If the client was closed (`ConnectionClosedError`) or the connection
+            lost before it was up.
         OSError
             If the reply port cannot be bound.
         """
-        await asyncio.shield(self.start_task)
+        try:
+            await asyncio.shield(self.start_task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self.start_task.cancelled() and (current is None or not current.cancelling()):
+                # close() cancelled the connecting, not our caller.
+                raise ConnectionClosedError("MountClient was closed before it connected") from None
+            raise
 
     async def _start(self) -> None:
         comm = self._communicator

@@ -16,6 +16,7 @@ __all__ = [
 
 import asyncio
 import contextlib
+import inspect
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -199,7 +200,7 @@ class UnsolicitedDispatcher:
         Its exceptions are logged, never raised. A coroutine function is not
         accepted (use `subscribe` to consume replies in a task).
         """
-        if asyncio.iscoroutinefunction(callback):
+        if inspect.iscoroutinefunction(callback):
             raise TypeError("the unsolicited callback must be a plain function, not a coroutine")
         self._callbacks.append(callback)
 
