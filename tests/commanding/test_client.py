@@ -395,3 +395,17 @@ async def test_close_while_connecting() -> None:
         assert mount.start_task.cancelled()
     finally:
         await peer.close()
+
+
+async def test_reply_port_in_use_fails_start() -> None:
+    taken = await asyncio.start_server(lambda r, w: None, HOST, 0)
+    try:
+        port = taken.sockets[0].getsockname()[1]
+        mount = MountClient(HOST, port, reply_host=HOST, reply_port=port)
+        with pytest.raises(OSError):
+            async with mount:
+                pass
+        assert mount.start_task.done()
+    finally:
+        taken.close()
+        await taken.wait_closed()

@@ -220,6 +220,7 @@ class MountClient:
 
     async def _start(self) -> None:
         comm = self._communicator
+        await comm.wait_server_port()  # raises OSError if the reply port cannot be bound
         await comm.connect()
         if self._ended or not comm.connected:
             raise ConnectionClosedError(f"{comm.name}: connection lost while connecting")
