@@ -69,6 +69,10 @@ class Communicator(ClientServerPair):
         self._parse: Callable[[list[str]], Message] = parse_reply if read_replies else parse_command
         self._reading = False
         self._monitor_task: asyncio.Task[None] | None = None
+        # Write coalescing: frames written in one loop iteration go out in one send.
+        self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._flush_handle: asyncio.Handle | None = None
         super().__init__(
             name=name,
             client_host=client_host,
@@ -90,6 +94,7 @@ class Communicator(ClientServerPair):
     async def connect_client(self) -> None:
         """Connect the client (see `ClientServerPair.connect_client`) and monitor it."""
         await super().connect_client()
+        self._discard_output()
         if self._monitor_task is None or self._monitor_task.done():
             self._monitor_task = asyncio.create_task(self.monitor_client_reader())
 
@@ -165,8 +170,12 @@ class Communicator(ClientServerPair):
     async def write(self, message: Message) -> None:
         """Write one message.
 
-        Waits for the socket to drain only when more than ``write_high_water``
-        bytes are queued, so small writes cost no round trip through the loop.
+        The first message written in an iteration of the event loop is sent at
+        once; further ones written in the same iteration are sent together in
+        one system call when it ends (or at once when more than
+        ``write_high_water`` bytes are waiting, in which case `write` also waits
+        for the socket to drain). `close` and `close_client`
+        send what is waiting before closing.
 
         Raises
         ------
@@ -176,12 +185,49 @@ class Communicator(ClientServerPair):
         writer = self.client_writer
         if writer is None or not self.client_connected:
             raise ConnectionClosedError(f"{self.name}: client is not connected")
-        writer.write(message.encode())
-        if writer.transport.get_write_buffer_size() > self.write_high_water:
+        data = message.encode()
+        if self._flush_handle is None:
+            # First write of this loop iteration: send at once (lowest latency)
+            # and collect any further writes of the iteration for one send.
+            writer.write(data)
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._out.append(data)
+            self._out_bytes += len(data)
+        if self._out_bytes + writer.transport.get_write_buffer_size() > self.write_high_water:
+            self._flush()
             try:
                 await writer.drain()
             except OSError as e:
                 raise ConnectionClosedError(f"{self.name}: connection lost: {e}") from e
+
+    def _flush(self) -> None:
+        """Send the frames waiting in the output buffer."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self._out:
+            return
+        out = self._out
+        self._out = []
+        self._out_bytes = 0
+        writer = self.client_writer
+        if writer is not None and self.client_connected:
+            writer.write(out[0] if len(out) == 1 else b"".join(out))
+        else:
+            self.log.warning("unsent_messages_dropped", count=len(out))
+
+    def _discard_output(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._out.clear()
+        self._out_bytes = 0
+
+    async def close_client(self) -> None:
+        """Send any waiting frames, then close the client. Idempotent; no callback."""
+        self._flush()
+        await super().close_client()
 
     async def __aiter__(self) -> AsyncIterator[Message]:
         """Iterate over messages until the connection closes.

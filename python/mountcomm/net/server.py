@@ -212,17 +212,17 @@ class OneClientServer:
     async def close(self) -> None:
         """Stop listening and close the client. Idempotent; safe at any moment.
 
-        Steps: (1) stop accepting, (2) close the client connection (the callback
-        is called if one was connected), (3) fail `wait_connected` waiters,
-        (4) set `done_task`.
+        Steps: (1) let a bind in progress finish, then stop accepting; (2) close
+        the client connection (the callback is called if one was connected);
+        (3) fail `wait_connected` waiters; (4) set `done_task`.
         """
         if self._closed:
             await self.done_task
             return
         self._closed = True
         try:
-            if not self.start_task.done():
-                self.start_task.cancel()
+            # Let a bind in progress finish (it is quick): cancelling it could
+            # orphan a listening socket; start() closes it once it sees _closed.
             await asyncio.gather(self.start_task, return_exceptions=True)
             if self._server is not None:
                 self._server.close()

@@ -58,7 +58,7 @@ class Link:
         if self.writer is not None and not self.writer.is_closing():
             self.writer.close()
 
-    async def wait_closed(self, timeout: float = 1.0) -> None:  # noqa: ASYNC109 - a bound, not a deadline
+    async def wait_closed(self, timeout: float = 1.0) -> None:
         """Close and wait (bounded) until the socket is really closed.
 
         Errors from the dying connection are ignored: it is going away.

@@ -72,6 +72,10 @@ class FieldKind:
         """Return a Python expression that encodes ``var`` as wire text."""
         return f"str({var})"
 
+    def encode_namespace(self) -> dict[str, Any]:
+        """Names that `encode_expr` expressions refer to."""
+        return {}
+
     def parse(self, text: str) -> Any:
         """Parse wire text.
 
@@ -168,6 +172,9 @@ class EnumKind(FieldKind):
         self.enum_class = enum_class
         self.fast_type = enum_class
         self.type_name = enum_class.__name__  # type: ignore[misc]
+        # Lookup tables: an enum call costs far more than a dict lookup.
+        self._by_text = {str(int(m)): m for m in enum_class}
+        self.text_of = {m: str(int(m)) for m in enum_class}
 
     def coerce(self, value: Any) -> enum.IntEnum:
         if isinstance(value, (bool, float, str, bytes)):
@@ -178,10 +185,14 @@ class EnumKind(FieldKind):
             raise ValueError(f"{value!r} is not a valid {self.enum_class.__name__}") from None
 
     def encode_expr(self, var: str) -> str:
-        return f"str(int({var}))"
+        return f"_text_of_{self.enum_class.__name__}[{var}]"
+
+    def encode_namespace(self) -> dict[str, Any]:
+        return {f"_text_of_{self.enum_class.__name__}": self.text_of}
 
     def parse(self, text: str) -> enum.IntEnum:
-        return self.enum_class(int(text))
+        member = self._by_text.get(text)
+        return member if member is not None else self.enum_class(int(text))
 
     def __repr__(self) -> str:
         return f"EnumKind({self.enum_class.__name__})"

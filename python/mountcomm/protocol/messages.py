@@ -199,6 +199,8 @@ def _generate(cls: Any, infos: tuple[FieldInfo, ...]) -> None:
     variadic = infos[-1] if infos and infos[-1].kind.variadic else None
     fixed = infos[:-1] if variadic else infos
     exprs = [info.kind.encode_expr(f"self.{info.name}") for info in fixed]
+    for info in fixed:
+        ns.update(info.kind.encode_namespace())
     exprs.insert(code_index, repr(str(code)))
     wire_index = [i if i < code_index else i + 1 for i in range(len(fixed))]
 
