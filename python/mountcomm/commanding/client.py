@@ -374,7 +374,7 @@ class MountClient:
     async def run(
         self,
         command: Command,
-        timeout: float | None = None,  # noqa: ASYNC109  # the agreed API
+        timeout: float | None = None,
     ) -> None:
         """Send a command and wait until it is done (on ACK for ack-only commands).
 
