@@ -30,3 +30,10 @@ def test_noack_exception_maps_superseded(explanation: str, superseded: bool) -> 
     assert isinstance(error, CommandRejected)
     assert isinstance(error, CommandSuperseded) is superseded
     assert error.explanation == explanation
+
+
+def test_repeated_problems_are_logged_sparingly() -> None:
+    logged = [n for n in range(1, 5001) if policy.should_log_occurrence(n)]
+    assert logged == [*range(1, 11), 1000, 2000, 3000, 4000, 5000]
+    assert policy.should_log_occurrence(3, first=2, every=3)
+    assert not policy.should_log_occurrence(4, first=2, every=3)

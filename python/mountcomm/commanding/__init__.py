@@ -13,6 +13,7 @@ from .policy import (
     done_timeout,
     is_superseded,
     noack_exception,
+    should_log_occurrence,
 )
 from .tracker import CommandFutures, CommandTracker
 from .unsolicited import UnsolicitedReplies
@@ -27,4 +28,5 @@ __all__ = [
     "done_timeout",
     "is_superseded",
     "noack_exception",
+    "should_log_occurrence",
 ]

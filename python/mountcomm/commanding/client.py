@@ -14,7 +14,7 @@ from ..net.communicator import Communicator
 from ..protocol.commands import Command
 from ..protocol.enums import Source
 from ..protocol.replies import Reply
-from .policy import DEFAULT_ACK_TIMEOUT, DEFAULT_DONE_MARGIN
+from .policy import DEFAULT_ACK_TIMEOUT, DEFAULT_DONE_MARGIN, should_log_occurrence
 from .tracker import CommandFutures, CommandTracker
 from .unsolicited import (
     DEFAULT_UNSOLICITED_QUEUE,
@@ -316,9 +316,10 @@ class MountClient:
                     reply: Reply = await read()  # type: ignore[assignment]
                 except ProtocolError as e:
                     self.protocol_errors += 1
-                    self.log.warning(
-                        "bad_frame_skipped", error=str(e), protocol_errors=self.protocol_errors
-                    )
+                    if should_log_occurrence(self.protocol_errors):
+                        self.log.warning(
+                            "bad_frame_skipped", error=str(e), protocol_errors=self.protocol_errors
+                        )
                     continue
                 if not handle(reply):
                     dispatch(reply)

@@ -32,7 +32,13 @@ from ..log import get_logger
 from ..protocol.commands import Command
 from ..protocol.replies import AckReply, DoneReply, NoAckReply, Reply
 from ..protocol.sequence import SequenceIdGenerator
-from .policy import DEFAULT_ACK_TIMEOUT, DEFAULT_DONE_MARGIN, done_timeout, noack_exception
+from .policy import (
+    DEFAULT_ACK_TIMEOUT,
+    DEFAULT_DONE_MARGIN,
+    done_timeout,
+    noack_exception,
+    should_log_occurrence,
+)
 
 
 class CommandFutures:
@@ -173,7 +179,7 @@ class CommandTracker:
     -----
     All methods must be called from the event loop thread; none blocks or awaits.
     Per message the tracker logs nothing; it logs rejections, timeouts, unknown
-    replies and connection loss.
+    replies (throttled, see `policy.should_log_occurrence`) and connection loss.
     """
 
     def __init__(
@@ -407,6 +413,8 @@ class CommandTracker:
 
     def _unknown(self, reply: AckReply | NoAckReply | DoneReply, why: str) -> None:
         self.unknown_replies += 1
+        if not should_log_occurrence(self.unknown_replies):
+            return
         self.log.warning(
             "reply_ignored",
             why=why,
