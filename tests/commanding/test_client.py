@@ -18,6 +18,7 @@ from mountcomm.exceptions import (
 )
 from mountcomm.protocol import Source, commands, replies
 from mountcomm.protocol.commands import Command
+from mountcomm.testing.harness import mount_client_with_peer
 
 HOST = "127.0.0.1"
 T = 5.0  # bound on any wait for the peer [s]
@@ -63,19 +64,9 @@ async def connected(**options: Any) -> AsyncIterator[tuple[MountClient, Controll
     """A MountClient connected to a scripted controller, both on port 0."""
     options.setdefault("ack_timeout", LONG)
     options.setdefault("done_margin", LONG)
-    peer = Communicator("controller", HOST, 0, HOST, 0, None, read_replies=False, connect=False)
-    try:
-        command_port = await asyncio.wait_for(peer.wait_server_port(), T)
-        mount = MountClient(HOST, command_port, reply_host=HOST, reply_port=0, **options)
-        try:
-            reply_port = await asyncio.wait_for(mount.wait_reply_port(), T)
-            await asyncio.wait_for(asyncio.gather(mount.start(), peer.connect(port=reply_port)), T)
-            assert mount.connected
-            yield mount, Controller(peer)
-        finally:
-            await mount.close()
-    finally:
-        await peer.close()
+    async with mount_client_with_peer(timeout=T, **options) as (mount, peer):
+        assert mount.connected
+        yield mount, Controller(peer)
 
 
 def move(position: float = 45.0) -> Command:
