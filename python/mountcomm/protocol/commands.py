@@ -537,6 +537,9 @@ def command_class(code: CommandCode | int | str) -> type[Command]:
         for cls in COMMANDS.values():
             if code in (cls.__name__, cls.command_code.name):
                 return cls
+        if code in CommandCode.__members__:
+            key = CommandCode[code]
+            raise KeyError(f"command {key.name} ({int(key)}) has no message class")
         raise KeyError(f"no command named {code!r}")
     key = CommandCode(int(code))
     try:
