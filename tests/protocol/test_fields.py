@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mountcomm.protocol import Source, fields
 from mountcomm.protocol.fields import format_timestamp, parse_timestamp
 
-from .strategies import MAX_TIMESTAMP, MIN_TIMESTAMP, TEXT, TIMESTAMPS
+from .support import MAX_TIMESTAMP, MIN_TIMESTAMP, TEXT, TIMESTAMPS
 
 
 def wire(kind: fields.FieldKind, value: Any) -> str:

@@ -13,7 +13,7 @@ from mountcomm.exceptions import FrameTooLongError, ProtocolError
 from mountcomm.protocol import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encode_frame
 from mountcomm.protocol.framing import DecodedFrame
 
-from .strategies import frame_fields
+from .support import frame_fields
 
 LIMIT = 300
 """max_frame_bytes of the decoders fed generated streams: every good frame fits."""

@@ -19,22 +19,16 @@ from mountcomm.protocol import (
     replies,
 )
 from mountcomm.protocol.commands import COMMANDS, command_class
-from mountcomm.protocol.replies import REPLIES
+
+from .support import each_class, parser_for, required_kwargs
 
 T1 = "2020-02-27T14:48:27.469"
 
-ALL_CLASSES: list[type[Message]] = [*COMMANDS.values(), *REPLIES.values()]
-by_name = pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda cls: cls.__name__)
 Parser = Callable[[list[str]], Message]
 
 
-def parser_for(cls: type[Message]) -> Parser:
-    return parse_command if issubclass(cls, Command) else parse_reply
-
-
 def sample(cls: type[Message]) -> Message:
-    simple = {fields.BoolKind: True, fields.IntKind: 3, fields.FloatKind: 1.5, fields.StrKind: "x"}
-    return cls(**{i.name: simple[type(i.kind)] for i in cls.field_infos if i.required})  # type: ignore[index]
+    return cls(**required_kwargs(cls))
 
 
 def check(parse: Parser, frame: list[str], match: str | None = None) -> ProtocolError:
@@ -125,7 +119,7 @@ def test_command_shorter_than_its_header(n: int) -> None:
     check(parse_command, ["1", "405", "1", T1][:n], rf"fields.*, got {n}$")
 
 
-@by_name
+@each_class
 def test_too_few_fields(cls: type[Message]) -> None:
     good = sample(cls).fields()
     variadic = cls.field_infos[-1].kind.variadic
@@ -134,7 +128,7 @@ def test_too_few_fields(cls: type[Message]) -> None:
         check(parser_for(cls), minimal[:n])
 
 
-@by_name
+@each_class
 def test_wrong_field_count_message(cls: type[Message]) -> None:
     good = sample(cls).fields()
     if cls.field_infos[-1].kind.variadic:
@@ -175,7 +169,7 @@ BAD_TEXT: dict[type[fields.FieldKind], list[str]] = {
 }
 
 
-@by_name
+@each_class
 def test_unparsable_value_names_the_field(cls: type[Message]) -> None:
     good = sample(cls).fields()
     code_index = 1 if issubclass(cls, Command) else 0

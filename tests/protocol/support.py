@@ -1,23 +1,54 @@
-"""Hypothesis strategies for field values, message arguments and frames."""
+"""Shared by the protocol tests: every message class, simple arguments, hypothesis strategies."""
 
 from __future__ import annotations
 
 __all__ = [
+    "ALL_CLASSES",
     "MAX_TIMESTAMP",
     "MIN_TIMESTAMP",
     "TEXT",
     "TIMESTAMPS",
+    "each_class",
     "frame_fields",
     "kwargs_for",
+    "parser_for",
+    "required_kwargs",
     "values_for",
 ]
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 
-from mountcomm.protocol import fields
+from mountcomm.protocol import Command, fields, parse_command, parse_reply
+from mountcomm.protocol.commands import COMMANDS
 from mountcomm.protocol.messages import Message
+from mountcomm.protocol.replies import REPLIES
+
+ALL_CLASSES: list[type[Message]] = [*COMMANDS.values(), *REPLIES.values()]
+"""Every command and reply class."""
+
+each_class = pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda cls: cls.__name__)
+"""Parametrize a test over `ALL_CLASSES` (argument ``cls``)."""
+
+
+def parser_for(cls: type[Message]) -> Callable[[list[str]], Message]:
+    """`parse_command` or `parse_reply`, whichever reads frames of ``cls``."""
+    return parse_command if issubclass(cls, Command) else parse_reply
+
+
+def required_kwargs(cls: type[Message]) -> dict[str, Any]:
+    """Plain valid values for the required fields of ``cls`` (no other argument)."""
+    simple: dict[type[fields.FieldKind], Any] = {
+        fields.BoolKind: True,
+        fields.IntKind: 3,
+        fields.FloatKind: 1.5,
+        fields.StrKind: "text",
+    }
+    return {info.name: simple[type(info.kind)] for info in cls.field_infos if info.required}
+
 
 MIN_TIMESTAMP = -62135596800.0
 """0001-01-01T00:00:00 UTC [unix s]: the first instant the wire format can write."""
