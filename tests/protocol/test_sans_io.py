@@ -43,6 +43,12 @@ def test_modules_found() -> None:
     assert {"__init__", "commands", "enums", "fields", "framing", "messages", "replies"} <= names
 
 
+def called_name(call: ast.Call) -> str:
+    """``f`` for ``f(...)`` and ``x.f(...)``."""
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
 def imported_modules(path: Path) -> list[str]:
     """Absolute names of every module ``path`` imports (relative ones resolved)."""
     package = ["mountcomm", "protocol"]
@@ -58,17 +64,8 @@ def imported_modules(path: Path) -> list[str]:
                 module = node.module or ""
             names.append(module)
             names += [f"{module}.{alias.name}" for alias in node.names]
-        elif isinstance(node, ast.Call) and getattr(
-            node.func, "attr", getattr(node.func, "id", "")
-        ) in (
-            "import_module",
-            "__import__",
-        ):
-            names += [
-                a.value
-                for a in node.args
-                if isinstance(a, ast.Constant) and isinstance(a.value, str)
-            ]
+        elif isinstance(node, ast.Call) and called_name(node) in ("import_module", "__import__"):
+            names += [a.value for a in node.args if isinstance(getattr(a, "value", None), str)]
     return names
 
 
