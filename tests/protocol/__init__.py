@@ -1,1 +1,0 @@
-"""Tests of the sans-I/O protocol layer (no event loop, no sockets)."""

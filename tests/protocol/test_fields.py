@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from typing import Any
 
@@ -10,15 +11,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mountcomm.protocol import Source, fields
+from mountcomm.protocol import Reply, ReplyCode, Source, fields
 from mountcomm.protocol.fields import format_timestamp, parse_timestamp
+from mountcomm.protocol.messages import field
 
 from .support import MAX_TIMESTAMP, MIN_TIMESTAMP, TEXT, TIMESTAMPS
 
 
+@functools.cache
+def probe_class(kind: fields.FieldKind) -> type[Reply]:
+    """A message with one field of ``kind``, so that its generated codec writes the value."""
+
+    class Probe(Reply):
+        reply_code = ReplyCode.ACK
+        value: Any = field(kind)
+
+    return Probe
+
+
 def wire(kind: fields.FieldKind, value: Any) -> str:
-    """Evaluate the kind's generated encoding expression, as a message class does."""
-    return eval(kind.encode_expr("x"), {"_format_timestamp": format_timestamp}, {"x": value})
+    """The wire text of ``value`` as a field of ``kind``, written by a generated encoder."""
+    _, text = probe_class(kind)(value=value).fields()
+    return text
 
 
 def unix(
