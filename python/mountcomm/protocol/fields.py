@@ -68,16 +68,16 @@ class FieldKind:
         """
         raise NotImplementedError
 
-    def encode_expr(self, var: str) -> str:
-        """Return a Python expression that encodes ``var`` as wire text."""
-        return f"str({var})"
-
     def fast_check_expr(self, var: str, type_var: str) -> str:
         """Return a Python expression, true if ``var`` needs no coercion.
 
         ``type_var`` names `fast_type` in the generated code.
         """
         return f"type({var}) is {type_var}"
+
+    def encode_expr(self, var: str) -> str:
+        """Return a Python expression that encodes ``var`` as wire text."""
+        return f"str({var})"
 
     def parse(self, text: str) -> Any:
         """Parse wire text.
