@@ -16,6 +16,7 @@ _LAZY = {
     "ClientServerPair": "mountcomm.net.client_server_pair",
     "Communicator": "mountcomm.net.communicator",
     "OneClientServer": "mountcomm.net.server",
+    "MountClient": "mountcomm.commanding.client",
     "commands": "mountcomm.protocol",
     "replies": "mountcomm.protocol",
     "enums": "mountcomm.protocol",
@@ -35,6 +36,7 @@ __all__ = [
     "Communicator",
     "ConnectionClosedError",
     "FrameTooLongError",
+    "MountClient",
     "MountcommError",
     "OneClientServer",
     "ProtocolError",
@@ -48,6 +50,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .commanding.client import MountClient
     from .exceptions import (
         ConnectionClosedError,
         FrameTooLongError,

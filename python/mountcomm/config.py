@@ -12,6 +12,7 @@ __all__ = ["Config", "ConfigError", "RolePorts", "load"]
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ class _Reader:
         self.source = source
 
     def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {key}: {message}")
+        return ConfigError(f"{self.source}: {key or '(top level)'}: {message}")
 
     def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -105,6 +106,8 @@ class _Reader:
     def number(self, value: Any, key: str, positive: bool = False) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(key, f"expected a number, got {value!r}")
+        if not -sys.float_info.max <= value <= sys.float_info.max:  # also false for NaN
+            raise self.fail(key, f"expected a finite number, got {value!r}")
         if positive and value <= 0:
             raise self.fail(key, f"expected a positive number, got {value!r}")
         return float(value)
@@ -156,9 +159,11 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         path = env
     source = str(path)
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{source}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{source}: not UTF-8 text: {e}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -85,6 +85,19 @@ def configure(
     )
 
 
+_KEY_VALUE = structlog.processors.KeyValueRenderer(key_order=["event"], drop_missing=True)
+
+
+def _render_for_stdlib(
+    logger: Any, method_name: str, event_dict: structlog.typing.EventDict
+) -> tuple[tuple[str], dict[str, Any]]:
+    """Render key=value text; hand ``exc_info`` to the stdlib logger to format once."""
+    exc_info = event_dict.pop("exc_info", None)
+    return (_KEY_VALUE(logger, method_name, event_dict),), (
+        {"exc_info": exc_info} if exc_info else {}
+    )
+
+
 def get_logger(log: Any, component: str, **context: Any) -> Logger:
     """Return a structlog logger for one component.
 
@@ -92,7 +105,8 @@ def get_logger(log: Any, component: str, **context: Any) -> Logger:
     ----------
     log : `logging.Logger`, structlog logger or `None`
         Where to log. A stdlib logger receives key=value rendered lines through a
-        child logger named after ``component``; a structlog logger is bound with
+        child logger named after ``component`` (tracebacks as the records'
+        ``exc_info``, for its handlers to format); a structlog logger is bound with
         ``component``; `None` uses ``structlog.get_logger("mountcomm")``.
     component : `str`
         Name of the component, e.g. ``"Communicator(csc)"``.
@@ -108,11 +122,8 @@ def get_logger(log: Any, component: str, **context: Any) -> Logger:
         return structlog.get_logger("mountcomm").bind(component=component, **context)
     if isinstance(log, logging.Logger):
         return structlog.wrap_logger(
-            log,
-            processors=[
-                structlog.processors.format_exc_info,
-                structlog.processors.KeyValueRenderer(key_order=["event"], drop_missing=True),
-            ],
+            log.getChild(component),
+            processors=[_render_for_stdlib],
             wrapper_class=structlog.stdlib.BoundLogger,
         ).bind(component=component, **context)
     if hasattr(log, "bind"):

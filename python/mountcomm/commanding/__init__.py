@@ -1,1 +1,32 @@
-"""mountcomm.commanding."""
+"""Commanding: what observatory (CSC) code uses to drive the mount.
+
+`MountClient` is the facade: a console connection, a read loop and a
+`CommandTracker`. `CommandTracker` assigns sequence ids and turns replies into `CommandFutures`;
+the policies it applies (timeouts, which error a NOACK maps to) are pure
+functions in `mountcomm.commanding.policy`.
+"""
+
+from .client import MountClient
+from .policy import (
+    DEFAULT_ACK_TIMEOUT,
+    DEFAULT_DONE_MARGIN,
+    done_timeout,
+    is_superseded,
+    noack_exception,
+    should_log_occurrence,
+)
+from .tracker import CommandFutures, CommandTracker
+from .unsolicited import UnsolicitedReplies
+
+__all__ = [
+    "DEFAULT_ACK_TIMEOUT",
+    "DEFAULT_DONE_MARGIN",
+    "CommandFutures",
+    "CommandTracker",
+    "MountClient",
+    "UnsolicitedReplies",
+    "done_timeout",
+    "is_superseded",
+    "noack_exception",
+    "should_log_occurrence",
+]

@@ -107,6 +107,64 @@ class Command(Message):
         cls.ack_only = getattr(cls, "command_code", None) in ACK_ONLY_COMMANDS
 
 
+# --- parameter groups of PROTOCOL.md (abstract bases) -------------------------------
+
+
+class _OnOff(Command):
+    """Parameter group "onoff"."""
+
+    __slots__ = ()
+    _abstract = True
+    on: bool = field(BOOL, doc="On (true) or off (false).")
+
+
+class _Move(Command):
+    """Parameter group "move"."""
+
+    __slots__ = ()
+    _abstract = True
+    position: float = field(FLOAT, doc="Target position [deg].")
+    velocity: float = field(FLOAT, default=0.0, doc="Velocity [deg/s]; 0: controller default.")
+    acceleration: float = field(
+        FLOAT, default=0.0, doc="Acceleration [deg/s²]; 0: controller default."
+    )
+    jerk: float = field(FLOAT, default=0.0, doc="Jerk [deg/s³]; 0: controller default.")
+
+
+class _Track(Command):
+    """Parameter group "track"."""
+
+    __slots__ = ()
+    _abstract = True
+    position: float = field(FLOAT, doc="Position at tai [deg].")
+    velocity: float = field(FLOAT, doc="Velocity at tai [deg/s].")
+    tai: float = field(FLOAT, doc="Time of the target [TAI unix s].")
+
+
+class _Drive(Command):
+    """Parameter group "drive"."""
+
+    __slots__ = ()
+    _abstract = True
+    drive: int = field(INT, default=-1, doc="Drive index; -1: all drives.")
+
+
+class _DriveOnOff(_Drive):
+    """Parameter groups "drive" and "onoff"."""
+
+    __slots__ = ()
+    _abstract = True
+    on: bool = field(BOOL, doc="On (true) or off (false).")
+
+
+class _RequiredDrive(Command):
+    """A drive index that must be given."""
+
+    __slots__ = ()
+    _abstract = True
+    drive: int = field(INT, doc="Drive index.")
+
+
 # --- generic commands --------------------------------------------------------------
 
 
@@ -172,11 +230,10 @@ class BothAxesStop(Command):
 # --- one axis: azimuth, elevation, camera cable wrap --------------------------------
 
 
-class AzimuthAxisPower(Command):
+class AzimuthAxisPower(_OnOff):
     """Power the azimuth axis on or off."""
 
     command_code = CommandCode.AZIMUTH_AXIS_POWER
-    on: bool = field(BOOL, doc="Power on?")
 
 
 class AzimuthAxisStop(Command):
@@ -185,23 +242,16 @@ class AzimuthAxisStop(Command):
     command_code = CommandCode.AZIMUTH_AXIS_STOP
 
 
-class AzimuthAxisMove(Command):
+class AzimuthAxisMove(_Move):
     """Move the azimuth axis to a position."""
 
     command_code = CommandCode.AZIMUTH_AXIS_MOVE
-    position: float = field(FLOAT, doc="Target position [deg].")
-    velocity: float = field(FLOAT, default=0.0, doc="Velocity [deg/s]; 0: default.")
-    acceleration: float = field(FLOAT, default=0.0, doc="Acceleration [deg/s²]; 0: default.")
-    jerk: float = field(FLOAT, default=0.0, doc="Jerk [deg/s³]; 0: default.")
 
 
-class AzimuthAxisTrack(Command):
+class AzimuthAxisTrack(_Track):
     """Set the azimuth tracking target (complete on ACK)."""
 
     command_code = CommandCode.AZIMUTH_AXIS_TRACK
-    position: float = field(FLOAT, doc="Position at tai [deg].")
-    velocity: float = field(FLOAT, doc="Velocity at tai [deg/s].")
-    tai: float = field(FLOAT, doc="Time of the target [TAI unix s].")
 
 
 class AzimuthAxisHome(Command):
@@ -216,33 +266,28 @@ class AzimuthAxisResetAlarm(Command):
     command_code = CommandCode.AZIMUTH_AXIS_RESET_ALARM
 
 
-class AzimuthAxisEnableTracking(Command):
+class AzimuthAxisEnableTracking(_OnOff):
     """Enable or disable azimuth tracking mode."""
 
     command_code = CommandCode.AZIMUTH_AXIS_ENABLE_TRACKING
-    on: bool = field(BOOL, doc="Enable tracking?")
 
 
-class AzimuthAxisDriveReset(Command):
+class AzimuthAxisDriveReset(_Drive):
     """Reset azimuth drives."""
 
     command_code = CommandCode.AZIMUTH_AXIS_DRIVE_RESET
-    drive: int = field(INT, default=-1, doc="Drive index; -1: all drives.")
 
 
-class AzimuthAxisDriveEnable(Command):
+class AzimuthAxisDriveEnable(_DriveOnOff):
     """Enable or disable azimuth drives."""
 
     command_code = CommandCode.AZIMUTH_AXIS_DRIVE_ENABLE
-    drive: int = field(INT, default=-1, doc="Drive index; -1: all drives.")
-    on: bool = field(BOOL, doc="Enable?")
 
 
-class ElevationAxisPower(Command):
+class ElevationAxisPower(_OnOff):
     """Power the elevation axis on or off."""
 
     command_code = CommandCode.ELEVATION_AXIS_POWER
-    on: bool = field(BOOL, doc="Power on?")
 
 
 class ElevationAxisStop(Command):
@@ -251,23 +296,16 @@ class ElevationAxisStop(Command):
     command_code = CommandCode.ELEVATION_AXIS_STOP
 
 
-class ElevationAxisMove(Command):
+class ElevationAxisMove(_Move):
     """Move the elevation axis to a position."""
 
     command_code = CommandCode.ELEVATION_AXIS_MOVE
-    position: float = field(FLOAT, doc="Target position [deg].")
-    velocity: float = field(FLOAT, default=0.0, doc="Velocity [deg/s]; 0: default.")
-    acceleration: float = field(FLOAT, default=0.0, doc="Acceleration [deg/s²]; 0: default.")
-    jerk: float = field(FLOAT, default=0.0, doc="Jerk [deg/s³]; 0: default.")
 
 
-class ElevationAxisTrack(Command):
+class ElevationAxisTrack(_Track):
     """Set the elevation tracking target (complete on ACK)."""
 
     command_code = CommandCode.ELEVATION_AXIS_TRACK
-    position: float = field(FLOAT, doc="Position at tai [deg].")
-    velocity: float = field(FLOAT, doc="Velocity at tai [deg/s].")
-    tai: float = field(FLOAT, doc="Time of the target [TAI unix s].")
 
 
 class ElevationAxisHome(Command):
@@ -282,33 +320,28 @@ class ElevationAxisResetAlarm(Command):
     command_code = CommandCode.ELEVATION_AXIS_RESET_ALARM
 
 
-class ElevationAxisEnableTracking(Command):
+class ElevationAxisEnableTracking(_OnOff):
     """Enable or disable elevation tracking mode."""
 
     command_code = CommandCode.ELEVATION_AXIS_ENABLE_TRACKING
-    on: bool = field(BOOL, doc="Enable tracking?")
 
 
-class ElevationAxisDriveReset(Command):
+class ElevationAxisDriveReset(_Drive):
     """Reset elevation drives."""
 
     command_code = CommandCode.ELEVATION_AXIS_DRIVE_RESET
-    drive: int = field(INT, default=-1, doc="Drive index; -1: all drives.")
 
 
-class ElevationAxisDriveEnable(Command):
+class ElevationAxisDriveEnable(_DriveOnOff):
     """Enable or disable elevation drives."""
 
     command_code = CommandCode.ELEVATION_AXIS_DRIVE_ENABLE
-    drive: int = field(INT, default=-1, doc="Drive index; -1: all drives.")
-    on: bool = field(BOOL, doc="Enable?")
 
 
-class CameraCableWrapPower(Command):
+class CameraCableWrapPower(_OnOff):
     """Power the camera cable wrap on or off."""
 
     command_code = CommandCode.CAMERA_CABLE_WRAP_POWER
-    on: bool = field(BOOL, doc="Power on?")
 
 
 class CameraCableWrapStop(Command):
@@ -317,23 +350,16 @@ class CameraCableWrapStop(Command):
     command_code = CommandCode.CAMERA_CABLE_WRAP_STOP
 
 
-class CameraCableWrapMove(Command):
+class CameraCableWrapMove(_Move):
     """Move the camera cable wrap to a position."""
 
     command_code = CommandCode.CAMERA_CABLE_WRAP_MOVE
-    position: float = field(FLOAT, doc="Target position [deg].")
-    velocity: float = field(FLOAT, default=0.0, doc="Velocity [deg/s]; 0: default.")
-    acceleration: float = field(FLOAT, default=0.0, doc="Acceleration [deg/s²]; 0: default.")
-    jerk: float = field(FLOAT, default=0.0, doc="Jerk [deg/s³]; 0: default.")
 
 
-class CameraCableWrapTrack(Command):
+class CameraCableWrapTrack(_Track):
     """Set the camera cable wrap tracking target (complete on ACK)."""
 
     command_code = CommandCode.CAMERA_CABLE_WRAP_TRACK
-    position: float = field(FLOAT, doc="Position at tai [deg].")
-    velocity: float = field(FLOAT, doc="Velocity at tai [deg/s].")
-    tai: float = field(FLOAT, doc="Time of the target [TAI unix s].")
 
 
 class CameraCableWrapResetAlarm(Command):
@@ -350,28 +376,22 @@ class CameraCableWrapDriveEnable(Command):
     on: bool = field(BOOL, doc="Enable?")
 
 
-class CameraCableWrapDriveReset(Command):
+class CameraCableWrapDriveReset(_RequiredDrive):
     """Reset one camera cable wrap drive."""
 
     command_code = CommandCode.CAMERA_CABLE_WRAP_DRIVE_RESET
-    drive: int = field(INT, doc="Drive index.")
 
 
-class CameraCableWrapEnableTracking(Command):
+class CameraCableWrapEnableTracking(_OnOff):
     """Enable or disable camera cable wrap tracking mode."""
 
     command_code = CommandCode.CAMERA_CABLE_WRAP_ENABLE_TRACKING
-    on: bool = field(BOOL, doc="Enable tracking?")
 
 
-# --- power, oil, covers, chiller -----------------------------------------------------
-
-
-class MainPowerSupplyPower(Command):
+class MainPowerSupplyPower(_OnOff):
     """Power the main power supply on or off."""
 
     command_code = CommandCode.MAIN_POWER_SUPPLY_POWER
-    on: bool = field(BOOL, doc="Power on?")
 
 
 class MainPowerSupplyResetAlarm(Command):
@@ -380,32 +400,28 @@ class MainPowerSupplyResetAlarm(Command):
     command_code = CommandCode.MAIN_POWER_SUPPLY_RESET_ALARM
 
 
-class OilSupplySystemPower(Command):
+class OilSupplySystemPower(_OnOff):
     """Power the whole oil supply system on or off."""
 
     command_code = CommandCode.OIL_SUPPLY_SYSTEM_POWER
-    on: bool = field(BOOL, doc="Power on?")
 
 
-class OilSupplySystemPowerCooling(Command):
+class OilSupplySystemPowerCooling(_OnOff):
     """Power the oil supply cooling on or off."""
 
     command_code = CommandCode.OIL_SUPPLY_SYSTEM_POWER_COOLING
-    on: bool = field(BOOL, doc="Power on?")
 
 
-class OilSupplySystemPowerOil(Command):
+class OilSupplySystemPowerOil(_OnOff):
     """Power the oil circuit on or off."""
 
     command_code = CommandCode.OIL_SUPPLY_SYSTEM_POWER_OIL
-    on: bool = field(BOOL, doc="Power on?")
 
 
-class OilSupplySystemPowerMainPump(Command):
+class OilSupplySystemPowerMainPump(_OnOff):
     """Power the main oil pump on or off."""
 
     command_code = CommandCode.OIL_SUPPLY_SYSTEM_POWER_MAIN_PUMP
-    on: bool = field(BOOL, doc="Power on?")
 
 
 class OilSupplySystemResetAlarm(Command):
@@ -414,62 +430,52 @@ class OilSupplySystemResetAlarm(Command):
     command_code = CommandCode.OIL_SUPPLY_SYSTEM_RESET_ALARM
 
 
-class MirrorCoversPower(Command):
+class MirrorCoversPower(_DriveOnOff):
     """Power mirror cover drives on or off."""
 
     command_code = CommandCode.MIRROR_COVERS_POWER
-    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
-    on: bool = field(BOOL, doc="Power on?")
 
 
-class MirrorCoversStop(Command):
+class MirrorCoversStop(_Drive):
     """Stop mirror cover motion."""
 
     command_code = CommandCode.MIRROR_COVERS_STOP
-    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
 
 
-class MirrorCoversDeploy(Command):
+class MirrorCoversDeploy(_Drive):
     """Deploy (close) the mirror covers."""
 
     command_code = CommandCode.MIRROR_COVERS_DEPLOY
-    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
 
 
-class MirrorCoversRetract(Command):
+class MirrorCoversRetract(_Drive):
     """Retract (open) the mirror covers."""
 
     command_code = CommandCode.MIRROR_COVERS_RETRACT
-    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
 
 
-class MirrorCoversResetAlarm(Command):
+class MirrorCoversResetAlarm(_Drive):
     """Reset mirror cover alarms."""
 
     command_code = CommandCode.MIRROR_COVERS_RESET_ALARM
-    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
 
 
-class MirrorCoverLocksPower(Command):
+class MirrorCoverLocksPower(_DriveOnOff):
     """Power mirror cover lock drives on or off."""
 
     command_code = CommandCode.MIRROR_COVER_LOCKS_POWER
-    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
-    on: bool = field(BOOL, doc="Power on?")
 
 
-class MirrorCoverLocksStop(Command):
+class MirrorCoverLocksStop(_Drive):
     """Stop mirror cover lock motion."""
 
     command_code = CommandCode.MIRROR_COVER_LOCKS_STOP
-    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
 
 
-class MirrorCoverLocksResetAlarm(Command):
+class MirrorCoverLocksResetAlarm(_Drive):
     """Reset mirror cover lock alarms."""
 
     command_code = CommandCode.MIRROR_COVER_LOCKS_RESET_ALARM
-    drive: int = field(INT, default=-1, doc="Drive index 0-3; -1: all drives.")
 
 
 class MirrorCoverLocksMoveAll(Command):
@@ -480,11 +486,10 @@ class MirrorCoverLocksMoveAll(Command):
     deploy: bool = field(BOOL, doc="Deploy (lock) if true, retract if false.")
 
 
-class TopEndChillerPower(Command):
+class TopEndChillerPower(_OnOff):
     """Power the top-end chiller on or off."""
 
     command_code = CommandCode.TOP_END_CHILLER_POWER
-    on: bool = field(BOOL, doc="Power on?")
 
 
 class TopEndChillerTrackAmbient(Command):
@@ -504,7 +509,7 @@ class TopEndChillerResetAlarm(Command):
 def _all_commands() -> dict[CommandCode, type[Command]]:
     found: dict[CommandCode, type[Command]] = {}
     for obj in list(globals().values()):
-        if isinstance(obj, type) and issubclass(obj, Command) and obj is not Command:
+        if isinstance(obj, type) and issubclass(obj, Command) and "command_code" in vars(obj):
             if obj.command_code in found:
                 raise RuntimeError(
                     f"{obj.__name__} and {found[obj.command_code].__name__} share a code"
@@ -537,6 +542,9 @@ def command_class(code: CommandCode | int | str) -> type[Command]:
         for cls in COMMANDS.values():
             if code in (cls.__name__, cls.command_code.name):
                 return cls
+        if code in CommandCode.__members__:
+            key = CommandCode[code]
+            raise KeyError(f"command {key.name} ({int(key)}) has no message class")
         raise KeyError(f"no command named {code!r}")
     key = CommandCode(int(code))
     try:

@@ -50,8 +50,8 @@ class FieldKind:
     type_name : `str`
         Name of the Python type of values, for documentation and errors.
     fast_type : `type` or `None`
-        Values of exactly this type need no coercion (a generated constructor
-        skips ``coerce`` for them).
+        Values of exactly this type that pass `fast_check_expr` need no
+        coercion (a generated constructor skips ``coerce`` for them).
     """
 
     type_name: ClassVar[str] = "object"
@@ -67,6 +67,13 @@ class FieldKind:
             If the value has the wrong type or an invalid value.
         """
         raise NotImplementedError
+
+    def fast_check_expr(self, var: str, type_var: str) -> str:
+        """Return a Python expression, true if ``var`` needs no coercion.
+
+        ``type_var`` names `fast_type` in the generated code.
+        """
+        return f"type({var}) is {type_var}"
 
     def encode_expr(self, var: str) -> str:
         """Return a Python expression that encodes ``var`` as wire text."""
@@ -117,7 +124,7 @@ class IntKind(FieldKind):
     fast_type = int
 
     def coerce(self, value: Any) -> int:
-        if isinstance(value, (float, str, bytes)) or not hasattr(value, "__index__"):
+        if isinstance(value, (bool, float, str, bytes)) or not hasattr(value, "__index__"):
             raise ValueError(f"expected an int, got {value!r}")
         return operator.index(value)
 
@@ -247,6 +254,8 @@ class ExtraStrKind(FieldKind):
 # --- timestamps -------------------------------------------------------------
 
 _ISO_PREFIX_LEN = 19  # YYYY-MM-DDTHH:MM:SS
+_MIN_TIMESTAMP = -62135596800.0  # 0001-01-01T00:00:00.000
+_MAX_TIMESTAMP = 253402300799.999  # 9999-12-31T23:59:59.999
 _MAX_CACHE = 4096
 _FRACTION_SCALE: tuple[int, ...] = tuple(10**i for i in range(10))
 _format_cache: dict[int, str] = {}
@@ -270,7 +279,12 @@ def format_timestamp(t: float) -> str:
     if prefix is None:
         if len(_format_cache) >= _MAX_CACHE:
             _format_cache.clear()
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        tm = time.gmtime(sec)
+        # Not strftime: its %Y does not pad years before 1000 to four digits.
+        prefix = (
+            f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}"
+            f"T{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
+        )
         _format_cache[sec] = prefix
     return f"{prefix}.{ms:03d}"
 
@@ -330,9 +344,22 @@ def parse_timestamp(text: str) -> float:
 
 
 class TimestampKind(FloatKind):
-    """UTC unix seconds, written as ISO-8601 with milliseconds."""
+    """UTC unix seconds, written as ISO-8601 with milliseconds.
+
+    Values must lie in years 1 to 9999 (the four-digit years of the wire format);
+    NaN and infinities are refused.
+    """
 
     type_name = "float"
+
+    def fast_check_expr(self, var: str, type_var: str) -> str:
+        return f"(type({var}) is {type_var} and {_MIN_TIMESTAMP!r} <= {var} <= {_MAX_TIMESTAMP!r})"
+
+    def coerce(self, value: Any) -> float:
+        t = super().coerce(value)
+        if not _MIN_TIMESTAMP <= t <= _MAX_TIMESTAMP:  # also false for NaN
+            raise ValueError(f"expected a timestamp in years 1 to 9999 [UTC unix s], got {value!r}")
+        return t
 
     def encode_expr(self, var: str) -> str:
         return f"_format_timestamp({var})"

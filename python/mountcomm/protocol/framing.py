@@ -104,7 +104,8 @@ class FrameDecoder:
                 out.append(raw.decode().split("\n"))
             except UnicodeDecodeError as e:
                 out.append(ProtocolError(f"frame is not valid UTF-8: {e.reason}", raw))
-        if len(rest) > limit:
+        # A trailing CR may be the first half of the terminator: not frame content yet.
+        if len(rest) - rest.endswith(b"\r") > limit:
             out.append(self._too_long(rest))
             self._skipping = True
             rest = b"\r" if rest.endswith(b"\r") else b""

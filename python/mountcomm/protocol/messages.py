@@ -183,7 +183,7 @@ def _generate(cls: Any, infos: tuple[FieldInfo, ...]) -> None:
         fast = info.kind.fast_type
         if fast is not None:
             ns[f"_t{i}"] = fast
-            value = f"({arg} if type({arg}) is _t{i} else _c{i}({arg}))"
+            value = f"({arg} if {info.kind.fast_check_expr(arg, f'_t{i}')} else _c{i}({arg}))"
         else:
             value = f"_c{i}({arg})"
         if info.default_factory is not None:

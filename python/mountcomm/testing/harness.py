@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["LOCAL_HOST", "connected_communicator_pair"]
+__all__ = ["LOCAL_HOST", "connected_communicator_pair", "mount_client_with_peer"]
 
 import asyncio
 import contextlib
@@ -60,3 +60,50 @@ async def connected_communicator_pair(
         yield console, controller
     finally:
         await asyncio.gather(console.close(), controller.close())
+
+
+@contextlib.asynccontextmanager
+async def mount_client_with_peer(
+    timeout: float = 10.0, log: Any = None, **options: Any
+) -> AsyncIterator[tuple[Any, Communicator]]:
+    """A `MountClient` connected to a bare controller-side `Communicator`, on port 0.
+
+    The caller scripts the controller: read commands from the Communicator and
+    write replies to it. Useful to test how code reacts to exact reply sequences.
+
+    Parameters
+    ----------
+    timeout : `float`
+        Limit for starting and connecting both [s].
+    log : logger or `None`
+        Passed to both.
+    **options
+        `MountClient` keyword options (``ack_timeout``, ``role``...).
+
+    Yields
+    ------
+    mount : `MountClient`
+        The connected client.
+    peer : `Communicator`
+        The controller side (``read_replies=False``). Both are closed on exit.
+    """
+    from ..commanding.client import MountClient
+
+    peer = Communicator(
+        "controller", LOCAL_HOST, 0, LOCAL_HOST, 0, log, read_replies=False, connect=False
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            command_port = await peer.wait_server_port()
+        mount = MountClient(
+            LOCAL_HOST, command_port, reply_host=LOCAL_HOST, reply_port=0, log=log, **options
+        )
+        try:
+            async with asyncio.timeout(timeout):
+                reply_port = await mount.wait_reply_port()
+                await asyncio.gather(mount.start(), peer.connect(port=reply_port))
+            yield mount, peer
+        finally:
+            await mount.close()
+    finally:
+        await peer.close()

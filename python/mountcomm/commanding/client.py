@@ -1,0 +1,464 @@
+"""`MountClient`: the facade observatory (CSC) code uses to command the mount."""
+
+from __future__ import annotations
+
+__all__ = ["MountClient"]
+
+import asyncio
+from types import TracebackType
+from typing import Any, Self
+
+from ..exceptions import CommandTimeout, ConnectionClosedError, ProtocolError
+from ..log import get_logger
+from ..net.communicator import Communicator
+from ..protocol.commands import Command
+from ..protocol.enums import Source
+from ..protocol.replies import Reply
+from .policy import DEFAULT_ACK_TIMEOUT, DEFAULT_DONE_MARGIN, should_log_occurrence
+from .tracker import CommandFutures, CommandTracker
+from .unsolicited import (
+    DEFAULT_UNSOLICITED_QUEUE,
+    UnsolicitedCallback,
+    UnsolicitedDispatcher,
+    UnsolicitedReplies,
+)
+
+_MANAGED_OPTIONS = frozenset({"connect", "connect_callback", "read_replies"})
+
+
+class MountClient:
+    """Command the mount controller as one console (CSC, EUI or HHD).
+
+    Owns a `Communicator` in the console role (it writes commands to the
+    controller's command port and reads replies on its own reply port), a read
+    loop task that feeds a `CommandTracker`, and the delivery of unsolicited
+    replies. Use it as an async context manager::
+
+        async with MountClient(host, 50005) as mount:
+            await mount.run(commands.AskForCommand(commander=Source.CSC))
+            await mount.run(commands.ElevationAxisMove(position=60))  # returns on DONE
+            futures = await mount.send(cmd)  # CommandFutures: .ack, .done
+            async for reply in mount.unsolicited(): ...
+
+    Parameters
+    ----------
+    host : `str` or `None`
+        Host of the controller; `None`: localhost.
+    command_port : `int`
+        Port where the controller reads commands.
+    reply_port : `int` or `None`, keyword-only
+        Port this client listens on for replies; `None`: ``command_port + 1``;
+        0: the OS picks (see `wait_reply_port`; for tests).
+    reply_host : `str` or `None`, keyword-only
+        Address to listen on for replies; `None`: all interfaces.
+    role : `Source`, keyword-only
+        Who this client is; written into the ``source`` of every command sent.
+    log : `logging.Logger`, structlog logger or `None`, keyword-only
+        Where to log.
+    ack_timeout : `float`, keyword-only
+        How long to wait for the ACK or NOACK of a command [s].
+    done_margin : `float`, keyword-only
+        How long to wait for DONE beyond the ACK's ``timeout_ms`` [s].
+    unsolicited_callback : callable or `None`, keyword-only
+        ``callback(reply)`` for every unsolicited reply (see
+        `add_unsolicited_callback`).
+    **communicator_options
+        Keyword-only options of `Communicator` (``connect_timeout``,
+        ``max_frame_bytes``, retry settings, ...). ``connect``,
+        ``connect_callback`` and ``read_replies`` are managed by the client.
+
+    Attributes
+    ----------
+    host, command_port, role, log
+        As given.
+    start_task : `asyncio.Task`
+        Connects the client (started at construction): done when both
+        connections are up, or failed (e.g. `TimeoutError` after
+        ``connect_timeout``).
+    protocol_errors : `int`
+        Bad frames received and skipped.
+
+    Raises
+    ------
+    TypeError
+        If ``communicator_options`` holds an option the client manages.
+    RuntimeError
+        If constructed with no running event loop.
+
+    Notes
+    -----
+    Any number of commands may be in flight at once; each resolves from its own
+    replies, in whatever order they come. No task is created per command.
+
+    One connection, one life: when either connection is lost (or `close` is
+    called) every command in flight fails at once with `ConnectionClosedError`
+    (a `ConnectionError`, chained to the cause), unsolicited iterations end, and
+    `send` raises `ConnectionClosedError`. To reconnect, make a new client.
+
+    Shutdown (`close`, idempotent): (1) fail every command in flight and end the
+    unsolicited iterations, (2) cancel connecting if still under way, (3) stop
+    the read loop, (4) close both connections.
+    """
+
+    def __init__(
+        self,
+        host: str | None,
+        command_port: int,
+        *,
+        reply_port: int | None = None,
+        reply_host: str | None = None,
+        role: Source = Source.CSC,
+        log: Any = None,
+        ack_timeout: float = DEFAULT_ACK_TIMEOUT,
+        done_margin: float = DEFAULT_DONE_MARGIN,
+        unsolicited_callback: UnsolicitedCallback | None = None,
+        **communicator_options: Any,
+    ) -> None:
+        managed = _MANAGED_OPTIONS & communicator_options.keys()
+        if managed:
+            raise TypeError(f"MountClient manages these Communicator options: {sorted(managed)}")
+        if not command_port:
+            raise ValueError(f"command_port must be a real port, got {command_port!r}")
+        loop = asyncio.get_running_loop()
+        self.host = host
+        self.command_port = command_port
+        self.role = Source(role)
+        self.log = get_logger(log, f"MountClient({self.role.name})")
+        self.protocol_errors = 0
+        self._tracker = CommandTracker(
+            ack_timeout=ack_timeout, done_margin=done_margin, log=self.log
+        )
+        self._dispatcher = UnsolicitedDispatcher(self.log)
+        if unsolicited_callback is not None:
+            self._dispatcher.add_callback(unsolicited_callback)
+        self._read_task: asyncio.Task[None] | None = None
+        self._ended = False
+        self._closing = False
+        self._closed: asyncio.Future[None] = loop.create_future()
+        self._communicator = Communicator(
+            name=self.role.name.lower(),
+            client_host=host,
+            client_port=command_port,
+            server_host=reply_host,
+            server_port=command_port + 1 if reply_port is None else reply_port,
+            log=log,
+            read_replies=True,
+            connect=False,
+            connect_callback=self._connection_changed,
+            **communicator_options,
+        )
+        self.start_task: asyncio.Task[None] = loop.create_task(self._start())
+        self.start_task.add_done_callback(self._start_done)
+
+    # --- state -------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True from the end of `start` until the connection is lost or closed."""
+        return self._read_task is not None and not self._ended and self._communicator.connected
+
+    @property
+    def reply_port(self) -> int:
+        """Port this client listens on for replies (0 until known, if 0 was asked)."""
+        return self._communicator.server_port
+
+    @property
+    def communicator(self) -> Communicator:
+        """The underlying `Communicator` (do not read from it)."""
+        return self._communicator
+
+    @property
+    def tracker(self) -> CommandTracker:
+        """The `CommandTracker` of this connection."""
+        return self._tracker
+
+    @property
+    def in_flight(self) -> int:
+        """Number of commands sent and not yet finished."""
+        return self._tracker.in_flight
+
+    @property
+    def unknown_replies(self) -> int:
+        """ACK/NOACK/DONE replies that matched no command in flight."""
+        return self._tracker.unknown_replies
+
+    # --- life cycle -------------------------------------------------------------------
+
+    async def wait_reply_port(self) -> int:
+        """Wait until the reply server listens; return its port.
+
+        Raises
+        ------
+        OSError
+            If the reply port cannot be bound.
+        """
+        return await self._communicator.wait_server_port()
+
+    async def start(self) -> None:
+        """Wait until both connections are up (`start_task`). Idempotent.
+
+        Cancelling `start` does not cancel `start_task`.
+
+        Raises
+        ------
+        TimeoutError
+            If ``connect_timeout`` was given and expired.
+        ConnectionError
+            If the client was closed (`ConnectionClosedError`) or the connection
+            lost before it was up.
+        OSError
+            If the reply port cannot be bound.
+        """
+        try:
+            await asyncio.shield(self.start_task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self.start_task.cancelled() and (current is None or not current.cancelling()):
+                # close() cancelled the connecting, not our caller.
+                raise ConnectionClosedError("MountClient was closed before it connected") from None
+            raise
+
+    async def _start(self) -> None:
+        comm = self._communicator
+        await comm.wait_server_port()  # raises OSError if the reply port cannot be bound
+        await comm.connect()
+        if self._ended or not comm.connected:
+            raise ConnectionClosedError(f"{comm.name}: connection lost while connecting")
+        self._read_task = asyncio.get_running_loop().create_task(self._read_loop())
+        self.log.info(
+            "mount_client_connected",
+            host=self.host,
+            command_port=self.command_port,
+            reply_port=self.reply_port,
+        )
+
+    def _start_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self.log.error("mount_client_start_failed", error=repr(error))
+            self._end(error)
+
+    async def close(self) -> None:
+        """Close the client (see the class notes for the steps). Idempotent.
+
+        Every command still in flight fails with `ConnectionClosedError`. Safe
+        to call at any moment, also concurrently.
+        """
+        if self._closing:
+            await asyncio.shield(self._closed)
+            return
+        self._closing = True
+        try:
+            self._end(None)
+            if not self.start_task.done():
+                self.start_task.cancel()
+            await asyncio.gather(self.start_task, return_exceptions=True)
+            if self._read_task is not None:
+                self._read_task.cancel()
+                await asyncio.gather(self._read_task, return_exceptions=True)
+            await self._communicator.close()
+        finally:
+            if not self._closed.done():
+                self._closed.set_result(None)
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- the one teardown funnel ----------------------------------------------------------
+
+    def _end(self, cause: BaseException | None) -> None:
+        """Fail everything pending; ``cause`` `None` means a deliberate close.
+
+        Idempotent: the first call wins and records the cause.
+        """
+        if self._ended:
+            return
+        self._ended = True
+        if cause is not None:
+            self.log.warning(
+                "connection_lost", error=repr(cause), in_flight=self._tracker.in_flight
+            )
+        self._tracker.connection_lost(cause)
+        self._dispatcher.end(lost=cause is not None, cause=cause)
+        task = self._read_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+    def _connection_changed(self, communicator: Communicator) -> None:
+        # The read loop notices a lost reply connection; this notices a lost
+        # command connection, which nothing reads.
+        if self._read_task is not None and not communicator.client_connected:
+            self._end(ConnectionClosedError(f"{communicator.name}: command connection lost"))
+
+    async def _read_loop(self) -> None:
+        read = self._communicator.read
+        handle = self._tracker.handle_reply
+        dispatch = self._dispatcher.dispatch
+        try:
+            while True:
+                try:
+                    # read_replies=True: the Communicator parses replies only.
+                    reply: Reply = await read()  # type: ignore[assignment]
+                except ProtocolError as e:
+                    self.protocol_errors += 1
+                    if should_log_occurrence(self.protocol_errors):
+                        self.log.warning(
+                            "bad_frame_skipped", error=str(e), protocol_errors=self.protocol_errors
+                        )
+                    continue
+                if not handle(reply):
+                    dispatch(reply)
+        except ConnectionError as e:
+            self._end(e)
+        except Exception as e:  # a bug: end cleanly rather than hang every caller
+            self.log.exception("read_loop_failed")
+            self._end(e)
+
+    # --- commanding -------------------------------------------------------------------
+
+    async def send(self, command: Command) -> CommandFutures:
+        """Send a command; return its futures at once, without waiting for replies.
+
+        Sets ``command.sequence_id`` (from this connection's generator) and
+        ``command.source`` (`role`).
+
+        Parameters
+        ----------
+        command : `Command`
+            The command to send.
+
+        Returns
+        -------
+        futures : `CommandFutures`
+            ``ack`` resolves to the ACK's timeout [s], ``done`` to `None` when
+            the command is done; see `CommandFutures` for the errors.
+
+        Raises
+        ------
+        ConnectionClosedError
+            If the connection is lost or closed (chained to the cause).
+        RuntimeError
+            If the client has not finished `start`.
+
+        Notes
+        -----
+        Returns without awaiting unless the socket's write buffer is above its
+        high-water mark. Cancelling ``send`` while it waits for the buffer to
+        drain forgets the command (its replies, if any, count as unknown).
+        """
+        if self._read_task is None and not self._ended:
+            raise RuntimeError("MountClient is not started: use `async with` or await start()")
+        command.source = self.role  # type: ignore[misc]  # slot made by MessageMeta
+        futures = self._tracker.start(command)
+        try:
+            await self._communicator.write(command)
+        except BaseException:
+            self._tracker.abandon(futures)
+            raise
+        return futures
+
+    async def run(
+        self,
+        command: Command,
+        timeout: float | None = None,
+    ) -> None:
+        """Send a command and wait until it is done (on ACK for ack-only commands).
+
+        Parameters
+        ----------
+        command : `Command`
+            The command to run; its ``sequence_id`` and ``source`` are set.
+        timeout : `float` or `None`, optional
+            Overall limit, sending included [s]; `None`: rely on the ack
+            timeout and the ACK's ``timeout_ms`` plus the done margin.
+
+        Raises
+        ------
+        CommandRejected
+            The controller answered NOACK.
+        CommandSuperseded
+            A newer command replaced this one (a `CommandRejected`).
+        CommandTimeout
+            No ACK within the ack timeout, no DONE within the ACK's
+            ``timeout_ms`` plus the done margin, or ``timeout`` expired.
+        ConnectionClosedError
+            The connection was lost or closed before the command was done.
+        RuntimeError
+            If the client has not finished `start`.
+
+        Notes
+        -----
+        Cancelling ``run`` abandons the command's futures; the command is not
+        withdrawn from the controller.
+        """
+        if timeout is None:
+            futures = await self.send(command)
+            await futures.wait()
+            return
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                futures = await self.send(command)
+                await futures.wait()
+        except TimeoutError as e:
+            if not deadline.expired():
+                raise  # a CommandTimeout from the tracker
+            raise CommandTimeout(
+                f"{type(command).__name__} (sequence_id={command.sequence_id}) "
+                f"not done within {timeout:.3g} s"
+            ) from e
+
+    # --- unsolicited replies --------------------------------------------------------------
+
+    def unsolicited(self, maxsize: int = DEFAULT_UNSOLICITED_QUEUE) -> UnsolicitedReplies:
+        """Subscribe to unsolicited replies (ERROR, WARNING, IN_POSITION, ON_STATE_INFO).
+
+        Every reply that arrives after this call is queued for the returned
+        subscription; any number of subscriptions may exist at once.
+
+        Parameters
+        ----------
+        maxsize : `int`, optional
+            Replies the consumer may fall behind before the oldest are dropped.
+
+        Returns
+        -------
+        replies : `UnsolicitedReplies`
+            An async iterator; it ends after `close` and raises
+            `ConnectionClosedError` after a connection loss. Use it as an async
+            context manager (or call its ``close``) to unsubscribe.
+        """
+        return self._dispatcher.subscribe(maxsize)
+
+    def add_unsolicited_callback(self, callback: UnsolicitedCallback) -> None:
+        """Call ``callback(reply)`` for each unsolicited reply (a plain function).
+
+        It runs in the read loop, so it must be quick; exceptions are logged.
+        """
+        self._dispatcher.add_callback(callback)
+
+    def remove_unsolicited_callback(self, callback: UnsolicitedCallback) -> None:
+        """Stop calling ``callback``; does nothing if it is not registered."""
+        self._dispatcher.remove_callback(callback)
+
+    def __repr__(self) -> str:
+        return (
+            f"MountClient(role={self.role.name}, host={self.host!r}, "
+            f"command_port={self.command_port}, reply_port={self.reply_port}, "
+            f"connected={self.connected}, in_flight={self.in_flight})"
+        )

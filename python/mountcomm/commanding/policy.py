@@ -1,0 +1,91 @@
+"""Commanding policies: pure functions, no I/O and no event loop.
+
+Timing and error mapping decisions of the command tracker live here so that
+they can be read, tested and changed in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_ACK_TIMEOUT",
+    "DEFAULT_DONE_MARGIN",
+    "done_timeout",
+    "is_superseded",
+    "noack_exception",
+    "should_log_occurrence",
+]
+
+from ..exceptions import CommandRejected, CommandSuperseded
+
+DEFAULT_ACK_TIMEOUT = 5.0
+"""Default time to wait for the ACK (or NOACK) of a command [s]."""
+
+DEFAULT_DONE_MARGIN = 2.0
+"""Default time allowed beyond the ACK's ``timeout_ms`` before DONE is late [s]."""
+
+
+def done_timeout(timeout_ms: int, margin: float) -> float:
+    """Return how long to wait for DONE after an ACK.
+
+    Parameters
+    ----------
+    timeout_ms : `int`
+        The ``timeout_ms`` field of the ACK: the controller's estimate of the
+        command's duration [ms]. Negative values count as 0.
+    margin : `float`
+        Extra time allowed beyond the estimate [s].
+
+    Returns
+    -------
+    timeout : `float`
+        Time to wait for DONE, counted from the ACK [s].
+    """
+    return max(timeout_ms, 0) / 1000.0 + margin
+
+
+def is_superseded(explanation: str) -> bool:
+    """Return True if a NOACK explanation says a newer command replaced this one.
+
+    The test is case-insensitive: ``"Superseded"``, ``"superseded by 42"`` and
+    ``"Command SUPERSEDED"`` all count.
+    """
+    return "superseded" in explanation.lower()
+
+
+def noack_exception(explanation: str) -> CommandRejected:
+    """Return the exception a NOACK with this explanation maps to.
+
+    Parameters
+    ----------
+    explanation : `str`
+        The ``explanation`` field of the NOACK.
+
+    Returns
+    -------
+    exception : `CommandRejected`
+        A `CommandSuperseded` if `is_superseded` (``explanation``), else a
+        `CommandRejected`; either carries ``explanation``.
+    """
+    if is_superseded(explanation):
+        return CommandSuperseded(explanation)
+    return CommandRejected(explanation)
+
+
+def should_log_occurrence(count: int, first: int = 10, every: int = 1000) -> bool:
+    """Return True if the ``count``-th occurrence of a repeated problem should be logged.
+
+    Bad frames and unknown replies are logged, but a peer that sends nothing
+    else must not turn the log into a per-message stream: the first ``first``
+    occurrences are logged, then one in ``every`` (the log line carries the
+    running count).
+
+    Parameters
+    ----------
+    count : `int`
+        How many times the problem has occurred, this one included (1 …).
+    first : `int`, optional
+        How many occurrences are all logged.
+    every : `int`, optional
+        After that, log each ``every``-th occurrence.
+    """
+    return count <= first or count % every == 0

@@ -1,0 +1,33 @@
+"""Fixtures for the commanding tests."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+# Every timing in these tests is a multiple of this unit [s]; raise it on a slow machine.
+UNIT = float(os.environ.get("MOUNTCOMM_TEST_UNIT", "0.05"))
+
+
+@pytest.fixture
+def unit() -> float:
+    """The scalable time unit of the commanding tests [s]."""
+    return UNIT
+
+
+@pytest.fixture(autouse=True)
+async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
+    """Fail the test if the loop reports an error (e.g. "exception was never retrieved")."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    yield errors
+    gc.collect()
+    loop.set_exception_handler(previous)
+    assert not errors, errors

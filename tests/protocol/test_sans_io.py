@@ -1,0 +1,102 @@
+"""The protocol layer does no I/O: it imports neither asyncio nor socket (DESIGN §1)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import mountcomm.protocol
+
+FORBIDDEN = ("asyncio", "socket")
+PROTOCOL_DIR = Path(mountcomm.protocol.__file__).parent
+MODULES = sorted(PROTOCOL_DIR.glob("*.py"))
+ALLOWED_MOUNTCOMM = ("mountcomm.protocol", "mountcomm.exceptions")
+"""What the protocol layer may import from mountcomm: itself and the exception tree."""
+
+
+def test_import_loads_neither_asyncio_nor_socket() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        import mountcomm.protocol
+        from mountcomm.protocol import commands, fields, framing, messages, replies, sequence
+        from mountcomm.protocol.commands import COMMANDS
+        COMMANDS[403](position=1.0).encode()
+        bad = sorted(m for m in sys.modules if m.split(".")[0] in {forbidden!r})
+        print(",".join(bad))
+        """
+    ).format(forbidden=set(FORBIDDEN))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_modules_found() -> None:
+    names = {path.stem for path in MODULES}
+    assert {"__init__", "commands", "enums", "fields", "framing", "messages", "replies"} <= names
+
+
+def called_name(call: ast.Call) -> str:
+    """``f`` for ``f(...)`` and ``x.f(...)``."""
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def imported_modules(path: Path) -> list[str]:
+    """Absolute names of every module ``path`` imports (relative ones resolved)."""
+    package = ["mountcomm", "protocol"]
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            names.append(module)
+            names += [f"{module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Call) and called_name(node) in ("import_module", "__import__"):
+            names += [a.value for a in node.args if isinstance(getattr(a, "value", None), str)]
+    return names
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_module_imports_no_io(path: Path) -> None:
+    for name in imported_modules(path):
+        assert name.split(".")[0] not in FORBIDDEN, f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_module_imports_no_higher_layer(path: Path) -> None:
+    for name in imported_modules(path):
+        if name.split(".")[0] == "mountcomm":
+            assert name.startswith(ALLOWED_MOUNTCOMM), f"{path.name} imports {name}"
+
+
+def test_scanner_resolves_relative_imports() -> None:
+    names = imported_modules(PROTOCOL_DIR / "__init__.py")
+    assert "mountcomm.protocol.framing" in names
+    assert "mountcomm.exceptions" in imported_modules(PROTOCOL_DIR / "framing.py")
+
+
+def test_scanner_on_a_bad_module(tmp_path: Path) -> None:
+    """The AST scan notices forbidden imports in every form."""
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import asyncio.streams\nfrom socket import socket\nfrom ..net import server\n"
+        "import importlib\nimportlib.import_module('ssl')\n"
+    )
+    names = imported_modules(bad)
+    assert "asyncio.streams" in names
+    assert "socket" in names
+    assert "mountcomm.net" in names
+    assert "ssl" in names
