@@ -232,3 +232,17 @@ def test_limits_validation_and_config() -> None:
     with pytest.raises(ValueError, match="segment"):
         Path([], 0.0)
     assert "Path(" in repr(plan_hold(1, 0))
+
+
+def test_pure_layers_import_no_asyncio() -> None:
+    """motion, devices and authority stay free of asyncio and sockets."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import mountcomm.sim.motion, mountcomm.sim.devices, mountcomm.sim.authority\n"
+        "bad = [m for m in ('asyncio', 'socket', 'selectors') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -4,14 +4,31 @@ Layers, bottom up: `motion` (pure kinematics) and `devices` (pure state
 machines; time is an argument), `authority` (who may command, pure), then the
 asyncio glue: `telemetry` (stream server and client), `controller`
 (`MockController`) and `console` (`SimulatedConsole`).
+
+Public names are imported lazily, so ``import mountcomm.sim.motion`` or
+``mountcomm.sim.devices`` stays free of asyncio.
 """
 
-from .authority import CommandAuthority
-from .console import Pause, ScriptResult, SimulatedConsole
-from .controller import TAI_MINUS_UTC, MockController, tai_now
-from .devices import Mount, Severity, Timings
-from .motion import AxisLimits
-from .telemetry import TelemetryClient, TelemetryServer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "AxisLimits": "mountcomm.sim.motion",
+    "CommandAuthority": "mountcomm.sim.authority",
+    "MockController": "mountcomm.sim.controller",
+    "Mount": "mountcomm.sim.devices",
+    "Pause": "mountcomm.sim.console",
+    "ScriptResult": "mountcomm.sim.console",
+    "Severity": "mountcomm.sim.devices",
+    "SimulatedConsole": "mountcomm.sim.console",
+    "TAI_MINUS_UTC": "mountcomm.sim.controller",
+    "TelemetryClient": "mountcomm.sim.telemetry",
+    "TelemetryServer": "mountcomm.sim.telemetry",
+    "Timings": "mountcomm.sim.devices",
+    "tai_now": "mountcomm.sim.controller",
+}
 
 __all__ = [
     "TAI_MINUS_UTC",
@@ -28,3 +45,25 @@ __all__ = [
     "Timings",
     "tai_now",
 ]
+
+if TYPE_CHECKING:
+    from .authority import CommandAuthority
+    from .console import Pause, ScriptResult, SimulatedConsole
+    from .controller import TAI_MINUS_UTC, MockController, tai_now
+    from .devices import Mount, Severity, Timings
+    from .motion import AxisLimits
+    from .telemetry import TelemetryClient, TelemetryServer
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'mountcomm.sim' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
