@@ -41,6 +41,7 @@ from .devices import (
     Superseded,
     Timings,
 )
+from .faults import FaultPlan
 from .telemetry import TelemetryServer
 
 TAI_MINUS_UTC = 37.0
@@ -81,8 +82,6 @@ class _Console:
     queue: asyncio.Queue[tuple[float, Reply | bytes]]
     changed: asyncio.Event
     client_up: asyncio.Event
-    reply_delay: float = 0.0
-    withheld: frozenset[ReplyCode] = frozenset()
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
 
@@ -129,6 +128,8 @@ class MockController:
     mount : `Mount`
         The simulated devices (pure; inspect it in tests).
     authority : `CommandAuthority`
+    faults : `FaultPlan`
+        The fault-injection settings (set them through the methods below).
     received : `collections.deque` [(`Source`, `Command`)]
         The last 1000 commands received, with the role they arrived on.
     bad_frames : `int`
@@ -201,8 +202,7 @@ class MockController:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Event | None = None
         self._running: asyncio.Event | None = None
-        self._reject_next = 0
-        self._reject_explanation = ""
+        self.faults = FaultPlan(self.roles)
         self._started = False
         self._closing = False
         self._done: asyncio.Future[None] | None = None
@@ -488,9 +488,9 @@ class MockController:
                 ),
             )
 
-        if self._reject_next > 0:
-            self._reject_next -= 1
-            noack(self._reject_explanation)
+        rejection = self.faults.take_rejection()
+        if rejection is not None:
+            noack(rejection)
             return
         if isinstance(command, AskForCommand):
             rejected = self.authority.ask(role, command.commander)
@@ -575,11 +575,12 @@ class MockController:
         self._reply(console, reply)
 
     def _reply(self, console: _Console, reply: Reply | bytes) -> None:
-        if isinstance(reply, Reply) and reply.reply_code in console.withheld:
+        faults = self.faults.replies[console.role]
+        if faults.withholds(reply):
             self.log.info("reply_withheld", role=console.role.name, reply=repr(reply))
             return
         loop = asyncio.get_running_loop()
-        console.queue.put_nowait((loop.time() + console.reply_delay, reply))
+        console.queue.put_nowait((loop.time() + faults.delay_s, reply))
 
     def _broadcast(self, reply: Reply) -> None:
         for console in self._consoles.values():
@@ -644,13 +645,11 @@ class MockController:
 
     def reject_next(self, count: int = 1, explanation: str = "Rejected by fault injection") -> None:
         """Answer the next ``count`` commands (from any console) with NOACK ``explanation``."""
-        self._reject_next = count
-        self._reject_explanation = explanation
+        self.faults.reject_next(count, explanation)
 
     def delay_replies(self, seconds: float, role: Source | str | None = None) -> None:
         """Delay every later reply to ``role`` (default: every role) by ``seconds``."""
-        for console in self._select(role):
-            console.reply_delay = seconds
+        self.faults.delay(seconds, self._maybe_role(role))
 
     def withhold_replies(
         self, codes: Iterable[ReplyCode] | None = None, role: Source | str | None = None
@@ -660,15 +659,11 @@ class MockController:
         E.g. ``withhold_replies([ReplyCode.DONE])`` makes every command time out
         after its ACK. `resume_replies` undoes it.
         """
-        withheld = frozenset(ReplyCode) if codes is None else frozenset(codes)
-        for console in self._select(role):
-            console.withheld = withheld
+        self.faults.withhold(codes, self._maybe_role(role))
 
     def resume_replies(self, role: Source | str | None = None) -> None:
         """Stop withholding and delaying replies to ``role`` (default: all)."""
-        for console in self._select(role):
-            console.withheld = frozenset()
-            console.reply_delay = 0.0
+        self.faults.resume(self._maybe_role(role))
 
     async def drop_connection(self, role: Source | str) -> None:
         """Close both connections of ``role``'s console, as if the network failed.
@@ -714,6 +709,9 @@ class MockController:
         self.mount.trip_interlock(tai_now(), text)
         self._dispatch(self.mount.advance(tai_now()))
         self._wake_clock()
+
+    def _maybe_role(self, role: Source | str | None) -> Source | None:
+        return None if role is None else self._console(role).role
 
     def _select(self, role: Source | str | None) -> list[_Console]:
         if role is None:
