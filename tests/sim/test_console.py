@@ -68,7 +68,7 @@ async def test_mount_client_slews_tracks_and_sees_in_position() -> None:
 async def test_fault_knobs_seen_through_mount_client() -> None:
     async with (
         fast_controller() as controller,
-        SimulatedConsole(controller, role=CSC, ack_timeout=0.3, done_margin=0.1) as csc,
+        SimulatedConsole(controller, role=CSC, ack_timeout=1.0, done_margin=0.2) as csc,
     ):
         await csc.take_command()
         controller.reject_next(1, "maintenance")

@@ -209,3 +209,29 @@ def test_constructor_validation() -> None:
         MockController([])
     with pytest.raises(ValueError, match="positive"):
         MockController(telemetry_rate_hz=-1)
+
+
+def test_ports_from_config_before_start() -> None:
+    from mountcomm.config import Config, RolePorts
+
+    config = Config(
+        roles={
+            "csc": RolePorts(50005, 50006),
+            "eui": RolePorts(60005, 60010),
+            "hhd": RolePorts(0, 0),
+        },
+        telemetry_port=50035,
+        telemetry_rate_hz=2.0,
+    )
+    controller = MockController.from_config(config)
+    assert controller.roles == (CSC, EUI, HHD)
+    assert controller.command_port("csc") == 50005
+    assert controller.reply_port(EUI) == 60010
+    assert controller.reply_port(HHD) == 0
+    assert controller.telemetry_port == 50035
+    assert controller.telemetry_rate_hz == 2.0
+    only = MockController([EUI], command_ports={EUI: 40000})
+    assert only.reply_port(EUI) == 40001  # command port + 1
+    with pytest.raises(ValueError, match="not served"):
+        only.command_port(CSC)
+    assert MockController.from_config(config, roles=["hhd"]).roles == (HHD,)

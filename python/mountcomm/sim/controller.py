@@ -267,8 +267,8 @@ class MockController:
         )
 
     def _make_console(self, role: Source) -> _Console:
-        command_port = self._command_ports.get(role, 0)
-        reply_port = self._reply_ports.get(role, command_port + 1 if command_port else 0)
+        command_port = self.command_port(role)
+        reply_port = self.reply_port(role)
         holder: list[_Console] = []
         comm = Communicator(
             f"controller-{role.name.lower()}",
@@ -365,12 +365,28 @@ class MockController:
             ) from None
 
     def command_port(self, role: Source | str) -> int:
-        """The port where ``role``'s console sends commands (after `start`)."""
-        return self._console(role).comm.server_port
+        """The port where ``role``'s console sends commands.
+
+        Before `start`, the configured port (0 if the OS is to pick).
+        """
+        role = self._served(role)
+        if role in self._consoles:
+            return self._consoles[role].comm.server_port
+        return self._command_ports.get(role, 0)
 
     def reply_port(self, role: Source | str) -> int:
         """The console's reply port the controller connects to (0: not known yet)."""
-        return self._console(role).reply_port
+        role = self._served(role)
+        if role in self._consoles:
+            return self._consoles[role].reply_port
+        command_port = self._command_ports.get(role, 0)
+        return self._reply_ports.get(role, command_port + 1 if command_port else 0)
+
+    def _served(self, role: Source | str) -> Source:
+        source = _role(role)
+        if source not in self.roles:
+            raise ValueError(f"{role!r} is not served (roles: {[r.name for r in self.roles]})")
+        return source
 
     def connect_console(self, role: Source | str, reply_port: int, host: str | None = None) -> None:
         """Tell the controller where ``role``'s console listens for replies.
