@@ -1,8 +1,8 @@
 """The simulator: a mock mount controller, scripted consoles and telemetry.
 
 Layers, bottom up: `motion` (pure kinematics) and `devices` (pure state
-machines; time is an argument), `authority` (who may command, pure), then the
-asyncio glue: `telemetry` (stream server and client), `controller`
+machines; time is an argument), `authority` (who may command) and `faults`
+(fault-injection settings), both pure, then the asyncio glue: `telemetry` (stream server and client), `controller`
 (`MockController`) and `console` (`SimulatedConsole`).
 
 Public names are imported lazily, so ``import mountcomm.sim.motion`` or

@@ -1,7 +1,7 @@
 """`MockController`: the simulated mount controller (the PXI role), in-process.
 
-Thin asyncio glue around the pure core: `Mount` (devices) and
-`CommandAuthority` (who may command). It moves messages between sockets and the
+Thin asyncio glue around the pure core: `Mount` (devices),
+`CommandAuthority` (who may command) and `FaultPlan` (fault injection). It moves messages between sockets and the
 core, owns the tasks, and turns device events into replies.
 """
 
