@@ -2,8 +2,9 @@
 
 Layers, bottom up: `motion` (pure kinematics) and `devices` (pure state
 machines; time is an argument), `authority` (who may command) and `faults`
-(fault-injection settings), both pure, then the asyncio glue: `telemetry` (stream server and client), `controller`
-(`MockController`) and `console` (`SimulatedConsole`).
+(fault-injection settings), both pure, then the asyncio glue: `telemetry`
+(stream server and client), `controller` (`MockController`) and `console`
+(`SimulatedConsole`).
 
 Public names are imported lazily, so ``import mountcomm.sim.motion`` or
 ``mountcomm.sim.devices`` stays free of asyncio.

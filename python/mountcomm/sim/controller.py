@@ -1,8 +1,9 @@
 """`MockController`: the simulated mount controller (the PXI role), in-process.
 
 Thin asyncio glue around the pure core: `Mount` (devices),
-`CommandAuthority` (who may command) and `FaultPlan` (fault injection). It moves messages between sockets and the
-core, owns the tasks, and turns device events into replies.
+`CommandAuthority` (who may command) and `FaultPlan` (fault injection). It
+moves messages between sockets and the core, owns the tasks, and turns device
+events into replies.
 """
 
 from __future__ import annotations
