@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import pytest
 
-STD_TIMEOUT = 5.0
-"""Bound on any single wait for a peer in tests [s]."""
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Check every coroutine test for leaked tasks (pure tests get no event loop)."""
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is not None and inspect.iscoroutinefunction(function):
+            item.fixturenames.insert(0, "no_leaked_tasks")  # type: ignore[attr-defined]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 async def no_leaked_tasks():
     """Fail a test that leaves tasks running on its event loop."""
     before = asyncio.all_tasks()

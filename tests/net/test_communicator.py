@@ -175,3 +175,20 @@ async def test_high_water_write_drains() -> None:
         cmd = commands.Enable(sequence_id=1)
         await console.write(cmd)
         assert await read(controller) == cmd
+
+
+async def test_close_leaves_no_task_and_is_idempotent() -> None:
+    before = asyncio.all_tasks()
+    async with connected_communicators() as (console, controller):
+        await controller.write(replies.DoneReply(sequence_id=1))
+        await read(console)
+        reader = asyncio.create_task(console.read())
+        await asyncio.sleep(0)
+    # Closing while a read waits ends that read with ConnectionError.
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(reader, STD_TIMEOUT)
+    await console.close()
+    await controller.close()
+    left = asyncio.all_tasks() - before - {asyncio.current_task()}
+    assert not [t for t in left if not t.done()]
+    assert console.done_task.done() and controller.done_task.done()

@@ -13,7 +13,9 @@ async def test_communicator_pair_fixture(
 ) -> None:
     console, controller = communicator_pair
     assert console.connected and controller.connected
-    await console.write(commands.Enable(sequence_id=1))
-    assert await asyncio.wait_for(controller.read(), 5) == commands.Enable(sequence_id=1)
-    await controller.write(replies.DoneReply(sequence_id=1))
-    assert await asyncio.wait_for(console.read(), 5) == replies.DoneReply(sequence_id=1)
+    command = commands.Enable(sequence_id=1)
+    await console.write(command)
+    assert await asyncio.wait_for(controller.read(), 5) == command
+    reply = replies.DoneReply(sequence_id=1)
+    await controller.write(reply)
+    assert await asyncio.wait_for(console.read(), 5) == reply
