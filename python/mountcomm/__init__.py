@@ -24,6 +24,8 @@ _LAZY = {
     "FrameTooLongError": "mountcomm.exceptions",
     "ConnectionClosedError": "mountcomm.exceptions",
     "MountcommError": "mountcomm.exceptions",
+    "PortRegistry": "mountcomm.registry.client",
+    "PortManager": "mountcomm.registry.manager",
 }
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "ConnectionClosedError",
     "FrameTooLongError",
     "MountcommError",
+    "PortManager",
+    "PortRegistry",
     "ProtocolError",
     "ReplyCode",
     "Source",
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
     )
     from .protocol import commands, enums, replies
     from .protocol.enums import CommandCode, ReplyCode, Source, SubsystemId
+    from .registry.client import PortRegistry
+    from .registry.manager import PortManager
 
 
 def __getattr__(name: str) -> Any:

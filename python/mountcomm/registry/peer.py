@@ -17,6 +17,7 @@ __all__ = [
     "current_user",
     "is_local_address",
     "tcp_peer_uid",
+    "unix_address",
     "unix_peer_credentials",
     "user_name",
 ]
@@ -94,6 +95,12 @@ def unix_peer_credentials(sock: Any) -> Credentials:
         return Credentials()
     pid, uid, _gid = _PEERCRED.unpack(raw)
     return Credentials.of_uid(uid, pid if pid > 0 else None)
+
+
+def unix_address(name: str) -> str:
+    """Turn ``@name`` (the abstract namespace, as portpicker writes it) into
+    ``"\\0name"``; return a path unchanged."""
+    return "\0" + name[1:] if name.startswith("@") else name
 
 
 def _proc_address(host: str, port: int) -> tuple[str, str]:

@@ -18,7 +18,7 @@ from typing import Any
 from .. import __version__
 from .. import log as mlog
 from . import peer, pidwatch, probe, wire
-from .peer import Credentials
+from .peer import Credentials, unix_address
 from .session import Session
 from .store import Lease, PortEvent, PortStore, format_pool
 
@@ -34,12 +34,6 @@ class _Connection:
     session: Session
     writer: asyncio.StreamWriter
     task: asyncio.Task[Any]
-
-
-def unix_address(name: str) -> str:
-    """Turn ``@name`` (the abstract namespace, as portpicker writes it) into
-    ``"\\0name"``; return a path unchanged."""
-    return "\0" + name[1:] if name.startswith("@") else name
 
 
 class RegistryServer:

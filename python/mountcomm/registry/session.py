@@ -203,7 +203,10 @@ class Session:
         return entry.as_dict()
 
     def _too_long(self, line: wire.LineTooLong, out: Output) -> None:
-        dialect = self.dialect or wire.detect_dialect(line.prefix)
+        dialect = self.dialect
+        if dialect is None:  # judge by the start of the line: a long pid is still a pid
+            digits = line.prefix.strip().isdigit()
+            dialect = Dialect.PORTPICKER if digits else wire.detect_dialect(line.prefix)
         self.log.info("line_too_long", limit=line.limit, dialect=dialect.value)
         if dialect is Dialect.NATIVE:
             out.data += wire.native_error(None, RegistryRequestError.code, line.message)
