@@ -39,6 +39,15 @@ async def open_raw(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
     return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), T)
 
 
+async def assert_closed_by_peer(reader: asyncio.StreamReader) -> None:
+    """The peer closed: EOF, or a reset if it closed with our data unread."""
+    try:
+        rest = await asyncio.wait_for(reader.read(), T)
+    except ConnectionResetError:
+        return
+    assert rest == b""
+
+
 async def close_raw(writer: asyncio.StreamWriter) -> None:
     writer.close()
     with contextlib.suppress(ConnectionError):

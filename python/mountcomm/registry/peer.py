@@ -1,9 +1,11 @@
 """Who is at the other end of a registry connection, as far as the OS can tell.
 
 * Unix sockets: the peer's pid and uid from ``SO_PEERCRED`` (Linux).
-* Loopback TCP: the uid owning the peer's socket, found in ``/proc/net/tcp``
-  (or ``tcp6``) as the socket whose local address is our peer's address and
-  whose remote address is ours.
+* Loopback TCP: the uid owning the peer's socket: the socket whose local
+  address is our peer's address and whose remote address is ours. Asked of
+  the kernel through a sock_diag netlink query for that one socket (Linux;
+  microseconds), else found in ``/proc/net/tcp`` or ``tcp6`` (which costs
+  milliseconds once thousands of sockets are open).
 * Anything else: unknown (`Credentials` with `None` fields).
 
 Whether a TCP peer is on this host: its address is a loopback address or the
@@ -16,12 +18,15 @@ __all__ = [
     "Credentials",
     "current_user",
     "is_local_address",
+    "proc_tcp_peer_uid",
+    "sock_diag_tcp_peer_uid",
     "tcp_peer_uid",
     "unix_address",
     "unix_peer_credentials",
     "user_name",
 ]
 
+import errno
 import ipaddress
 import os
 import socket
@@ -30,6 +35,17 @@ from dataclasses import dataclass
 from typing import Any
 
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
+
+# sock_diag (linux/sock_diag.h, linux/inet_diag.h)
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST = 1
+_NLMSG_ERROR = 2
+_NLMSG_HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+_DIAG_REQUEST = struct.Struct("=BBBBI")  # family, protocol, ext, pad, states
+_DIAG_UID_OFFSET = _NLMSG_HEADER.size + 64  # inet_diag_msg.idiag_uid
+_ALL_STATES = 0xFFFFFFFF
+_NO_COOKIE = b"\xff" * 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,21 +129,87 @@ def _proc_address(host: str, port: int) -> tuple[str, str]:
     return "tcp6", "".join(f"{w:08X}" for w in words) + f":{port:04X}"
 
 
-def tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...], proc: str = "/proc") -> int | None:
+def tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int | None:
     """Return the uid owning the TCP socket at ``peer`` connected to ``local``.
 
     Parameters
     ----------
     peer, local : `tuple`
         ``getpeername()`` and ``getsockname()`` of our side of the connection.
-    proc : `str`
-        Where procfs is mounted (tests point it elsewhere).
 
     Returns
     -------
     uid : `int` or `None`
-        `None` if it cannot be told (no procfs, the peer is on another host or
+        `None` if it cannot be told (not Linux, the peer is on another host or
         in another network namespace, or it already closed).
+    """
+    try:
+        return sock_diag_tcp_peer_uid(peer, local)
+    except OSError:  # no sock_diag here: read the table
+        return proc_tcp_peer_uid(peer, local)
+
+
+def _packed(host: str) -> tuple[socket.AddressFamily, bytes]:
+    address = ipaddress.ip_address(host.split("%", 1)[0])
+    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+    return family, address.packed
+
+
+def sock_diag_tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int | None:
+    """`tcp_peer_uid` by a sock_diag netlink query (Linux).
+
+    Raises
+    ------
+    OSError
+        If sock_diag cannot be used here.
+    """
+    try:
+        family, peer_address = _packed(peer[0])
+        local_family, local_address = _packed(local[0])
+        peer_port, local_port = int(peer[1]), int(local[1])
+    except (ValueError, IndexError, TypeError):
+        return None
+    if family != local_family:
+        return None
+    # inet_diag_sockid of the peer's socket: its source is our peer, its destination us
+    sockid = (
+        struct.pack("!HH", peer_port, local_port)
+        + peer_address.ljust(16, b"\0")
+        + local_address.ljust(16, b"\0")
+        + struct.pack("=I", 0)
+        + _NO_COOKIE
+    )
+    body = _DIAG_REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, _ALL_STATES) + sockid
+    header = _NLMSG_HEADER.pack(
+        _NLMSG_HEADER.size + len(body), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0
+    )
+    netlink = getattr(socket, "AF_NETLINK", None)
+    if netlink is None:  # pragma: no cover - not Linux
+        raise OSError("no netlink sockets here")
+    with socket.socket(netlink, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as sock:
+        sock.settimeout(1.0)
+        sock.sendall(header + body)
+        reply = sock.recv(8192)
+    if len(reply) < _NLMSG_HEADER.size:
+        raise OSError("short sock_diag reply")
+    kind = _NLMSG_HEADER.unpack_from(reply)[1]
+    if kind == _NLMSG_ERROR:
+        (error,) = struct.unpack_from("=i", reply, _NLMSG_HEADER.size)
+        if -error in (errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, errno.EINVAL):
+            raise OSError(-error, "sock_diag refused the query")
+        return None  # ENOENT: no such socket (any more)
+    if kind != _SOCK_DIAG_BY_FAMILY or len(reply) < _DIAG_UID_OFFSET + 4:
+        raise OSError(f"unexpected sock_diag reply type {kind}")
+    uid: int = struct.unpack_from("=I", reply, _DIAG_UID_OFFSET)[0]
+    return uid
+
+
+def proc_tcp_peer_uid(
+    peer: tuple[Any, ...], local: tuple[Any, ...], proc: str = "/proc"
+) -> int | None:
+    """`tcp_peer_uid` by reading ``/proc/net/tcp`` or ``tcp6``.
+
+    ``proc`` is where procfs is mounted (tests point it elsewhere).
     """
     try:
         table, peer_text = _proc_address(peer[0], peer[1])
