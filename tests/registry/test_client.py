@@ -75,15 +75,17 @@ async def test_connects_on_first_use_and_close_is_idempotent(
     assert not client.connected
     assert (await client.ping())["user"] == current_user()
     assert client.connected
-    await client.register("svc", 5000)
-    await client.close()
-    await client.close()
+    async with port_registry.client.watch(initial=False) as events:
+        await client.register("svc", 5000)
+        assert (await next_event(events)).kind == "added"
+        await client.close()
+        await client.close()
+        assert (await next_event(events)).kind == "removed"  # released with the connection
     assert not client.connected
     with pytest.raises(ConnectionClosedError):
         await client.ping()
     with pytest.raises(ConnectionClosedError):
         await client.connect()
-    assert await port_registry.client.list_ports() == []  # released with the connection
 
 
 async def test_watch_snapshot_then_live_events(port_registry: RegistryHarness) -> None:

@@ -47,9 +47,33 @@ def test_raw_client_speaking_only_gimme_and_list() -> None:
             assert lines_of(other, 1) == [b"OK 0\n"]
 
 
+def watch_events(port: int) -> socket.socket:
+    """A native connection watching every change (its reply already read)."""
+    sock = connect_tcp(port)
+    sock.sendall(b'{"op": "watch", "id": 1}\n')
+    assert b'"ok":true' in read_lines(sock, 1)[0]
+    return sock
+
+
+def read_lines(sock: socket.socket, count: int) -> list[bytes]:
+    """Read exactly ``count`` lines without buffering past them."""
+    lines = []
+    for _ in range(count):
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = sock.recv(1)
+            assert chunk, "connection closed"
+            line += chunk
+        lines.append(line)
+    return lines
+
+
 def test_port_manager_api() -> None:
     me = current_user()
-    with registry_in_thread(pool=pool_of(free_ports(4))) as server:
+    with (
+        registry_in_thread(pool=pool_of(free_ports(4))) as server,
+        watch_events(server.port) as watcher,
+    ):
         with PortManager("127.0.0.1", server.port) as pm:
             a = pm.getPort("svc")
             b = pm.getPort("svc")
@@ -74,8 +98,11 @@ def test_port_manager_api() -> None:
             with PortManager("127.0.0.1", server.port) as viewer:
                 assert len(viewer.listPorts()) == 3
         assert pm.closed
+        # released with the manager's connection: 3 added, then 3 removed events
+        events = [json.loads(line)["event"] for line in read_lines(watcher, 6)]
+        assert events == ["added"] * 3 + ["removed"] * 3
         with PortManager("127.0.0.1", server.port) as viewer:
-            assert viewer.listPorts() == []  # released with the first manager's connection
+            assert viewer.listPorts() == []
 
 
 def test_port_manager_failure_makes_it_unusable_and_releases_its_ports() -> None:

@@ -265,3 +265,74 @@ async def test_unix_socket_file_life_cycle(tmp_path: Path) -> None:
     path.write_text("not a socket")
     with pytest.raises(OSError, match="not a socket"):
         await RegistryServer("127.0.0.1", 0, pool=None, unix_socket=str(path)).start()
+
+
+_OTHER_USER_SCRIPT = """
+import json, socket, sys
+port, unix, held = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def talk(sock, requests):
+    stream = sock.makefile("rwb")
+    replies = []
+    for request in requests:
+        stream.write(json.dumps(request).encode() + b"\\n")
+        stream.flush()
+        replies.append(json.loads(stream.readline()))
+    stream.close()
+    sock.close()
+    return replies
+tcp = socket.create_connection(("127.0.0.1", port), timeout=5)
+unix_sock = socket.socket(socket.AF_UNIX)
+unix_sock.settimeout(5)
+unix_sock.connect("\\0" + unix[1:])
+requests = [
+    {"op": "ping", "id": 1},
+    {"op": "allocate", "id": 2, "service": "svc", "user": "root"},
+    {"op": "register", "id": 3, "service": "svc", "port": 6000},
+    {"op": "release", "id": 4, "port": held},
+    {"op": "terminate", "id": 5},
+]
+print(json.dumps([talk(tcp, requests), talk(unix_sock, requests[:1])]))
+"""
+
+
+@pytest.mark.skipif(
+    not (hasattr(os, "getuid") and os.getuid() == 0 and os.path.exists("/usr/bin/python3")),
+    reason="needs root (to run a client as another user) and /usr/bin/python3",
+)
+async def test_another_users_client(port_registry: RegistryHarness) -> None:
+    """A real second uid: the daemon names it from the kernel, whatever it claims."""
+    import pwd
+
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody'")
+    held = await port_registry.client.register("mine", 5999)
+    async with port_registry.client.watch(service="svc") as events:
+        proc = await asyncio.create_subprocess_exec(
+            "/usr/bin/python3",
+            "-c",
+            _OTHER_USER_SCRIPT,
+            str(port_registry.port),
+            str(port_registry.portserver_address),
+            str(held.port),
+            user=nobody.pw_uid,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd="/",
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), T)
+        assert proc.returncode == 0, err
+        # its registration ended with its connection
+        kinds = [(await asyncio.wait_for(events.__anext__(), T)).kind for _ in range(2)]
+        assert kinds == ["added", "removed"]
+    tcp, unix = json.loads(out)
+    ping, claim, register, release, terminate = tcp
+    assert (ping["user"], ping["uid"]) == ("nobody", nobody.pw_uid)
+    assert (unix[0]["user"], unix[0]["uid"]) == ("nobody", nobody.pw_uid)
+    assert claim["error"] == "permission_denied" and "'root' contradicts" in claim["message"]
+    assert register["ok"] and register["user"] == "nobody"
+    assert release["error"] == "permission_denied"
+    assert terminate["error"] == "permission_denied"
+    assert not port_registry.server.closed
+    assert await port_registry.client.list_ports() == [held]
