@@ -285,6 +285,9 @@ class RegistryServer:
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername")
         sockname = writer.get_extra_info("sockname")
+        if not peername or not sockname:  # reset before we could ask who it was
+            await self._close_writer(writer)
+            return
         local = peer.is_local_address(peername[0], sockname[0])
 
         def credentials() -> Credentials:
