@@ -51,10 +51,17 @@ def test_tcp_peer_uid_of_a_real_loopback_connection() -> None:
                 assert lookup(("127.0.0.1", 1), ours) is None
                 assert lookup(("::1", 1), ours) is None
                 assert lookup(("garbage", 1), ours) is None
+            client.sendall(b"bye")
+            client.close()  # orphaned, then TIME_WAIT: the kernel says uid 0, inode 0
+            assert conn.recv(10) == b"bye" and conn.recv(10) == b""
+            for lookup in (peer.sock_diag_tcp_peer_uid, peer.proc_tcp_peer_uid):
+                assert lookup(theirs, ours) is None  # not root: nobody
 
 
-def _proc_line(local: str, remote: str, uid: int) -> str:
-    return f"   7: {local} {remote} 01 00000000:00000000 00:00000000 00000000  {uid:>5}  0 1 1"
+def _proc_line(local: str, remote: str, uid: int, inode: int = 1) -> str:
+    return (
+        f"   7: {local} {remote} 01 00000000:00000000 00:00000000 00000000  {uid:>5}  0 {inode} 1"
+    )
 
 
 def test_proc_tcp_peer_uid_parses_proc_tables(tmp_path: Path) -> None:
@@ -68,9 +75,13 @@ def test_proc_tcp_peer_uid_parses_proc_tables(tmp_path: Path) -> None:
         + "\n"
         + _proc_line(peer_text, ours, 1234)
         + "\n"
+        + _proc_line(peer_text.replace("D431", "D432"), ours, 0, inode=0)
+        + "\n"
     )
     proc = str(tmp_path)
     assert peer.proc_tcp_peer_uid(("127.0.0.1", 0xD431), ("127.0.0.1", 30000), proc) == 1234
+    # a socket no process holds (inode 0) identifies nobody, even with uid 0
+    assert peer.proc_tcp_peer_uid(("127.0.0.1", 0xD432), ("127.0.0.1", 30000), proc) is None
     words = struct.unpack("=4I", socket.inet_pton(socket.AF_INET6, "::1"))
     v6 = "".join(f"{w:08X}" for w in words)
     (net / "tcp6").write_text(_proc_line(f"{v6}:D431", f"{v6}:7530", 4321) + "\n")
@@ -78,7 +89,8 @@ def test_proc_tcp_peer_uid_parses_proc_tables(tmp_path: Path) -> None:
     # mixed families, garbage addresses, a missing procfs: unknown
     assert peer.proc_tcp_peer_uid(("::1", 1), ("127.0.0.1", 2), str(tmp_path)) is None
     assert peer.proc_tcp_peer_uid(("nonsense", 1), ("127.0.0.1", 2), str(tmp_path)) is None
-    assert peer.proc_tcp_peer_uid(("127.0.0.1", 1), ("127.0.0.1", 2), str(tmp_path / "x")) is None
+    with pytest.raises(OSError):
+        peer.proc_tcp_peer_uid(("127.0.0.1", 1), ("127.0.0.1", 2), str(tmp_path / "x"))
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 from pathlib import Path
@@ -336,3 +337,45 @@ async def test_another_users_client(port_registry: RegistryHarness) -> None:
     assert terminate["error"] == "permission_denied"
     assert not port_registry.server.closed
     assert await port_registry.client.list_ports() == [held]
+
+
+class _Records(logging.Handler):
+    """Collects log lines and wakes a waiter on each (to sequence on the daemon's logs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.changed = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        self.changed.set()
+
+    async def wait_for(self, text: str) -> str:
+        async with asyncio.timeout(T):
+            while True:
+                for line in self.lines:
+                    if text in line:
+                        return line
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def test_a_client_that_closes_before_it_is_identified_cannot_pass_for_root() -> None:
+    """Its socket is orphaned (the kernel reports uid 0, no inode): identity unknown."""
+    records = _Records()
+    log = logging.getLogger("test.registry.gone")
+    log.addHandler(records)
+    log.setLevel(logging.INFO)
+    try:
+        async with RegistryServer("127.0.0.1", 0, pool=None, log=log) as server:
+            for request in (b'{"op": "terminate", "id": 1}\n', f"{os.getpid()}\n".encode()):
+                _, writer = await open_raw(server.port)
+                writer.write(request)
+                writer.close()  # closed before the daemon reads a byte
+            for op in ("op='Terminate'", "op='pid'"):
+                line = await records.wait_for(op)
+                assert "permission_denied" in line and "closed before" in line
+            assert not server.closed and len(server.store) == 0
+    finally:
+        log.removeHandler(records)

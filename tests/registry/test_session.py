@@ -189,6 +189,24 @@ def test_without_credentials_the_claim_or_unknown_is_used() -> None:
     assert native(session, op="allocate", id=2, service="a")["user"] == "unknown"
 
 
+def test_a_peer_gone_before_it_was_identified_may_only_look() -> None:
+    session = make(creds=Credentials(gone=True))
+    for request in (
+        {"op": "allocate", "service": "a"},
+        {"op": "allocate", "service": "a", "user": "root"},
+        {"op": "register", "service": "a", "port": 5000},
+        {"op": "terminate"},
+    ):
+        reply = native(session, id=1, **request)
+        assert reply["error"] == "permission_denied" and "closed before" in reply["message"]
+    assert native(session, op="ping", id=2)["user"] is None
+    assert native(session, op="list", id=3)["ok"]
+    out = make(creds=Credentials(gone=True)).feed(b"GIMME a root\n")
+    assert out.data.startswith(b"FAIL {cannot tell the client's user") and not out.events
+    out = make(creds=Credentials(gone=True)).feed(b"4242\n")
+    assert out.data == b"0\n" and not out.events and not out.watch_pids
+
+
 def test_remote_clients_may_only_look() -> None:
     session = make(local=False, creds=Credentials())
     for request in (

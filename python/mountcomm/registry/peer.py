@@ -43,7 +43,7 @@ _NLM_F_REQUEST = 1
 _NLMSG_ERROR = 2
 _NLMSG_HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 _DIAG_REQUEST = struct.Struct("=BBBBI")  # family, protocol, ext, pad, states
-_DIAG_UID_OFFSET = _NLMSG_HEADER.size + 64  # inet_diag_msg.idiag_uid
+_DIAG_UID_OFFSET = _NLMSG_HEADER.size + 64  # inet_diag_msg.idiag_uid, then idiag_inode
 _ALL_STATES = 0xFFFFFFFF
 _NO_COOKIE = b"\xff" * 8
 
@@ -60,11 +60,17 @@ class Credentials:
         Name of that user (the uid in decimal if it has no name), or `None`.
     pid : `int` or `None`
         Process id (Unix sockets only), or `None`.
+    gone : `bool`
+        The OS could have told, but the peer's socket no longer belongs to any
+        process (it closed before it could be identified): whatever needs the
+        peer's identity must be refused. (`False` with ``uid`` `None`: this OS
+        cannot tell at all.)
     """
 
     uid: int | None = None
     user: str | None = None
     pid: int | None = None
+    gone: bool = False
 
     @classmethod
     def of_uid(cls, uid: int | None, pid: int | None = None) -> Credentials:
@@ -140,8 +146,14 @@ def tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int | None:
     Returns
     -------
     uid : `int` or `None`
-        `None` if it cannot be told (not Linux, the peer is on another host or
-        in another network namespace, or it already closed).
+        `None` if no such socket is held by a process: it is on another host or
+        in another network namespace, or it was closed (an orphaned or
+        TIME_WAIT socket reports uid 0, which must not pass for root).
+
+    Raises
+    ------
+    OSError
+        If this host offers no way to tell (no sock_diag, no procfs).
     """
     try:
         return sock_diag_tcp_peer_uid(peer, local)
@@ -198,10 +210,10 @@ def sock_diag_tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int
         if -error in (errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, errno.EINVAL):
             raise OSError(-error, "sock_diag refused the query")
         return None  # ENOENT: no such socket (any more)
-    if kind != _SOCK_DIAG_BY_FAMILY or len(reply) < _DIAG_UID_OFFSET + 4:
+    if kind != _SOCK_DIAG_BY_FAMILY or len(reply) < _DIAG_UID_OFFSET + 8:
         raise OSError(f"unexpected sock_diag reply type {kind}")
-    uid: int = struct.unpack_from("=I", reply, _DIAG_UID_OFFSET)[0]
-    return uid
+    uid, inode = struct.unpack_from("=II", reply, _DIAG_UID_OFFSET)
+    return int(uid) if inode else None  # inode 0: no process holds it any more
 
 
 def proc_tcp_peer_uid(
@@ -210,6 +222,11 @@ def proc_tcp_peer_uid(
     """`tcp_peer_uid` by reading ``/proc/net/tcp`` or ``tcp6``.
 
     ``proc`` is where procfs is mounted (tests point it elsewhere).
+
+    Raises
+    ------
+    OSError
+        If the table cannot be read.
     """
     try:
         table, peer_text = _proc_address(peer[0], peer[1])
@@ -218,22 +235,20 @@ def proc_tcp_peer_uid(
         return None
     if table != table_local:
         return None
-    try:
-        with open(f"{proc}/net/{table}", encoding="ascii") as f:
-            text = f.read()
-    except OSError:
-        return None
+    with open(f"{proc}/net/{table}", encoding="ascii") as f:
+        text = f.read()
     # The peer's socket: local_address = peer, rem_address = us.
     at = text.find(f" {peer_text} {local_text} ")
     if at < 0:
         return None
     end = text.find("\n", at)
     fields = text[at : end if end >= 0 else len(text)].split()
-    # local rem st tx:rx tr:when retrnsmt uid ...
+    # local rem st tx:rx tr:when retrnsmt uid timeout inode ...
     try:
-        return int(fields[6])
+        uid, inode = int(fields[6]), int(fields[8])
     except (IndexError, ValueError):
         return None
+    return uid if inode else None  # inode 0: no process holds it any more
 
 
 def is_local_address(peer_host: str, local_host: str) -> bool:

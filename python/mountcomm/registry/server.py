@@ -5,12 +5,13 @@ from __future__ import annotations
 __all__ = ["DEFAULT_POOL", "RegistryServer"]
 
 import asyncio
+import contextlib
 import errno
 import itertools
 import os
 import socket
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -227,41 +228,49 @@ class RegistryServer:
                 return
         raise OSError(errno.EADDRINUSE, f"another server listens on {address}")
 
+    @contextlib.contextmanager
+    def _step(self, name: str) -> Iterator[None]:
+        """Log a failed shutdown step and go on with the next (never cancellations)."""
+        try:
+            yield
+        except Exception:
+            self.log.exception("shutdown_step_failed", step=name)
+
     async def _shutdown(self) -> None:
         self.log.info("registry_closing", connections=len(self._connections))
-        # 1. Stop accepting.
-        for server in self._servers:
-            server.close()
-        self._remove_own_socket_file()
-        # 2. Close every connection (flushing what was written).
         connections = list(self._connections.values())
-        for conn in connections:
-            conn.writer.close()
-        # 3. Wait for the handlers, bounded.
-        tasks = {conn.task for conn in connections}
         pending: set[asyncio.Task[Any]] = set()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=self.shutdown_timeout)
-        # 4. Abort and cancel the stragglers.
-        if pending:
-            self.log.warning("connections_aborted", count=len(pending))
+        dropped: tuple[PortEvent, ...] = ()
+        with self._step("1 stop accepting"):
+            for server in self._servers:
+                server.close()
+            self._remove_own_socket_file()
+        with self._step("2 close connections"):
             for conn in connections:
-                if conn.task in pending:
-                    conn.writer.transport.abort()
-                    conn.task.cancel()
-            await asyncio.wait(pending)
-        # 5. Stop watching pids; drop every entry.
-        if self._pidwatch is not None:
-            await self._pidwatch.close()
-        dropped = self.store.clear().events
-        for server in self._servers:
-            try:
-                await asyncio.wait_for(server.wait_closed(), self.shutdown_timeout)
-            except TimeoutError:
-                self.log.warning("server_wait_closed_timeout")
-        # 6. Done.
+                conn.writer.close()  # flushes what was written, then the peer sees EOF
+        with self._step("3 wait for handlers"):
+            tasks = {conn.task for conn in connections}
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=self.shutdown_timeout)
+        with self._step("4 abort stragglers"):
+            if pending:
+                self.log.warning("connections_aborted", count=len(pending))
+                for conn in connections:
+                    if conn.task in pending:
+                        conn.writer.transport.abort()
+                        conn.task.cancel()
+                await asyncio.wait(pending)
+        with self._step("5 drop pids and entries"):
+            if self._pidwatch is not None:
+                await self._pidwatch.close()
+            dropped = self.store.clear().events
+            for server in self._servers:
+                try:
+                    await asyncio.wait_for(server.wait_closed(), self.shutdown_timeout)
+                except TimeoutError:
+                    self.log.warning("server_wait_closed_timeout")
         self.log.info("registry_closed", entries_dropped=len(dropped))
-        if not self.done_task.done():
+        if not self.done_task.done():  # 6.
             self.done_task.set_result(None)
 
     def _remove_own_socket_file(self) -> None:
@@ -293,7 +302,11 @@ class RegistryServer:
         def credentials() -> Credentials:
             if not local:
                 return Credentials()
-            return Credentials.of_uid(peer.tcp_peer_uid(peername, sockname))
+            try:
+                uid = peer.tcp_peer_uid(peername, sockname)
+            except OSError:  # this host cannot tell: claims are taken as they come
+                return Credentials()
+            return Credentials(gone=True) if uid is None else Credentials.of_uid(uid)
 
         await self._serve(reader, writer, local, credentials, f"{peername[0]}:{peername[1]}")
 

@@ -11,7 +11,9 @@ Policy (the same for every dialect):
 * The first line chooses the dialect (`wire.detect_dialect`).
 * Allocating, registering, releasing and terminating need a peer on this host.
 * The user is the one the peer's credentials name; a claimed user that
-  contradicts them is refused. Without credentials the claim is taken as is.
+  contradicts them is refused. Where the OS cannot tell, the claim is taken
+  as is; where it could but the peer vanished first (`Credentials.gone`),
+  anything that needs the peer's identity is refused.
 * Entries of native and NSCL connections are held by the connection's lease
   and end with `close`; portpicker entries are held by the pid's lease.
 * Native refusals keep the connection; an NSCL ``FAIL`` ends it (as the NSCL
@@ -184,7 +186,15 @@ class Session:
         if not self.local:
             raise RegistryPermissionError(f"only clients on the registry's host may {action}")
 
+    def _require_identity(self, action: str) -> None:
+        if self.credentials.gone:
+            raise RegistryPermissionError(
+                f"cannot {action}: the client's socket was closed before the registry "
+                "could tell whose it is"
+            )
+
     def _user(self, claimed: str | None) -> str:
+        self._require_identity("tell the client's user")
         actual = self.credentials.user
         if actual is None:
             return claimed if claimed is not None else UNKNOWN_USER
@@ -276,6 +286,7 @@ class Session:
 
     def _terminate(self, request: wire.Terminate, out: Output) -> dict[str, Any]:
         self._require_local("terminate the registry")
+        self._require_identity("terminate the registry")
         uid = self.credentials.uid
         if None not in (uid, self.daemon_uid) and uid not in (0, self.daemon_uid):
             raise RegistryPermissionError(
@@ -329,6 +340,7 @@ class Session:
             if isinstance(request, wire.BadRequest):
                 raise RegistryRequestError(request.message)
             self._require_local("reserve ports")
+            self._require_identity("reserve ports")
             reason = self.check_pid(request.pid, self.credentials)
             if reason is not None:
                 raise RegistryPermissionError(reason)
