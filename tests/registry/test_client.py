@@ -263,3 +263,16 @@ async def test_autostart_starts_a_detached_daemon() -> None:
         await client.register("svc", 5000)
         await client.terminate()
     await asyncio.to_thread(wait_pid_exit, info["pid"])
+
+
+async def test_a_watch_that_falls_behind_ends(port_registry: RegistryHarness) -> None:
+    client = port_registry.client
+    other = await port_registry.new_client()
+    async with client.watch(initial=False, max_queue=2) as events:
+        for port in (5000, 5001, 5002):
+            await other.register("svc", port)
+        # the daemon wrote those events before it answers this ping
+        await client.ping()
+        with pytest.raises(RegistryError, match="fell behind: more than 2 events"):
+            while True:
+                await next_event(events)
