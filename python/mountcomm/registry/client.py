@@ -82,8 +82,9 @@ class PortWatch:
     -----
     Cancelling ``__anext__`` is safe: no event is lost. After `aclose` the
     iteration stops; after the connection is lost, ``__anext__`` raises
-    `ConnectionClosedError`; if more than ``max_queue`` events pile up unread,
-    the watch ends and ``__anext__`` raises `RegistryError`.
+    `ConnectionClosedError`; if more than ``max_queue`` events (initial ones
+    included) pile up unread, the watch ends and ``__anext__`` raises
+    `RegistryError` once the events before it are read.
     """
 
     def __init__(self, registry: PortRegistry, query: Query, initial: bool, max_queue: int) -> None:
@@ -264,10 +265,11 @@ class PortRegistry:
             try:
                 self._reader, self._writer = await self._open()
             except (ConnectionRefusedError, FileNotFoundError):
-                if not self.autostart:
-                    raise
                 from . import autostart
 
+                local = self.unix_socket is not None or autostart.is_local_host(self.host)
+                if not (self.autostart and local):
+                    raise
                 await asyncio.to_thread(
                     autostart.start_daemon,
                     self.host,
