@@ -28,6 +28,8 @@ _LAZY = {
     "FrameTooLongError": "mountcomm.exceptions",
     "ConnectionClosedError": "mountcomm.exceptions",
     "MountcommError": "mountcomm.exceptions",
+    "PortRegistry": "mountcomm.registry.client",
+    "PortManager": "mountcomm.registry.manager",
 }
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "MountClient",
     "MountcommError",
     "OneClientServer",
+    "PortManager",
+    "PortRegistry",
     "ProtocolError",
     "ReplyCode",
     "Source",
@@ -62,6 +66,8 @@ if TYPE_CHECKING:
     from .net.server import OneClientServer
     from .protocol import commands, enums, replies
     from .protocol.enums import CommandCode, ReplyCode, Source, SubsystemId
+    from .registry.client import PortRegistry
+    from .registry.manager import PortManager
 
 
 def __getattr__(name: str) -> Any:

@@ -12,6 +12,13 @@ The tree is small and split by *who is at fault*::
     ├── ConnectionClosedError (ConnectionError)
     │                                     the connection is gone (peer EOF, reset, close())
     └── RegistryError                     the port registry refused a request
+        ├── RegistryRequestError (also ValueError)
+        │                                 ... because the request was malformed
+        ├── RegistryPermissionError       ... because the client may not do that
+        ├── PoolExhaustedError            ... because no port of the pool is free
+        ├── PortInUseError                ... because the port is already registered
+        └── UnknownPortError (also LookupError)
+                                          ... because the registry holds no such port
 
 Misuse by the caller (a wrong argument, a call in the wrong state) raises the
 builtin `TypeError`, `ValueError` or `RuntimeError`, never one of these.
@@ -27,8 +34,13 @@ __all__ = [
     "ConnectionClosedError",
     "FrameTooLongError",
     "MountcommError",
+    "PoolExhaustedError",
+    "PortInUseError",
     "ProtocolError",
     "RegistryError",
+    "RegistryPermissionError",
+    "RegistryRequestError",
+    "UnknownPortError",
 ]
 
 
@@ -107,4 +119,44 @@ class ConnectionClosedError(MountcommError, ConnectionError):
 
 
 class RegistryError(MountcommError):
-    """The port registry refused a request or answered something unexpected."""
+    """The port registry refused a request or answered something unexpected.
+
+    Attributes
+    ----------
+    code : `str`
+        Machine-readable name of the error on the registry's native wire
+        (the ``error`` field of a refusal); each subclass has its own.
+    """
+
+    code = "error"
+
+
+class RegistryRequestError(RegistryError, ValueError):
+    """The registry received a malformed request (bad syntax, field or name)."""
+
+    code = "bad_request"
+
+
+class RegistryPermissionError(RegistryError):
+    """The client may not do this: it is not on the registry's host, claims a user
+    its credentials contradict, or tries to release a port it does not hold."""
+
+    code = "permission_denied"
+
+
+class PoolExhaustedError(RegistryError):
+    """No port of the registry's pool can be handed out right now."""
+
+    code = "pool_exhausted"
+
+
+class PortInUseError(RegistryError):
+    """The port to register is already registered."""
+
+    code = "port_in_use"
+
+
+class UnknownPortError(RegistryError, LookupError):
+    """The registry holds no entry for this port."""
+
+    code = "unknown_port"

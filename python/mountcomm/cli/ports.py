@@ -1,0 +1,78 @@
+"""``mountcomm ports``: list the port registry's entries, or find some."""
+
+from __future__ import annotations
+
+__all__ = ["HELP", "NAME", "add_arguments", "format_table", "run"]
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from .. import config
+from ..exceptions import RegistryError
+from ..registry.client import PortRegistry
+from ..registry.store import PortEntry
+
+NAME = "ports"
+HELP = "list or find the port registry's entries"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="host of the registry (default: config registry.host)")
+    parser.add_argument("--port", type=int, help="its TCP port (default: config registry.port)")
+    parser.add_argument(
+        "--unix-socket", metavar="PATH|@name", help="reach the registry on this Unix socket"
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--service", metavar="S", help="only the service named S")
+    which.add_argument("--beginswith", metavar="B", help="only services whose name starts with B")
+    parser.add_argument("--user", metavar="U", help="only entries of user U")
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
+    parser.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
+    )
+
+
+def format_table(entries: Sequence[PortEntry]) -> str:
+    """Return ``entries`` as an aligned table with a ``PORT SERVICE USER`` header."""
+    rows = [("PORT", "SERVICE", "USER")]
+    rows += [(str(e.port), e.service, e.user) for e in entries]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{p:>{widths[0]}}  {s:<{widths[1]}}  {u}" for p, s, u in rows]
+    return "\n".join(lines) + "\n"
+
+
+async def _query(args: argparse.Namespace, host: str, port: int) -> list[PortEntry]:
+    async with PortRegistry(
+        host, port, unix_socket=args.unix_socket, timeout=args.timeout
+    ) as registry:
+        if args.service is None and args.beginswith is None and args.user is None:
+            return await registry.list_ports()
+        return await registry.find(args.service, args.beginswith, args.user)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = config.load(args.config)
+    except config.ConfigError as e:
+        print(f"mountcomm ports: {e}", file=sys.stderr)
+        return 2
+    host = args.host or cfg.registry_host
+    port = cfg.registry_port if args.port is None else args.port
+    where = args.unix_socket or f"{host}:{port}"
+    try:
+        entries = asyncio.run(_query(args, host, port))
+    except (OSError, TimeoutError) as e:
+        print(f"mountcomm ports: cannot reach the registry at {where}: {e}", file=sys.stderr)
+        return 1
+    except RegistryError as e:
+        print(f"mountcomm ports: the registry refused: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
+    else:
+        sys.stdout.write(format_table(entries))
+    return 0

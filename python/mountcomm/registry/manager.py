@@ -1,0 +1,211 @@
+"""Synchronous client with the API of the NSCL port manager's Python bindings.
+
+Code written for ``PortManager(host).getPort(service)`` runs unchanged against
+a mountcomm registry; it speaks the NSCL dialect (``GIMME`` / ``LIST``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["PortManager"]
+
+import socket
+from types import TracebackType
+from typing import Any
+
+from ..exceptions import ConnectionClosedError, ProtocolError
+from . import wire
+from .peer import current_user
+
+_MAX_LINE_BYTES = 64 * 1024
+_CRITERIA = ("service", "beginswith", "user")
+
+
+class PortManager:
+    """Blocking client of a port registry, NSCL-bindings compatible.
+
+    Connects in the constructor and keeps the connection: ports obtained with
+    `getPort` stay allocated while it is open and are released when it closes
+    (`close`, the ``with`` block ends, or the process exits).
+
+    Parameters
+    ----------
+    host : `str`
+        Host of the registry.
+    port : `int`
+        The registry's TCP port.
+    autostart : `bool`
+        If nothing answers and ``host`` is this host, start a registry daemon
+        (detached; it outlives this object) and connect to it.
+    daemon_args : sequence of `str`
+        Extra ``mountcomm registry`` options for an auto-started daemon.
+    timeout : `float`
+        Socket timeout of the connection and of every reply [s].
+
+    Raises
+    ------
+    OSError
+        If the registry cannot be reached (``ConnectionRefusedError`` if nothing
+        listens and ``autostart`` is off).
+
+    Notes
+    -----
+    As with the NSCL bindings, a refusal (``FAIL``) raises `RuntimeError` with
+    the registry's message; the registry then closes the connection, so every
+    port this object held is released and the object is unusable: every later
+    call raises `RuntimeError`. A lost connection or a timeout also leaves it
+    unusable (they raise `ConnectionClosedError` and `TimeoutError`).
+    Not thread-safe.
+    """
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 30000,
+        *,
+        autostart: bool = False,
+        daemon_args: tuple[str, ...] | list[str] = (),
+        timeout: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self._failure: str | None = None
+        try:
+            self._sock = socket.create_connection((host, port), timeout=timeout)
+        except ConnectionRefusedError:
+            from . import autostart as start
+
+            if not autostart or not start.is_local_host(host):
+                raise
+            start.start_daemon(host, port, extra_args=daemon_args, timeout=timeout)
+            self._sock = socket.create_connection((host, port), timeout=timeout)
+        self._file = self._sock.makefile("rb")
+
+    # ---- NSCL API ---------------------------------------------------------------
+
+    def getPort(self, service: str) -> int:
+        """Allocate a port for ``service``, held until this object closes.
+
+        If this user already holds ``service``, the registry appends ``_1``,
+        ``_2``... to the name (see `listPorts`).
+
+        Raises
+        ------
+        RuntimeError
+            With the registry's message if it refuses (pool exhausted, not on
+            the registry's host...); the object is unusable afterwards.
+        ValueError
+            If ``service`` is empty or holds white space.
+        """
+        request = wire.nscl_gimme(service, current_user())
+        _, value = self._exchange(request)
+        try:
+            return int(value)
+        except ValueError:
+            self._fail(f"registry answered {value!r} instead of a port")
+            raise ProtocolError(f"expected 'OK <port>', got 'OK {value}'") from None
+
+    def listPorts(self) -> list[dict[str, Any]]:
+        """Return every allocated port as ``{"port": int, "service": str, "user": str}``."""
+        _, value = self._exchange(wire.NSCL_LIST)
+        if not value.isdigit():
+            self._fail(f"registry answered {value!r} instead of a count")
+            raise ProtocolError(f"expected 'OK <count>', got 'OK {value}'")
+        entries = []
+        for _ in range(int(value)):
+            try:
+                entries.append(wire.parse_nscl_entry(self._readline()).as_dict())
+            except ProtocolError as e:
+                self._fail(str(e))
+                raise
+        return entries
+
+    def find(self, **criteria: str) -> list[dict[str, Any]]:
+        """Return the entries of `listPorts` that match the criteria.
+
+        Criteria, applied in this order: ``service`` (exact name),
+        ``beginswith`` (name prefix: ``"a"`` matches ``"a_1"``), ``user``.
+
+        Raises
+        ------
+        TypeError
+            If a criterion is not one of those three.
+        """
+        unknown = sorted(set(criteria) - set(_CRITERIA))
+        if unknown:
+            raise TypeError(f"unknown search key(s) {unknown}; expected some of {_CRITERIA}")
+        ports = self.listPorts()
+        if "service" in criteria:
+            ports = [p for p in ports if p["service"] == criteria["service"]]
+        if "beginswith" in criteria:
+            ports = [p for p in ports if p["service"].startswith(criteria["beginswith"])]
+        if "user" in criteria:
+            ports = [p for p in ports if p["user"] == criteria["user"]]
+        return ports
+
+    # ---- life cycle -------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is closed (by `close` or by a failure)."""
+        return self._file.closed
+
+    def close(self) -> None:
+        """Close the connection, releasing every port it holds (idempotent)."""
+        self._file.close()
+        self._sock.close()
+
+    def __enter__(self) -> PortManager:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- internals --------------------------------------------------------------
+
+    def _fail(self, reason: str) -> None:
+        if self._failure is None:
+            self._failure = reason
+        self.close()
+
+    def _readline(self) -> bytes:
+        try:
+            line = self._file.readline(_MAX_LINE_BYTES)
+        except TimeoutError:
+            self._fail(f"no reply within {self.timeout} s")
+            raise TimeoutError(f"the registry did not reply within {self.timeout} s") from None
+        except OSError as e:
+            self._fail(f"connection lost: {e}")
+            raise ConnectionClosedError(f"connection to the registry lost: {e}") from e
+        if not line.endswith(b"\n"):
+            if len(line) >= _MAX_LINE_BYTES:
+                self._fail("reply line too long")
+                raise ProtocolError(f"registry sent a line longer than {_MAX_LINE_BYTES} bytes")
+            self._fail("the registry closed the connection")
+            raise ConnectionClosedError("the registry closed the connection")
+        return line
+
+    def _exchange(self, request: bytes) -> tuple[bool, str]:
+        if self._failure is not None:
+            raise RuntimeError(f"PortManager is unusable after an earlier failure: {self._failure}")
+        if self.closed:
+            raise RuntimeError("PortManager is closed")
+        try:
+            self._sock.sendall(request)
+        except OSError as e:
+            self._fail(f"connection lost: {e}")
+            raise ConnectionClosedError(f"connection to the registry lost: {e}") from e
+        try:
+            ok, value = wire.parse_nscl_reply(self._readline())
+        except ProtocolError as e:
+            self._fail(str(e))
+            raise
+        if not ok:
+            self._fail(value)
+            raise RuntimeError(value)
+        return ok, value

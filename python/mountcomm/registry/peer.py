@@ -1,0 +1,271 @@
+"""Who is at the other end of a registry connection, as far as the OS can tell.
+
+* Unix sockets: the peer's pid and uid from ``SO_PEERCRED`` (Linux).
+* Loopback TCP: the uid owning the peer's socket: the socket whose local
+  address is our peer's address and whose remote address is ours. Asked of
+  the kernel through a sock_diag netlink query for that one socket (Linux;
+  microseconds), else found in ``/proc/net/tcp`` or ``tcp6`` (which costs
+  milliseconds once thousands of sockets are open).
+* Anything else: unknown (`Credentials` with `None` fields).
+
+Whether a TCP peer is on this host: its address is a loopback address or the
+very address it reached us on (so it is one of this host's addresses).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Credentials",
+    "current_user",
+    "is_local_address",
+    "proc_tcp_peer_uid",
+    "sock_diag_tcp_peer_uid",
+    "tcp_peer_uid",
+    "unix_address",
+    "unix_peer_credentials",
+    "user_name",
+]
+
+import errno
+import ipaddress
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+_PEERCRED = struct.Struct("3i")  # pid, uid, gid
+
+# sock_diag (linux/sock_diag.h, linux/inet_diag.h)
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST = 1
+_NLMSG_ERROR = 2
+_NLMSG_HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+_DIAG_REQUEST = struct.Struct("=BBBBI")  # family, protocol, ext, pad, states
+_DIAG_UID_OFFSET = _NLMSG_HEADER.size + 64  # inet_diag_msg.idiag_uid, then idiag_inode
+_ALL_STATES = 0xFFFFFFFF
+_NO_COOKIE = b"\xff" * 8
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the OS says about a peer.
+
+    Attributes
+    ----------
+    uid : `int` or `None`
+        User id, or `None` if unknown.
+    user : `str` or `None`
+        Name of that user (the uid in decimal if it has no name), or `None`.
+    pid : `int` or `None`
+        Process id (Unix sockets only), or `None`.
+    gone : `bool`
+        The OS could have told, but the peer's socket no longer belongs to any
+        process (it closed before it could be identified): whatever needs the
+        peer's identity must be refused. (`False` with ``uid`` `None`: this OS
+        cannot tell at all.)
+    """
+
+    uid: int | None = None
+    user: str | None = None
+    pid: int | None = None
+    gone: bool = False
+
+    @classmethod
+    def of_uid(cls, uid: int | None, pid: int | None = None) -> Credentials:
+        """Credentials of ``uid`` with its user name looked up."""
+        return cls(uid, None if uid is None else user_name(uid), pid)
+
+
+def user_name(uid: int) -> str:
+    """Return the login name of ``uid``, or the uid in decimal if it has none."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
+
+
+def current_user() -> str:
+    """Return the name of the user running this process, as the registry sees it.
+
+    Unlike `getpass.getuser`, this ignores ``$USER`` and friends, so it agrees with
+    the name the daemon derives from the connection's credentials.
+    """
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # pragma: no cover - not POSIX
+        import getpass
+
+        return getpass.getuser()
+    return user_name(getuid())
+
+
+def unix_peer_credentials(sock: Any) -> Credentials:
+    """Return the credentials of the peer of a connected Unix socket.
+
+    ``sock`` is a socket (or asyncio's socket wrapper). Unknown fields are
+    `None` where ``SO_PEERCRED`` is not available.
+    """
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:  # pragma: no cover - not Linux
+        return Credentials()
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, option, _PEERCRED.size)
+    except OSError:
+        return Credentials()
+    pid, uid, _gid = _PEERCRED.unpack(raw)
+    return Credentials.of_uid(uid, pid if pid > 0 else None)
+
+
+def unix_address(name: str) -> str:
+    """Turn ``@name`` (the abstract namespace, as portpicker writes it) into
+    ``"\\0name"``; return a path unchanged."""
+    return "\0" + name[1:] if name.startswith("@") else name
+
+
+def _proc_address(host: str, port: int) -> tuple[str, str]:
+    """Return (/proc/net file, "ADDR:PORT" as that file prints it)."""
+    address = ipaddress.ip_address(host.split("%", 1)[0])
+    if address.version == 4:
+        (word,) = struct.unpack("=I", address.packed)
+        return "tcp", f"{word:08X}:{port:04X}"
+    words = struct.unpack("=4I", address.packed)
+    return "tcp6", "".join(f"{w:08X}" for w in words) + f":{port:04X}"
+
+
+def tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int | None:
+    """Return the uid owning the TCP socket at ``peer`` connected to ``local``.
+
+    Parameters
+    ----------
+    peer, local : `tuple`
+        ``getpeername()`` and ``getsockname()`` of our side of the connection.
+
+    Returns
+    -------
+    uid : `int` or `None`
+        `None` if no such socket is held by a process: it is on another host or
+        in another network namespace, or it was closed (an orphaned or
+        TIME_WAIT socket reports uid 0, which must not pass for root).
+
+    Raises
+    ------
+    OSError
+        If this host offers no way to tell (no sock_diag, no procfs).
+    """
+    try:
+        return sock_diag_tcp_peer_uid(peer, local)
+    except OSError:  # no sock_diag here: read the table
+        return proc_tcp_peer_uid(peer, local)
+
+
+def _packed(host: str) -> tuple[socket.AddressFamily, bytes]:
+    address = ipaddress.ip_address(host.split("%", 1)[0])
+    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+    return family, address.packed
+
+
+def sock_diag_tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int | None:
+    """`tcp_peer_uid` by a sock_diag netlink query (Linux).
+
+    Raises
+    ------
+    OSError
+        If sock_diag cannot be used here.
+    """
+    try:
+        family, peer_address = _packed(peer[0])
+        local_family, local_address = _packed(local[0])
+        peer_port, local_port = int(peer[1]), int(local[1])
+    except (ValueError, IndexError, TypeError):
+        return None
+    if family != local_family:
+        return None
+    # inet_diag_sockid of the peer's socket: its source is our peer, its destination us
+    sockid = (
+        struct.pack("!HH", peer_port, local_port)
+        + peer_address.ljust(16, b"\0")
+        + local_address.ljust(16, b"\0")
+        + struct.pack("=I", 0)
+        + _NO_COOKIE
+    )
+    body = _DIAG_REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, _ALL_STATES) + sockid
+    header = _NLMSG_HEADER.pack(
+        _NLMSG_HEADER.size + len(body), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0
+    )
+    netlink = getattr(socket, "AF_NETLINK", None)
+    if netlink is None:  # pragma: no cover - not Linux
+        raise OSError("no netlink sockets here")
+    with socket.socket(netlink, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as sock:
+        sock.settimeout(1.0)
+        sock.sendall(header + body)
+        reply = sock.recv(8192)
+    if len(reply) < _NLMSG_HEADER.size:
+        raise OSError("short sock_diag reply")
+    kind = _NLMSG_HEADER.unpack_from(reply)[1]
+    if kind == _NLMSG_ERROR:
+        (error,) = struct.unpack_from("=i", reply, _NLMSG_HEADER.size)
+        if -error in (errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, errno.EINVAL):
+            raise OSError(-error, "sock_diag refused the query")
+        return None  # ENOENT: no such socket (any more)
+    if kind != _SOCK_DIAG_BY_FAMILY or len(reply) < _DIAG_UID_OFFSET + 8:
+        raise OSError(f"unexpected sock_diag reply type {kind}")
+    uid, inode = struct.unpack_from("=II", reply, _DIAG_UID_OFFSET)
+    return int(uid) if inode else None  # inode 0: no process holds it any more
+
+
+def proc_tcp_peer_uid(
+    peer: tuple[Any, ...], local: tuple[Any, ...], proc: str = "/proc"
+) -> int | None:
+    """`tcp_peer_uid` by reading ``/proc/net/tcp`` or ``tcp6``.
+
+    ``proc`` is where procfs is mounted (tests point it elsewhere).
+
+    Raises
+    ------
+    OSError
+        If the table cannot be read.
+    """
+    try:
+        table, peer_text = _proc_address(peer[0], peer[1])
+        table_local, local_text = _proc_address(local[0], local[1])
+    except (ValueError, IndexError, TypeError):
+        return None
+    if table != table_local:
+        return None
+    with open(f"{proc}/net/{table}", encoding="ascii") as f:
+        text = f.read()
+    # The peer's socket: local_address = peer, rem_address = us.
+    at = text.find(f" {peer_text} {local_text} ")
+    if at < 0:
+        return None
+    end = text.find("\n", at)
+    fields = text[at : end if end >= 0 else len(text)].split()
+    # local rem st tx:rx tr:when retrnsmt uid timeout inode ...
+    try:
+        uid, inode = int(fields[6]), int(fields[8])
+    except (IndexError, ValueError):
+        return None
+    return uid if inode else None  # inode 0: no process holds it any more
+
+
+def is_local_address(peer_host: str, local_host: str) -> bool:
+    """Return True if a TCP peer at ``peer_host`` that reached us at ``local_host``
+    is on this host."""
+    try:
+        peer = ipaddress.ip_address(peer_host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped
+    if peer.is_loopback:
+        return True
+    try:
+        local = ipaddress.ip_address(local_host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(local, ipaddress.IPv6Address) and local.ipv4_mapped is not None:
+        local = local.ipv4_mapped
+    return peer == local

@@ -1,0 +1,413 @@
+"""The port registry daemon: asyncio glue around `PortStore` and `Session`."""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_POOL", "RegistryServer"]
+
+import asyncio
+import contextlib
+import errno
+import itertools
+import os
+import socket
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from .. import __version__
+from .. import log as mlog
+from . import peer, pidwatch, probe, wire
+from .peer import Credentials, unix_address
+from .session import Session
+from .store import Lease, PortEvent, PortStore, format_pool
+
+DEFAULT_POOL: tuple[tuple[int, int], ...] = ((30001, 30999),)
+"""The pool of the shipped configuration."""
+
+_READ_BYTES = 64 * 1024
+_BACKLOG = 1024
+
+
+@dataclass(eq=False, slots=True)
+class _Connection:
+    session: Session
+    writer: asyncio.StreamWriter
+    task: asyncio.Task[Any]
+
+
+class RegistryServer:
+    """The port registry daemon: one TCP port and an optional Unix socket.
+
+    Each connection speaks the dialect of its first line (native JSON lines,
+    NSCL ``GIMME``/``LIST`` text, or a portpicker pid line; see
+    `mountcomm.registry.wire`). Allocations and registrations end the moment
+    their owner's connection closes (the pid dies, for portpicker).
+
+    Parameters
+    ----------
+    host : `str` or `None`
+        Interface of the TCP port; `None`: every interface. Use a numeric
+        address with ``port=0`` so that a single socket (one port) is made.
+    port : `int`
+        TCP port; 0 lets the OS choose (read `port` after `start`).
+    pool : sequence of (`int`, `int`) or `None`
+        Inclusive port ranges to allocate from; `None`: ports the OS picks.
+    unix_socket : `str` or `None`
+        Also listen on this Unix socket path, or ``@name`` for the abstract
+        namespace. A stale socket file left by a dead daemon is replaced.
+    max_line_bytes : `int`
+        Longest request line; a longer one is refused and its connection
+        closed [bytes].
+    shutdown_timeout : `float`
+        How long `close` waits for connections to finish [s].
+    max_write_buffer : `int`
+        A watcher that lets more than this pile up unread is disconnected [bytes].
+    log : logger, optional
+        `logging.Logger`, structlog logger or `None`.
+
+    Attributes
+    ----------
+    store : `PortStore`
+        The table of entries.
+    port : `int`
+        The TCP port, once started.
+    done_task : `asyncio.Future`
+        Done when the daemon has shut down (by `close` or a ``terminate``
+        request); exists once `start` was called.
+
+    Notes
+    -----
+    Shutdown (`close`, or a ``terminate`` request) runs these steps in order,
+    each bounded in time; an error in one step is logged and the next steps
+    still run:
+
+    1. Stop accepting: close the listening sockets and remove the Unix socket
+       file (only if it is still ours).
+    2. Close every connection: replies already written are flushed, then the
+       peers see EOF (watchers' iterators end with a connection error).
+    3. Wait up to ``shutdown_timeout`` for the connection handlers to finish.
+    4. Abort the connections still open (a peer that does not read) and cancel
+       their handlers, then wait for them.
+    5. Stop watching pids and drop every remaining entry.
+    6. Set ``done_task``.
+
+    `close` is idempotent and safe to call concurrently; every caller waits for
+    the same shutdown. Cancelling a caller of `close` does not stop the shutdown.
+    The daemon installs no signal handlers: programs do (``mountcomm registry``
+    closes on SIGINT and SIGTERM).
+    """
+
+    def __init__(
+        self,
+        host: str | None = "127.0.0.1",
+        port: int = 30000,
+        *,
+        pool: Sequence[tuple[int, int]] | None = DEFAULT_POOL,
+        unix_socket: str | None = None,
+        max_line_bytes: int = wire.DEFAULT_MAX_LINE_BYTES,
+        shutdown_timeout: float = 2.0,
+        max_write_buffer: int = 1024 * 1024,
+        log: Any = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.unix_socket = unix_socket
+        self.max_line_bytes = max_line_bytes
+        self.shutdown_timeout = shutdown_timeout
+        self.max_write_buffer = max_write_buffer
+        self.log = mlog.get_logger(log, "RegistryServer")
+        self._raw_log = log
+        self.store = PortStore(
+            pool, is_free=probe.port_is_free, pick_ephemeral=probe.pick_ephemeral_port
+        )
+        self._ids = itertools.count(1)
+        self._connections: dict[int, _Connection] = {}
+        self._watchers: set[_Connection] = set()
+        self._servers: list[asyncio.Server] = []
+        self._unix_inode: tuple[int, int] | None = None
+        self._pidwatch: pidwatch.PidWatcher | None = None
+        self._started = False
+        self._closing: asyncio.Task[None] | None = None
+        self._info = {"version": __version__, "pid": os.getpid()}
+        self._uid = os.getuid() if hasattr(os, "getuid") else None
+
+    # ---- life cycle -------------------------------------------------------------
+
+    @property
+    def connection_count(self) -> int:
+        """Number of open connections."""
+        return len(self._connections)
+
+    @property
+    def closed(self) -> bool:
+        """True once shutdown has begun."""
+        return self._closing is not None
+
+    async def start(self) -> None:
+        """Start listening (idempotent).
+
+        Raises
+        ------
+        OSError
+            If the TCP port or the Unix socket cannot be bound (nothing is left
+            open then).
+        """
+        if self._started:
+            return
+        self._started = True
+        self.done_task: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pidwatch = pidwatch.PidWatcher(self._pid_exited, log=self._raw_log)
+        try:
+            tcp = await asyncio.start_server(
+                self._serve_tcp, self.host, self.port, backlog=_BACKLOG, reuse_address=True
+            )
+            self._servers.append(tcp)
+            self.port = tcp.sockets[0].getsockname()[1]
+            if self.unix_socket:
+                address = unix_address(self.unix_socket)
+                self._remove_stale_socket(address)
+                unix = await asyncio.start_unix_server(self._serve_unix, address, backlog=_BACKLOG)
+                self._servers.append(unix)
+                if not address.startswith("\0"):
+                    os.chmod(address, 0o666)  # other local users may ask; creds tell who
+                    st = os.stat(address)
+                    self._unix_inode = (st.st_dev, st.st_ino)
+        except BaseException:
+            await self.close()
+            raise
+        self.log.info(
+            "registry_listening",
+            host=self.host,
+            port=self.port,
+            unix_socket=self.unix_socket,
+            pool=format_pool(self.store.pool),
+        )
+
+    async def close(self) -> None:
+        """Shut down in the documented order (idempotent; see the class notes)."""
+        if not self._started:
+            self._started = True
+            self.done_task = asyncio.get_running_loop().create_future()
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._shutdown(), name="RegistryServer.close")
+        await asyncio.shield(self._closing)
+
+    async def wait_closed(self) -> None:
+        """Wait until the daemon has shut down."""
+        await asyncio.shield(self.done_task)
+
+    async def __aenter__(self) -> RegistryServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _remove_stale_socket(self, address: str) -> None:
+        if address.startswith("\0"):
+            return
+        try:
+            mode = os.stat(address).st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(mode):
+            raise OSError(errno.EEXIST, f"{address} exists and is not a socket")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe_sock:
+            try:
+                probe_sock.connect(address)
+            except (ConnectionRefusedError, FileNotFoundError):
+                os.unlink(address)
+                self.log.info("stale_unix_socket_removed", path=address)
+                return
+        raise OSError(errno.EADDRINUSE, f"another server listens on {address}")
+
+    @contextlib.contextmanager
+    def _step(self, name: str) -> Iterator[None]:
+        """Log a failed shutdown step and go on with the next (never cancellations)."""
+        try:
+            yield
+        except Exception:
+            self.log.exception("shutdown_step_failed", step=name)
+
+    async def _shutdown(self) -> None:
+        self.log.info("registry_closing", connections=len(self._connections))
+        connections = list(self._connections.values())
+        pending: set[asyncio.Task[Any]] = set()
+        dropped: tuple[PortEvent, ...] = ()
+        with self._step("1 stop accepting"):
+            for server in self._servers:
+                server.close()
+            self._remove_own_socket_file()
+        with self._step("2 close connections"):
+            for conn in connections:
+                conn.writer.close()  # flushes what was written, then the peer sees EOF
+        with self._step("3 wait for handlers"):
+            tasks = {conn.task for conn in connections}
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=self.shutdown_timeout)
+        with self._step("4 abort stragglers"):
+            if pending:
+                self.log.warning("connections_aborted", count=len(pending))
+                for conn in connections:
+                    if conn.task in pending:
+                        conn.writer.transport.abort()
+                        conn.task.cancel()
+                await asyncio.wait(pending)
+        with self._step("5 drop pids and entries"):
+            if self._pidwatch is not None:
+                await self._pidwatch.close()
+            dropped = self.store.clear().events
+            for server in self._servers:
+                try:
+                    await asyncio.wait_for(server.wait_closed(), self.shutdown_timeout)
+                except TimeoutError:
+                    self.log.warning("server_wait_closed_timeout")
+        self.log.info("registry_closed", entries_dropped=len(dropped))
+        if not self.done_task.done():  # 6.
+            self.done_task.set_result(None)
+
+    def _remove_own_socket_file(self) -> None:
+        if self._unix_inode is None or self.unix_socket is None:
+            return
+        path = unix_address(self.unix_socket)
+        try:
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) == self._unix_inode:
+                os.unlink(path)
+        except OSError as e:
+            self.log.warning("unix_socket_not_removed", path=path, error=str(e))
+        self._unix_inode = None
+
+    def _terminate(self) -> None:
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._shutdown(), name="RegistryServer.close")
+
+    # ---- connections ------------------------------------------------------------
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        sockname = writer.get_extra_info("sockname")
+        if not peername or not sockname:  # reset before we could ask who it was
+            await self._close_writer(writer)
+            return
+        local = peer.is_local_address(peername[0], sockname[0])
+
+        def credentials() -> Credentials:
+            if not local:
+                return Credentials()
+            try:
+                uid = peer.tcp_peer_uid(peername, sockname)
+            except OSError:  # this host cannot tell: claims are taken as they come
+                return Credentials()
+            return Credentials(gone=True) if uid is None else Credentials.of_uid(uid)
+
+        await self._serve(reader, writer, local, credentials, f"{peername[0]}:{peername[1]}")
+
+    async def _serve_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        await self._serve(reader, writer, True, lambda: peer.unix_peer_credentials(sock), "unix")
+
+    async def _serve(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        local: bool,
+        credentials: Any,
+        address: str,
+    ) -> None:
+        if self.closed:
+            writer.close()
+            return
+        ident = next(self._ids)
+        session = Session(
+            self.store,
+            Lease("connection", ident),
+            local=local,
+            credentials=credentials,
+            check_pid=pidwatch.check_pid_request,
+            daemon_uid=self._uid,
+            max_line_bytes=self.max_line_bytes,
+            info=self._info,
+            log=self._raw_log,
+        )
+        task = asyncio.current_task()
+        assert task is not None
+        conn = _Connection(session, writer, task)
+        self._connections[ident] = conn
+        self.log.debug("connection_opened", connection=ident, peer=address, local=local)
+        try:
+            await self._converse(conn, reader)
+        except (ConnectionError, OSError) as e:
+            self.log.debug("connection_lost", connection=ident, error=str(e))
+        except Exception:
+            self.log.exception("connection_failed", connection=ident)
+        finally:
+            del self._connections[ident]
+            self._watchers.discard(conn)
+            self._publish(session.close().events)
+            self.log.debug(
+                "connection_closed",
+                connection=ident,
+                dialect=session.dialect and session.dialect.value,
+            )
+            await self._close_writer(writer)
+
+    async def _converse(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
+        session, writer = conn.session, conn.writer
+        while not session.closed:
+            data = await reader.read(_READ_BYTES)
+            if not data:
+                return
+            out = session.feed(data)
+            if out.data:
+                writer.write(out.data)
+            if session.watches:
+                self._watchers.add(conn)
+            else:
+                self._watchers.discard(conn)
+            self._publish(out.events, conn)
+            for pid in out.watch_pids:
+                assert self._pidwatch is not None
+                self._pidwatch.watch(pid)
+            if out.terminate:
+                self._terminate()
+            await writer.drain()
+
+    async def _close_writer(self, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), self.shutdown_timeout)
+        except (TimeoutError, ConnectionError, OSError):
+            writer.transport.abort()
+        except BaseException:
+            writer.transport.abort()
+            raise
+
+    def _publish(self, events: Sequence[PortEvent], origin: _Connection | None = None) -> None:
+        """Push ``events`` to the watchers, except ``origin`` (its session already did)."""
+        if not events:
+            return
+        for conn in list(self._watchers):
+            if conn is origin:
+                continue
+            data = conn.session.push(events)
+            writer = conn.writer
+            if not data or writer.is_closing():
+                continue
+            writer.write(data)
+            if writer.transport.get_write_buffer_size() > self.max_write_buffer:
+                self.log.warning("watcher_too_slow", connection=conn.session.lease.ident)
+                writer.transport.abort()
+
+    def _pid_exited(self, pid: int) -> None:
+        events = self.store.end_lease(Lease("pid", pid)).events
+        if events:
+            self.log.info("pid_lease_ended", pid=pid, ports=[e.port for e in events])
+        self._publish(events)

@@ -1,0 +1,496 @@
+"""The allocation table of the port registry. Pure: no I/O, no asyncio.
+
+`PortStore` holds one `PortEntry` (port, service, user) per port, each tied to
+a `Lease` (the connection or the process that owns it). Every change returns a
+`Change` with the entry it concerns and the `PortEvent` s it caused, which the
+daemon pushes to watchers::
+
+    store = PortStore([(30001, 30010)], is_free=probe.port_is_free)
+    change = store.allocate("mount_csc", "alice", Lease("connection", 7))
+    change.entry            # PortEntry(port=30001, service='mount_csc', user='alice')
+    store.end_lease(Lease("connection", 7)).events   # (PortEvent('removed', ...),)
+
+Rules:
+
+* A service name already held by the same user gets ``_1``, ``_2``, ... appended
+  (the lowest free suffix); different users may hold the same name.
+* Allocation walks the pool round-robin from just after the last port handed
+  out, skipping ports in the table and ports ``is_free`` reports busy, so a
+  port is only handed out if it could be bound right now. With no pool at all,
+  ``pick_ephemeral`` (the OS's choice) supplies the ports.
+* Only the lease that holds an entry may release it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "Change",
+    "EventKind",
+    "Lease",
+    "PortEntry",
+    "PortEvent",
+    "PortStore",
+    "Query",
+    "format_pool",
+    "normalize_pool",
+    "parse_pool",
+    "validate_name",
+]
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..exceptions import (
+    PoolExhaustedError,
+    PortInUseError,
+    RegistryPermissionError,
+    RegistryRequestError,
+    UnknownPortError,
+)
+
+MAX_NAME_LENGTH = 128
+"""Longest service or user name accepted [characters]."""
+
+_NAME = re.compile(r"[A-Za-z0-9_.:@+=,%/-]+")
+_EPHEMERAL_ATTEMPTS = 20
+
+EventKind = Literal["added", "removed"]
+"""Kind of a `PortEvent`."""
+
+
+def validate_name(name: object, what: str = "service") -> str:
+    """Return ``name`` if it is a valid service or user name.
+
+    A name is 1 … `MAX_NAME_LENGTH` characters among letters, digits and
+    ``_ . : @ + = , % / -``: no white space (the NSCL wire separates fields with
+    spaces) and nothing a Tcl list parser would treat specially.
+
+    Raises
+    ------
+    RegistryRequestError
+        If it is not.
+    """
+    if not isinstance(name, str):
+        raise RegistryRequestError(f"{what} name must be a string, got {name!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise RegistryRequestError(
+            f"{what} name is {len(name)} characters long; at most {MAX_NAME_LENGTH} allowed"
+        )
+    if not _NAME.fullmatch(name):
+        raise RegistryRequestError(
+            f"bad {what} name {name!r}: expected letters, digits and _.:@+=,%/- only"
+        )
+    return name
+
+
+def normalize_pool(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Check port ranges and merge overlapping or adjacent ones.
+
+    Parameters
+    ----------
+    ranges : iterable of (`int`, `int`)
+        Inclusive ranges ``(lo, hi)`` with 1 <= lo <= hi <= 65535.
+
+    Returns
+    -------
+    pool : `tuple` of (`int`, `int`)
+        Sorted, disjoint, non-adjacent ranges.
+
+    Raises
+    ------
+    ValueError
+        If a range is out of bounds or reversed.
+    """
+    checked = []
+    for item in ranges:
+        lo, hi = item
+        if isinstance(lo, bool) or isinstance(hi, bool) or not 1 <= lo <= hi <= 65535:
+            raise ValueError(f"bad port range {lo}-{hi}: expected 1 <= LO <= HI <= 65535")
+        checked.append((int(lo), int(hi)))
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(checked):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return tuple(merged)
+
+
+def parse_pool(text: str) -> tuple[tuple[int, int], ...] | None:
+    """Parse ``"LO-HI[,LO-HI...]"`` (a single port ``"P"`` is ``P-P``).
+
+    ``"ephemeral"`` returns `None`: no pool, the OS picks each port.
+
+    Raises
+    ------
+    ValueError
+        If the text is not of that form; the message quotes the bad part.
+    """
+    if text.strip().lower() == "ephemeral":
+        return None
+    ranges = []
+    for part in text.split(","):
+        lo_text, sep, hi_text = part.strip().partition("-")
+        try:
+            lo = int(lo_text)
+            hi = int(hi_text) if sep else lo
+        except ValueError:
+            raise ValueError(
+                f"bad port range {part.strip()!r}: expected LO-HI, e.g. 30001-30999"
+            ) from None
+        ranges.append((lo, hi))
+    return normalize_pool(ranges)
+
+
+def format_pool(pool: Sequence[tuple[int, int]] | None) -> str:
+    """Inverse of `parse_pool`."""
+    if pool is None:
+        return "ephemeral"
+    return ",".join(f"{lo}-{hi}" for lo, hi in pool)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PortEntry:
+    """One advertised port.
+
+    Attributes
+    ----------
+    port : `int`
+        The port number.
+    service : `str`
+        The service name, suffix included (``"mount_csc_1"``).
+    user : `str`
+        Name of the user who holds it.
+    """
+
+    port: int
+    service: str
+    user: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return ``{"port": ..., "service": ..., "user": ...}``."""
+        return {"port": self.port, "service": self.service, "user": self.user}
+
+
+@dataclass(frozen=True, slots=True)
+class PortEvent:
+    """An entry was added to or removed from the registry.
+
+    Attributes
+    ----------
+    kind : ``"added"`` or ``"removed"``
+        What happened.
+    port, service, user
+        The entry concerned (see `PortEntry`).
+    initial : `bool`
+        True for the entries that already existed when a watch started (each
+        reported once as ``"added"`` before any live event).
+    """
+
+    kind: EventKind
+    port: int
+    service: str
+    user: str
+    initial: bool = False
+
+    @classmethod
+    def of(cls, kind: EventKind, entry: PortEntry, initial: bool = False) -> PortEvent:
+        """Make the event of ``kind`` about ``entry``."""
+        return cls(kind, entry.port, entry.service, entry.user, initial)
+
+    @property
+    def entry(self) -> PortEntry:
+        """The entry concerned."""
+        return PortEntry(self.port, self.service, self.user)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """What keeps entries alive: a connection to the daemon, or a process.
+
+    Attributes
+    ----------
+    kind : ``"connection"`` or ``"pid"``
+        A native or NSCL connection (entries end when it closes), or a process
+        of the portpicker dialect (entries end when it dies).
+    ident : `int`
+        The connection number or the pid.
+    """
+
+    kind: Literal["connection", "pid"]
+    ident: int
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Criteria of ``find`` and ``watch``; all given criteria must hold.
+
+    Attributes
+    ----------
+    service : `str` or `None`
+        The service name equals this.
+    beginswith : `str` or `None`
+        The service name starts with this.
+    user : `str` or `None`
+        The user equals this.
+    """
+
+    service: str | None = None
+    beginswith: str | None = None
+    user: str | None = None
+
+    def matches(self, entry: PortEntry | PortEvent) -> bool:
+        """Return True if ``entry`` meets every given criterion."""
+        return (
+            (self.service is None or entry.service == self.service)
+            and (self.beginswith is None or entry.service.startswith(self.beginswith))
+            and (self.user is None or entry.user == self.user)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Result of a store operation.
+
+    Attributes
+    ----------
+    entry : `PortEntry` or `None`
+        The entry added or released, if the operation concerned one entry.
+    events : `tuple` [`PortEvent`, ...]
+        The events the operation caused, in order.
+    """
+
+    entry: PortEntry | None = None
+    events: tuple[PortEvent, ...] = field(default=())
+
+
+def _always_free(port: int) -> bool:
+    return True
+
+
+class PortStore:
+    """The registry's table of ports, services, users and leases.
+
+    Parameters
+    ----------
+    pool : sequence of (`int`, `int`) or `None`
+        Inclusive port ranges that `allocate` hands out. `None` (or empty): no
+        pool; ``pick_ephemeral`` chooses each port.
+    is_free : callable (`int`) -> `bool`
+        Whether a port of the pool could be bound right now. The default says
+        yes to every port (pure tests); the daemon passes a real probe.
+    pick_ephemeral : callable () -> `int`, optional
+        Return a port the OS just chose, or raise `OSError` (used when there
+        is no pool).
+
+    Notes
+    -----
+    Not thread-safe; the daemon uses it from its event loop only. Every method
+    either raises before changing anything or completes its change.
+    """
+
+    __slots__ = (
+        "_by_lease",
+        "_cursor",
+        "_entries",
+        "_leases",
+        "_names",
+        "_pool",
+        "_size",
+        "is_free",
+        "pick_ephemeral",
+    )
+
+    def __init__(
+        self,
+        pool: Sequence[tuple[int, int]] | None = None,
+        *,
+        is_free: Callable[[int], bool] = _always_free,
+        pick_ephemeral: Callable[[], int] | None = None,
+    ) -> None:
+        self._pool = normalize_pool(pool or ())
+        self._size = sum(hi - lo + 1 for lo, hi in self._pool)
+        if not self._pool and pick_ephemeral is None:
+            raise ValueError("a store without a pool needs pick_ephemeral")
+        self.is_free = is_free
+        self.pick_ephemeral = pick_ephemeral
+        self._cursor = 0
+        self._entries: dict[int, PortEntry] = {}
+        self._leases: dict[int, Lease] = {}
+        self._by_lease: dict[Lease, set[int]] = {}
+        self._names: dict[tuple[str, str], int] = {}  # (user, service) -> port
+
+    # ---- queries --------------------------------------------------------------
+
+    @property
+    def pool(self) -> tuple[tuple[int, int], ...] | None:
+        """The pool's ranges, or `None` if the OS picks the ports."""
+        return self._pool or None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, port: object) -> bool:
+        return port in self._entries
+
+    def get(self, port: int) -> PortEntry | None:
+        """Return the entry of ``port``, or `None`."""
+        return self._entries.get(port)
+
+    def lease_of(self, port: int) -> Lease | None:
+        """Return the lease holding ``port``, or `None`."""
+        return self._leases.get(port)
+
+    def leases(self) -> list[Lease]:
+        """Return the leases that hold at least one entry."""
+        return list(self._by_lease)
+
+    def entries(self, query: Query | None = None) -> list[PortEntry]:
+        """Return the entries matching ``query`` (all if `None`), sorted by port."""
+        found = (e for e in self._entries.values() if query is None or query.matches(e))
+        return sorted(found)
+
+    # ---- changes --------------------------------------------------------------
+
+    def allocate(self, service: str, user: str, lease: Lease) -> Change:
+        """Hand out a free port of the pool under ``service`` for ``user``.
+
+        Returns
+        -------
+        change : `Change`
+            The new entry (its service possibly suffixed) and one ``added`` event.
+
+        Raises
+        ------
+        RegistryRequestError
+            If ``service`` or ``user`` is not a valid name.
+        PoolExhaustedError
+            If no port of the pool is both unheld and bindable.
+        """
+        validate_name(service)
+        validate_name(user, "user")
+        port = self._pick_port()
+        return self._add(port, service, user, lease)
+
+    def register(self, service: str, port: int, user: str, lease: Lease) -> Change:
+        """Advertise ``port``, which the caller has already bound, under ``service``.
+
+        Raises
+        ------
+        RegistryRequestError
+            If a name is invalid or ``port`` is not in 1 … 65535.
+        PortInUseError
+            If ``port`` is already in the table.
+        """
+        validate_name(service)
+        validate_name(user, "user")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise RegistryRequestError(f"port must be an integer 1…65535, got {port!r}")
+        held = self._entries.get(port)
+        if held is not None:
+            raise PortInUseError(
+                f"port {port} is already registered as {held.service!r} by user {held.user!r}"
+            )
+        return self._add(port, service, user, lease)
+
+    def release(self, port: int, lease: Lease) -> Change:
+        """Remove the entry of ``port``, which ``lease`` must hold.
+
+        Raises
+        ------
+        UnknownPortError
+            If the table holds no such port.
+        RegistryPermissionError
+            If another lease holds it.
+        """
+        entry = self._entries.get(port)
+        if entry is None:
+            raise UnknownPortError(f"port {port!r} is not held by anyone")
+        if self._leases[port] != lease:
+            raise RegistryPermissionError(
+                f"port {port} ({entry.service!r}, user {entry.user!r}) is held by another "
+                "client; a client may release only its own ports"
+            )
+        return Change(entry, (self._remove(port),))
+
+    def end_lease(self, lease: Lease) -> Change:
+        """Remove every entry ``lease`` holds (idempotent); one event per entry."""
+        ports = sorted(self._by_lease.get(lease, ()))
+        return Change(None, tuple(self._remove(port) for port in ports))
+
+    def clear(self) -> Change:
+        """Remove every entry; one event per entry."""
+        return Change(None, tuple(self._remove(port) for port in sorted(self._entries)))
+
+    # ---- internals ------------------------------------------------------------
+
+    def _unique_name(self, service: str, user: str) -> str:
+        name = service
+        suffix = 0
+        while (user, name) in self._names:
+            suffix += 1
+            name = f"{service}_{suffix}"
+        return name
+
+    def _add(self, port: int, service: str, user: str, lease: Lease) -> Change:
+        entry = PortEntry(port, self._unique_name(service, user), user)
+        self._entries[port] = entry
+        self._leases[port] = lease
+        self._by_lease.setdefault(lease, set()).add(port)
+        self._names[(user, entry.service)] = port
+        return Change(entry, (PortEvent.of("added", entry),))
+
+    def _remove(self, port: int) -> PortEvent:
+        entry = self._entries.pop(port)
+        lease = self._leases.pop(port)
+        ports = self._by_lease[lease]
+        ports.discard(port)
+        if not ports:
+            del self._by_lease[lease]
+        del self._names[(entry.user, entry.service)]
+        return PortEvent.of("removed", entry)
+
+    def _pool_port(self, index: int) -> int:
+        for lo, hi in self._pool:
+            width = hi - lo + 1
+            if index < width:
+                return lo + index
+            index -= width
+        raise IndexError(index)  # pragma: no cover - callers stay below _size
+
+    def _candidates(self) -> Iterator[int]:
+        start = self._cursor
+        for i in range(self._size):
+            index = (start + i) % self._size
+            self._cursor = (index + 1) % self._size
+            yield self._pool_port(index)
+
+    def _pick_port(self) -> int:
+        if not self._pool:
+            assert self.pick_ephemeral is not None
+            for _ in range(_EPHEMERAL_ATTEMPTS):
+                try:
+                    port = self.pick_ephemeral()
+                except OSError as e:
+                    raise PoolExhaustedError(f"the OS offered no free port: {e}") from None
+                if port not in self._entries:
+                    return port
+            raise PoolExhaustedError(
+                f"the OS offered only ports the registry already holds "
+                f"({_EPHEMERAL_ATTEMPTS} attempts)"
+            )
+        held = busy = 0
+        for port in self._candidates():
+            if port in self._entries:
+                held += 1
+            elif self.is_free(port):
+                return port
+            else:
+                busy += 1
+        raise PoolExhaustedError(
+            f"no free port in pool {format_pool(self._pool)}: {held} held through the "
+            f"registry, {busy} in use by other programs"
+        )

@@ -1,0 +1,599 @@
+"""Line codecs of the registry's three dialects. Pure: bytes in, values out.
+
+Every dialect is line based (``"\\n"``, an optional ``"\\r"`` before it is
+dropped). The first line of a connection picks the dialect (`detect_dialect`):
+
+native
+    One JSON object per line. Request ``{"op": OP, "id": ID, ...}``; reply
+    ``{"id": ID, "ok": true, ...}`` or ``{"id": ID, "ok": false, "error": CODE,
+    "message": TEXT}``; watch events ``{"watch": ID, "event": "added"|"removed",
+    "port": P, "service": S, "user": U}``. See `NATIVE_OPS` for the fields.
+NSCL port manager
+    ``GIMME <service> <user>`` → ``OK <port>`` or ``FAIL <reason>``;
+    ``LIST`` → ``OK <n>`` then n lines ``<port> <service> <user>``. A reason
+    with spaces is sent as one Tcl list element (``FAIL {no free port}``), which
+    is what the NSCL bindings parse.
+portpicker port server
+    ``<pid>`` → ``<port>``, or ``0`` on failure.
+
+The request parsers never raise: a malformed line gives a `BadRequest` that
+carries what was expected and what arrived (and the request id when it could be
+read), so that every bad request gets an error reply. `LineSplitter` bounds the
+length of a line, hence the memory one connection may hold.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "NATIVE_OPS",
+    "NSCL_LIST",
+    "Allocate",
+    "BadRequest",
+    "Dialect",
+    "Find",
+    "LineSplitter",
+    "LineTooLong",
+    "ListPorts",
+    "NativeRequest",
+    "PidRequest",
+    "Ping",
+    "Register",
+    "Release",
+    "Request",
+    "RequestId",
+    "Terminate",
+    "Unwatch",
+    "Watch",
+    "detect_dialect",
+    "entry_from_wire",
+    "event_from_wire",
+    "native_error",
+    "native_event",
+    "native_ok",
+    "native_request",
+    "nscl_fail",
+    "nscl_gimme",
+    "nscl_list",
+    "nscl_ok",
+    "parse_native",
+    "parse_native_message",
+    "parse_nscl",
+    "parse_nscl_entry",
+    "parse_nscl_reply",
+    "parse_pid",
+    "pid_reply",
+]
+
+import enum
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from ..exceptions import ProtocolError
+from .store import PortEntry, PortEvent, Query
+
+DEFAULT_MAX_LINE_BYTES = 4096
+"""Longest request line the daemon accepts, terminator excluded [bytes]."""
+
+_SAMPLE_BYTES = 80
+_MAX_ID_LENGTH = 128
+_PID_LINE = re.compile(rb"\s*[-+]?[0-9]{1,20}\s*")
+_TCL_SPECIAL = set(' \t"[]$;')
+
+RequestId = int | str | None
+"""The ``id`` of a native request, echoed in its reply (`None` if absent)."""
+
+
+class Dialect(enum.Enum):
+    """The language of one connection, chosen by its first line."""
+
+    NATIVE = "native"
+    NSCL = "nscl"
+    PORTPICKER = "portpicker"
+
+
+def detect_dialect(line: bytes) -> Dialect:
+    """Choose the dialect from the first line of a connection.
+
+    A line starting with ``{`` is native; a line holding only an integer is a
+    portpicker pid; anything else is read as NSCL text (whose parser answers
+    ``FAIL`` to what it does not know).
+    """
+    if line.lstrip().startswith(b"{"):
+        return Dialect.NATIVE
+    if _PID_LINE.fullmatch(line):
+        return Dialect.PORTPICKER
+    return Dialect.NSCL
+
+
+# ---- framing ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineTooLong:
+    """A line exceeded the limit; returned by `LineSplitter.feed` in its place.
+
+    Attributes
+    ----------
+    prefix : `bytes`
+        The first bytes of the line (at most 80), to log and to pick a dialect.
+    limit : `int`
+        The limit it exceeded [bytes].
+    """
+
+    prefix: bytes
+    limit: int
+
+    @property
+    def message(self) -> str:
+        """Human-readable description."""
+        return f"request line longer than {self.limit} bytes"
+
+
+class LineSplitter:
+    """Split a byte stream into lines, holding at most ``max_line_bytes`` + 1 bytes.
+
+    A line longer than the limit comes out as a `LineTooLong` in its place and
+    the splitter skips to the next newline.
+
+    Parameters
+    ----------
+    max_line_bytes : `int`
+        Longest line accepted, terminator excluded [bytes].
+    """
+
+    __slots__ = ("_buffer", "_skipping", "max_line_bytes")
+
+    def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        if max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes}")
+        self.max_line_bytes = max_line_bytes
+        self._buffer = b""
+        self._skipping = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for an incomplete line."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes | LineTooLong]:
+        """Add received bytes; return the lines they complete, in order.
+
+        Lines are returned without ``"\\n"`` and without a ``"\\r"`` before it.
+        """
+        buf = self._buffer + data if self._buffer else data
+        limit = self.max_line_bytes
+        start = 0
+        out: list[bytes | LineTooLong] = []
+        if self._skipping:
+            newline = buf.find(b"\n")
+            if newline < 0:
+                self._buffer = b""
+                return out
+            self._skipping = False
+            start = newline + 1
+        while (newline := buf.find(b"\n", start)) >= 0:
+            line = buf[start:newline]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            out.append(line if len(line) <= limit else LineTooLong(line[:_SAMPLE_BYTES], limit))
+            start = newline + 1
+        rest = buf[start:]
+        if len(rest) > limit + 1:  # + 1: room for a "\r" before the newline
+            out.append(LineTooLong(rest[:_SAMPLE_BYTES], limit))
+            self._skipping = True
+            rest = b""
+        self._buffer = rest
+        return out
+
+
+# ---- requests ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Is the daemon there, and who does it think I am?"""
+
+    id: RequestId = None
+
+
+@dataclass(frozen=True, slots=True)
+class Allocate:
+    """Hand out a port of the pool (native ``allocate``, NSCL ``GIMME``)."""
+
+    service: str
+    user: str | None = None
+    id: RequestId = None
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """Advertise a port the client has already bound."""
+
+    service: str
+    port: int
+    user: str | None = None
+    id: RequestId = None
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Give back a port this connection holds."""
+
+    port: int
+    id: RequestId = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListPorts:
+    """List every entry (native ``list``, NSCL ``LIST``)."""
+
+    id: RequestId = None
+
+
+@dataclass(frozen=True, slots=True)
+class Find:
+    """List the entries matching every given criterion."""
+
+    service: str | None = None
+    beginswith: str | None = None
+    user: str | None = None
+    id: RequestId = None
+
+    @property
+    def query(self) -> Query:
+        """The criteria as a `Query`."""
+        return Query(self.service, self.beginswith, self.user)
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Reply with the matching entries, then push every matching change.
+
+    The request id names the watch in the events and in `Unwatch`.
+    """
+
+    service: str | None = None
+    beginswith: str | None = None
+    user: str | None = None
+    id: RequestId = None
+
+    @property
+    def query(self) -> Query:
+        """The criteria as a `Query`."""
+        return Query(self.service, self.beginswith, self.user)
+
+
+@dataclass(frozen=True, slots=True)
+class Unwatch:
+    """Stop the watch whose request id was ``watch``."""
+
+    watch: int | str
+    id: RequestId = None
+
+
+@dataclass(frozen=True, slots=True)
+class Terminate:
+    """Shut the daemon down."""
+
+    id: RequestId = None
+
+
+@dataclass(frozen=True, slots=True)
+class PidRequest:
+    """portpicker: a port for process ``pid``, held until that process dies."""
+
+    pid: int
+
+
+NativeRequest = (
+    Ping | Allocate | Register | Release | ListPorts | Find | Watch | Unwatch | Terminate
+)
+"""A request of the native dialect (each has an ``id``)."""
+
+Request = NativeRequest | PidRequest
+"""Any parsed request."""
+
+
+@dataclass(frozen=True, slots=True)
+class BadRequest:
+    """A line that is not a valid request.
+
+    Attributes
+    ----------
+    message : `str`
+        What was expected and what arrived.
+    id : `int`, `str` or `None`
+        The request id, if the line was a JSON object with a usable one.
+    """
+
+    message: str
+    id: RequestId = None
+
+
+# ---- native dialect ---------------------------------------------------------------
+
+_ID_TYPES = (int, str)
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "service": (str,),
+    "beginswith": (str,),
+    "user": (str,),
+    "port": (int,),
+    "watch": _ID_TYPES,
+}
+
+NATIVE_OPS: dict[str, tuple[Callable[..., NativeRequest], tuple[str, ...], tuple[str, ...]]] = {
+    "ping": (Ping, (), ()),
+    "allocate": (Allocate, ("service",), ("user",)),
+    "register": (Register, ("service", "port"), ("user",)),
+    "release": (Release, ("port",), ()),
+    "list": (ListPorts, (), ()),
+    "find": (Find, (), ("service", "beginswith", "user")),
+    "watch": (Watch, (), ("service", "beginswith", "user")),
+    "unwatch": (Unwatch, ("watch",), ()),
+    "terminate": (Terminate, (), ()),
+}
+"""Native operations: op → (request class, required fields, optional fields)."""
+
+
+def _valid_id(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, _ID_TYPES):
+        return False
+    return not (isinstance(value, str) and len(value) > _MAX_ID_LENGTH)
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    return " or ".join({int: "an integer", str: "a string"}[t] for t in types)
+
+
+def parse_native(line: bytes) -> NativeRequest | BadRequest:
+    """Parse one native request line; never raises."""
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        return BadRequest(f"request is not valid UTF-8 ({e.reason} at byte {e.start})")
+    except (ValueError, RecursionError) as e:
+        return BadRequest(f"request is not valid JSON: {e}")
+    if not isinstance(obj, dict):
+        return BadRequest(f"expected a JSON object, got {type(obj).__name__}")
+    rid = obj.pop("id", None)
+    if rid is not None and not _valid_id(rid):
+        return BadRequest(
+            f"id must be an integer or a string of at most {_MAX_ID_LENGTH} characters"
+        )
+    op = obj.pop("op", None)
+    spec = NATIVE_OPS.get(op) if isinstance(op, str) else None
+    if spec is None:
+        shown = op if not isinstance(op, str) else op[:_SAMPLE_BYTES]
+        return BadRequest(f"unknown op {shown!r}; expected one of {sorted(NATIVE_OPS)}", rid)
+    cls, required, optional = spec
+    unknown = sorted(set(obj) - set(required) - set(optional))
+    if unknown:
+        return BadRequest(
+            f"{op}: unknown field(s) {unknown}; expected {[*required, *optional]}", rid
+        )
+    missing = [name for name in required if name not in obj]
+    if missing:
+        return BadRequest(f"{op}: missing field(s) {missing}", rid)
+    for name, value in obj.items():
+        types = _FIELD_TYPES[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            return BadRequest(f"{op}: {name} must be {_type_name(types)}, got {value!r}", rid)
+        if name == "port" and not 0 <= cast(int, value) <= 65535:
+            return BadRequest(f"{op}: port must be in 0…65535, got {value}", rid)
+        if name == "watch" and not _valid_id(value):
+            return BadRequest(f"{op}: watch must be a request id", rid)
+    return cls(id=rid, **obj)
+
+
+def _dump(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def native_request(op: str, rid: RequestId, **fields: Any) -> bytes:
+    """Encode a native request; fields that are `None` are left out."""
+    obj = {"op": op, "id": rid}
+    obj.update((k, v) for k, v in fields.items() if v is not None)
+    return _dump(obj)
+
+
+def native_ok(rid: RequestId, **fields: Any) -> bytes:
+    """Encode a success reply to request ``rid`` with extra ``fields``."""
+    return _dump({"id": rid, "ok": True, **fields})
+
+
+def native_error(rid: RequestId, code: str, message: str) -> bytes:
+    """Encode a refusal of request ``rid`` (``code``: a `RegistryError` code)."""
+    return _dump({"id": rid, "ok": False, "error": code, "message": message})
+
+
+def native_event(watch: RequestId, event: PortEvent) -> bytes:
+    """Encode an event of the watch started by request ``watch``."""
+    return _dump(
+        {
+            "watch": watch,
+            "event": event.kind,
+            "port": event.port,
+            "service": event.service,
+            "user": event.user,
+        }
+    )
+
+
+def parse_native_message(line: bytes) -> dict[str, Any]:
+    """Parse a line the daemon sent to a native client (a reply or an event).
+
+    Raises
+    ------
+    ProtocolError
+        If it is not a JSON object.
+    """
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError) as e:
+        raise ProtocolError(f"registry sent a line that is not JSON: {e}", line[:80]) from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("registry sent JSON that is not an object", line[:80])
+    return obj
+
+
+def entry_from_wire(obj: Any) -> PortEntry:
+    """Build a `PortEntry` from its JSON form.
+
+    Raises
+    ------
+    ProtocolError
+        If a field is missing or of the wrong type.
+    """
+    try:
+        port, service, user = obj["port"], obj["service"], obj["user"]
+    except (KeyError, TypeError):
+        raise ProtocolError(f"expected an entry with port, service and user, got {obj!r}") from None
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise ProtocolError(f"entry port must be an integer, got {port!r}")
+    if not isinstance(service, str) or not isinstance(user, str):
+        raise ProtocolError(f"entry service and user must be strings, got {obj!r}")
+    return PortEntry(port, service, user)
+
+
+def event_from_wire(obj: dict[str, Any]) -> PortEvent:
+    """Build a `PortEvent` from a watch event line's JSON object.
+
+    Raises
+    ------
+    ProtocolError
+        If it is not a valid event.
+    """
+    kind = obj.get("event")
+    if kind not in ("added", "removed"):
+        raise ProtocolError(f"expected event 'added' or 'removed', got {kind!r}")
+    entry = entry_from_wire(obj)
+    return PortEvent(kind, entry.port, entry.service, entry.user)
+
+
+# ---- NSCL dialect -----------------------------------------------------------------
+
+NSCL_LIST = b"LIST\n"
+"""The NSCL list request."""
+
+_NSCL_USAGE = "expected GIMME <service> <user> or LIST"
+
+
+def parse_nscl(line: bytes) -> Allocate | ListPorts | BadRequest:
+    """Parse one NSCL request line; never raises. Command words are case-insensitive."""
+    try:
+        words = line.decode("utf-8").split()
+    except UnicodeDecodeError:
+        return BadRequest(f"request is not valid UTF-8; {_NSCL_USAGE}")
+    if not words:
+        return BadRequest(f"empty request; {_NSCL_USAGE}")
+    command = words[0].upper()
+    if command == "GIMME":
+        if len(words) != 3:
+            return BadRequest(f"GIMME takes a service and a user, got {len(words) - 1} word(s)")
+        return Allocate(words[1], words[2])
+    if command == "LIST":
+        if len(words) != 1:
+            return BadRequest("LIST takes no arguments")
+        return ListPorts()
+    return BadRequest(f"unknown request {words[0][:40]!r}; {_NSCL_USAGE}")
+
+
+def _tcl_element(text: str) -> str:
+    """Quote ``text`` as one Tcl list element (braces if it needs them)."""
+    text = " ".join(text.split())  # no newlines, single spaces
+    text = text.replace("{", "(").replace("}", ")").replace("\\", "/")
+    if not text or any(c in _TCL_SPECIAL for c in text):
+        return "{" + text + "}"
+    return text
+
+
+def nscl_gimme(service: str, user: str) -> bytes:
+    """Encode an NSCL allocation request.
+
+    Raises
+    ------
+    ValueError
+        If ``service`` or ``user`` is empty or holds white space.
+    """
+    for name, value in (("service", service), ("user", user)):
+        if not value or len(value.split()) != 1 or value != value.strip():
+            raise ValueError(f"{name} must be one word, got {value!r}")
+    return f"GIMME {service} {user}\n".encode()
+
+
+def nscl_ok(value: int) -> bytes:
+    """Encode ``OK <value>`` (a port, or the count that starts a list)."""
+    return f"OK {value}\n".encode()
+
+
+def nscl_fail(reason: str) -> bytes:
+    """Encode ``FAIL <reason>``, the reason as one Tcl list element."""
+    return f"FAIL {_tcl_element(reason)}\n".encode()
+
+
+def nscl_list(entries: Iterable[PortEntry]) -> bytes:
+    """Encode the reply to ``LIST``: ``OK <n>`` then one line per entry."""
+    items = list(entries)
+    lines = [f"OK {len(items)}\n"]
+    lines.extend(f"{e.port} {e.service} {e.user}\n" for e in items)
+    return "".join(lines).encode()
+
+
+def parse_nscl_reply(line: bytes) -> tuple[bool, str]:
+    """Parse an ``OK <value>`` or ``FAIL <reason>`` line (client side).
+
+    Returns
+    -------
+    ok : `bool`
+        True for ``OK``.
+    value : `str`
+        The value after ``OK``, or the reason (braces removed) after ``FAIL``.
+
+    Raises
+    ------
+    ProtocolError
+        If the line is neither.
+    """
+    text = line.decode("utf-8", "replace").strip()
+    status, _, rest = text.partition(" ")
+    rest = rest.strip()
+    if status == "OK" and rest:
+        return True, rest
+    if status == "FAIL":
+        if rest.startswith("{") and rest.endswith("}"):
+            rest = rest[1:-1]
+        return False, rest
+    raise ProtocolError(f"expected 'OK <value>' or 'FAIL <reason>', got {text[:80]!r}", line[:80])
+
+
+def parse_nscl_entry(line: bytes) -> PortEntry:
+    """Parse one ``<port> <service> <user>`` line of a ``LIST`` reply (client side).
+
+    Raises
+    ------
+    ProtocolError
+        If the line is not of that form.
+    """
+    words = line.decode("utf-8", "replace").split()
+    if len(words) != 3 or not words[0].isdigit():
+        raise ProtocolError(f"expected '<port> <service> <user>', got {line[:80]!r}", line[:80])
+    return PortEntry(int(words[0]), words[1], words[2])
+
+
+# ---- portpicker dialect -----------------------------------------------------------
+
+
+def parse_pid(line: bytes) -> PidRequest | BadRequest:
+    """Parse a portpicker request: a pid in ASCII decimal; never raises."""
+    if not _PID_LINE.fullmatch(line):
+        return BadRequest(f"expected a pid in decimal, got {line[:_SAMPLE_BYTES]!r}")
+    return PidRequest(int(line))
+
+
+def pid_reply(port: int) -> bytes:
+    """Encode a portpicker reply: the port, or ``0`` for a refusal."""
+    return f"{port}\n".encode()

@@ -1,0 +1,164 @@
+"""``mountcomm registry`` (as a process) and ``mountcomm ports``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import re
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from mountcomm.cli import main
+from mountcomm.cli.ports import format_table
+from mountcomm.registry import PortEntry, PortRegistry
+from mountcomm.registry.harness import RegistryHarness
+from mountcomm.registry.peer import current_user
+
+from .conftest import T, free_ports
+
+_LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
+
+
+@pytest.fixture(autouse=True)
+def _logs_to_stderr() -> Iterator[None]:
+    """Keep the in-process daemon's logs off stdout, where the commands print;
+    ``main`` configures structlog for the process, so restore it afterwards."""
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    yield
+    structlog.reset_defaults()
+
+
+async def start_daemon(*args: str) -> tuple[asyncio.subprocess.Process, int]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mountcomm.cli",
+        "registry",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), T)
+    match = _LISTENING.search(line)
+    if match is None:
+        proc.kill()
+        _, err = await asyncio.wait_for(proc.communicate(), T)
+        raise AssertionError(f"daemon did not start: {line!r} {err!r}")
+    return proc, int(match.group(1))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract sockets need Linux")
+async def test_registry_process_serves_and_exits_0_on_sigterm() -> None:
+    name = f"@mountcomm-cli-test-{id(object())}"
+    (pool_port,) = free_ports(1)
+    proc, port = await start_daemon(
+        "--host", "127.0.0.1", "--port", "0", "--pool", str(pool_port), "--unix-socket", name
+    )
+    try:
+        async with PortRegistry("127.0.0.1", port, timeout=T) as client:
+            assert await client.get_port("svc") == pool_port
+            unix = PortRegistry(unix_socket=name, timeout=T)
+            async with unix:
+                assert [e.port for e in await unix.list_ports()] == [pool_port]
+            async with client.watch() as events:
+                proc.send_signal(signal.SIGTERM)
+                assert await asyncio.wait_for(proc.wait(), T) == 0
+                with pytest.raises(ConnectionError):
+                    while True:
+                        await asyncio.wait_for(events.__anext__(), T)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await asyncio.wait_for(proc.communicate(), T)
+
+
+async def test_registry_process_reads_its_config_and_exits_0_on_sigint(tmp_path: Path) -> None:
+    (pool_port,) = free_ports(1)
+    config = tmp_path / "mountcomm.yaml"
+    pool = f"{pool_port}-{pool_port}"
+    config.write_text(f"registry: {{host: 127.0.0.1, port: 0, pool: ['{pool}']}}\n")
+    proc, port = await start_daemon("--config", str(config))
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), T)
+        writer.write(f"GIMME svc {current_user()}\n".encode())
+        assert await asyncio.wait_for(reader.readline(), T) == f"OK {pool_port}\n".encode()
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), T) == 0
+        assert await asyncio.wait_for(reader.read(), T) == b""
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), T)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await asyncio.wait_for(proc.communicate(), T)
+
+
+def test_registry_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["registry", "--pool", "9-1"])
+    assert info.value.code == 2
+    assert "bad port range 9-1" in capsys.readouterr().err
+    assert main(["registry", "--config", "/nonexistent/mountcomm.yaml"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_registry_port_in_use_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["registry", "--host", "127.0.0.1", "--port", str(port)]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_format_table() -> None:
+    entries = [PortEntry(80, "web", "alice"), PortEntry(30001, "mount_csc_1", "bob")]
+    assert format_table(entries) == (
+        " PORT  SERVICE      USER\n   80  web          alice\n30001  mount_csc_1  bob\n"
+    )
+    assert format_table([]) == "PORT  SERVICE  USER\n"
+
+
+async def test_ports_lists_and_finds(port_registry: RegistryHarness) -> None:
+    me = current_user()
+    await port_registry.client.register("mount_csc", 5000)
+    await port_registry.client.register("mount_eui", 5001)
+    await port_registry.client.register("web", 5002)
+    where = ["--host", port_registry.host, "--port", str(port_registry.port)]
+
+    def run_ports(*args: str) -> str:
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            assert main(["ports", *where, *args]) == 0
+        return out.getvalue()
+
+    async def ports(*args: str) -> str:
+        return await asyncio.to_thread(run_ports, *args)
+
+    assert (await ports()).splitlines() == [
+        "PORT  SERVICE    USER",
+        f"5000  mount_csc  {me}",
+        f"5001  mount_eui  {me}",
+        f"5002  web        {me}",
+    ]
+    assert (await ports("--service", "web")).splitlines()[1:] == [f"5002  web      {me}"]
+    listed = json.loads(await ports("--beginswith", "mount", "--json"))
+    assert listed == [
+        {"port": 5000, "service": "mount_csc", "user": me},
+        {"port": 5001, "service": "mount_eui", "user": me},
+    ]
+    assert json.loads(await ports("--user", "nobody-at-all", "--json")) == []
+
+
+def test_ports_without_a_registry_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    (port,) = free_ports(1)
+    assert main(["ports", "--host", "127.0.0.1", "--port", str(port)]) == 1
+    assert f"cannot reach the registry at 127.0.0.1:{port}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["ports", "--service", "a", "--beginswith", "b"])
