@@ -16,6 +16,7 @@ _LAZY = {
     "ClientServerPair": "mountcomm.net.client_server_pair",
     "Communicator": "mountcomm.net.communicator",
     "OneClientServer": "mountcomm.net.server",
+    "MockController": "mountcomm.sim.controller",
     "MountClient": "mountcomm.commanding.client",
     "commands": "mountcomm.protocol",
     "replies": "mountcomm.protocol",
@@ -38,6 +39,7 @@ __all__ = [
     "Communicator",
     "ConnectionClosedError",
     "FrameTooLongError",
+    "MockController",
     "MountClient",
     "MountcommError",
     "OneClientServer",
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
     from .protocol import commands, enums, replies
     from .protocol.enums import CommandCode, ReplyCode, Source, SubsystemId
     from .registry.client import PortRegistry
+    from .sim.controller import MockController
     from .registry.manager import PortManager
 
 
