@@ -69,8 +69,8 @@ if TYPE_CHECKING:
     from .protocol import commands, enums, replies
     from .protocol.enums import CommandCode, ReplyCode, Source, SubsystemId
     from .registry.client import PortRegistry
-    from .sim.controller import MockController
     from .registry.manager import PortManager
+    from .sim.controller import MockController
 
 
 def __getattr__(name: str) -> Any:
