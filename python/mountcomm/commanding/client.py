@@ -11,6 +11,7 @@ from typing import Any, Self
 from ..exceptions import CommandTimeout, ConnectionClosedError, ProtocolError
 from ..log import get_logger
 from ..net.communicator import Communicator
+from ..net.discovery import ServiceRegistry, mount_service_name
 from ..protocol.commands import Command
 from ..protocol.enums import Source
 from ..protocol.replies import Reply
@@ -23,7 +24,16 @@ from .unsolicited import (
     UnsolicitedReplies,
 )
 
-_MANAGED_OPTIONS = frozenset({"connect", "connect_callback", "read_replies"})
+_MANAGED_OPTIONS = frozenset(
+    {
+        "connect",
+        "connect_callback",
+        "read_replies",
+        "server_service",
+        "client_service",
+        "auto_reconnect",
+    }
+)
 
 
 class MountClient:
@@ -45,10 +55,11 @@ class MountClient:
     host : `str` or `None`
         Host of the controller; `None`: localhost.
     command_port : `int`
-        Port where the controller reads commands.
+        Port where the controller reads commands; 0 with a ``registry``: find
+        it by ``command_service``.
     reply_port : `int` or `None`, keyword-only
-        Port this client listens on for replies; `None`: ``command_port + 1``;
-        0: the OS picks (see `wait_reply_port`; for tests).
+        Port this client listens on for replies; `None`: ``command_port + 1``
+        (0 when ``command_port`` is 0); 0: the OS picks (see `wait_reply_port`).
     reply_host : `str` or `None`, keyword-only
         Address to listen on for replies; `None`: all interfaces.
     role : `Source`, keyword-only
@@ -62,6 +73,20 @@ class MountClient:
     unsolicited_callback : callable or `None`, keyword-only
         ``callback(reply)`` for every unsolicited reply (see
         `add_unsolicited_callback`).
+    registry : `PortRegistry` or `None`, keyword-only
+        A connected port registry client (not closed by this client). With it,
+        the controller is found and this client's reply port advertised by
+        service name, so no fixed port is needed.
+    command_service : `str` or `None`, keyword-only
+        Find the controller's command port by this name (waiting until it is
+        advertised). Default with a ``registry`` and ``command_port`` 0:
+        ``mount.<role>.command`` (see `mount_service_name`).
+    reply_service : `str` or `None`, keyword-only
+        Advertise the reply port under this name once it listens (released on
+        `close`). Default with a ``registry``: ``mount.<role>.reply``.
+    auto_reconnect : `bool`, keyword-only
+        Survive a lost connection (see the notes). Default False: one
+        connection, one life.
     **communicator_options
         Keyword-only options of `Communicator` (``connect_timeout``,
         ``max_frame_bytes``, retry settings, ...). ``connect``,
@@ -90,10 +115,22 @@ class MountClient:
     Any number of commands may be in flight at once; each resolves from its own
     replies, in whatever order they come. No task is created per command.
 
-    One connection, one life: when either connection is lost (or `close` is
-    called) every command in flight fails at once with `ConnectionClosedError`
-    (a `ConnectionError`, chained to the cause), unsolicited iterations end, and
-    `send` raises `ConnectionClosedError`. To reconnect, make a new client.
+    One connection, one life (the default): when either connection is lost (or
+    `close` is called) every command in flight fails at once with
+    `ConnectionClosedError` (a `ConnectionError`, chained to the cause),
+    unsolicited iterations end, and `send` raises `ConnectionClosedError`. To
+    reconnect, make a new client (with a ``registry`` it finds a restarted
+    controller by name).
+
+    With ``auto_reconnect=True`` a lost connection fails every command in flight
+    at once with `ConnectionClosedError`, as above, but the client lives on: the
+    command connection is made again in the background (through the registry
+    when ``command_service`` is set, so a controller that restarts on another
+    port is found), the reply server keeps listening for the controller to come
+    back, unsolicited subscriptions carry on, and `wait_connected` returns once
+    both are up. Meanwhile `send` raises `ConnectionClosedError`; nothing is
+    queued or resent (the controller, and who holds command, may be new).
+    Each connection gets a fresh `tracker`.
 
     Shutdown (`close`, idempotent): (1) fail every command in flight and end the
     unsolicited iterations, (2) cancel connecting if still under way, (3) stop
@@ -112,22 +149,43 @@ class MountClient:
         ack_timeout: float = DEFAULT_ACK_TIMEOUT,
         done_margin: float = DEFAULT_DONE_MARGIN,
         unsolicited_callback: UnsolicitedCallback | None = None,
+        registry: ServiceRegistry | None = None,
+        command_service: str | None = None,
+        reply_service: str | None = None,
+        auto_reconnect: bool = False,
         **communicator_options: Any,
     ) -> None:
         managed = _MANAGED_OPTIONS & communicator_options.keys()
         if managed:
             raise TypeError(f"MountClient manages these Communicator options: {sorted(managed)}")
-        if not command_port:
+        self.role = Source(role)
+        if registry is not None:
+            if command_service is None and not command_port:
+                command_service = mount_service_name(self.role, "command")
+            if reply_service is None:
+                reply_service = mount_service_name(self.role, "reply")
+        elif command_service or reply_service:
+            raise ValueError("command_service and reply_service need a registry")
+        if not command_port and not command_service:
             raise ValueError(f"command_port must be a real port, got {command_port!r}")
+        if reply_port is None:
+            reply_port = command_port + 1 if command_port else 0
         loop = asyncio.get_running_loop()
         self.host = host
         self.command_port = command_port
-        self.role = Source(role)
+        self.registry = registry
+        self.command_service = command_service
+        self.reply_service = reply_service
+        self.auto_reconnect = auto_reconnect
         self.log = get_logger(log, f"MountClient({self.role.name})")
         self.protocol_errors = 0
-        self._tracker = CommandTracker(
-            ack_timeout=ack_timeout, done_margin=done_margin, log=self.log
-        )
+        self._tracker_options: dict[str, Any] = {
+            "ack_timeout": ack_timeout,
+            "done_margin": done_margin,
+            "log": self.log,
+        }
+        self._tracker = CommandTracker(**self._tracker_options)
+        self._change: asyncio.Future[None] = loop.create_future()
         self._dispatcher = UnsolicitedDispatcher(self.log)
         if unsolicited_callback is not None:
             self._dispatcher.add_callback(unsolicited_callback)
@@ -140,11 +198,15 @@ class MountClient:
             client_host=host,
             client_port=command_port,
             server_host=reply_host,
-            server_port=command_port + 1 if reply_port is None else reply_port,
+            server_port=reply_port,
             log=log,
             read_replies=True,
             connect=False,
             connect_callback=self._connection_changed,
+            registry=registry,
+            client_service=command_service,
+            server_service=reply_service,
+            auto_reconnect=auto_reconnect,
             **communicator_options,
         )
         self.start_task: asyncio.Task[None] = loop.create_task(self._start())
@@ -169,7 +231,7 @@ class MountClient:
 
     @property
     def tracker(self) -> CommandTracker:
-        """The `CommandTracker` of this connection."""
+        """The `CommandTracker` of this connection (a new one after a reconnection)."""
         return self._tracker
 
     @property
@@ -193,6 +255,26 @@ class MountClient:
             If the reply port cannot be bound.
         """
         return await self._communicator.wait_server_port()
+
+    async def wait_connected(self) -> None:
+        """Wait until both connections are up (return at once if they are).
+
+        For ``auto_reconnect``: the next connection after a loss. Cancel-safe.
+
+        Raises
+        ------
+        ConnectionClosedError
+            If the client is closed, or its connection ended for good, first.
+        """
+        while not self.connected:
+            if self._ended:
+                raise ConnectionClosedError("MountClient is closed or its connection was lost")
+            await asyncio.shield(self._change)
+
+    def _notify_change(self) -> None:
+        change = self._change
+        self._change = asyncio.get_running_loop().create_future()
+        change.set_result(None)
 
     async def start(self) -> None:
         """Wait until both connections are up (`start_task`). Idempotent.
@@ -228,9 +310,10 @@ class MountClient:
         self.log.info(
             "mount_client_connected",
             host=self.host,
-            command_port=self.command_port,
+            command_port=comm.client_port,
             reply_port=self.reply_port,
         )
+        self._notify_change()
 
     def _start_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
@@ -298,22 +381,47 @@ class MountClient:
         task = self._read_task
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
+        self._notify_change()
+
+    def _lost(self, cause: BaseException) -> None:
+        """A connection was lost: end (default) or fail what is in flight and go on."""
+        if not self.auto_reconnect or self._closing:
+            self._end(cause)
+            return
+        if self._ended:
+            return
+        old = self._tracker
+        if old.in_flight or not old.closed:
+            self.log.warning(
+                "connection_lost_reconnecting", error=repr(cause), in_flight=old.in_flight
+            )
+            self._tracker = CommandTracker(**self._tracker_options)
+            old.connection_lost(cause)
 
     def _connection_changed(self, communicator: Communicator) -> None:
         # The read loop notices a lost reply connection; this notices a lost
         # command connection, which nothing reads.
         if self._read_task is not None and not communicator.client_connected:
-            self._end(ConnectionClosedError(f"{communicator.name}: command connection lost"))
+            self._lost(ConnectionClosedError(f"{communicator.name}: command connection lost"))
+        if self._read_task is not None:
+            self._notify_change()
 
     async def _read_loop(self) -> None:
-        read = self._communicator.read
-        handle = self._tracker.handle_reply
+        comm = self._communicator
+        read = comm.read
         dispatch = self._dispatcher.dispatch
         try:
             while True:
                 try:
                     # read_replies=True: the Communicator parses replies only.
                     reply: Reply = await read()  # type: ignore[assignment]
+                except ConnectionError as e:
+                    if not self.auto_reconnect:
+                        raise
+                    self._lost(e)
+                    # The controller connects to our reply server again when it is back.
+                    await comm.server.wait_connected()
+                    continue
                 except ProtocolError as e:
                     self.protocol_errors += 1
                     if should_log_occurrence(self.protocol_errors):
@@ -321,7 +429,7 @@ class MountClient:
                             "bad_frame_skipped", error=str(e), protocol_errors=self.protocol_errors
                         )
                     continue
-                if not handle(reply):
+                if not self._tracker.handle_reply(reply):
                     dispatch(reply)
         except ConnectionError as e:
             self._end(e)

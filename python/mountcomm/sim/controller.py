@@ -24,6 +24,7 @@ from ..config import Config
 from ..exceptions import ProtocolError
 from ..log import get_logger
 from ..net.communicator import Communicator
+from ..net.discovery import DEFAULT_SERVICE_PREFIX, ServiceRegistry
 from ..protocol import replies
 from ..protocol.commands import AskForCommand, Command
 from ..protocol.enums import InPositionAxis, ReplyCode, Source
@@ -43,6 +44,7 @@ from .devices import (
     Timings,
 )
 from .faults import FaultPlan
+from .registry_link import ControllerServices
 from .telemetry import TelemetryServer
 
 TAI_MINUS_UTC = 37.0
@@ -123,6 +125,15 @@ class MockController:
     log : logger or `None`
     shutdown_timeout : `float`
         Bound on waiting for queued replies during `close` [s].
+    registry : `PortRegistry` or `None`
+        A connected port registry client (not closed by the controller). With
+        it, `start` advertises each role's command port as
+        ``<prefix>.<role>.command`` and the telemetry port as
+        ``<prefix>.telemetry``, and each console's reply port (unless given in
+        ``reply_ports``) is found by the name ``<prefix>.<role>.reply``, again
+        whenever the console comes back (see `registry_link`).
+    service_prefix : `str`
+        The ``<prefix>`` of those names (default ``mount``).
 
     Attributes
     ----------
@@ -177,6 +188,8 @@ class MockController:
         commander: Source = Source.NONE,
         log: Any = None,
         shutdown_timeout: float = 1.0,
+        registry: ServiceRegistry | None = None,
+        service_prefix: str = DEFAULT_SERVICE_PREFIX,
     ) -> None:
         config = config or Config()
         self.roles = tuple(dict.fromkeys(_role(r) for r in roles))
@@ -186,6 +199,9 @@ class MockController:
         self.console_host = console_host
         self._command_ports = {_role(r): p for r, p in (command_ports or {}).items()}
         self._reply_ports = {_role(r): p for r, p in (reply_ports or {}).items()}
+        self.services = None
+        if registry is not None:
+            self.services = ControllerServices(registry, service_prefix, self._reply_ports.keys())
         self.telemetry_port = telemetry_port
         self.telemetry_rate_hz = telemetry_rate_hz or config.telemetry_rate_hz
         if not self.telemetry_rate_hz > 0:
@@ -247,7 +263,11 @@ class MockController:
                 self._consoles[role] = self._make_console(role)
             for console in self._consoles.values():
                 await console.comm.wait_server_port()
+                if console.comm.advertise_task is not None:
+                    await console.comm.advertise_task
             self.telemetry_port = await self._telemetry.start()
+            if self.services is not None:
+                await self.services.advertise_telemetry(self.telemetry_port, self.log)
         except BaseException:
             await self.close()
             raise
@@ -281,6 +301,7 @@ class MockController:
             read_replies=False,
             connect=False,
             connect_callback=lambda _comm: self._on_connection_change(holder[0]),
+            **(self.services.communicator_options(role) if self.services else {}),
         )
         console = _Console(
             role=role,
@@ -329,6 +350,8 @@ class MockController:
             # 4. Cancel the remaining helpers.
             await _cancel([t for c in self._consoles.values() for t in c.tasks])
             # 5. Release the sockets in reverse order of creation.
+            if self.services is not None:
+                await self.services.withdraw_telemetry()
             await self._telemetry.close()
             for console in reversed(list(self._consoles.values())):
                 await console.comm.close()
@@ -379,7 +402,7 @@ class MockController:
         """The console's reply port the controller connects to (0: not known yet)."""
         role = self._served(role)
         if role in self._consoles:
-            return self._consoles[role].reply_port
+            return self._consoles[role].comm.client_port
         command_port = self._command_ports.get(role, 0)
         return self._reply_ports.get(role, command_port + 1 if command_port else 0)
 
@@ -400,6 +423,7 @@ class MockController:
             raise ValueError(f"reply_port must be nonzero, got {reply_port!r}")
         console.reply_port = reply_port
         console.comm.client_port = reply_port
+        console.comm.client_service = None  # an explicit port wins over the registry
         if host is not None:
             console.comm.client_host = host
         console.changed.set()
@@ -427,7 +451,7 @@ class MockController:
         comm = console.comm
         while True:
             console.changed.clear()
-            if console.reply_port and not comm.client_connected:
+            if (console.reply_port or comm.client_service) and not comm.client_connected:
                 await comm.connect_client()
                 continue
             await console.changed.wait()
