@@ -54,47 +54,47 @@ async def _ours(delay: float) -> float:
 
 
 async def _ours_registry(delay: float) -> float:
-    async with RegistryServer(HOST, 0, pool=None) as registry_server:
-        async with (
-            PortRegistry(HOST, registry_server.port) as client_registry,
-            PortRegistry(HOST, registry_server.port) as peer_registry,
-        ):
-            pair = ClientServerPair(
-                "bench",
+    async with (
+        RegistryServer(HOST, 0, pool=None) as registry_server,
+        PortRegistry(HOST, registry_server.port) as client_registry,
+        PortRegistry(HOST, registry_server.port) as peer_registry,
+    ):
+        pair = ClientServerPair(
+            "bench",
+            None,
+            0,
+            HOST,
+            0,
+            None,
+            connect=False,
+            registry=client_registry,
+            client_service="bench.peer",
+        )
+
+        async def late_peer() -> tuple[ClientServerPair, float]:
+            await asyncio.sleep(delay)
+            t0 = time.perf_counter()
+            peer = ClientServerPair(
+                "peer",
                 None,
                 0,
                 HOST,
                 0,
                 None,
                 connect=False,
-                registry=client_registry,
-                client_service="bench.peer",
+                registry=peer_registry,
+                server_service="bench.peer",
             )
+            return peer, t0
 
-            async def late_peer() -> tuple[ClientServerPair, float]:
-                await asyncio.sleep(delay)
-                t0 = time.perf_counter()
-                peer = ClientServerPair(
-                    "peer",
-                    None,
-                    0,
-                    HOST,
-                    0,
-                    None,
-                    connect=False,
-                    registry=peer_registry,
-                    server_service="bench.peer",
-                )
-                return peer, t0
-
-            try:
-                late = asyncio.create_task(late_peer())
-                await pair.connect_client()
-                t1 = time.perf_counter()
-                peer, t0 = await late
-                await peer.close()
-            finally:
-                await pair.close()
+        try:
+            late = asyncio.create_task(late_peer())
+            await pair.connect_client()
+            t1 = time.perf_counter()
+            peer, t0 = await late
+            await peer.close()
+        finally:
+            await pair.close()
     return t1 - t0
 
 

@@ -26,13 +26,15 @@ FIRST_PORT = 45_000  # registered, never bound: register only advertises
 
 
 async def _ours_alloc() -> float:
-    async with RegistryServer(HOST, 0, pool=None) as server:
-        async with PortRegistry(HOST, server.port) as registry:
-            start = time.perf_counter()
-            for _ in range(N_ALLOC):
-                port = await registry.get_port("bench")
-                await registry.release(port)
-            elapsed = time.perf_counter() - start
+    async with (
+        RegistryServer(HOST, 0, pool=None) as server,
+        PortRegistry(HOST, server.port) as registry,
+    ):
+        start = time.perf_counter()
+        for _ in range(N_ALLOC):
+            port = await registry.get_port("bench")
+            await registry.release(port)
+        elapsed = time.perf_counter() - start
     return N_ALLOC / elapsed
 
 
@@ -67,22 +69,22 @@ async def _raw_alloc() -> float:
 
 async def _ours_watch() -> list[float]:
     latencies = []
-    async with RegistryServer(HOST, 0, pool=None) as server:
-        async with (
-            PortRegistry(HOST, server.port) as owner,
-            PortRegistry(HOST, server.port) as watcher,
-        ):
-            async with watcher.watch(service="bench.peer", initial=False) as events:
-                for i in range(N_WATCH):
-                    port = FIRST_PORT + i % 1000
-                    t0 = time.perf_counter()
-                    registering = asyncio.create_task(owner.register("bench.peer", port))
-                    event = await anext(events)
-                    latencies.append(time.perf_counter() - t0)
-                    assert event.kind == "added" and event.port == port
-                    await registering
-                    await owner.release(port)
-                    assert (await anext(events)).kind == "removed"
+    async with (
+        RegistryServer(HOST, 0, pool=None) as server,
+        PortRegistry(HOST, server.port) as owner,
+        PortRegistry(HOST, server.port) as watcher,
+        watcher.watch(service="bench.peer", initial=False) as events,
+    ):
+        for i in range(N_WATCH):
+            port = FIRST_PORT + i % 1000
+            t0 = time.perf_counter()
+            registering = asyncio.create_task(owner.register("bench.peer", port))
+            event = await anext(events)
+            latencies.append(time.perf_counter() - t0)
+            assert event.kind == "added" and event.port == port
+            await registering
+            await owner.release(port)
+            assert (await anext(events)).kind == "removed"
     return latencies
 
 
