@@ -174,3 +174,31 @@ async def test_services_need_a_registry() -> None:
         MountClient(HOST, 0, command_service="x")
     with pytest.raises(ValueError, match="real port"):
         MountClient(HOST, 0)
+
+
+async def test_auto_reconnect_on_fixed_ports_after_a_dropped_connection() -> None:
+    ctrl = MockController((Source.CSC,), host=HOST, timings=Timings.fast())
+    async with asyncio.timeout(T):
+        await ctrl.start()
+    mount = MountClient(
+        HOST, ctrl.command_port(Source.CSC), reply_port=0, reply_host=HOST, auto_reconnect=True
+    )
+    try:
+        ctrl.connect_console(Source.CSC, await asyncio.wait_for(mount.wait_reply_port(), T))
+        async with asyncio.timeout(T):
+            await mount.start()
+        await take_command(mount)
+        first_tracker = mount.tracker
+        ctrl.stall()
+        futures = await mount.send(commands.ElevationAxisMove(position=50))
+        await ctrl.drop_connection(Source.CSC)
+        with pytest.raises(ConnectionClosedError):
+            await asyncio.wait_for(futures.wait(), T)
+        ctrl.resume()
+        async with asyncio.timeout(T):
+            await mount.wait_connected()
+        assert mount.tracker is not first_tracker
+        await take_command(mount)
+    finally:
+        await mount.close()
+        await ctrl.close()

@@ -2,7 +2,8 @@
 
 from .client_server_pair import ClientServerPair
 from .communicator import Communicator
+from .discovery import mount_service_name
 from .retry import backoff
 from .server import OneClientServer
 
-__all__ = ["ClientServerPair", "Communicator", "OneClientServer", "backoff"]
+__all__ = ["ClientServerPair", "Communicator", "OneClientServer", "backoff", "mount_service_name"]
