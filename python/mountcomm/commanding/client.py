@@ -94,8 +94,10 @@ class MountClient:
 
     Attributes
     ----------
-    host, command_port, role, log
+    host, command_port, role, log, registry, auto_reconnect
         As given.
+    command_service, reply_service : `str` or `None`
+        The service names in use (defaults filled in).
     start_task : `asyncio.Task`
         Connects the client (started at construction): done when both
         connections are up, or failed (e.g. `TimeoutError` after

@@ -146,6 +146,8 @@ class MockController:
         The last 1000 commands received, with the role they arrived on.
     bad_frames : `int`
         Frames that could not be parsed.
+    services : `ControllerServices` or `None`
+        The service names used with ``registry`` (`None` without one).
 
     Notes
     -----
