@@ -36,7 +36,6 @@ __all__ = [
 import calendar
 import datetime
 import enum
-import math
 import operator
 import time
 from typing import Any, ClassVar
@@ -297,11 +296,7 @@ def format_timestamp(t: float) -> str:
     t : `float`
         UTC unix time [s]. Rounded to the nearest millisecond.
     """
-    sec = math.floor(t)
-    ms = round((t - sec) * 1000)
-    if ms >= 1000:
-        sec += 1
-        ms -= 1000
+    sec, ms = divmod(round(t * 1000), 1000)
     prefix = _format_cache.get(sec)
     if prefix is None:
         if len(_format_cache) >= _MAX_CACHE:
