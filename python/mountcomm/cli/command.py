@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=60.0, help="give up after this many seconds (default 60)"
     )
+    parser.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
+    )
     parser.add_argument("name", help="command class or code name, e.g. ElevationAxisMove")
     parser.add_argument("fields", nargs="*", metavar="field=value", help="command fields")
     parser.epilog = "Commands: " + ", ".join(sorted(c.__name__ for c in commands.COMMANDS.values()))

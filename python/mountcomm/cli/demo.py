@@ -1,77 +1,275 @@
-"""``mountcomm demo``: two Communicators exchange commands and replies over real sockets."""
+"""``mountcomm demo``: a simulated mount driven end to end, in one process.
+
+A `MockController` and a `MountClient` run on port 0 over real sockets. The
+client takes command, powers the mount up, slews both axes while a progress
+line follows the telemetry, tracks a moving target, stops, and prints a summary
+of every command (ACK and DONE latencies against the announced duration) and of
+the in-position events.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import statistics
+import sys
 import time
+from typing import TextIO
 
-from ..protocol import commands, replies
-from ..protocol.messages import Message
-from ..testing.harness import connected_communicator_pair
+from ..commanding.client import MountClient
+from ..exceptions import CommandError
+from ..protocol import Source, commands
+from ..protocol.enums import InPositionAxis, TelemetryTopicId
+from ..protocol.replies import InPositionReply, Reply
+from ..sim.console import SimulatedConsole
+from ..sim.controller import MockController, tai_now
+from ..sim.devices.base import Timings
+from ..sim.telemetry import TelemetryClient
 
 NAME = "demo"
-HELP = "run the end-to-end demonstration"
+HELP = "drive a simulated mount end to end (takes about 20 s; --fast: about 5 s)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What the demo does: targets and durations."""
+
+    timings: Timings
+    azimuth: float
+    elevation: float
+    track_seconds: float
+    track_rate: float  # [deg/s] on both axes while tracking
+    telemetry_hz: float
+
+
+NORMAL = Plan(
+    Timings(), azimuth=60.0, elevation=60.0, track_seconds=5.0, track_rate=0.05, telemetry_hz=10.0
+)
+FAST = Plan(
+    Timings.fast(0.1),
+    azimuth=12.0,
+    elevation=78.0,
+    track_seconds=1.5,
+    track_rate=0.05,
+    telemetry_hz=20.0,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--fast", action="store_true", help="shorter run")
+    parser.add_argument("--fast", action="store_true", help="shorter moves and timings")
 
 
-def _show(direction: str, message: Message, elapsed: float) -> None:
-    wire = message.encode().decode().replace("\n", "\\n").replace("\r", "\\r")
-    print(f"{elapsed * 1e3:8.3f} ms  {direction}  {message!r}")
-    print(f"{'':13}wire: {wire}")
+@dataclasses.dataclass
+class Record:
+    """One command and its timing [s, from the start of the demo]."""
+
+    name: str
+    sent: float
+    ack: float | None = None
+    done: float | None = None
+    announced: float | None = None
+    outcome: str = "pending"
 
 
-async def _run() -> int:
-    start = time.perf_counter()
-    async with connected_communicator_pair() as (console, controller):
+class Demo:
+    """Runs the script against a controller and keeps the records."""
+
+    def __init__(self, plan: Plan, out: TextIO) -> None:
+        self.plan = plan
+        self.out = out
+        self.tty = out.isatty()
+        self.start = time.monotonic()
+        self.records: list[Record] = []
+        self.in_position: list[tuple[float, str, bool]] = []
+        self.track_acks: list[float] = []
+
+    def now(self) -> float:
+        return time.monotonic() - self.start
+
+    def say(self, text: str) -> None:
+        print(f"{self.now():7.2f} s  {text}", file=self.out, flush=True)
+
+    def on_unsolicited(self, reply: Reply) -> None:
+        if isinstance(reply, InPositionReply):
+            axis = InPositionAxis(reply.what).name.lower()
+            self.in_position.append((self.now(), axis, reply.in_position))
+
+    async def run(self, mount: MountClient, cmd: commands.Command, quiet: bool = False) -> Record:
+        """Send ``cmd`` and wait until it is done; record the timings."""
+        record = Record(type(cmd).__name__, self.now())
+        self.records.append(record)
+        futures = await mount.send(cmd)
+        try:
+            record.announced = await futures.ack
+            record.ack = self.now()
+            await futures.done
+            record.done = self.now()
+            record.outcome = "done"
+        except CommandError as e:
+            record.outcome = f"{type(e).__name__}: {e}"
+            raise
+        finally:
+            if not quiet:
+                self.say(f"{record.name:<32} {record.outcome}")
+        return record
+
+    async def follow(
+        self,
+        task: asyncio.Task[object],
+        telemetry: TelemetryClient,
+        targets: dict[TelemetryTopicId, float],
+    ) -> None:
+        """Show a progress line from telemetry until ``task`` ends."""
+        starts: dict[TelemetryTopicId, float] = {}
+        last_line = 0.0
+        while not task.done():
+            parts = []
+            for topic, target in targets.items():
+                sample = telemetry.get(topic)
+                if sample is None:
+                    continue
+                actual = float(sample["angleActual"])
+                begin = starts.setdefault(topic, actual)
+                span = abs(target - begin) or 1.0
+                fraction = min(1.0, max(0.0, 1 - abs(target - actual) / span))
+                bar = "#" * round(fraction * 20)
+                parts.append(f"{topic.name.lower():<9} {actual:8.3f}° → {target:7.3f}° [{bar:<20}]")
+            line = "   ".join(parts)
+            if self.tty:
+                print(f"\r{self.now():7.2f} s  {line}", end="", file=self.out, flush=True)
+            elif line and self.now() - last_line >= 1.0:
+                self.say(line)
+                last_line = self.now()
+            await asyncio.wait({task}, timeout=0.1)
+        if self.tty:
+            print(file=self.out)
+
+    def summary(self) -> None:
+        out = self.out
+        print("\nCommands", file=out)
         print(
-            f"console  listens on port {console.server_port} (replies), "
-            f"controller listens on port {controller.server_port} (commands)\n"
+            f"  {'command':<32} {'ACK [ms]':>9} {'announced [s]':>14} {'DONE [s]':>9}  result",
+            file=out,
         )
-        script: list[tuple[commands.Command, list[replies.Reply]]] = [
-            (commands.AskForCommand(sequence_id=1), [replies.AckReply(sequence_id=1)]),
-            (
-                commands.ElevationAxisMove(sequence_id=2, position=60),
-                [
-                    replies.AckReply(sequence_id=2, timeout_ms=8500),
-                    replies.DoneReply(sequence_id=2),
-                ],
-            ),
-            (
-                commands.ElevationAxisTrack(
-                    sequence_id=3, position=60.01, velocity=0.004, tai=time.time() + 37
-                ),
-                [replies.AckReply(sequence_id=3)],
-            ),
-            (
-                commands.MirrorCoversDeploy(sequence_id=4, drive=5),
-                [replies.NoAckReply(sequence_id=4, explanation="drive 5 does not exist")],
-            ),
-        ]
-        for command, answers in script:
-            await console.write(command)
-            received = await asyncio.wait_for(controller.read(), 5)
-            assert received == command
-            _show("console    → controller", received, time.perf_counter() - start)
-            for answer in answers:
-                await controller.write(answer)
-                got = await asyncio.wait_for(console.read(), 5)
-                assert got == answer
-                _show("controller → console   ", got, time.perf_counter() - start)
-            print()
-        unsolicited = replies.InPositionReply(what=1, in_position=True)
-        await controller.write(unsolicited)
-        _show(
-            "controller → console   ",
-            await asyncio.wait_for(console.read(), 5),
-            time.perf_counter() - start,
+        for r in self.records:
+            ack = f"{(r.ack - r.sent) * 1e3:9.2f}" if r.ack is not None else f"{'-':>9}"
+            ann = f"{r.announced:14.3f}" if r.announced is not None else f"{'-':>14}"
+            done = f"{r.done - r.sent:9.3f}" if r.done is not None else f"{'-':>9}"
+            print(f"  {r.name:<32} {ack} {ann} {done}  {r.outcome}", file=out)
+        acks = [(r.ack - r.sent) * 1e3 for r in self.records if r.ack is not None]
+        print(
+            f"\n  {len(self.records)} commands (plus {len(self.track_acks)} tracking targets); "
+            f"ACK latency median {statistics.median(acks):.2f} ms, max {max(acks):.2f} ms",
+            file=out,
         )
-    print(f"\nexchanged {len(script)} commands; both sides closed cleanly")
+        if self.track_acks:
+            print(
+                f"  tracking targets: ACK latency median "
+                f"{statistics.median(self.track_acks):.2f} ms",
+                file=out,
+            )
+        print("\nIn-position events", file=out)
+        for t, axis, flag in self.in_position:
+            print(f"  {t:7.2f} s  {axis:<9} {'in position' if flag else 'moving'}", file=out)
+
+
+async def _track(demo: Demo, mount: MountClient, telemetry: TelemetryClient) -> None:
+    """Send a moving target to both axes at 10 Hz for the planned time."""
+    plan = demo.plan
+    rate = plan.track_rate
+    t0 = tai_now()
+    end = time.monotonic() + plan.track_seconds
+    errors = []
+    while time.monotonic() < end:
+        tai = tai_now()
+        cmd = commands.BothAxesTrack(
+            azimuth=plan.azimuth + rate * (tai - t0),
+            elevation=plan.elevation + rate * (tai - t0),
+            azimuth_velocity=rate,
+            elevation_velocity=rate,
+            tai=tai,
+        )
+        sent = time.monotonic()
+        await mount.run(cmd)  # ack-only: returns on ACK
+        demo.track_acks.append((time.monotonic() - sent) * 1e3)
+        sample = telemetry.get(TelemetryTopicId.ELEVATION)
+        if sample is not None:
+            errors.append(abs(float(sample["angleActual"]) - float(sample["angleSet"])))
+        await asyncio.sleep(0.1)
+    if errors:
+        demo.say(
+            f"tracked for {plan.track_seconds:.1f} s at {rate} deg/s: "
+            f"{len(demo.track_acks)} targets, elevation error at the end "
+            f"{errors[-1] * 3600:.2f} arcsec"
+        )
+
+
+async def run_demo(plan: Plan, out: TextIO = sys.stdout) -> int:
+    """Run the demonstration; return the exit status."""
+    demo = Demo(plan, out)
+    async with MockController(
+        [Source.CSC], timings=plan.timings, telemetry_rate_hz=plan.telemetry_hz
+    ) as controller:
+        demo.say(
+            f"simulated controller: commands on port {controller.command_port('csc')}, "
+            f"telemetry on port {controller.telemetry_port}"
+        )
+        console = SimulatedConsole(
+            controller, role=Source.CSC, unsolicited_callback=demo.on_unsolicited
+        )
+        telemetry = TelemetryClient("127.0.0.1", controller.telemetry_port)
+        try:
+            await console.start()
+            await telemetry.start()
+            mount = console.client
+            assert mount is not None
+            demo.say(f"MountClient (CSC) connected; replies on port {mount.reply_port}")
+            await demo.run(mount, commands.AskForCommand(commander=Source.CSC))
+            await demo.run(mount, commands.MainPowerSupplyPower(on=True))
+            await asyncio.gather(
+                demo.run(mount, commands.AzimuthAxisPower(on=True)),
+                demo.run(mount, commands.ElevationAxisPower(on=True)),
+            )
+            await asyncio.gather(
+                demo.run(mount, commands.AzimuthAxisDriveEnable(on=True)),
+                demo.run(mount, commands.ElevationAxisDriveEnable(on=True)),
+            )
+            demo.say(f"slewing to azimuth {plan.azimuth}°, elevation {plan.elevation}°")
+            slew = asyncio.create_task(
+                demo.run(
+                    mount, commands.BothAxesMove(azimuth=plan.azimuth, elevation=plan.elevation)
+                )
+            )
+            await demo.follow(
+                slew,
+                telemetry,
+                {
+                    TelemetryTopicId.AZIMUTH: plan.azimuth,
+                    TelemetryTopicId.ELEVATION: plan.elevation,
+                },
+            )
+            await slew
+            await asyncio.gather(
+                demo.run(mount, commands.AzimuthAxisEnableTracking(on=True)),
+                demo.run(mount, commands.ElevationAxisEnableTracking(on=True)),
+            )
+            await _track(demo, mount, telemetry)
+            await demo.run(mount, commands.BothAxesStop())
+            await asyncio.gather(
+                demo.run(mount, commands.AzimuthAxisEnableTracking(on=False)),
+                demo.run(mount, commands.ElevationAxisEnableTracking(on=False)),
+            )
+        except CommandError as e:
+            demo.say(f"demo failed: {e}")
+            return 1
+        finally:
+            await telemetry.close()
+            await console.close()
+    demo.summary()
+    print(f"\ndemo finished in {demo.now():.1f} s; everything closed cleanly", file=out)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_run())
+    return asyncio.run(run_demo(FAST if args.fast else NORMAL))

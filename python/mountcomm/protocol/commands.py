@@ -75,7 +75,7 @@ from typing import ClassVar
 from ..exceptions import ProtocolError
 from .enums import ACK_ONLY_COMMANDS, CommandCode, Source
 from .fields import BOOL, FLOAT, INT, TIMESTAMP, EnumKind
-from .messages import Message, _checked_parse, field
+from .messages import Message, field
 
 SOURCE = EnumKind(Source)
 
@@ -565,7 +565,7 @@ def parse_command(fields: list[str]) -> Command:
         cls = _BY_TEXT[fields[1]]
     except (KeyError, IndexError):
         cls = _lookup_slow(fields)
-    return _checked_parse(cls, fields)  # type: ignore[no-any-return]
+    return cls._parse_fields(fields)  # type: ignore[no-any-return]
 
 
 def _lookup_slow(fields: list[str]) -> type[Command]:

@@ -36,7 +36,6 @@ __all__ = [
 import calendar
 import datetime
 import enum
-import math
 import operator
 import time
 from typing import Any, ClassVar
@@ -83,6 +82,18 @@ class FieldKind:
         """Names that `encode_expr` expressions refer to."""
         return {}
 
+    def parse_expr(self, var: str, parser: str) -> str:
+        """Return a Python expression that parses wire text ``var``.
+
+        ``parser`` names `parse_function` in the generated code's namespace;
+        kinds whose parsing is a builtin call inline it instead.
+        """
+        return f"{parser}({var})"
+
+    def parse_function(self) -> Any:
+        """The callable that `parse_expr` may refer to (default: `parse`)."""
+        return self.parse
+
     def parse(self, text: str) -> Any:
         """Parse wire text.
 
@@ -116,6 +127,9 @@ class BoolKind(FieldKind):
     def parse(self, text: str) -> bool:
         return int(text) != 0
 
+    def parse_expr(self, var: str, parser: str) -> str:
+        return f"(int({var}) != 0)"
+
 
 class IntKind(FieldKind):
     """A decimal integer."""
@@ -131,6 +145,9 @@ class IntKind(FieldKind):
     def parse(self, text: str) -> int:
         return int(text)
 
+    def parse_expr(self, var: str, parser: str) -> str:
+        return f"int({var})"
+
 
 class IntEmptyIsDefaultKind(IntKind):
     """An integer whose empty wire text means ``default``."""
@@ -140,6 +157,9 @@ class IntEmptyIsDefaultKind(IntKind):
 
     def parse(self, text: str) -> int:
         return int(text) if text else self.default
+
+    def parse_expr(self, var: str, parser: str) -> str:
+        return f"{parser}({var})"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(default={self.default!r})"
@@ -164,6 +184,9 @@ class FloatKind(FieldKind):
 
     def parse(self, text: str) -> float:
         return float(text)
+
+    def parse_expr(self, var: str, parser: str) -> str:
+        return f"float({var})"
 
 
 class EnumKind(FieldKind):
@@ -227,6 +250,9 @@ class StrKind(FieldKind):
     def parse(self, text: str) -> str:
         return text
 
+    def parse_expr(self, var: str, parser: str) -> str:
+        return var
+
 
 class ExtraStrKind(FieldKind):
     """Zero or more trailing text fields, held as a `tuple` of `str`.
@@ -270,11 +296,7 @@ def format_timestamp(t: float) -> str:
     t : `float`
         UTC unix time [s]. Rounded to the nearest millisecond.
     """
-    sec = math.floor(t)
-    ms = round((t - sec) * 1000)
-    if ms >= 1000:
-        sec += 1
-        ms -= 1000
+    sec, ms = divmod(round(t * 1000), 1000)
     prefix = _format_cache.get(sec)
     if prefix is None:
         if len(_format_cache) >= _MAX_CACHE:
@@ -367,6 +389,12 @@ class TimestampKind(FloatKind):
     def parse(self, text: str) -> float:
         value: float = parse_timestamp(text)
         return value
+
+    def parse_expr(self, var: str, parser: str) -> str:
+        return f"{parser}({var})"
+
+    def parse_function(self) -> Any:
+        return parse_timestamp
 
 
 BOOL = BoolKind()

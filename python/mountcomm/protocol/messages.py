@@ -224,22 +224,32 @@ def _generate(cls: Any, infos: tuple[FieldInfo, ...]) -> None:
     # _parse_fields(f) -> instance; raises ValueError/IndexError/ProtocolError
     lines = []
     for i, info in enumerate(fixed):
-        ns[f"_p{i}"] = info.kind.parse
-        lines.append(f"    self.{info.name} = _p{i}(f[{wire_index[i]}])")
+        ns[f"_p{i}"] = info.kind.parse_function()
+        value = info.kind.parse_expr(f"f[{wire_index[i]}]", f"_p{i}")
+        lines.append(f"    self.{info.name} = {value}")
     n_fixed = len(fixed) + 1
     if variadic:
         lines.append(f"    self.{variadic.name} = tuple(f[{n_fixed}:])")
         count_check, expected = f"len(f) < {n_fixed}", f"at least {n_fixed}"
     else:
         count_check, expected = f"len(f) != {n_fixed}", str(n_fixed)
+    ns["_explain"] = _explain
+    parse_body = "\n".join("    " + line for line in lines)
     parse_src = (
         "def _parse_fields(f):\n"
         f"    if {count_check}:\n"
         f"        raise ProtocolError(f'{name}: expected {expected} fields, got {{len(f)}}', f)\n"
-        f"    c = f[{code_index}]\n"
-        f"    if c != {str(code)!r} and int(c) != {code}:\n"
-        f"        raise ProtocolError(f'{name}: expected code {code}, got {{c!r}}', f)\n"
-        "    self = _new(_cls)\n" + "\n".join(lines) + "\n    return self\n"
+        "    try:\n"
+        f"        c = f[{code_index}]\n"
+        f"        if c != {str(code)!r} and int(c) != {code}:\n"
+        f"            raise ProtocolError(f'{name}: expected code {code}, got {{c!r}}', f)\n"
+        "        self = _new(_cls)\n"
+        f"{parse_body}\n"
+        "    except ProtocolError:\n"
+        "        raise\n"
+        "    except (ValueError, IndexError):\n"
+        "        raise _explain(_cls, f) from None\n"
+        "    return self\n"
     )
     cls._parse_fields = staticmethod(_build(name, parse_src, ns, "_parse_fields"))
 
@@ -297,7 +307,7 @@ class Message(metaclass=MessageMeta):
         ProtocolError
             If the fields do not describe a valid message of this class.
         """
-        return _checked_parse(cls, fields)
+        return cls._parse_fields(fields)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -309,16 +319,6 @@ class Message(metaclass=MessageMeta):
     def __repr__(self) -> str:
         args = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.field_infos)
         return f"{type(self).__name__}({args})"
-
-
-def _checked_parse(cls: Any, fields: list[str]) -> Any:
-    """Run ``cls._parse_fields`` and turn any failure into a `ProtocolError`."""
-    try:
-        return cls._parse_fields(fields)
-    except ProtocolError:
-        raise
-    except (ValueError, IndexError):
-        raise _explain(cls, fields) from None
 
 
 def _explain(cls: Any, fields: list[str]) -> ProtocolError:

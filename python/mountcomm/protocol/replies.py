@@ -26,7 +26,7 @@ from typing import ClassVar
 from ..exceptions import ProtocolError
 from .enums import ReplyCode, Source
 from .fields import BOOL, EXTRA_STR, INT, STR, TIMESTAMP, EnumKind, IntEmptyIsDefaultKind
-from .messages import Message, _checked_parse, field
+from .messages import Message, field
 
 SOURCE = EnumKind(Source)
 
@@ -148,7 +148,7 @@ def parse_reply(fields: list[str]) -> Reply:
         cls = _BY_TEXT[fields[0]]
     except (KeyError, IndexError):
         cls = _lookup_slow(fields)
-    return _checked_parse(cls, fields)  # type: ignore[no-any-return]
+    return cls._parse_fields(fields)  # type: ignore[no-any-return]
 
 
 def _lookup_slow(fields: list[str]) -> type[Reply]:

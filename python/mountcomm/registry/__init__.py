@@ -10,8 +10,9 @@ Names are imported lazily, so importing the pure modules pulls in no asyncio.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "PortEntry": "mountcomm.registry.store",
@@ -45,15 +46,4 @@ if TYPE_CHECKING:
     from .store import PortEntry, PortEvent, PortStore, Query
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module_name = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'mountcomm.registry' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("mountcomm.registry", _LAZY, globals())

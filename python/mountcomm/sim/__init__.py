@@ -12,8 +12,9 @@ Public names are imported lazily, so ``import mountcomm.sim.motion`` or
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "AxisLimits": "mountcomm.sim.motion",
@@ -56,15 +57,4 @@ if TYPE_CHECKING:
     from .telemetry import TelemetryClient, TelemetryServer
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module_name = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'mountcomm.sim' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("mountcomm.sim", _LAZY, globals())

@@ -1,0 +1,113 @@
+"""``mountcomm sim``: run a simulated mount controller until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from .. import config as mconfig
+from .. import log as mlog
+from ..protocol.enums import Source
+from ..sim.controller import MockController
+from .signals import wait_for_stop_signal
+
+NAME = "sim"
+HELP = "run a simulated mount controller (the PXI side) until SIGINT or SIGTERM"
+
+_ROLES = ("csc", "eui", "hhd")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default: the config file's host)")
+    for role in _ROLES:
+        parser.add_argument(
+            f"--{role}-port",
+            type=int,
+            metavar="P",
+            help=f"serve the {role.upper()} role: read commands on P, send replies to P+1",
+        )
+    parser.add_argument(
+        "--telemetry-port",
+        type=int,
+        metavar="P",
+        help="telemetry port (default: the config file's)",
+    )
+    parser.add_argument(
+        "--reply-host",
+        default="127.0.0.1",
+        help="host of the consoles' reply servers (default 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--commander",
+        choices=("none", *_ROLES),
+        default="none",
+        help="who holds command at start (default: nobody)",
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
+    )
+    parser.epilog = (
+        "Without any --ROLE-port flag, the roles and ports of the configuration file are served."
+    )
+
+
+def build_controller(args: argparse.Namespace, cfg: mconfig.Config) -> MockController:
+    """The controller the arguments describe (not started)."""
+    ports = {role: getattr(args, f"{role}_port") for role in _ROLES}
+    chosen = {role: port for role, port in ports.items() if port is not None}
+    if not chosen:
+        chosen = {role: p.command_port for role, p in cfg.roles.items()}
+        replies = {role: p.reply_port for role, p in cfg.roles.items()}
+    else:
+        replies = {role: port + 1 for role, port in chosen.items() if port}
+    return MockController(
+        [Source[role.upper()] for role in chosen],
+        host=args.host or cfg.host,
+        command_ports={Source[r.upper()]: p for r, p in chosen.items()},
+        reply_ports={Source[r.upper()]: p for r, p in replies.items()},
+        console_host=args.reply_host,
+        telemetry_port=cfg.telemetry_port if args.telemetry_port is None else args.telemetry_port,
+        config=cfg,
+        commander=Source[args.commander.upper()],
+    )
+
+
+async def _serve(controller: MockController) -> int:
+    log = mlog.get_logger(None, "mountcomm sim")
+    try:
+        await controller.start()
+    except OSError as e:
+        print(f"mountcomm sim: cannot listen: {e}", file=sys.stderr)
+        await controller.close()
+        return 1
+    roles = ", ".join(
+        f"{r.name} commands on {controller.command_port(r)} replies to "
+        f"{controller.console_host or '127.0.0.1'}:{controller.reply_port(r) or '?'}"
+        for r in controller.roles
+    )
+    log.info(
+        "sim_ready",
+        roles=[r.name for r in controller.roles],
+        telemetry_port=controller.telemetry_port,
+    )
+    print(f"mountcomm sim: ready; {roles}; telemetry on {controller.telemetry_port}", flush=True)
+    name = await wait_for_stop_signal()
+    log.info("signal_received", signal=name)
+    await controller.close()
+    print(f"mountcomm sim: stopped ({name})", flush=True)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = mconfig.load(args.config)
+    except mconfig.ConfigError as e:
+        print(f"mountcomm sim: {e}", file=sys.stderr)
+        return 2
+    try:
+        controller = build_controller(args, cfg)
+    except ValueError as e:
+        print(f"mountcomm sim: {e}", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(controller))

@@ -1,0 +1,28 @@
+"""The demonstration runs end to end (a shortened plan) and reports what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from mountcomm.cli.demo import Plan, run_demo
+from mountcomm.sim.devices.base import Timings
+
+
+async def test_demo_runs_and_summarises() -> None:
+    plan = Plan(
+        Timings.fast(0.01),
+        azimuth=3.0,
+        elevation=84.0,
+        track_seconds=0.3,
+        track_rate=0.05,
+        telemetry_hz=50.0,
+    )
+    out = io.StringIO()
+    status = await asyncio.wait_for(run_demo(plan, out), 30)
+    text = out.getvalue()
+    assert status == 0, text
+    assert "BothAxesMove" in text and "done" in text
+    assert "azimuth   in position" in text and "elevation in position" in text
+    assert "tracking targets: ACK latency median" in text
+    assert "everything closed cleanly" in text
