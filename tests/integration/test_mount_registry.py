@@ -9,9 +9,10 @@ import pytest
 
 from mountcomm import MockController, MountClient
 from mountcomm.exceptions import ConnectionClosedError
-from mountcomm.protocol import commands
+from mountcomm.protocol import commands, replies
 from mountcomm.protocol.enums import Source
 from mountcomm.registry import RegistryHarness
+from mountcomm.sim.devices import Severity
 from mountcomm.sim.devices.base import Timings
 
 from .helpers import T
@@ -81,6 +82,7 @@ async def test_client_reconnects_to_a_controller_restarted_on_new_ports(
             await mount.start()
         await take_command(mount)
         assert mount.communicator.client_port == ctrl1.command_port(Source.CSC)
+        stream = mount.unsolicited()  # lives across the reconnection
         ctrl1.stall()  # the next command stays in flight
         futures = await mount.send(commands.ElevationAxisMove(position=50))
         await ctrl1.close()
@@ -96,6 +98,9 @@ async def test_client_reconnects_to_a_controller_restarted_on_new_ports(
         assert mount.communicator.client_port == ctrl2.command_port(Source.CSC)
         await take_command(mount)
         assert [role for role, _ in ctrl2.received] == [Source.CSC]
+        ctrl2.inject_alarm("top_end_chiller", "flow low", Severity.WARNING)
+        reply = await asyncio.wait_for(anext(stream), T)
+        assert isinstance(reply, replies.WarningReply)
     finally:
         await mount.close()
         await ctrl1.close()
