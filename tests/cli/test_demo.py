@@ -25,4 +25,5 @@ async def test_demo_runs_and_summarises() -> None:
     assert "BothAxesMove" in text and "done" in text
     assert "azimuth   in position" in text and "elevation in position" in text
     assert "tracking targets: ACK latency median" in text
+    assert "found the controller by name" in text
     assert "everything closed cleanly" in text

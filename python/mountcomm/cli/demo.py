@@ -1,7 +1,8 @@
 """``mountcomm demo``: a simulated mount driven end to end, in one process.
 
-A `MockController` and a `MountClient` run on port 0 over real sockets. The
-client takes command, powers the mount up, slews both axes while a progress
+A port registry, a `MockController` and a `MountClient` run in one process on
+port 0 over real sockets; the client finds the controller by service name. It
+takes command, powers the mount up, slews both axes while a progress
 line follows the telemetry, tracks a moving target, stops, and prints a summary
 of every command (ACK and DONE latencies against the announced duration) and of
 the in-position events.
@@ -22,7 +23,8 @@ from ..exceptions import CommandError
 from ..protocol import Source, commands
 from ..protocol.enums import InPositionAxis, TelemetryTopicId
 from ..protocol.replies import InPositionReply, Reply
-from ..sim.console import SimulatedConsole
+from ..registry.client import PortRegistry
+from ..registry.server import RegistryServer
 from ..sim.controller import MockController, tai_now
 from ..sim.devices.base import Timings
 from ..sim.telemetry import TelemetryClient
@@ -208,67 +210,83 @@ async def _track(demo: Demo, mount: MountClient, telemetry: TelemetryClient) -> 
 async def run_demo(plan: Plan, out: TextIO = sys.stdout) -> int:
     """Run the demonstration; return the exit status."""
     demo = Demo(plan, out)
-    async with MockController(
-        [Source.CSC], timings=plan.timings, telemetry_rate_hz=plan.telemetry_hz
-    ) as controller:
-        demo.say(
-            f"simulated controller: commands on port {controller.command_port('csc')}, "
-            f"telemetry on port {controller.telemetry_port}"
-        )
-        console = SimulatedConsole(
-            controller, role=Source.CSC, unsolicited_callback=demo.on_unsolicited
-        )
-        telemetry = TelemetryClient("127.0.0.1", controller.telemetry_port)
-        try:
-            await console.start()
-            await telemetry.start()
-            mount = console.client
-            assert mount is not None
-            demo.say(f"MountClient (CSC) connected; replies on port {mount.reply_port}")
-            await demo.run(mount, commands.AskForCommand(commander=Source.CSC))
-            await demo.run(mount, commands.MainPowerSupplyPower(on=True))
-            await asyncio.gather(
-                demo.run(mount, commands.AzimuthAxisPower(on=True)),
-                demo.run(mount, commands.ElevationAxisPower(on=True)),
+    async with (
+        RegistryServer("127.0.0.1", 0, pool=None) as registry,
+        PortRegistry("127.0.0.1", registry.port) as controller_registry,
+        PortRegistry("127.0.0.1", registry.port) as client_registry,
+    ):
+        demo.say(f"port registry on port {registry.port}")
+        async with MockController(
+            [Source.CSC],
+            registry=controller_registry,
+            timings=plan.timings,
+            telemetry_rate_hz=plan.telemetry_hz,
+        ) as controller:
+            for entry in await client_registry.list_ports():
+                demo.say(f"  advertised: {entry.service:<20} port {entry.port}")
+            mount = MountClient(
+                None,
+                0,
+                registry=client_registry,
+                role=Source.CSC,
+                unsolicited_callback=demo.on_unsolicited,
             )
-            await asyncio.gather(
-                demo.run(mount, commands.AzimuthAxisDriveEnable(on=True)),
-                demo.run(mount, commands.ElevationAxisDriveEnable(on=True)),
-            )
-            demo.say(f"slewing to azimuth {plan.azimuth}°, elevation {plan.elevation}°")
-            slew = asyncio.create_task(
-                demo.run(
-                    mount, commands.BothAxesMove(azimuth=plan.azimuth, elevation=plan.elevation)
+            telemetry_port = await client_registry.wait_for("mount.telemetry", timeout=10)
+            telemetry = TelemetryClient("127.0.0.1", telemetry_port)
+            try:
+                await asyncio.wait_for(mount.start(), 10)
+                await telemetry.start()
+                found = mount.communicator.client_port
+                assert found == controller.command_port(Source.CSC)
+                demo.say(
+                    f"MountClient (CSC) found the controller by name: commands to port "
+                    f"{found}, replies on port {mount.reply_port} (advertised)"
                 )
-            )
-            await demo.follow(
-                slew,
-                telemetry,
-                {
-                    TelemetryTopicId.AZIMUTH: plan.azimuth,
-                    TelemetryTopicId.ELEVATION: plan.elevation,
-                },
-            )
-            await slew
-            await asyncio.gather(
-                demo.run(mount, commands.AzimuthAxisEnableTracking(on=True)),
-                demo.run(mount, commands.ElevationAxisEnableTracking(on=True)),
-            )
-            await _track(demo, mount, telemetry)
-            await demo.run(mount, commands.BothAxesStop())
-            await asyncio.gather(
-                demo.run(mount, commands.AzimuthAxisEnableTracking(on=False)),
-                demo.run(mount, commands.ElevationAxisEnableTracking(on=False)),
-            )
-        except CommandError as e:
-            demo.say(f"demo failed: {e}")
-            return 1
-        finally:
-            await telemetry.close()
-            await console.close()
+                await _script(demo, mount, telemetry)
+            except CommandError as e:
+                demo.say(f"demo failed: {e}")
+                return 1
+            finally:
+                await telemetry.close()
+                await mount.close()
     demo.summary()
     print(f"\ndemo finished in {demo.now():.1f} s; everything closed cleanly", file=out)
     return 0
+
+
+async def _script(demo: Demo, mount: MountClient, telemetry: TelemetryClient) -> None:
+    """Take command, power up, slew, track, stop."""
+    plan = demo.plan
+    await demo.run(mount, commands.AskForCommand(commander=Source.CSC))
+    await demo.run(mount, commands.MainPowerSupplyPower(on=True))
+    await asyncio.gather(
+        demo.run(mount, commands.AzimuthAxisPower(on=True)),
+        demo.run(mount, commands.ElevationAxisPower(on=True)),
+    )
+    await asyncio.gather(
+        demo.run(mount, commands.AzimuthAxisDriveEnable(on=True)),
+        demo.run(mount, commands.ElevationAxisDriveEnable(on=True)),
+    )
+    demo.say(f"slewing to azimuth {plan.azimuth}°, elevation {plan.elevation}°")
+    slew = asyncio.create_task(
+        demo.run(mount, commands.BothAxesMove(azimuth=plan.azimuth, elevation=plan.elevation))
+    )
+    await demo.follow(
+        slew,
+        telemetry,
+        {TelemetryTopicId.AZIMUTH: plan.azimuth, TelemetryTopicId.ELEVATION: plan.elevation},
+    )
+    await slew
+    await asyncio.gather(
+        demo.run(mount, commands.AzimuthAxisEnableTracking(on=True)),
+        demo.run(mount, commands.ElevationAxisEnableTracking(on=True)),
+    )
+    await _track(demo, mount, telemetry)
+    await demo.run(mount, commands.BothAxesStop())
+    await asyncio.gather(
+        demo.run(mount, commands.AzimuthAxisEnableTracking(on=False)),
+        demo.run(mount, commands.ElevationAxisEnableTracking(on=False)),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
