@@ -54,6 +54,8 @@ SHUTDOWN_EXPLANATION = "Controller shutting down"
 """NOACK explanation of the operations still running when the controller closes."""
 
 REPLY_CONNECT_WAIT = 2.0
+MAX_QUEUED_REPLIES = 10_000
+"""Replies waiting for one console beyond which new ones are dropped (memory bound)."""
 """How long a reply waits for its console's reply connection before it is dropped [s]."""
 
 
@@ -146,6 +148,9 @@ class MockController:
         The last 1000 commands received, with the role they arrived on.
     bad_frames : `int`
         Frames that could not be parsed.
+    replies_dropped : `int`
+        Replies dropped because a console let `MAX_QUEUED_REPLIES` pile up
+        (it sends commands but does not read its replies).
     services : `ControllerServices` or `None`
         The service names used with ``registry`` (`None` without one).
 
@@ -215,6 +220,7 @@ class MockController:
         self.authority = CommandAuthority(self.roles, commander)
         self.received: deque[tuple[Source, Command]] = deque(maxlen=1000)
         self.bad_frames = 0
+        self.replies_dropped = 0
         self._consoles: dict[Source, _Console] = {}
         self._ops: dict[int, _Operation] = {}
         self._telemetry = TelemetryServer(host, telemetry_port, log)
@@ -309,7 +315,7 @@ class MockController:
             role=role,
             comm=comm,
             reply_port=reply_port,
-            queue=asyncio.Queue(),
+            queue=asyncio.Queue(MAX_QUEUED_REPLIES),
             changed=asyncio.Event(),
             client_up=asyncio.Event(),
         )
@@ -621,6 +627,13 @@ class MockController:
         faults = self.faults.replies[console.role]
         if faults.withholds(reply):
             self.log.info("reply_withheld", role=console.role.name, reply=repr(reply))
+            return
+        if console.queue.full():
+            self.replies_dropped += 1
+            if self.replies_dropped == 1 or self.replies_dropped % 1000 == 0:
+                self.log.warning(
+                    "reply_queue_full", role=console.role.name, dropped=self.replies_dropped
+                )
             return
         loop = asyncio.get_running_loop()
         console.queue.put_nowait((loop.time() + faults.delay_s, reply))
