@@ -5,9 +5,9 @@ from __future__ import annotations
 __all__ = ["MountClient"]
 
 import asyncio
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from .._lifecycle import AsyncResource
 from ..exceptions import CommandTimeout, ConnectionClosedError, ProtocolError
 from ..log import get_logger
 from ..net.communicator import Communicator
@@ -36,7 +36,7 @@ _MANAGED_OPTIONS = frozenset(
 )
 
 
-class MountClient:
+class MountClient(AsyncResource):
     """Command the mount controller as one console (CSC, EUI or HHD).
 
     Owns a `Communicator` in the console role (it writes commands to the
@@ -347,22 +347,6 @@ class MountClient:
         finally:
             if not self._closed.done():
                 self._closed.set_result(None)
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.start()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # --- the one teardown funnel ----------------------------------------------------------
 

@@ -500,7 +500,11 @@ class ClientServerPair:
         return self._server.done_task
 
     async def __aenter__(self) -> Self:
-        await self.wait_server_port()
+        try:
+            await self.wait_server_port()
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def __aexit__(

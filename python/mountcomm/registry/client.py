@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from .. import log as mlog
+from .._lifecycle import AsyncResource
 from ..exceptions import (
     ConnectionClosedError,
     PoolExhaustedError,
@@ -177,7 +178,7 @@ class PortWatch:
         await self.aclose()
 
 
-class PortRegistry:
+class PortRegistry(AsyncResource):
     """Async client of a port registry daemon over one native-dialect connection.
 
     Parameters
@@ -305,17 +306,9 @@ class PortRegistry:
             except (TimeoutError, ConnectionError, OSError):
                 writer.transport.abort()
 
-    async def __aenter__(self) -> PortRegistry:
+    async def start(self) -> None:
+        """Connect (as `connect`); ``async with`` calls it."""
         await self.connect()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def _lost(self, cause: BaseException | None, message: str) -> None:
         """The one teardown: record the first cause, fail every waiter, end watches."""

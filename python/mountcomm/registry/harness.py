@@ -8,14 +8,14 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
 
+from .._lifecycle import AsyncResource
 from .client import PortRegistry
 from .server import RegistryServer
 
 
-class RegistryHarness:
+class RegistryHarness(AsyncResource):
     """A registry daemon on 127.0.0.1, port 0, in this process, with a client.
 
     Parameters
@@ -106,19 +106,3 @@ class RegistryHarness:
                 await client.close()
         finally:
             await self.server.close()
-
-    async def __aenter__(self) -> RegistryHarness:
-        try:
-            await self.start()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -13,11 +13,11 @@ import socket
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from .. import __version__
 from .. import log as mlog
+from .._lifecycle import AsyncResource
 from . import peer, pidwatch, probe, wire
 from .peer import Credentials, unix_address
 from .session import Session
@@ -37,7 +37,7 @@ class _Connection:
     task: asyncio.Task[Any]
 
 
-class RegistryServer:
+class RegistryServer(AsyncResource):
     """The port registry daemon: one TCP port and an optional Unix socket.
 
     Each connection speaks the dialect of its first line (native JSON lines,
@@ -197,18 +197,6 @@ class RegistryServer:
     async def wait_closed(self) -> None:
         """Wait until the daemon has shut down."""
         await asyncio.shield(self.done_task)
-
-    async def __aenter__(self) -> RegistryServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def _remove_stale_socket(self, address: str) -> None:
         if address.startswith("\0"):

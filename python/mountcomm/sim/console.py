@@ -12,9 +12,9 @@ __all__ = ["Pause", "ScriptResult", "SimulatedConsole"]
 import asyncio
 import dataclasses
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from .._lifecycle import AsyncResource
 from ..commanding.client import MountClient
 from ..exceptions import CommandError
 from ..protocol.commands import AskForCommand, Command
@@ -49,7 +49,7 @@ class ScriptResult:
         return self.error is None
 
 
-class SimulatedConsole:
+class SimulatedConsole(AsyncResource):
     """A console (EUI or HHD by default) that runs scripted commands.
 
     Built on `MountClient`; connects to a `MockController` in-process (the
@@ -204,15 +204,3 @@ class SimulatedConsole:
         """Disconnect. Idempotent."""
         if self.client is not None:
             await self.client.close()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

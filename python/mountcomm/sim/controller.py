@@ -17,9 +17,9 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from .._lifecycle import AsyncResource
 from ..config import Config
 from ..exceptions import ProtocolError
 from ..log import get_logger
@@ -90,7 +90,7 @@ class _Console:
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
 
-class MockController:
+class MockController(AsyncResource):
     """A simulated mount controller serving consoles and a telemetry stream.
 
     For each console role it is given (CSC, EUI, HHD; any subset) it holds one
@@ -372,18 +372,6 @@ class MockController:
     def done_task(self) -> asyncio.Future[None] | None:
         """Done when `close` has finished (`None` before `start`)."""
         return self._done
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # --- ports and connections ------------------------------------------------------
 

@@ -22,9 +22,9 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError, ProtocolError
 from ..log import get_logger
 from ..net.streams import Link, open_link, start_link_server
@@ -168,7 +168,7 @@ class TelemetryServer:
             await self._server.wait_closed()
 
 
-class TelemetryClient:
+class TelemetryClient(AsyncResource):
     """Read a telemetry stream into dicts.
 
     Parameters
@@ -311,15 +311,3 @@ class TelemetryClient:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._link is not None:
             await self._link.wait_closed()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

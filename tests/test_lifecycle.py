@@ -1,0 +1,36 @@
+"""``async with`` closes what a failed start had opened."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from mountcomm import ClientServerPair, MockController
+from mountcomm.protocol import Source
+
+HOST = "127.0.0.1"
+
+
+@pytest.fixture
+def taken_port():  # type: ignore[no-untyped-def]
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+async def test_mock_controller_failed_start_leaves_nothing_open(taken_port: int) -> None:
+    controller = MockController((Source.CSC, Source.EUI), command_ports={Source.EUI: taken_port})
+    with pytest.raises(OSError):
+        async with controller:
+            pass
+    await controller.close()  # still idempotent
+
+
+async def test_pair_failed_start_is_closed(taken_port: int) -> None:
+    pair = ClientServerPair("clash", None, 0, HOST, taken_port, None, connect=False)
+    with pytest.raises(OSError):
+        async with pair:
+            pass
+    assert pair.done_task.done()
