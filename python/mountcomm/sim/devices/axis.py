@@ -86,6 +86,29 @@ class AxisSpec:
     codes: dict[str, CommandCode]
 
 
+_AXIS_ACTIONS = (
+    "power",
+    "stop",
+    "move",
+    "track",
+    "home",
+    "reset_alarm",
+    "enable_tracking",
+    "drive_reset",
+    "drive_enable",
+)
+
+
+def _axis_codes(prefix: str) -> dict[str, CommandCode]:
+    """The modelled commands of one axis: action → ``CommandCode[prefix_ACTION]``."""
+    codes = {}
+    for action in _AXIS_ACTIONS:
+        name = f"{prefix}_{action.upper()}"
+        if name in CommandCode.__members__:
+            codes[action] = CommandCode[name]
+    return codes
+
+
 AZIMUTH = AxisSpec(
     name="azimuth",
     label="Azimuth axis",
@@ -94,17 +117,7 @@ AZIMUTH = AxisSpec(
     drives=16,
     home=0.0,
     inertia=1.3e6,
-    codes={
-        "power": CommandCode.AZIMUTH_AXIS_POWER,
-        "stop": CommandCode.AZIMUTH_AXIS_STOP,
-        "move": CommandCode.AZIMUTH_AXIS_MOVE,
-        "track": CommandCode.AZIMUTH_AXIS_TRACK,
-        "home": CommandCode.AZIMUTH_AXIS_HOME,
-        "reset_alarm": CommandCode.AZIMUTH_AXIS_RESET_ALARM,
-        "enable_tracking": CommandCode.AZIMUTH_AXIS_ENABLE_TRACKING,
-        "drive_reset": CommandCode.AZIMUTH_AXIS_DRIVE_RESET,
-        "drive_enable": CommandCode.AZIMUTH_AXIS_DRIVE_ENABLE,
-    },
+    codes=_axis_codes("AZIMUTH_AXIS"),
 )
 
 ELEVATION = AxisSpec(
@@ -115,17 +128,7 @@ ELEVATION = AxisSpec(
     drives=12,
     home=86.5,
     inertia=6.0e5,
-    codes={
-        "power": CommandCode.ELEVATION_AXIS_POWER,
-        "stop": CommandCode.ELEVATION_AXIS_STOP,
-        "move": CommandCode.ELEVATION_AXIS_MOVE,
-        "track": CommandCode.ELEVATION_AXIS_TRACK,
-        "home": CommandCode.ELEVATION_AXIS_HOME,
-        "reset_alarm": CommandCode.ELEVATION_AXIS_RESET_ALARM,
-        "enable_tracking": CommandCode.ELEVATION_AXIS_ENABLE_TRACKING,
-        "drive_reset": CommandCode.ELEVATION_AXIS_DRIVE_RESET,
-        "drive_enable": CommandCode.ELEVATION_AXIS_DRIVE_ENABLE,
-    },
+    codes=_axis_codes("ELEVATION_AXIS"),
 )
 
 CAMERA_CABLE_WRAP = AxisSpec(
@@ -136,16 +139,7 @@ CAMERA_CABLE_WRAP = AxisSpec(
     drives=2,
     home=None,
     inertia=2.0e3,
-    codes={
-        "power": CommandCode.CAMERA_CABLE_WRAP_POWER,
-        "stop": CommandCode.CAMERA_CABLE_WRAP_STOP,
-        "move": CommandCode.CAMERA_CABLE_WRAP_MOVE,
-        "track": CommandCode.CAMERA_CABLE_WRAP_TRACK,
-        "reset_alarm": CommandCode.CAMERA_CABLE_WRAP_RESET_ALARM,
-        "enable_tracking": CommandCode.CAMERA_CABLE_WRAP_ENABLE_TRACKING,
-        "drive_reset": CommandCode.CAMERA_CABLE_WRAP_DRIVE_RESET,
-        "drive_enable": CommandCode.CAMERA_CABLE_WRAP_DRIVE_ENABLE,
-    },
+    codes=_axis_codes("CAMERA_CABLE_WRAP"),
 )
 
 
