@@ -338,3 +338,28 @@ async def test_close_client_does_not_call_callback() -> None:
         assert [c for c in watcher.calls if c[0] == "pair1"] == before
     finally:
         await asyncio.gather(pair1.close(), pair2.close())
+
+
+def test_keepalive_options_policy() -> None:
+    from mountcomm.net.streams import keepalive_options
+
+    assert keepalive_options(30) == {"idle": 30, "interval": 10, "count": 3}
+    assert keepalive_options(0.2) == {"idle": 1, "interval": 1, "count": 3}
+    with pytest.raises(ValueError):
+        keepalive_options(0)
+
+
+async def test_tcp_keepalive_is_set_on_both_connections() -> None:
+    pair1, pair2 = await make_pair_of_pairs(tcp_keepalive=9)
+    try:
+        for pair in (pair1, pair2):
+            for writer in (pair.client_writer, pair.server_writer):
+                assert writer is not None
+                sock = writer.get_extra_info("socket")
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 9
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 3
+        with pytest.raises(ValueError):
+            ClientServerPair("bad", None, 0, LOCAL_HOST, 0, None, False, tcp_keepalive=-1)
+    finally:
+        await asyncio.gather(pair1.close(), pair2.close())

@@ -13,7 +13,7 @@ from ..log import get_logger
 from .discovery import Advertisement, ServiceRegistry, connect_service, registry_host
 from .retry import backoff
 from .server import ConnectCallback, OneClientServer, call_connect_callback
-from .streams import DEFAULT_STREAM_LIMIT, Link, open_link
+from .streams import DEFAULT_STREAM_LIMIT, Link, open_link, set_keepalive
 
 LOCALHOST = "localhost"
 _T = TypeVar("_T")
@@ -55,6 +55,10 @@ class ClientServerPair:
         Random fraction [0, 1] taken off each retry interval.
     limit : `int`, keyword-only
         Buffer limit of the stream readers [bytes].
+    tcp_keepalive : `float` or `None`, keyword-only
+        Turn on TCP keepalive on both connections with this idle time [s]: a
+        peer that vanishes without closing (power cut, cable pulled) is reported
+        lost after about twice this time instead of never. `None`: off.
     registry : `PortRegistry` or `None`, keyword-only
         A connected port registry client (anything with the methods of
         `ServiceRegistry`), needed by ``server_service`` and ``client_service``.
@@ -131,6 +135,7 @@ class ClientServerPair:
         connect_retry_factor: float = 1.0,
         connect_retry_jitter: float = 0.0,
         limit: int = DEFAULT_STREAM_LIMIT,
+        tcp_keepalive: float | None = None,
         registry: ServiceRegistry | None = None,
         server_service: str | None = None,
         client_service: str | None = None,
@@ -157,6 +162,7 @@ class ClientServerPair:
         # Validate the retry settings now rather than at the first failure.
         next(self._retry_delays())
         self._limit = limit
+        self.tcp_keepalive = tcp_keepalive
         self.registry = registry
         self.server_service = server_service
         self.client_service = client_service
@@ -173,6 +179,7 @@ class ClientServerPair:
             log=log,
             connect_callback=self._server_changed,
             limit=limit,
+            tcp_keepalive=tcp_keepalive,
         )
         self.start_task = self._server.start_task
         self._advertisement: Advertisement | None = None
@@ -374,6 +381,8 @@ class ClientServerPair:
             self._raise_if_closed()
         self._client = link
         link.on_lost = self._client_lost
+        if self.tcp_keepalive is not None:
+            set_keepalive(link, self.tcp_keepalive)
         self.log.info("client_connected", host=host, port=self.client_port, attempts=attempt)
         if not self.client_connected_task.done():
             self.client_connected_task.set_result(None)

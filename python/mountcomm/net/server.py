@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..log import Logger, get_logger
-from .streams import DEFAULT_STREAM_LIMIT, Link, start_link_server
+from .streams import DEFAULT_STREAM_LIMIT, Link, keepalive_options, set_keepalive, start_link_server
 
 ConnectCallback = Callable[[Any], Any]
 """``callback(obj)``: a plain function or a coroutine function."""
@@ -59,6 +59,9 @@ class OneClientServer:
         exceptions are logged, never raised).
     limit : `int`, optional
         Buffer limit of the stream reader [bytes].
+    tcp_keepalive : `float` or `None`, optional
+        Turn on TCP keepalive with this idle time [s], so that a client that
+        vanishes without closing is seen as lost (after about twice this time).
 
     Attributes
     ----------
@@ -87,6 +90,7 @@ class OneClientServer:
         connect_callback: ConnectCallback | None = None,
         *,
         limit: int = DEFAULT_STREAM_LIMIT,
+        tcp_keepalive: float | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         self.name = name
@@ -95,6 +99,9 @@ class OneClientServer:
         self.log = get_logger(log, f"OneClientServer({name})")
         self.connect_callback = connect_callback
         self._limit = limit
+        if tcp_keepalive is not None:
+            keepalive_options(tcp_keepalive)  # validate now
+        self.tcp_keepalive = tcp_keepalive
         self._server: asyncio.Server | None = None
         self._link: Link | None = None
         self._closed = False
@@ -160,6 +167,8 @@ class OneClientServer:
             return
         self._link = link
         link.on_lost = self._lost
+        if self.tcp_keepalive is not None:
+            set_keepalive(link, self.tcp_keepalive)
         self.log.info("client_connected", peer=_peer(link))
         for waiter in self._connected_waiters:
             if not waiter.done():

@@ -8,7 +8,14 @@ update its state and call its callback at once, whoever reads the data.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_STREAM_LIMIT", "Link", "open_link", "start_link_server"]
+__all__ = [
+    "DEFAULT_STREAM_LIMIT",
+    "Link",
+    "keepalive_options",
+    "open_link",
+    "set_keepalive",
+    "start_link_server",
+]
 
 import asyncio
 import socket
@@ -107,6 +114,44 @@ async def open_link(
     link.writer = asyncio.StreamWriter(transport, protocol, link.reader, loop)
     _set_nodelay(transport)
     return link
+
+
+def keepalive_options(idle: float) -> dict[str, int]:
+    """TCP keepalive timings for a peer that must be declared dead after about twice ``idle``.
+
+    Pure policy: probes start after ``idle`` seconds of silence, are repeated
+    every ``idle / 3`` seconds, and 3 unanswered probes end the connection.
+
+    Raises
+    ------
+    ValueError
+        If ``idle`` is not positive.
+    """
+    if not idle > 0:
+        raise ValueError(f"tcp_keepalive must be a positive number of seconds, got {idle!r}")
+    return {"idle": max(1, round(idle)), "interval": max(1, round(idle / 3)), "count": 3}
+
+
+def set_keepalive(link: Link, idle: float) -> None:
+    """Turn on TCP keepalive on ``link``'s socket (see `keepalive_options`).
+
+    A peer that vanishes without closing (power cut, cable pulled) is then
+    reported as lost instead of leaving the connection open forever.
+    """
+    if link.writer is None:
+        return
+    sock = link.writer.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    options = keepalive_options(idle)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", options["idle"]),
+        ("TCP_KEEPINTVL", options["interval"]),
+        ("TCP_KEEPCNT", options["count"]),
+    ):
+        if hasattr(socket, name):  # Linux names; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def _set_nodelay(transport: asyncio.BaseTransport) -> None:
