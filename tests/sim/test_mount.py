@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from mountcomm.config import Config
@@ -159,7 +161,8 @@ def test_both_axes_move_is_one_operation() -> None:
 
 
 def test_both_axes_track_and_stop() -> None:
-    bench = powered_mount()
+    # One target extrapolated for a minute: no tracking timeout here.
+    bench = powered_mount(timings=Timings(track_timeout_s=math.inf))
     track = commands.BothAxesTrack(
         azimuth=10.0, elevation=60.0, azimuth_velocity=0.1, elevation_velocity=0.0, tai=bench.now
     )

@@ -4,7 +4,17 @@ One module per device family; `Mount` puts them together. See `base` for the
 ``handle(command, now) -> Outcome`` / ``advance(now) -> [Event]`` contract.
 """
 
-from .axis import AZIMUTH, CAMERA_CABLE_WRAP, ELEVATION, POSITION_TOLERANCE, Axis, AxisSpec
+from .axis import (
+    ALARM_CONDITION,
+    AZIMUTH,
+    CAMERA_CABLE_WRAP,
+    ELEVATION,
+    LIMIT_CONDITION,
+    POSITION_TOLERANCE,
+    TRACK_TIMEOUT_CONDITION,
+    Axis,
+    AxisSpec,
+)
 from .base import (
     Accepted,
     AlarmChanged,
@@ -27,12 +37,15 @@ from .oil import OIL_STAGES, OilSupplySystem
 from .power import MainPowerSupply
 
 __all__ = [
+    "ALARM_CONDITION",
     "AZIMUTH",
     "CAMERA_CABLE_WRAP",
     "DRIVES",
     "ELEVATION",
+    "LIMIT_CONDITION",
     "OIL_STAGES",
     "POSITION_TOLERANCE",
+    "TRACK_TIMEOUT_CONDITION",
     "Accepted",
     "AlarmChanged",
     "Axis",

@@ -12,16 +12,29 @@ older operation there.
 In position: the axis enters position when its plan arrives (at rest on a move
 target, or matching a tracking target); it leaves when a new command sends it
 more than ``POSITION_TOLERANCE`` away, when a tracking target runs past a
-position limit, or when it loses power, drives or raises an alarm.
+position limit, when the tracking targets stop, or when it loses power, drives
+or raises an alarm.
+
+Tracking timeout: an axis following a TRACK target that receives no newer
+target for ``Timings.track_timeout_s`` brakes to a halt, leaves position and
+raises a WARNING (condition `TRACK_TIMEOUT_CONDITION`); tracking stays enabled,
+and the next TRACK target resumes tracking and clears the WARNING.
+
+WARNING and ERROR codes are the subsystem id plus a condition number:
+`ALARM_CONDITION` (an injected alarm), `LIMIT_CONDITION` (a tracking target
+past a position limit) and `TRACK_TIMEOUT_CONDITION`.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ALARM_CONDITION",
     "AZIMUTH",
     "CAMERA_CABLE_WRAP",
     "ELEVATION",
+    "LIMIT_CONDITION",
     "POSITION_TOLERANCE",
+    "TRACK_TIMEOUT_CONDITION",
     "Axis",
     "AxisSpec",
 ]
@@ -37,6 +50,7 @@ from ...protocol.enums import CommandCode, SubsystemId, TelemetryTopicId
 from ..motion import AxisLimits, Kinematics, Path, plan_hold, plan_move, plan_stop, plan_track
 from .base import (
     Accepted,
+    AlarmChanged,
     Device,
     InPositionChanged,
     OpIds,
@@ -50,6 +64,13 @@ from .base import (
 
 POSITION_TOLERANCE = 1e-4
 """An axis closer than this to its goal [deg, deg/s] stays in position."""
+
+ALARM_CONDITION = 1
+"""Condition number of an injected alarm (code = subsystem id + 1)."""
+LIMIT_CONDITION = 2
+"""Condition number of the WARNING "tracking target runs past the position limit"."""
+TRACK_TIMEOUT_CONDITION = 3
+"""Condition number of the WARNING "tracking targets stopped"."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +211,8 @@ class Axis(Device):
         self.path: Path = plan_hold(limits.clip(start), 0.0)
         self._goal: Callable[[float], Kinematics] = self._hold_goal(limits.clip(start))
         self._enter_timer: _Timer | None = None
+        self._track_timer: _Timer | None = None
+        self._track_warning: AlarmChanged | None = None
 
     # --- queries ------------------------------------------------------------------
 
@@ -297,6 +320,8 @@ class Axis(Device):
         self.path = path
         self._goal = goal
         self._cancel_enter()
+        self._cancel_track_timeout()
+        self._clear_track_warning(now)
         if not close:
             self._set_in_position(False, now)
             self._enter_timer = self._schedule(path.arrival_time, self._arrive)
@@ -309,6 +334,7 @@ class Axis(Device):
         def reach_limit(at: float) -> None:
             if self.path is path:
                 self._cancel_enter()
+                self._cancel_track_timeout()
                 self._set_in_position(False, at)
                 halt = path.final.position
                 self._goal = self._hold_goal(halt)
@@ -316,7 +342,7 @@ class Axis(Device):
                     at,
                     f"{self.name}: tracking target runs past the position limit; "
                     f"stopping at {halt:.4f} deg",
-                    code=2,
+                    code=LIMIT_CONDITION,
                     severity=Severity.WARNING,
                 )
 
@@ -338,14 +364,42 @@ class Axis(Device):
             self.in_position = value
             self._emit(InPositionChanged(self.spec.name, value, at))
 
-    def halt(self, now: float, reason: str) -> None:
-        """Brake to a halt, failing the motion operation and leaving position."""
+    def _cancel_track_timeout(self) -> None:
+        if self._track_timer is not None:
+            self._track_timer.cancelled = True
+            self._track_timer = None
+
+    def _clear_track_warning(self, now: float) -> None:
+        """Report the tracking-timeout WARNING (if raised) as inactive."""
+        if self._track_warning is not None:
+            self._emit(dataclasses.replace(self._track_warning, active=False, at=now))
+            self._track_warning = None
+
+    def _track_timed_out(self, at: float) -> None:
+        """No new tracking target for ``track_timeout_s``: brake and warn."""
+        self._track_timer = None
+        self._brake(at)
+        self._track_warning = self._raise_alarm(
+            at,
+            f"{self.name}: tracking targets stopped (none for "
+            f"{self.timings.track_timeout_s:g} s); braking to a halt",
+            code=TRACK_TIMEOUT_CONDITION,
+            severity=Severity.WARNING,
+        )
+
+    def _brake(self, now: float) -> None:
+        """Brake to a halt at the acceleration limit and leave position."""
         path = plan_stop(self.path.at(now), now, self.limits)
-        self._fail("motion", now, reason)
         self._cancel_enter()
+        self._cancel_track_timeout()
         self._set_in_position(False, now)
         self.path = path
         self._goal = self._hold_goal(path.final.position)
+
+    def halt(self, now: float, reason: str) -> None:
+        """Brake to a halt, failing the motion operation and leaving position."""
+        self._fail("motion", now, reason)
+        self._brake(now)
 
     # --- command handlers (see AxisSpec.codes) ------------------------------------
 
@@ -512,6 +566,10 @@ class Axis(Device):
             return Kinematics(self.limits.clip(position + velocity * (t - tai)), velocity)
 
         self._set_path(path, goal, now)
+        if math.isfinite(self.timings.track_timeout_s):
+            self._track_timer = self._schedule(
+                now + self.timings.track_timeout_s, self._track_timed_out
+            )
         return Accepted(duration_s=0.0, done_at=now, op_id=None)
 
     def _do_stop(self, command: Command, now: float) -> Outcome:

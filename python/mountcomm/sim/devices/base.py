@@ -204,6 +204,13 @@ class Timings:
 
     The defaults are realistic but short; tests pass smaller values
     (`Timings.fast`).
+
+    Attributes
+    ----------
+    track_timeout_s : `float`
+        An axis in tracking mode that receives no new TRACK target for this
+        long brakes to a halt and raises a WARNING [s]; ``math.inf`` disables
+        the timeout.
     """
 
     axis_power_s: float = 1.0
@@ -213,6 +220,7 @@ class Timings:
     mirror_cover_travel_s: float = 10.0
     mirror_cover_lock_travel_s: float = 3.0
     chiller_power_s: float = 0.5
+    track_timeout_s: float = 5.0
 
     @classmethod
     def fast(cls, scale: float = 0.01) -> Timings:
@@ -387,7 +395,8 @@ class Device:
 
     def _raise_alarm(
         self, now: float, text: str, code: int = 1, severity: Severity = Severity.ERROR
-    ) -> None:
+    ) -> AlarmChanged:
+        """Report an alarm (an ERROR is also latched in ``alarm``); return the event."""
         alarm = AlarmChanged(
             subsystem=self.subsystem,
             code=int(self.subsystem) + code,
@@ -400,6 +409,7 @@ class Device:
         if severity is Severity.ERROR:
             self.alarm = alarm
         self._emit(alarm)
+        return alarm
 
     def _check_alarm(self) -> Rejected | None:
         if self.alarm is not None:
