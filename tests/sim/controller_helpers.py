@@ -43,11 +43,18 @@ async def read(comm: Communicator, timeout: float = STD_TIMEOUT) -> Any:
 
 
 class Console:
-    """A console in one role: a plain Communicator plus sequence ids."""
+    """A console in one role: a plain Communicator plus sequence ids.
 
-    def __init__(self, comm: Communicator, role: Source) -> None:
+    Unless ``state_info`` is true, `read` sets ON_STATE_INFO replies aside in
+    ``state_infos`` (their descriptions) instead of returning them, so tests of
+    other replies need not interleave them.
+    """
+
+    def __init__(self, comm: Communicator, role: Source, state_info: bool = False) -> None:
         self.comm = comm
         self.role = role
+        self.state_info = state_info
+        self.state_infos: list[str] = []
         self._seq = 0
 
     async def send(self, command: commands.Command, keep_source: bool = False) -> int:
@@ -60,7 +67,12 @@ class Console:
         return self._seq
 
     async def read(self, timeout: float = STD_TIMEOUT) -> Any:
-        return await read(self.comm, timeout)
+        async with asyncio.timeout(timeout):
+            while True:
+                reply = await self.comm.read()
+                if self.state_info or not isinstance(reply, replies.OnStateInfoReply):
+                    return reply
+                self.state_infos.append(reply.description)
 
     async def expect(self, cls: type, sequence_id: int | None = None, **fields: Any) -> Any:
         reply = await self.read()
@@ -96,8 +108,13 @@ class Console:
 
 
 @contextlib.asynccontextmanager
-async def console(controller: MockController, role: Source = Source.CSC) -> AsyncIterator[Console]:
-    """A console Communicator (read_replies=True) connected on ``role``'s port pair."""
+async def console(
+    controller: MockController, role: Source = Source.CSC, state_info: bool = False
+) -> AsyncIterator[Console]:
+    """A console Communicator (read_replies=True) connected on ``role``'s port pair.
+
+    ``state_info``: does `Console.read` return ON_STATE_INFO replies?
+    """
     comm = Communicator(
         f"console-{role.name.lower()}",
         HOST,
@@ -112,7 +129,7 @@ async def console(controller: MockController, role: Source = Source.CSC) -> Asyn
         port = await asyncio.wait_for(comm.wait_server_port(), STD_TIMEOUT)
         controller.connect_console(role, port)
         await asyncio.wait_for(comm.connect(), STD_TIMEOUT)
-        yield Console(comm, role)
+        yield Console(comm, role, state_info)
     finally:
         await comm.close()
 

@@ -27,7 +27,7 @@ from ..net.communicator import Communicator
 from ..net.discovery import DEFAULT_SERVICE_PREFIX, ServiceRegistry
 from ..protocol import replies
 from ..protocol.commands import AskForCommand, Command
-from ..protocol.enums import InPositionAxis, ReplyCode, Source
+from ..protocol.enums import ReplyCode, Source
 from ..protocol.replies import Reply
 from .authority import CommandAuthority
 from .devices import (
@@ -44,6 +44,7 @@ from .devices import (
     Timings,
 )
 from .faults import FaultPlan
+from .notices import ControllerStatus, alarm_reply, in_position_reply, state_info_replies
 from .registry_link import ControllerServices
 from .telemetry import TelemetryServer
 
@@ -159,7 +160,8 @@ class MockController(AsyncResource):
     **Replies.** Each command gets NOACK (with the reason) or ACK (with the
     expected duration as ``timeout_ms``), then, unless it is ack-only, DONE or
     NOACK (a failure, or ``"Superseded"``). Replies go to the role the command
-    arrived on; IN_POSITION, WARNING and ERROR go to every connected console.
+    arrived on; IN_POSITION, WARNING, ERROR and ON_STATE_INFO (see `notices`)
+    go to every connected console.
     The role is the port pair: a forged ``source`` field grants nothing.
 
     **Consoles.** A console may disconnect and reconnect; the controller keeps
@@ -497,7 +499,12 @@ class MockController(AsyncResource):
             )
 
     def _handle(self, console: _Console, command: Command) -> None:
-        """Answer one command (synchronously: nothing else runs meanwhile)."""
+        """Answer one command, then announce the state it changed (synchronously)."""
+        before = self._status()
+        self._answer(console, command)
+        self._announce(before)
+
+    def _answer(self, console: _Console, command: Command) -> None:
         role = console.role
         self.received.append((role, command))
         self.log.debug(
@@ -587,15 +594,19 @@ class MockController(AsyncResource):
             elif isinstance(event, Superseded):
                 self._end_operation(event.op_id, "Superseded")
             elif isinstance(event, InPositionChanged):
-                if event.axis in ("azimuth", "elevation"):
-                    self._broadcast(
-                        replies.InPositionReply(
-                            what=InPositionAxis[event.axis.upper()],
-                            in_position=event.in_position,
-                        )
-                    )
+                if (reply := in_position_reply(event)) is not None:
+                    self._broadcast(reply)
             elif isinstance(event, AlarmChanged):
-                self._broadcast(_alarm_reply(event))
+                self._broadcast(alarm_reply(event))
+
+    def _status(self) -> ControllerStatus:
+        return ControllerStatus(self.authority.holder, self.mount.enabled, self.mount.interlock)
+
+    def _announce(self, before: ControllerStatus) -> None:
+        """Broadcast ON_STATE_INFO for what changed since ``before``."""
+        for reply in state_info_replies(before, self._status()):
+            self.log.info("state_info", description=reply.description)
+            self._broadcast(reply)
 
     def _end_operation(self, op_id: int, failure: str | None) -> None:
         op = self._ops.pop(op_id, None)
@@ -750,8 +761,10 @@ class MockController(AsyncResource):
 
     def trip_interlock(self, text: str = "emergency stop") -> None:
         """Trip the safety interlock (everything off until SAFETY_RESET)."""
+        before = self._status()
         self.mount.trip_interlock(tai_now(), text)
         self._dispatch(self.mount.advance(tai_now()))
+        self._announce(before)
         self._wake_clock()
 
     def _maybe_role(self, role: Source | str | None) -> Source | None:
@@ -767,15 +780,6 @@ class MockController(AsyncResource):
             f"MockController(roles={[r.name for r in self.roles]}, "
             f"commander={self.authority.holder.name})"
         )
-
-
-def _alarm_reply(event: AlarmChanged) -> Reply:
-    subsystem = f"{int(event.subsystem)}. {event.text}"
-    if event.severity is Severity.ERROR:
-        return replies.ErrorReply(
-            on=event.latched, active=event.active, code=event.code, subsystem=subsystem
-        )
-    return replies.WarningReply(active=event.active, code=event.code, subsystem=subsystem)
 
 
 async def _cancel(tasks: Iterable[asyncio.Task[None]]) -> None:
