@@ -49,7 +49,7 @@ def test_routing_and_unsupported() -> None:
         mount.device("_level")
     with pytest.raises(ValueError, match="no device"):
         mount.device("enabled")
-    assert [s["topicID"] for s in mount.telemetry(0.0)] == [6, 15, 8]
+    assert [s["topicID"] for s in mount.telemetry(0.0)] == [6, 15, 8, 5, 14]
 
 
 def test_limits_come_from_config_and_overrides() -> None:

@@ -97,8 +97,8 @@ class MockController(AsyncResource):
     For each console role it is given (CSC, EUI, HHD; any subset) it holds one
     port pair, as the PXI role of PROTOCOL.md: a server on the role's command
     port reads commands, and a client connected to the console's reply port
-    writes replies. One telemetry server streams axis samples to any number of
-    clients. Everything runs in-process on the running event loop.
+    writes replies. One telemetry server streams axis and drive samples to any
+    number of clients. Everything runs in-process on the running event loop.
 
     Parameters
     ----------
@@ -116,7 +116,7 @@ class MockController(AsyncResource):
     telemetry_port : `int`
         0: the OS picks (see `telemetry_port` after `start`).
     telemetry_rate_hz : `float`, optional
-        Samples per second per axis; default ``config.telemetry_rate_hz`` (10).
+        Samples per second per topic; default ``config.telemetry_rate_hz`` (10).
     config : `Config`, optional
         Axis limits (``sim_limits``) and the telemetry rate.
     timings : `Timings`, optional

@@ -2,7 +2,8 @@
 
 Each object has ``topicID`` (`TelemetryTopicId`), ``timestamp`` (TAI unix
 seconds) and the topic's fields (for an axis: ``angleActual``, ``angleSet``,
-``velocityActual``, ``velocitySet``, ``accelerationActual``, ``torqueActual``).
+``velocityActual``, ``velocitySet``, ``accelerationActual``, ``torqueActual``;
+for an axis's drives: ``current``, one value per drive).
 
 `TelemetryServer` publishes samples to any number of clients (the simulator's
 side); `TelemetryClient` reads the stream into dicts (the user's side).

@@ -95,6 +95,10 @@ class AxisSpec:
         Command code of each action (``power``, ``stop``, ``move``, ``track``,
         ``home``, ``reset_alarm``, ``enable_tracking``, ``drive_reset``,
         ``drive_enable``).
+    drive_topic : `TelemetryTopicId` or `None`
+        Telemetry topic of the drives' currents; `None`: not published.
+    torque_constant : `float`
+        Torque of one drive per ampere [N m / A], for the simulated currents.
     """
 
     name: str
@@ -105,6 +109,8 @@ class AxisSpec:
     home: float | None
     inertia: float
     codes: dict[str, CommandCode]
+    drive_topic: TelemetryTopicId | None = None
+    torque_constant: float = 1.0
 
 
 _AXIS_ACTIONS = (
@@ -139,6 +145,8 @@ AZIMUTH = AxisSpec(
     home=0.0,
     inertia=1.3e6,
     codes=_axis_codes("AZIMUTH_AXIS"),
+    drive_topic=TelemetryTopicId.AZIMUTH_DRIVE,
+    torque_constant=400.0,
 )
 
 ELEVATION = AxisSpec(
@@ -150,6 +158,8 @@ ELEVATION = AxisSpec(
     home=86.5,
     inertia=6.0e5,
     codes=_axis_codes("ELEVATION_AXIS"),
+    drive_topic=TelemetryTopicId.ELEVATION_DRIVE,
+    torque_constant=100.0,
 )
 
 CAMERA_CABLE_WRAP = AxisSpec(
@@ -224,11 +234,42 @@ class Axis(Device):
         """The commanded position and velocity at ``now`` (a target or a halt)."""
         return self._goal(now)
 
+    def torque(self, now: float) -> float:
+        """The torque on the axis at ``now``: inertia * acceleration [N m]."""
+        return self.spec.inertia * math.radians(self.path.at(now).acceleration)
+
+    def drive_currents(self, now: float) -> list[float]:
+        """The current of each drive at ``now`` [A].
+
+        The axis torque is shared equally by the enabled drives
+        (``torque / (enabled_drives * torque_constant)``, signed like the
+        torque); a disabled drive carries 0, and so does every drive while the
+        axis is off.
+        """
+        enabled = sum(self.drives_enabled) if self.powered else 0
+        if not enabled:
+            return [0.0] * self.spec.drives
+        share = self.torque(now) / (enabled * self.spec.torque_constant)
+        return [share if on else 0.0 for on in self.drives_enabled]
+
+    def drive_telemetry(self, now: float) -> dict[str, Any] | None:
+        """A drive telemetry sample at ``now`` (``topicID``, ``timestamp``, ``current``).
+
+        `None` if the axis has no drive topic (``spec.drive_topic``).
+        """
+        if self.spec.drive_topic is None:
+            return None
+        return {
+            "topicID": int(self.spec.drive_topic),
+            "timestamp": now,
+            "current": self.drive_currents(now),
+        }
+
     def telemetry(self, now: float) -> dict[str, Any]:
         """A telemetry sample at ``now`` (topic of the axis, PROTOCOL.md names)."""
         actual = self.path.at(now)
         demand = self._goal(now)
-        torque = self.spec.inertia * math.radians(actual.acceleration)
+        torque = self.torque(now)
         return {
             "topicID": int(self.spec.topic),
             "timestamp": now,

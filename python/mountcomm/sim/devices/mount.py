@@ -197,8 +197,17 @@ class Mount:
         return min(times) if times else None
 
     def telemetry(self, now: float) -> list[dict[str, Any]]:
-        """One telemetry sample per axis at ``now`` (azimuth, elevation, camera cable wrap)."""
-        return [axis.telemetry(now) for axis in self.axes]
+        """The telemetry samples at ``now``.
+
+        One per axis (azimuth, elevation, camera cable wrap), then one per drive
+        topic (azimuth drives, elevation drives).
+        """
+        samples = [axis.telemetry(now) for axis in self.axes]
+        for axis in self.axes:
+            drives = axis.drive_telemetry(now)
+            if drives is not None:
+                samples.append(drives)
+        return samples
 
     def device(self, name: str) -> Device:
         """A device by attribute name, e.g. ``"elevation"`` or ``"mirror_covers"``."""
