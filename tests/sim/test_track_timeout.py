@@ -122,6 +122,13 @@ def test_leaving_tracking_disarms_the_timeout(leave: commands.Command) -> None:
     assert warnings(bench) == []
 
 
+def test_error_alarm_disarms_the_timeout() -> None:
+    bench = tracking()
+    bench.device.inject_alarm(bench.now, "encoder fault")
+    bench.wait(3 * TIMEOUT)
+    assert [w.severity for w in warnings(bench)] == [Severity.ERROR]
+
+
 def test_timeout_is_a_timing() -> None:
     assert Timings.fast(0.01).track_timeout_s == pytest.approx(TIMEOUT * 0.01)
     short = tracking(Timings(track_timeout_s=0.5))

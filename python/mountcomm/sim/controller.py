@@ -505,6 +505,7 @@ class MockController(AsyncResource):
         self._announce(before)
 
     def _answer(self, console: _Console, command: Command) -> None:
+        """Answer one command: NOACK, or ACK and the replies it causes at once."""
         role = console.role
         self.received.append((role, command))
         self.log.debug(

@@ -628,7 +628,11 @@ class Axis(Device):
         return self._reset_alarm(command, now)
 
     def inject_alarm(
-        self, now: float, text: str, code: int = 1, severity: Severity = Severity.ERROR
+        self,
+        now: float,
+        text: str,
+        code: int = ALARM_CONDITION,
+        severity: Severity = Severity.ERROR,
     ) -> None:
         """Raise an alarm (fault injection); an ERROR also brakes the axis to a halt."""
         self._run_until(now)
