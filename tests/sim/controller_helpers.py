@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,7 +28,7 @@ FAST_LIMITS = {
 FAST_CONFIG = Config(sim_limits=FAST_LIMITS, telemetry_rate_hz=50.0)
 # Device durations scaled down, but the tracking timeout kept at its default: a
 # test's next TRACK target may well come later than a scaled 50 ms.
-FAST_TIMINGS = dataclasses.replace(Timings.fast(0.01), track_timeout_s=Timings().track_timeout_s)
+FAST_TIMINGS = Timings.fast(0.01)
 
 
 def fast_controller(roles: Any = (Source.CSC,), **kwargs: Any) -> MockController:

@@ -224,8 +224,18 @@ class Timings:
 
     @classmethod
     def fast(cls, scale: float = 0.01) -> Timings:
-        """Every duration times ``scale`` (for tests)."""
-        return cls(**{f.name: getattr(cls(), f.name) * scale for f in dataclasses.fields(cls)})
+        """Every device duration times ``scale`` (for tests).
+
+        ``track_timeout_s`` is a tolerance of the client's pace, not a device
+        duration, and keeps its default: a test that sends tracking targets at
+        an ordinary rate must not see the axis give up between two of them.
+        """
+        scaled = {
+            f.name: getattr(cls(), f.name) * scale
+            for f in dataclasses.fields(cls)
+            if f.name != "track_timeout_s"
+        }
+        return cls(**scaled)
 
 
 @dataclasses.dataclass(eq=False)
