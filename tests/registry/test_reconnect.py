@@ -203,3 +203,43 @@ async def test_a_watch_without_initial_events_gets_the_snapshot_on_resumption() 
                     assert events.resumptions == 1
         finally:
             await client.close()
+
+
+async def test_a_connection_lost_while_resuming_is_retried() -> None:
+    handlers: set[asyncio.Task[object]] = set()
+    hung_up = asyncio.Event()
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A daemon that dies as soon as it is asked something."""
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+        hung_up.set()
+
+    async with daemon() as first:
+        port = first.port
+        client = PortRegistry("127.0.0.1", port, timeout=T, reconnect=True)
+        try:
+            await client.register("svc", 20001)
+            async with client.watch() as events:
+                assert what(await next_event(events)) == ("added", 20001, "svc", True)
+                await first.close()
+                assert what(await next_event(events)) == ("removed", 20001, "svc", False)
+                fake = await asyncio.start_server(hang_up, "127.0.0.1", port, reuse_address=True)
+                try:
+                    await asyncio.wait_for(hung_up.wait(), T)  # the re-registration failed
+                finally:
+                    fake.close()
+                    await asyncio.wait_for(fake.wait_closed(), T)
+                    await asyncio.wait_for(asyncio.gather(*handlers), T)
+                assert not client.connected
+                async with daemon(port):
+                    await asyncio.wait_for(client.wait_connected(), T)
+                    assert [e.service for e in await client.list_ports()] == ["svc"]
+                    assert what(await next_event(events)) == ("added", 20001, "svc", True)
+                    assert events.resumptions == 1
+        finally:
+            await client.close()

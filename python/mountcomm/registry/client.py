@@ -528,7 +528,9 @@ class PortRegistry(AsyncResource):
             self._start_reading()
             try:
                 await self._resume()
-            except (ConnectionError, TimeoutError) as e:
+            except Exception as e:  # lost again, no answer, or a reply we cannot read
+                if not isinstance(e, (ConnectionError, TimeoutError)):
+                    self.log.exception("registry_resume_failed", attempt=attempt)
                 self._connection_lost(e, "resuming on the new connection failed", writer)
                 await asyncio.sleep(next(delays))
                 continue
