@@ -293,11 +293,12 @@ class PortRegistry(AsyncResource):
       every later call: make a new `PortRegistry` to reconnect (and register
       again);
     * with ``reconnect``, `reconnect_task` tries to connect again to the same
-      address, after delays from `reconnect_delays` (no autostart), until it
-      succeeds or `close` is called. Once connected, it registers again every
-      entry this client got from `allocate`/`get_port` or `register` and has
-      not released (under the name the daemon gave it; a re-registration the
-      new daemon refuses is logged as ``reregister_failed`` and forgotten),
+      address, at once and then after each delay of `reconnect_delays` (no
+      autostart), until it succeeds or `close` is called. Once connected, it
+      registers again every entry this client got from `allocate`/`get_port`
+      or `register` (a call that returned) and has not given to `release`
+      (under the name the daemon gave it; a re-registration the new daemon
+      refuses is logged as ``reregister_failed`` and forgotten),
       then resumes every open watch (see `PortWatch` for what a watcher sees),
       and only then is the client `connected` again. Until then every call
       raises `ConnectionClosedError` at once (`wait_connected` waits for the
@@ -390,10 +391,11 @@ class PortRegistry(AsyncResource):
             self.log.debug("registry_connected", host=self.host, unix_socket=self.unix_socket)
 
     async def wait_connected(self) -> None:
-        """Return once connected: at once if connected, else as `connect`, or,
-        while reconnecting, once the connection is made and resumed.
+        """Return once connected (cancel-safe).
 
-        Cancel-safe.
+        At once if connected; connects (as `connect`) if never connected; while
+        reconnecting, once the connection is made again and resumed (entries
+        registered again, watches resumed).
 
         Raises
         ------
