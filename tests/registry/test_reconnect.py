@@ -12,6 +12,7 @@ import pytest
 from mountcomm.exceptions import ConnectionClosedError
 from mountcomm.registry import PortEvent, PortRegistry
 from mountcomm.registry.client import reconnect_delays
+from mountcomm.registry.harness import RegistryHarness
 from mountcomm.registry.peer import current_user
 from mountcomm.registry.server import RegistryServer
 from mountcomm.registry.store import Lease
@@ -243,3 +244,16 @@ async def test_a_connection_lost_while_resuming_is_retried() -> None:
                     assert events.resumptions == 1
         finally:
             await client.close()
+
+
+async def test_harness_restart_keeps_the_address(port_registry: RegistryHarness) -> None:
+    port, old_client = port_registry.port, port_registry.client
+    client = await port_registry.new_client(reconnect=True)
+    await client.register("svc", 20001)
+    await port_registry.restart()
+    assert port_registry.port == port and port_registry.client is not old_client
+    with pytest.raises(ConnectionClosedError):
+        await old_client.ping()  # without reconnect: lost for good
+    await asyncio.wait_for(client.wait_connected(), T)
+    entries = await port_registry.client.list_ports()
+    assert [(e.port, e.service) for e in entries] == [(20001, "svc")]
