@@ -257,3 +257,30 @@ async def test_harness_restart_keeps_the_address(port_registry: RegistryHarness)
     await asyncio.wait_for(client.wait_connected(), T)
     entries = await port_registry.client.list_ports()
     assert [(e.port, e.service) for e in entries] == [(20001, "svc")]
+
+
+async def test_a_watch_closed_while_disconnected_is_not_resumed() -> None:
+    async with daemon() as first:
+        port = first.port
+        client = PortRegistry("127.0.0.1", port, timeout=T, reconnect=True)
+        try:
+            await client.register("svc", 20001)
+            kept, closed = client.watch(), client.watch()
+            await kept.start()
+            await closed.start()
+            assert (await next_event(kept)).kind == "added"
+            await first.close()
+            assert (await next_event(kept)).kind == "removed"
+            await asyncio.wait_for(closed.aclose(), T)  # nothing to tell a daemon now
+            async with daemon(port):
+                await asyncio.wait_for(client.wait_connected(), T)
+                assert what(await next_event(kept)) == ("added", 20001, "svc", True)
+                assert closed.ended and closed.resumptions == 0
+                # What came before the end can still be read, then the iteration stops.
+                assert [what(e) async for e in closed] == [
+                    ("added", 20001, "svc", True),
+                    ("removed", 20001, "svc", False),
+                ]
+                await kept.aclose()
+        finally:
+            await client.close()
