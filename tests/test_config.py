@@ -10,6 +10,8 @@ import pytest
 
 from mountcomm import config
 from mountcomm.config import Config, ConfigError, RolePorts
+from mountcomm.registry.server import RegistryServer
+from mountcomm.registry.store import format_pool, parse_pool
 
 SHIPPED = Path(__file__).resolve().parents[1] / "config" / "mountcomm.yaml"
 
@@ -88,6 +90,26 @@ def test_pool_may_be_a_single_string(tmp_path: Path) -> None:
     assert config.load(path).registry_pool == ((20000, 20099),)
 
 
+@pytest.mark.parametrize("word", ["ephemeral", "Ephemeral", " ephemeral "])
+def test_pool_ephemeral_means_the_os_picks(tmp_path: Path, word: str) -> None:
+    path = write(tmp_path, f"registry: {{pool: '{word}'}}\n")
+    cfg = config.load(path)
+    assert cfg.registry_pool is None  # what RegistryServer(pool=None) takes
+    assert format_pool(cfg.registry_pool) == "ephemeral"
+    assert cfg.registry_pool == parse_pool("ephemeral")  # same as --pool ephemeral
+
+
+def test_pool_ephemeral_as_bare_yaml_word(tmp_path: Path) -> None:
+    path = write(tmp_path, "registry:\n  pool: ephemeral\n")
+    assert config.load(path).registry_pool is None
+
+
+def test_pool_ephemeral_starts_a_server_without_pool(tmp_path: Path) -> None:
+    path = write(tmp_path, "registry: {pool: ephemeral}\n")
+    server = RegistryServer("127.0.0.1", 0, pool=config.load(path).registry_pool)
+    assert server.store.pool is None
+
+
 def test_path_like_and_str_paths(tmp_path: Path) -> None:
     path = write(tmp_path, "host: 10.0.0.1\n")
     assert config.load(path).host == "10.0.0.1"
@@ -156,6 +178,11 @@ BAD_FILES = [
     ("registry: {pool: ['x-y']}\n", r"registry.pool\[0\]"),
     ("registry: {pool: 30001}\n", r"registry.pool\[0\]"),
     ("registry: {pool: [[30001, 30999]]}\n", r"registry.pool\[0\]"),
+    ("registry: {pool: ['ephemeral']}\n", r"registry.pool\[0\]"),
+    ("registry: {pool: ['30001-30999', ephemeral]}\n", r"registry.pool\[1\]"),
+    ("registry: {pool: []}\n", "registry.pool"),
+    ("registry: {pool: null}\n", r"registry.pool\[0\]"),
+    ("registry: {pool: ephemera}\n", r"registry.pool\[0\]"),
     ("registry: {host: ''}\n", "registry.host"),
     ("registry: {unix_socket: 5}\n", "registry.unix_socket"),
     ("host: 5\n", "host"),

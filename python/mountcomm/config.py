@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 ENV_VAR = "MOUNTCOMM_CONFIG"
+EPHEMERAL_POOL = "ephemeral"
+"""The ``registry.pool`` value for "no pool, the OS picks each port" (`None`)."""
 
 
 class ConfigError(ValueError):
@@ -56,7 +58,7 @@ class Config:
     host: str = "127.0.0.1"
     registry_host: str = "127.0.0.1"
     registry_port: int = 30000
-    registry_pool: tuple[tuple[int, int], ...] = ((30001, 30999),)
+    registry_pool: tuple[tuple[int, int], ...] | None = ((30001, 30999),)
     registry_unix_socket: str | None = None
     telemetry_rate_hz: float = 10.0
     sim_limits: dict[str, dict[str, float]] = dataclasses.field(
@@ -118,18 +120,31 @@ class _Reader:
         return value
 
 
-def _pool(reader: _Reader, value: Any, key: str) -> tuple[tuple[int, int], ...]:
+def _pool(reader: _Reader, value: Any, key: str) -> tuple[tuple[int, int], ...] | None:
+    """Ranges ``'LO-HI'`` (one string or a list), or ``'ephemeral'`` → `None`.
+
+    `None` is what ``RegistryServer(pool=None)`` takes: no pool, the OS picks
+    each port (as ``mountcomm registry --pool ephemeral``).
+    """
+    if isinstance(value, str) and value.strip().lower() == EPHEMERAL_POOL:
+        return None
+    if value == []:  # an empty pool would silently mean "ephemeral"
+        raise reader.fail(key, "expected at least one range 'LO-HI', or 'ephemeral'")
     ranges = []
     items = value if isinstance(value, list) else [value]
     for i, item in enumerate(items):
         k = f"{key}[{i}]"
+        if isinstance(item, str) and item.strip().lower() == EPHEMERAL_POOL:
+            raise reader.fail(
+                k, f"'ephemeral' stands alone ({key}: ephemeral), not in a list of ranges"
+            )
         if not isinstance(item, str) or item.count("-") != 1:
-            raise reader.fail(k, f"expected a range 'LO-HI', got {item!r}")
+            raise reader.fail(k, f"expected a range 'LO-HI' or 'ephemeral', got {item!r}")
         lo_text, hi_text = item.split("-")
         try:
             lo, hi = int(lo_text), int(hi_text)
         except ValueError:
-            raise reader.fail(k, f"expected a range 'LO-HI', got {item!r}") from None
+            raise reader.fail(k, f"expected a range 'LO-HI' or 'ephemeral', got {item!r}") from None
         if not 1 <= lo <= hi <= 65535:
             raise reader.fail(k, f"expected 1 <= LO <= HI <= 65535, got {item!r}")
         ranges.append((lo, hi))

@@ -162,3 +162,20 @@ def test_ports_without_a_registry_exits_1(capsys: pytest.CaptureFixture[str]) ->
     assert f"cannot reach the registry at 127.0.0.1:{port}" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["ports", "--service", "a", "--beginswith", "b"])
+
+
+async def test_registry_process_with_an_ephemeral_pool_from_its_config(tmp_path: Path) -> None:
+    config = tmp_path / "mountcomm.yaml"
+    config.write_text("registry: {host: 127.0.0.1, port: 0, pool: ephemeral}\n")
+    proc, port = await start_daemon("--config", str(config))
+    try:
+        async with PortRegistry("127.0.0.1", port, timeout=T) as client:
+            entry = await client.allocate("svc")
+            # The OS's choice (its ephemeral range), not the default pool 30001-30999.
+            assert 0 < entry.port <= 65535 and not 30001 <= entry.port <= 30999
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), T) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await asyncio.wait_for(proc.communicate(), T)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mountcomm.registry.client import PortRegistry
 from mountcomm.registry.harness import RegistryHarness
 from mountcomm.registry.peer import current_user
 from mountcomm.registry.server import RegistryServer
@@ -379,3 +380,52 @@ async def test_a_client_that_closes_before_it_is_identified_cannot_pass_for_root
             assert not server.closed and len(server.store) == 0
     finally:
         log.removeHandler(records)
+
+
+async def test_a_watcher_that_stops_reading_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    """Events for a watcher that never reads pile up only to ``max_write_buffer``."""
+    log = logging.getLogger("test_slow_watcher")
+    caplog.set_level(logging.WARNING, logger=log.name)
+    loop = asyncio.get_running_loop()
+    server = RegistryServer("127.0.0.1", 0, pool=None, max_write_buffer=4096, log=log)
+    async with server, PortRegistry("127.0.0.1", server.port, timeout=T) as client:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as slow:
+            # A small receive window, so that the kernel buffers fill up quickly.
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            slow.setblocking(False)
+            await asyncio.wait_for(loop.sock_connect(slow, ("127.0.0.1", server.port)), T)
+            await loop.sock_sendall(slow, b'{"op": "watch", "id": 1}\n')
+            reply = b""
+            while not reply.endswith(b"\n"):  # the reply only: no event is ever read
+                reply += await asyncio.wait_for(loop.sock_recv(slow, 1), T)
+            assert json.loads(reply) == {"id": 1, "ok": True, "entries": []}
+            assert server.connection_count == 2
+
+            # Table entries only: nothing binds these ports. The longest names make the
+            # biggest events; each round is 2 * batch events (~50 kB) in ~2 round trips.
+            service = "slow_watcher_".ljust(120, "x")  # room for the _N suffixes
+            ports = range(20001, 20001 + 100)
+            rounds = 0
+            while server.connection_count == 2:
+                rounds += 1
+                assert rounds <= 1000, "the slow watcher was never dropped"
+                await asyncio.gather(*(client.register(service, p) for p in ports))
+                await asyncio.gather(*(client.release(p) for p in ports))
+            assert server.connection_count == 1  # the daemon holds nothing of it
+            assert "watcher_too_slow" in caplog.text
+
+            # The daemon goes on serving the others, watches included.
+            port = ports[0]
+            await client.register("after", port)
+            async with client.watch(service="after") as events:
+                event = await asyncio.wait_for(events.__anext__(), T)
+                assert (event.kind, event.port, event.initial) == ("added", port, True)
+            assert [e.service for e in await client.list_ports()] == ["after"]
+
+            # Once it reads again, the slow watcher gets what the kernel held, then EOF
+            # (or a reset).
+            try:
+                while await asyncio.wait_for(loop.sock_recv(slow, 65536), T):
+                    pass
+            except ConnectionResetError:
+                pass

@@ -11,16 +11,18 @@
                 ...
 
 Everything a `PortRegistry` allocates or registers lives as long as its
-connection: `close` (or losing the connection) releases it all.
+connection: `close` (or losing the connection) releases it all. With
+``reconnect=True`` a client whose daemon restarts connects again by itself,
+registers its entries again and resumes its watches.
 """
 
 from __future__ import annotations
 
-__all__ = ["PortRegistry", "PortWatch"]
+__all__ = ["PortRegistry", "PortWatch", "reconnect_delays"]
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -36,6 +38,7 @@ from ..exceptions import (
     RegistryRequestError,
     UnknownPortError,
 )
+from ..net.retry import backoff
 from . import wire
 from .peer import unix_address
 from .store import PortEntry, PortEvent, Query
@@ -51,6 +54,31 @@ _ERRORS: dict[str, type[RegistryError]] = {
     )
 }
 _MAX_REPLY_BYTES = 64 * 1024 * 1024  # a LIST of every port fits easily
+
+
+def reconnect_delays() -> Iterator[float]:
+    """Delays between the attempts of a `PortRegistry` to reconnect [s].
+
+    50 ms, doubling up to 2 s, each shortened by up to a quarter at random so
+    that the clients of a restarted daemon do not all come back at once.
+    """
+    return backoff(0.05, factor=2.0, maximum=2.0, jitter=0.25)
+
+
+class _Record:
+    """What a client asked for, to ask the same of a new daemon."""
+
+    __slots__ = ("service", "user")
+
+    def __init__(self, service: str, user: str | None) -> None:
+        self.service = service
+        self.user = user
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Mark a request's failure as seen: its caller may have been cancelled meanwhile."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 class _End:
@@ -79,6 +107,9 @@ class PortWatch:
     entries : `list` [`PortEntry`]
         The matching entries when the watch started (empty before).
 
+    resumptions : `int`
+        How many times the watch was resumed on a new connection (see Notes).
+
     Notes
     -----
     Cancelling ``__anext__`` is safe: no event is lost. After `aclose` the
@@ -86,6 +117,23 @@ class PortWatch:
     `ConnectionClosedError`; if more than ``max_queue`` events (initial ones
     included) pile up unread, the watch ends and ``__anext__`` raises
     `RegistryError` once the events before it are read.
+
+    If the registry was made with ``reconnect=True``, losing the connection
+    does not end the watch. What it delivers across a reconnection, in order:
+
+    1. At once when the connection is lost: a ``removed`` event
+       (``initial=False``) for every entry the watch reported as added and not
+       as removed, in port order. The daemon's entries ended with it (leases
+       are connections), so the watcher's picture is then empty.
+    2. Nothing while the client is reconnecting (changes then are not seen).
+    3. Once the client is connected again and has registered its own entries
+       again: an ``added`` event with ``initial=True`` for every matching
+       entry of the new daemon, whatever ``initial`` was given (`entries` is
+       replaced by that snapshot; `resumptions` is incremented first).
+    4. Then every change as it happens, as before.
+
+    An entry that survives (e.g. the connection dropped but the daemon lived)
+    is thus reported removed, then added again.
     """
 
     def __init__(self, registry: PortRegistry, query: Query, initial: bool, max_queue: int) -> None:
@@ -94,10 +142,21 @@ class PortWatch:
         self.initial = initial
         self.max_queue = max_queue
         self.entries: list[PortEntry] = []
+        self.resumptions = 0
         self._queue: asyncio.Queue[PortEvent | _End] = asyncio.Queue()
         self._id: int | None = None
         self._ended = False
+        self._seen: dict[int, PortEntry] = {}  # what the watcher was told exists
+        self._resuming = False
         self._start_lock = asyncio.Lock()
+
+    @property
+    def ended(self) -> bool:
+        """True once the watch has ended (`aclose`, connection closed, fell behind).
+
+        The events delivered before the end can still be read.
+        """
+        return self._ended
 
     async def start(self) -> PortWatch:
         """Start the watch on the daemon (idempotent); return self.
@@ -117,9 +176,20 @@ class PortWatch:
     def _started(self, entries: list[PortEntry]) -> None:
         """Called by the registry's reader with the reply, before any event."""
         self.entries = entries
-        if self.initial:
-            for entry in entries:
-                self._queue.put_nowait(PortEvent.of("added", entry, initial=True))
+        if self._resuming:
+            self._resuming = False
+            self.resumptions += 1
+        elif not self.initial:
+            return
+        for entry in entries:
+            self._deliver(PortEvent.of("added", entry, initial=True))
+
+    def _suspend(self) -> None:
+        """The connection is lost and will be made again: report every entry removed."""
+        self._resuming = True
+        for entry in sorted(self._seen.values()):
+            self._deliver(PortEvent.of("removed", entry))
+        self._seen.clear()
 
     def _deliver(self, event: PortEvent) -> None:
         if self._ended:
@@ -127,6 +197,10 @@ class PortWatch:
         if self._queue.qsize() >= self.max_queue:
             self._end(RegistryError(f"watch fell behind: more than {self.max_queue} events unread"))
             return
+        if event.kind == "added":
+            self._seen[event.port] = event.entry
+        else:
+            self._seen.pop(event.port, None)
         self._queue.put_nowait(event)
 
     def _end(self, error: BaseException | None) -> None:
@@ -195,17 +269,42 @@ class PortRegistry(AsyncResource):
     autostart : `bool`
         If no daemon answers on this host, start one (``mountcomm registry`` in
         a detached process, which outlives this client) and connect to it.
+    reconnect : `bool`
+        After losing the connection (e.g. the daemon restarted), connect again
+        by itself, register again what it holds and resume its watches (see
+        Notes). `False`: a lost connection is the end, as after `close`.
     log : logger, optional
         `logging.Logger`, structlog logger or `None`.
+
+    Attributes
+    ----------
+    reconnect_task : `asyncio.Task` or `None`
+        The background task that reconnects, while it runs (owned by this
+        client; `close` cancels it).
 
     Notes
     -----
     The connection is made by `connect` or on first use, and is the lease of
     everything this client allocates or registers: all of it is released when
     the connection closes (`close`, or the process dies). If the connection is
-    lost, every pending call raises `ConnectionClosedError`, every watch ends
-    with it, and so does every later call: make a new `PortRegistry` to
-    reconnect (and register again).
+    lost, every pending call raises `ConnectionClosedError`. Then:
+
+    * without ``reconnect``, every watch ends with that error, and so does
+      every later call: make a new `PortRegistry` to reconnect (and register
+      again);
+    * with ``reconnect``, `reconnect_task` tries to connect again to the same
+      address, at once and then after each delay of `reconnect_delays` (no
+      autostart), until it succeeds or `close` is called. Once connected, it
+      registers again every entry this client got from `allocate`/`get_port`
+      or `register` (a call that returned) and has not given to `release`
+      (under the name the daemon gave it; a re-registration the new daemon
+      refuses is logged as ``reregister_failed`` and forgotten),
+      then resumes every open watch (see `PortWatch` for what a watcher sees),
+      and only then is the client `connected` again. Until then every call
+      raises `ConnectionClosedError` at once (`wait_connected` waits for the
+      end of the reconnection). Only the first connection is made by
+      `connect`: if it fails, nothing is retried. After `terminate` the client
+      keeps trying until a daemon answers again or it is closed.
 
     Every call raises `ConnectionClosedError` if the connection is closed or
     lost, `TimeoutError` if the daemon does not answer within ``timeout``, and
@@ -222,6 +321,7 @@ class PortRegistry(AsyncResource):
         unix_socket: str | None = None,
         timeout: float = 5.0,
         autostart: bool = False,
+        reconnect: bool = False,
         log: Any = None,
     ) -> None:
         self.host = host
@@ -229,6 +329,8 @@ class PortRegistry(AsyncResource):
         self.unix_socket = unix_socket
         self.timeout = timeout
         self.autostart = autostart
+        self.reconnect = reconnect
+        self.reconnect_task: asyncio.Task[None] | None = None
         self.log = mlog.get_logger(log, "PortRegistry", port=port)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -236,15 +338,18 @@ class PortRegistry(AsyncResource):
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._watches: dict[int, PortWatch] = {}
-        self._error: Callable[[], ConnectionClosedError] | None = None
+        self._error: Callable[[], ConnectionClosedError] | None = None  # for good
+        self._down: Callable[[], ConnectionClosedError] | None = None  # while reconnecting
+        self._records: dict[int, _Record] = {}  # port -> what to register again
+        self._changed = asyncio.Event()  # set and replaced when `connected` changes
         self._connect_lock = asyncio.Lock()
 
     # ---- connection -------------------------------------------------------------
 
     @property
     def connected(self) -> bool:
-        """True while the connection is up."""
-        return self._writer is not None and self._error is None
+        """True while the connection is up (and, after a reconnection, resumed)."""
+        return self._writer is not None and self._error is None and self._down is None
 
     async def connect(self) -> None:
         """Connect if not yet connected (idempotent).
@@ -252,7 +357,8 @@ class PortRegistry(AsyncResource):
         Raises
         ------
         ConnectionClosedError
-            If this client was closed or lost its connection.
+            If this client was closed or lost its connection (or is
+            reconnecting: see `wait_connected`).
         OSError
             If no daemon answers (and ``autostart`` is off or failed).
         TimeoutError
@@ -261,6 +367,8 @@ class PortRegistry(AsyncResource):
         async with self._connect_lock:
             if self._error is not None:
                 raise self._error()
+            if self._down is not None:
+                raise self._down()
             if self._writer is not None:
                 return
             try:
@@ -279,8 +387,38 @@ class PortRegistry(AsyncResource):
                     timeout=self.timeout,
                 )
                 self._reader, self._writer = await self._open()
-            self._read_task = asyncio.create_task(self._read_loop(), name="PortRegistry.read")
+            self._start_reading()
             self.log.debug("registry_connected", host=self.host, unix_socket=self.unix_socket)
+
+    async def wait_connected(self) -> None:
+        """Return once connected (cancel-safe).
+
+        At once if connected; connects (as `connect`) if never connected; while
+        reconnecting, once the connection is made again and resumed (entries
+        registered again, watches resumed).
+
+        Raises
+        ------
+        ConnectionClosedError
+            If this client is closed (or lost its connection without
+            ``reconnect``), also while waiting.
+        OSError, TimeoutError
+            As `connect`, for the first connection.
+        """
+        while self._down is not None and self._error is None:
+            await self._changed.wait()
+        await self.connect()
+
+    def _notify(self) -> None:
+        """`connected` may have changed: wake `wait_connected`."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _start_reading(self) -> None:
+        assert self._reader is not None and self._writer is not None
+        self._read_task = asyncio.create_task(
+            self._read_loop(self._reader, self._writer), name="PortRegistry.read"
+        )
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         async with asyncio.timeout(self.timeout):
@@ -293,12 +431,17 @@ class PortRegistry(AsyncResource):
     async def close(self) -> None:
         """Close the connection, releasing everything it holds (idempotent).
 
-        Pending calls raise `ConnectionClosedError`; watches stop.
+        Pending calls raise `ConnectionClosedError`; watches stop; a
+        reconnection in progress is cancelled and waited for.
         """
         self._lost(None, "PortRegistry was closed")
-        task, self._read_task = self._read_task, None
-        if task is not None and task is not asyncio.current_task():
-            await asyncio.wait({task})
+        tasks = {t for t in (self._read_task, self.reconnect_task) if t is not None}
+        self._read_task = self.reconnect_task = None
+        current = asyncio.current_task()
+        if current is not None:
+            tasks.discard(current)
+        if tasks:
+            await asyncio.wait(tasks)
         writer = self._writer
         if writer is not None:
             try:
@@ -331,24 +474,132 @@ class PortRegistry(AsyncResource):
         self._watches.clear()
         if self._writer is not None:
             self._writer.close()
-        task = self._read_task
+        for task in (self._read_task, self.reconnect_task):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        self._notify()
+
+    def _connection_lost(
+        self, cause: BaseException, message: str, writer: asyncio.StreamWriter
+    ) -> None:
+        """``writer``'s connection is lost: end for good, or suspend and reconnect."""
+        if self._error is not None or writer is not self._writer:
+            return  # closed, or an older connection
+        if not self.reconnect:
+            self._lost(cause, message)
+            return
+
+        def error() -> ConnectionClosedError:
+            e = ConnectionClosedError(f"{message}; reconnecting")
+            e.__cause__ = cause
+            return e
+
+        self._down = error
+        self.log.info(
+            "registry_connection_lost", reason=message, error=repr(cause), reconnecting=True
+        )
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(error())
+        for watch in list(self._watches.values()):
+            watch._suspend()
+        writer.close()
+        self._reader = self._writer = None
+        task, self._read_task = self._read_task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
+        if self.reconnect_task is None or self.reconnect_task.done():
+            self.reconnect_task = asyncio.create_task(
+                self._reconnect(), name="PortRegistry.reconnect"
+            )
+        self._notify()
 
-    async def _read_loop(self) -> None:
-        assert self._reader is not None
+    async def _reconnect(self) -> None:
+        """Connect again, register again, resume the watches; retry until closed."""
+        delays = reconnect_delays()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._reader, self._writer = await self._open()
+            except (OSError, TimeoutError) as e:
+                self.log.debug("registry_reconnect_failed", attempt=attempt, error=repr(e))
+                await asyncio.sleep(next(delays))
+                continue
+            writer = self._writer
+            self._start_reading()
+            try:
+                await self._resume()
+            except Exception as e:  # lost again, no answer, or a reply we cannot read
+                if not isinstance(e, (ConnectionError, TimeoutError)):
+                    self.log.exception("registry_resume_failed", attempt=attempt)
+                self._connection_lost(e, "resuming on the new connection failed", writer)
+                await asyncio.sleep(next(delays))
+                continue
+            self._down = None
+            self.reconnect_task = None
+            self.log.info(
+                "registry_reconnected",
+                attempts=attempt,
+                entries=len(self._records),
+                watches=len(self._watches),
+            )
+            self._notify()
+            return
+
+    async def _resume(self) -> None:
+        """Register again what this client holds, then resume every open watch."""
+        for port, record in list(self._records.items()):
+            try:
+                reply = await self._send(
+                    "register", service=record.service, port=port, user=record.user
+                )
+            except RegistryError as e:
+                self._records.pop(port, None)
+                self.log.warning(
+                    "reregister_failed", port=port, service=record.service, error=str(e)
+                )
+            else:
+                record.service = wire.entry_from_wire(reply).service
+        for watch in list(self._watches.values()):
+            if watch._resuming and not watch.ended:  # else: ended, or resumed by a failed try
+                await self._resume_watch(watch)
+
+    async def _resume_watch(self, watch: PortWatch) -> None:
+        """Start ``watch`` again, under a new id, on the new connection."""
+        if watch._id is not None:
+            self._watches.pop(watch._id, None)
+        rid = next(self._ids)
+        self._watches[rid] = watch
+        watch._id = rid
+        q = watch.query
+        try:
+            await self._send("watch", rid, service=q.service, beginswith=q.beginswith, user=q.user)
+        except RegistryError as e:
+            self.log.warning("watch_resume_failed", watch=rid, error=str(e))
+            watch._end(e)
+            return
+        if watch.ended:  # closed by its user meanwhile: stop it on the daemon too
+            try:
+                await self._send("unwatch", watch=rid)
+            except RegistryError as e:
+                self.log.debug("unwatch_failed", watch=rid, error=str(e))
+
+    async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                line = await self._reader.readline()
+                line = await reader.readline()
                 if not line.endswith(b"\n"):
-                    self._lost(EOFError("registry closed the connection"), "registry went away")
+                    self._connection_lost(
+                        EOFError("registry closed the connection"), "registry went away", writer
+                    )
                     return
                 try:
                     self._dispatch(wire.parse_native_message(line))
                 except ProtocolError as e:
                     self.log.warning("bad_registry_line", error=str(e), line=line[:80])
         except (ConnectionError, OSError, ValueError) as e:
-            self._lost(e, "connection to the registry failed")
+            self._connection_lost(e, "connection to the registry failed", writer)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if "event" in message:
@@ -371,18 +622,26 @@ class PortRegistry(AsyncResource):
 
     async def _request(self, op: str, rid: int | None = None, **fields: Any) -> dict[str, Any]:
         await self.connect()
+        return await self._send(op, rid, **fields)
+
+    async def _send(self, op: str, rid: int | None = None, **fields: Any) -> dict[str, Any]:
+        """Send on the current connection (also while it is being resumed)."""
         if self._error is not None:
             raise self._error()
-        assert self._writer is not None
+        writer = self._writer
+        if writer is None:
+            assert self._down is not None
+            raise self._down()
         if rid is None:
             rid = next(self._ids)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_retrieve)
         self._pending[rid] = fut
         try:
-            self._writer.write(wire.native_request(op, rid, **fields))
+            writer.write(wire.native_request(op, rid, **fields))
             try:
                 async with asyncio.timeout(self.timeout):
-                    await self._writer.drain()
+                    await writer.drain()
                     reply = await fut
             except TimeoutError:
                 raise TimeoutError(
@@ -391,7 +650,7 @@ class PortRegistry(AsyncResource):
             except ConnectionError as e:
                 if isinstance(e, ConnectionClosedError):
                     raise
-                self._lost(e, "connection to the registry failed")
+                self._connection_lost(e, "connection to the registry failed", writer)
                 raise ConnectionClosedError("connection to the registry failed") from e
         finally:
             self._pending.pop(rid, None)
@@ -440,7 +699,9 @@ class PortRegistry(AsyncResource):
             If this client is not on the daemon's host or claims another user.
         """
         reply = await self._request("allocate", service=service, user=user)
-        return wire.entry_from_wire(reply)
+        entry = wire.entry_from_wire(reply)
+        self._records[entry.port] = _Record(entry.service, user)
+        return entry
 
     async def get_port(self, service: str) -> int:
         """Get a port of the daemon's pool under ``service``; return the port.
@@ -465,10 +726,15 @@ class PortRegistry(AsyncResource):
             If this client is not on the daemon's host or claims another user.
         """
         reply = await self._request("register", service=service, port=port, user=user)
-        return wire.entry_from_wire(reply)
+        entry = wire.entry_from_wire(reply)
+        self._records[entry.port] = _Record(entry.service, user)
+        return entry
 
     async def release(self, port: int) -> None:
         """Give back a port this client holds.
+
+        With ``reconnect``, a port given to `release` is never registered again
+        on a reconnection, whether the release succeeded or not.
 
         Raises
         ------
@@ -477,7 +743,10 @@ class PortRegistry(AsyncResource):
         RegistryPermissionError
             If another client holds it.
         """
-        await self._request("release", port=port)
+        try:
+            await self._request("release", port=port)
+        finally:  # whatever the outcome, a reconnection does not register it again
+            self._records.pop(port, None)
 
     async def list_ports(self) -> list[PortEntry]:
         """Return every entry, sorted by port."""

@@ -66,6 +66,7 @@ class RegistryHarness(AsyncResource):
         if unix_socket and sys.platform.startswith("linux"):
             token = secrets.token_hex(4)
             self.portserver_address = f"@mountcomm-registry-{os.getpid()}-{token}"
+        self._pool = pool
         self.server = RegistryServer(
             self.host, 0, pool=pool, unix_socket=self.portserver_address, log=log
         )
@@ -96,6 +97,28 @@ class RegistryHarness(AsyncResource):
 
     async def start(self) -> None:
         """Start the daemon and connect `client`."""
+        await self.server.start()
+        self.client = await self.new_client()
+
+    async def restart(self) -> None:
+        """Close the daemon, then start a new one on the same port and Unix socket.
+
+        To test how a program copes with its registry restarting. Every entry
+        goes with the old daemon. Clients made with ``reconnect=True`` come back
+        by themselves (see `PortRegistry`); the others, `client` included, lost
+        their connection for good: `client` is replaced by a new client of the
+        new daemon.
+
+        Raises
+        ------
+        OSError
+            If the port or the Unix socket was taken in between.
+        """
+        port = self.port
+        await self.server.close()
+        self.server = RegistryServer(
+            self.host, port, pool=self._pool, unix_socket=self.portserver_address, log=self.log
+        )
         await self.server.start()
         self.client = await self.new_client()
 
