@@ -207,3 +207,39 @@ async def test_auto_reconnect_on_fixed_ports_after_a_dropped_connection() -> Non
     finally:
         await mount.close()
         await ctrl.close()
+
+
+async def test_advertisements_survive_a_registry_restart(port_registry: RegistryHarness) -> None:
+    """With reconnecting registry clients, a restarted daemon learns the ports again."""
+    ctrl_registry = await port_registry.new_client(reconnect=True)
+    client_registry = await port_registry.new_client(reconnect=True)
+    ctrl = controller(ctrl_registry)
+    async with asyncio.timeout(T):
+        await ctrl.start()
+    try:
+        first = client(client_registry)
+        try:
+            async with asyncio.timeout(T):
+                await first.start()
+            await take_command(first)
+        finally:
+            await first.close()
+
+        await asyncio.wait_for(port_registry.restart(), T)
+        # The controller's registry client comes back and advertises again.
+        async with asyncio.timeout(T):
+            await ctrl_registry.wait_connected()
+            await client_registry.wait_connected()
+            port = await client_registry.wait_for("mount.csc.command", timeout=T)
+        assert port == ctrl.command_port(Source.CSC)
+
+        second = client(client_registry)
+        try:
+            async with asyncio.timeout(T):
+                await second.start()
+            await take_command(second)
+            await second.run(commands.MainPowerSupplyPower(on=True), timeout=T)
+        finally:
+            await second.close()
+    finally:
+        await ctrl.close()

@@ -83,6 +83,8 @@ class ServiceRegistry(Protocol):
 
     def watch(self, service: str | None = None) -> Any: ...
 
+    async def wait_connected(self) -> None: ...
+
 
 def registry_host(registry: ServiceRegistry) -> str | None:
     """The host whose services ``registry`` advertises (`None`: this host)."""
@@ -203,8 +205,23 @@ async def connect_service(
     Notes
     -----
     Waits forever; bound it with `asyncio.timeout`. Cancel-safe: the watch is
-    stopped and no connection is left open.
+    stopped and no connection is left open. With a registry client that
+    reconnects by itself (``PortRegistry(reconnect=True)``), a lost registry
+    connection is waited out and the watch started again.
     """
+    while True:
+        try:
+            return await _connect_when_advertised(registry, service, host, limit, log)
+        except ConnectionClosedError:
+            if not getattr(registry, "reconnect", False):
+                raise
+            log.info("waiting_for_registry", service=service)
+            await registry.wait_connected()  # raises if the client is closed
+
+
+async def _connect_when_advertised(
+    registry: ServiceRegistry, service: str, host: str, limit: int, log: Any
+) -> tuple[Link, int]:
     link: Link | None = None
     try:
         async with registry.watch(service=service) as events:
