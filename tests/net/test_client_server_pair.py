@@ -363,3 +363,20 @@ async def test_tcp_keepalive_is_set_on_both_connections() -> None:
             ClientServerPair("bad", None, 0, LOCAL_HOST, 0, None, False, tcp_keepalive=-1)
     finally:
         await asyncio.gather(pair1.close(), pair2.close())
+
+
+async def test_close_waits_for_refused_connections_to_close() -> None:
+    server = OneClientServer("busy", LOCAL_HOST, 0, None)
+    writers = []
+    try:
+        await asyncio.wait_for(server.start_task, STD_TIMEOUT)
+        for _ in range(2):
+            _, writer = await asyncio.open_connection(LOCAL_HOST, server.port)
+            writers.append(writer)
+        await asyncio.wait_for(server.wait_connected(), STD_TIMEOUT)
+    finally:
+        await server.close()
+        for writer in writers:
+            writer.close()
+            await writer.wait_closed()
+    assert not server._refused

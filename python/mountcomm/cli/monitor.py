@@ -58,7 +58,7 @@ async def _monitor(args: argparse.Namespace, host: str, port: int) -> int:
         await client.close()
         return 1
     stop = asyncio.create_task(wait_for_stop_signal())
-    samples: AsyncGenerator[dict[str, Any], None] = client.__aiter__()  # type: ignore[assignment]
+    samples: AsyncGenerator[dict[str, Any], None] = client.__aiter__()
 
     async def next_sample() -> dict[str, Any]:
         return await anext(samples)

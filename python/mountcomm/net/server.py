@@ -104,6 +104,7 @@ class OneClientServer:
         self.tcp_keepalive = tcp_keepalive
         self._server: asyncio.Server | None = None
         self._link: Link | None = None
+        self._refused: set[Link] = set()  # refused connections still closing
         self._closed = False
         self._connected_waiters: list[asyncio.Future[None]] = []
         self.done_task: asyncio.Future[None] = loop.create_future()
@@ -163,6 +164,8 @@ class OneClientServer:
                 "second_client_refused" if not self._closed else "client_refused_closing",
                 peer=_peer(link),
             )
+            self._refused.add(link)
+            link.on_lost = self._refused.discard
             link.close()
             return
         self._link = link
@@ -236,6 +239,8 @@ class OneClientServer:
             if self._server is not None:
                 self._server.close()
             await self.close_client()
+            # Refused connections: wait (bounded) until their sockets are closed.
+            await asyncio.gather(*(link.wait_closed() for link in list(self._refused)))
             for waiter in self._connected_waiters:
                 if not waiter.done():
                     waiter.set_exception(ConnectionError(f"server {self.name} closed"))

@@ -22,7 +22,7 @@ __all__ = [
 import asyncio
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from typing import Any
 
 from .._lifecycle import AsyncResource
@@ -296,7 +296,7 @@ class TelemetryClient(AsyncResource):
         """The most recent sample of ``topic``, or `None`."""
         return self.latest.get(int(topic))
 
-    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+    async def __aiter__(self) -> AsyncGenerator[dict[str, Any], None]:
         """Yield samples in order until the stream closes (one consumer at a time)."""
         while True:
             while self._queue:
