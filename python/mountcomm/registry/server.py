@@ -19,9 +19,10 @@ from .. import __version__
 from .. import log as mlog
 from .._lifecycle import AsyncResource
 from . import peer, pidwatch, probe, wire
+from .cluster import ClusterLink, ClusterSettings
 from .peer import Credentials, unix_address
 from .session import Session
-from .store import Lease, PortEvent, PortStore, format_pool
+from .store import Lease, PortEntry, PortEvent, PortStore, Query, format_pool
 
 DEFAULT_POOL: tuple[tuple[int, int], ...] = ((30001, 30999),)
 """The pool of the shipped configuration."""
@@ -64,6 +65,14 @@ class RegistryServer(AsyncResource):
         How long `close` waits for connections to finish [s].
     max_write_buffer : `int`
         A watcher that lets more than this pile up unread is disconnected [bytes].
+    cluster : `ClusterSettings`, optional
+        Join this etcd cluster: publish every entry, and answer native
+        ``list``, ``find`` and ``watch`` from every daemon's entries (see
+        `mountcomm.registry.cluster`). `None`: this host only.
+    advertise_host : `str`, optional
+        Where this host's ports are reachable, written in every entry of a
+        cluster member; default: ``host`` (or this host's name if ``host``
+        is a wildcard).
     log : logger, optional
         `logging.Logger`, structlog logger or `None`.
 
@@ -71,6 +80,8 @@ class RegistryServer(AsyncResource):
     ----------
     store : `PortStore`
         The table of entries.
+    cluster : `ClusterLink` or `None`
+        The link to etcd, once started with ``cluster`` settings.
     port : `int`
         The TCP port, once started.
     done_task : `asyncio.Future`
@@ -90,7 +101,8 @@ class RegistryServer(AsyncResource):
     3. Wait up to ``shutdown_timeout`` for the connection handlers to finish.
     4. Abort the connections still open (a peer that does not read) and cancel
        their handlers, then wait for them.
-    5. Stop watching pids and drop every remaining entry.
+    5. Stop watching pids, leave the cluster (its lease is revoked, so other
+       hosts drop this one's entries at once) and drop every remaining entry.
     6. Set ``done_task``.
 
     `close` is idempotent and safe to call concurrently; every caller waits for
@@ -109,6 +121,8 @@ class RegistryServer(AsyncResource):
         max_line_bytes: int = wire.DEFAULT_MAX_LINE_BYTES,
         shutdown_timeout: float = 2.0,
         max_write_buffer: int = 1024 * 1024,
+        cluster: ClusterSettings | None = None,
+        advertise_host: str | None = None,
         log: Any = None,
     ) -> None:
         self.host = host
@@ -119,8 +133,17 @@ class RegistryServer(AsyncResource):
         self.max_write_buffer = max_write_buffer
         self.log = mlog.get_logger(log, "RegistryServer")
         self._raw_log = log
+        self.cluster_settings = cluster
+        if cluster is not None and advertise_host is None:
+            wildcard = host in (None, "", "0.0.0.0", "::")
+            advertise_host = socket.gethostname() if wildcard or host is None else host
+        self.advertise_host = advertise_host
+        self.cluster: ClusterLink | None = None
         self.store = PortStore(
-            pool, is_free=probe.port_is_free, pick_ephemeral=probe.pick_ephemeral_port
+            pool,
+            is_free=probe.port_is_free,
+            pick_ephemeral=probe.pick_ephemeral_port,
+            host=advertise_host or "",
         )
         self._ids = itertools.count(1)
         self._connections: dict[int, _Connection] = {}
@@ -174,6 +197,15 @@ class RegistryServer(AsyncResource):
                     os.chmod(address, 0o666)  # other local users may ask; creds tell who
                     st = os.stat(address)
                     self._unix_inode = (st.st_dev, st.st_ino)
+            if self.cluster_settings is not None:
+                self.cluster = ClusterLink(
+                    self.cluster_settings,
+                    self.advertise_host or "",
+                    local_entries=self.store.entries,
+                    on_events=self._push,
+                    log=self._raw_log,
+                )
+                await self.cluster.start()
         except BaseException:
             await self.close()
             raise
@@ -251,6 +283,8 @@ class RegistryServer(AsyncResource):
         with self._step("5 drop pids and entries"):
             if self._pidwatch is not None:
                 await self._pidwatch.close()
+            if self.cluster is not None:
+                await self.cluster.close()
             dropped = self.store.clear().events
             for server in self._servers:
                 try:
@@ -323,6 +357,8 @@ class RegistryServer(AsyncResource):
             daemon_uid=self._uid,
             max_line_bytes=self.max_line_bytes,
             info=self._info,
+            lookup=self._lookup if self.cluster is not None else None,
+            status=self._status,
             log=self._raw_log,
         )
         task = asyncio.current_task()
@@ -378,7 +414,21 @@ class RegistryServer(AsyncResource):
             writer.transport.abort()
             raise
 
+    def _lookup(self, query: Query | None) -> list[PortEntry]:
+        """The entries native list/find/watch answer with: local and cluster."""
+        local = self.store.entries(query)
+        return local if self.cluster is None else self.cluster.entries(local, query)
+
+    def _status(self) -> dict[str, Any]:
+        return {"cluster": None if self.cluster is None else self.cluster.status()}
+
     def _publish(self, events: Sequence[PortEvent], origin: _Connection | None = None) -> None:
+        """Local ``events``: publish them to the cluster, push them to the watchers."""
+        if events and self.cluster is not None:
+            self.cluster.local_changed(events)
+        self._push(events, origin)
+
+    def _push(self, events: Sequence[PortEvent], origin: _Connection | None = None) -> None:
         """Push ``events`` to the watchers, except ``origin`` (its session already did)."""
         if not events:
             return

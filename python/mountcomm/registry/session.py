@@ -34,7 +34,7 @@ from .. import log as mlog
 from ..exceptions import RegistryError, RegistryPermissionError, RegistryRequestError
 from . import wire
 from .peer import Credentials
-from .store import Change, Lease, PortEvent, PortStore, Query
+from .store import Change, Lease, PortEntry, PortEvent, PortStore, Query
 from .wire import Dialect
 
 UNKNOWN_USER = "unknown"
@@ -95,6 +95,12 @@ class Session:
         Longest request line [bytes].
     info : mapping
         Extra fields of the ``ping`` reply (version, daemon pid...).
+    lookup : callable (`Query` or `None`) -> `list` [`PortEntry`], optional
+        What native ``list``, ``find`` and ``watch`` answer from (default: the
+        store's entries; a cluster member passes its merged view). NSCL
+        ``LIST`` always lists the store.
+    status : callable () -> `dict`, optional
+        Extra fields of the ``status`` reply (e.g. ``{"cluster": ...}``).
     log : logger, optional
         `logging.Logger`, structlog logger or `None`.
 
@@ -120,6 +126,8 @@ class Session:
         daemon_uid: int | None = None,
         max_line_bytes: int = wire.DEFAULT_MAX_LINE_BYTES,
         info: Mapping[str, Any] | None = None,
+        lookup: Callable[[Query | None], list[PortEntry]] | None = None,
+        status: Callable[[], dict[str, Any]] | None = None,
         log: Any = None,
     ) -> None:
         self.store = store
@@ -130,6 +138,8 @@ class Session:
         self.check_pid = check_pid
         self.daemon_uid = daemon_uid
         self.info = dict(info or {})
+        self.lookup = store.entries if lookup is None else lookup
+        self._status_fields = status
         self.log = mlog.get_logger(log, "RegistrySession", connection=lease.ident)
         self.dialect: Dialect | None = None
         self.watches: dict[int | str, Query] = {}
@@ -266,10 +276,14 @@ class Session:
         return self._apply(self.store.release(request.port, self.lease), out, "port_released")
 
     def _list(self, request: wire.ListPorts, out: Output) -> dict[str, Any]:
-        return {"entries": [e.as_dict() for e in self.store.entries()]}
+        return {"entries": [e.as_dict() for e in self.lookup(None)]}
 
     def _find(self, request: wire.Find, out: Output) -> dict[str, Any]:
-        return {"entries": [e.as_dict() for e in self.store.entries(request.query)]}
+        return {"entries": [e.as_dict() for e in self.lookup(request.query)]}
+
+    def _status(self, request: wire.Status, out: Output) -> dict[str, Any]:
+        extra = {"cluster": None} if self._status_fields is None else self._status_fields()
+        return {**self.info, "entries": len(self.store), **extra}
 
     def _watch(self, request: wire.Watch, out: Output) -> dict[str, Any]:
         if request.id is None or request.id in self.watches:
@@ -277,7 +291,7 @@ class Session:
                 "watch needs an id that no active watch of this connection uses"
             )
         self.watches[request.id] = request.query
-        return {"entries": [e.as_dict() for e in self.store.entries(request.query)]}
+        return {"entries": [e.as_dict() for e in self.lookup(request.query)]}
 
     def _unwatch(self, request: wire.Unwatch, out: Output) -> dict[str, Any]:
         if self.watches.pop(request.watch, None) is None:
@@ -305,6 +319,7 @@ class Session:
         wire.Find: _find,
         wire.Watch: _watch,
         wire.Unwatch: _unwatch,
+        wire.Status: _status,
         wire.Terminate: _terminate,
     }
 

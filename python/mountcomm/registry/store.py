@@ -164,15 +164,22 @@ class PortEntry:
         The service name, suffix included (``"mount_csc_1"``).
     user : `str`
         Name of the user who holds it.
+    host : `str`
+        Where the port is reachable; ``""``: the registry's own host (a
+        registry that is not part of a cluster leaves it empty).
     """
 
     port: int
     service: str
     user: str
+    host: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        """Return ``{"port": ..., "service": ..., "user": ...}``."""
-        return {"port": self.port, "service": self.service, "user": self.user}
+        """Return ``{"port": ..., "service": ..., "user": ...}`` (and ``"host"`` if set)."""
+        d: dict[str, Any] = {"port": self.port, "service": self.service, "user": self.user}
+        if self.host:
+            d["host"] = self.host
+        return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +195,8 @@ class PortEvent:
     initial : `bool`
         True for the entries that already existed when a watch started (each
         reported once as ``"added"`` before any live event).
+    host : `str`
+        The entry's host (see `PortEntry`).
     """
 
     kind: EventKind
@@ -195,16 +204,17 @@ class PortEvent:
     service: str
     user: str
     initial: bool = False
+    host: str = ""
 
     @classmethod
     def of(cls, kind: EventKind, entry: PortEntry, initial: bool = False) -> PortEvent:
         """Make the event of ``kind`` about ``entry``."""
-        return cls(kind, entry.port, entry.service, entry.user, initial)
+        return cls(kind, entry.port, entry.service, entry.user, initial, entry.host)
 
     @property
     def entry(self) -> PortEntry:
         """The entry concerned."""
-        return PortEntry(self.port, self.service, self.user)
+        return PortEntry(self.port, self.service, self.user, self.host)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +295,8 @@ class PortStore:
     pick_ephemeral : callable () -> `int`, optional
         Return a port the OS just chose, or raise `OSError` (used when there
         is no pool).
+    host : `str`, optional
+        The host written in every entry (`PortEntry.host`); ``""`` by default.
 
     Notes
     -----
@@ -300,6 +312,7 @@ class PortStore:
         "_names",
         "_pool",
         "_size",
+        "host",
         "is_free",
         "pick_ephemeral",
     )
@@ -310,6 +323,7 @@ class PortStore:
         *,
         is_free: Callable[[int], bool] = _always_free,
         pick_ephemeral: Callable[[], int] | None = None,
+        host: str = "",
     ) -> None:
         self._pool = normalize_pool(pool or ())
         self._size = sum(hi - lo + 1 for lo, hi in self._pool)
@@ -317,6 +331,7 @@ class PortStore:
             raise ValueError("a store without a pool needs pick_ephemeral")
         self.is_free = is_free
         self.pick_ephemeral = pick_ephemeral
+        self.host = host
         self._cursor = 0
         self._entries: dict[int, PortEntry] = {}
         self._leases: dict[int, Lease] = {}
@@ -436,7 +451,7 @@ class PortStore:
         return name
 
     def _add(self, port: int, service: str, user: str, lease: Lease) -> Change:
-        entry = PortEntry(port, self._unique_name(service, user), user)
+        entry = PortEntry(port, self._unique_name(service, user), user, self.host)
         self._entries[port] = entry
         self._leases[port] = lease
         self._by_lease.setdefault(lease, set()).add(port)

@@ -42,6 +42,7 @@ __all__ = [
     "Release",
     "Request",
     "RequestId",
+    "Status",
     "Terminate",
     "Unwatch",
     "Watch",
@@ -276,6 +277,13 @@ class Unwatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Status:
+    """Report the daemon's state, including its cluster view's (stale or not)."""
+
+    id: RequestId = None
+
+
+@dataclass(frozen=True, slots=True)
 class Terminate:
     """Shut the daemon down."""
 
@@ -290,7 +298,7 @@ class PidRequest:
 
 
 NativeRequest = (
-    Ping | Allocate | Register | Release | ListPorts | Find | Watch | Unwatch | Terminate
+    Ping | Allocate | Register | Release | ListPorts | Find | Watch | Unwatch | Status | Terminate
 )
 """A request of the native dialect (each has an ``id``)."""
 
@@ -334,6 +342,7 @@ NATIVE_OPS: dict[str, tuple[Callable[..., NativeRequest], tuple[str, ...], tuple
     "find": (Find, (), ("service", "beginswith", "user")),
     "watch": (Watch, (), ("service", "beginswith", "user")),
     "unwatch": (Unwatch, ("watch",), ()),
+    "status": (Status, (), ()),
     "terminate": (Terminate, (), ()),
 }
 """Native operations: op → (request class, required fields, optional fields)."""
@@ -419,6 +428,7 @@ def native_event(watch: RequestId, event: PortEvent) -> bytes:
             "port": event.port,
             "service": event.service,
             "user": event.user,
+            **({"host": event.host} if event.host else {}),
         }
     )
 
@@ -456,7 +466,10 @@ def entry_from_wire(obj: Any) -> PortEntry:
         raise ProtocolError(f"entry port must be an integer, got {port!r}")
     if not isinstance(service, str) or not isinstance(user, str):
         raise ProtocolError(f"entry service and user must be strings, got {obj!r}")
-    return PortEntry(port, service, user)
+    host = obj.get("host", "")
+    if not isinstance(host, str):
+        raise ProtocolError(f"entry host must be a string, got {host!r}")
+    return PortEntry(port, service, user, host)
 
 
 def event_from_wire(obj: dict[str, Any]) -> PortEvent:
@@ -471,7 +484,7 @@ def event_from_wire(obj: dict[str, Any]) -> PortEvent:
     if kind not in ("added", "removed"):
         raise ProtocolError(f"expected event 'added' or 'removed', got {kind!r}")
     entry = entry_from_wire(obj)
-    return PortEvent(kind, entry.port, entry.service, entry.user)
+    return PortEvent(kind, entry.port, entry.service, entry.user, host=entry.host)
 
 
 # ---- NSCL dialect -----------------------------------------------------------------

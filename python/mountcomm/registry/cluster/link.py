@@ -1,0 +1,371 @@
+"""A registry daemon's link to etcd: publish its entries, mirror everyone's.
+
+`ClusterLink` is asyncio glue around two pure parts: the daemon's desired
+keys (what its store holds, as `ClusterRecord` s) and the `ClusterView`
+mirrored from an etcd watch. One task supervises etcd *sessions*; each
+session is:
+
+1. connect to the next endpoint and take a new lease (TTL ≤ 5 s);
+2. publish every local entry under that lease and delete this daemon's keys
+   that are no longer local, then revoke the previous lease (the keys still
+   on it are entries released while etcd was away);
+3. resume the watch from the last revision + 1 (after compaction, or when
+   etcd's revision went backwards, resync in full from a snapshot);
+4. run, until one of them fails, the lease keepalive (every TTL/3), the
+   publisher (local changes → puts and deletes, in order) and the watch
+   consumer (etcd events → view → the daemon's watchers).
+
+While no session runs the view is *stale*: it keeps what it last knew, and
+`status` says so; local work is unaffected. Sessions are retried with a
+capped exponential backoff over the endpoints.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ClusterLink", "uid_of_user"]
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ... import log as mlog
+from ..._lifecycle import AsyncResource
+from ...net.retry import backoff
+from ..store import PortEntry, PortEvent, Query
+from .etcd import EtcdSession, EtcdUnavailable, RevisionCompacted
+from .records import ClusterRecord, decode_record, record_key
+from .settings import ClusterSettings
+from .view import ClusterView
+
+EventSink = Callable[[Sequence[PortEvent]], None]
+
+
+def uid_of_user(user: str) -> int | None:
+    """The uid of a local user name, or `None` if this host does not know it."""
+    try:
+        import pwd
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return None
+
+
+class _LeaseLost(EtcdUnavailable):
+    """etcd says the lease has expired."""
+
+
+class ClusterLink(AsyncResource):
+    """Publish a daemon's entries to etcd and mirror the cluster's.
+
+    Parameters
+    ----------
+    settings : `ClusterSettings`
+        Where etcd is, lease TTL, key prefix.
+    advertise_host : `str`
+        The host written in this daemon's records (where its ports are reachable).
+    local_entries : callable () -> `list` [`PortEntry`]
+        The daemon's current entries (its store), read when a session starts.
+    on_events : callable (events) -> None
+        Receives the view's changes (other daemons' entries added or removed).
+    daemon_id : `str`, optional
+        This daemon's id in its records; random by default.
+    log : logger, optional
+        `logging.Logger`, structlog logger or `None`.
+
+    Attributes
+    ----------
+    view : `ClusterView`
+        The mirrored records of the other daemons.
+    stale : `bool`
+        True while no etcd session runs (before the first, or after a failure).
+
+    Notes
+    -----
+    `close` (idempotent) stops the sessions, then revokes the lease (so that
+    other daemons drop this one's entries at once) and closes the etcd client.
+    Not thread-safe: use it from its event loop only.
+    """
+
+    def __init__(
+        self,
+        settings: ClusterSettings,
+        advertise_host: str,
+        *,
+        local_entries: Callable[[], list[PortEntry]],
+        on_events: EventSink,
+        daemon_id: str | None = None,
+        log: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.advertise_host = advertise_host
+        self.daemon_id = daemon_id or os.urandom(8).hex()
+        self.local_entries = local_entries
+        self.on_events = on_events
+        self.log = mlog.get_logger(log, "ClusterLink", daemon=self.daemon_id)
+        self.view = ClusterView(self.daemon_id)
+        self.stale = True
+        self.stale_since: float | None = time.time()
+        self.last_error: str | None = "not connected yet"
+        self.sessions = 0
+        self.resyncs = 0
+        self._desired: dict[bytes, bytes] = {}
+        self._times: dict[bytes, float] = {}
+        self._dirty: dict[bytes, int] = {}
+        self._generation = 0
+        self._wake = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._endpoint = 0
+        self._lease_id: int | None = None
+        self._session: EtcdSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # ---- what the daemon calls --------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the session supervisor (idempotent; returns at once)."""
+        if self._task is None and not self._closed:
+            self._task = asyncio.create_task(self._supervise(), name="ClusterLink")
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait until a session runs (the view is not stale).
+
+        Raises
+        ------
+        TimeoutError
+            If none does within ``timeout`` [s].
+        """
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
+
+    def local_changed(self, events: Sequence[PortEvent]) -> None:
+        """The daemon's store changed: publish the change (in order, at once)."""
+        for event in events:
+            host = event.host or self.advertise_host
+            key = record_key(self.settings.prefix, host, event.port)
+            if event.kind == "added":
+                now = time.time()
+                record = ClusterRecord(
+                    event.service, host, event.port, event.user, uid_of_user(event.user),
+                    now, self.daemon_id,
+                )  # fmt: skip
+                self._desired[key] = record.encode()
+                self._times[key] = now
+            else:
+                self._desired.pop(key, None)
+                self._times.pop(key, None)
+            self._mark(key)
+        self._wake.set()
+
+    def entries(self, local: list[PortEntry], query: Query | None = None) -> list[PortEntry]:
+        """The merged view: ``local`` (the daemon's, already filtered) and the others'."""
+        return sorted([*local, *self.view.entries(query)])
+
+    def status(self) -> dict[str, Any]:
+        """The link's state, for the daemon's ``status`` reply."""
+        host, port = self.settings.endpoints[self._endpoint]
+        return {
+            "endpoints": self.settings.url,
+            "endpoint": f"{host}:{port}",
+            "stale": self.stale,
+            "stale_since": self.stale_since,
+            "error": self.last_error,
+            "daemon": self.daemon_id,
+            "advertise_host": self.advertise_host,
+            "lease": None if self._lease_id is None else f"{self._lease_id:x}",
+            "ttl": self.settings.ttl,
+            "revision": self.view.revision,
+            "published": len(self._desired),
+            "unpublished": len(self._dirty),
+            "remote_entries": len(self.view),
+            "sessions": self.sessions,
+            "resyncs": self.resyncs,
+        }
+
+    async def close(self) -> None:
+        """Stop, revoke the lease, close the client (idempotent; never raises)."""
+        if self._closed:
+            if self._task is not None:
+                await asyncio.shield(self._task)
+            return
+        self._closed = True
+        task = self._task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+        self._connected.clear()
+
+    # ---- sessions ---------------------------------------------------------------
+
+    def _mark(self, key: bytes) -> None:
+        self._generation += 1
+        self._dirty[key] = self._generation
+
+    def _set_stale(self, error: str) -> None:
+        if not self.stale:
+            self.stale = True
+            self.stale_since = time.time()
+            self.log.warning("cluster_stale", error=error)
+        self.last_error = error
+        self._connected.clear()
+
+    async def _supervise(self) -> None:
+        delays = backoff(0.05, factor=2, maximum=2.0, jitter=0.2)
+        try:
+            while True:
+                host, port = self.settings.endpoints[self._endpoint]
+                session = EtcdSession(self.settings, host, port)
+                self._session = session
+                try:
+                    await self._run_session(session)
+                except (EtcdUnavailable, OSError, TimeoutError) as e:
+                    self._set_stale(f"{host}:{port}: {e}")
+                    delays = backoff(0.05, factor=2, maximum=2.0, jitter=0.2)
+                finally:
+                    self._session = None
+                    await session.close()
+                self._endpoint = (self._endpoint + 1) % len(self.settings.endpoints)
+                await asyncio.sleep(next(delays))
+        finally:
+            await self._revoke_on_close()
+
+    async def _revoke_on_close(self) -> None:
+        """Revoke the lease on a fresh session, bounded; log a failure."""
+        lease, self._lease_id = self._lease_id, None
+        if lease is None:
+            return
+        host, port = self.settings.endpoints[self._endpoint]
+        session = EtcdSession(self.settings, host, port)
+        try:
+            await asyncio.wait_for(session.revoke(lease), self.settings.op_timeout)
+        except (EtcdUnavailable, OSError, TimeoutError) as e:
+            self.log.info("lease_not_revoked", lease=f"{lease:x}", error=str(e))
+        finally:
+            await session.close()
+
+    async def _run_session(self, session: EtcdSession) -> None:
+        old_lease = self._lease_id
+        self._lease_id = await session.grant(self.settings.ttl)
+        await self._republish(session)
+        if old_lease is not None:
+            await session.revoke(old_lease)  # keys left on it were released meanwhile
+        watch = await self._open_watch(session)
+        self.sessions += 1
+        self.stale = False
+        self.stale_since = None
+        self.last_error = None
+        self._connected.set()
+        self.log.info("cluster_connected", endpoint=session.target, lease=f"{self._lease_id:x}")
+        tasks = [
+            asyncio.create_task(self._keepalive(session), name="ClusterLink.keepalive"),
+            asyncio.create_task(self._publisher(session), name="ClusterLink.publisher"),
+            asyncio.create_task(self._consume(session, watch), name="ClusterLink.watch"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises the first failure
+            raise EtcdUnavailable("a session task ended")
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _republish(self, session: EtcdSession) -> None:
+        """Publish every local entry under the new lease; drop our keys no longer local."""
+        self._desired.clear()
+        times, self._times = self._times, {}
+        self._dirty.clear()
+        self.local_changed([PortEvent.of("added", e) for e in self.local_entries()])
+        for key in self._desired:  # keep each entry's original time
+            if key in times:
+                self._times[key] = times[key]
+                record = decode_record(key, self._desired[key])
+                self._desired[key] = _with_time(record, times[key]).encode()
+        for key, value in await session.snapshot(self.settings.prefix):
+            if key not in self._desired and _daemon_of(key, value) == self.daemon_id:
+                self._mark(key)
+        await self._flush(session)
+
+    async def _flush(self, session: EtcdSession) -> None:
+        assert self._lease_id is not None
+        while self._dirty:
+            key, generation = next(iter(self._dirty.items()))
+            value = self._desired.get(key)
+            if value is None:
+                await session.delete(key)
+            else:
+                await session.put(key, value, self._lease_id)
+            if self._dirty.get(key) == generation:
+                del self._dirty[key]
+
+    async def _publisher(self, session: EtcdSession) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush(session)
+
+    async def _keepalive(self, session: EtcdSession) -> None:
+        assert self._lease_id is not None
+        interval = self.settings.ttl / 3
+        while True:
+            await asyncio.sleep(interval)
+            ttl = await asyncio.wait_for(session.refresh(self._lease_id), interval)
+            if ttl <= 0:
+                raise _LeaseLost(f"lease {self._lease_id:x} expired")
+
+    async def _open_watch(self, session: EtcdSession) -> Any:
+        prefix = self.settings.prefix
+        if self.view.revision:
+            current = await session.revision(prefix)
+            if current >= self.view.revision:
+                try:
+                    return await session.watch(prefix, self.view.revision + 1)
+                except RevisionCompacted as e:
+                    self.log.info("cluster_watch_compacted", error=str(e))
+            else:
+                self.log.warning("etcd_revision_went_back", was=self.view.revision, now=current)
+        items, revision = await session.snapshot_at(prefix)
+        self.resyncs += 1
+        self._emit(self.view.resync(items, revision))
+        return await session.watch(prefix, revision + 1)
+
+    async def _consume(self, session: EtcdSession, watch: Any) -> None:
+        while True:
+            try:
+                async for kind, key, value, revision in session.events(watch):
+                    if kind == "put":
+                        self._emit(self.view.put(key, value, revision))
+                    else:
+                        self._emit(self.view.delete(key, revision))
+            except RevisionCompacted as e:
+                self.log.info("cluster_watch_compacted", error=str(e))
+                watch = await self._open_watch(session)
+                continue
+            raise EtcdUnavailable("the etcd watch ended")
+
+    def _emit(self, events: Sequence[PortEvent]) -> None:
+        if events:
+            try:
+                self.on_events(events)
+            except Exception:
+                self.log.exception("cluster_event_sink_failed")
+
+
+def _with_time(record: ClusterRecord, when: float) -> ClusterRecord:
+    return ClusterRecord(
+        record.service, record.host, record.port, record.user, record.uid, when, record.daemon
+    )
+
+
+def _daemon_of(key: bytes, value: bytes) -> str | None:
+    try:
+        return decode_record(key, value).daemon
+    except ValueError:
+        return None
