@@ -60,6 +60,8 @@ class Config:
     registry_port: int = 30000
     registry_pool: tuple[tuple[int, int], ...] | None = ((30001, 30999),)
     registry_unix_socket: str | None = None
+    registry_cluster: dict[str, Any] | None = None
+    registry_advertise_host: str | None = None
     telemetry_rate_hz: float = 10.0
     sim_limits: dict[str, dict[str, float]] = dataclasses.field(
         default_factory=lambda: {
@@ -118,6 +120,33 @@ class _Reader:
         if not isinstance(value, str) or not value:
             raise self.fail(key, f"expected a non-empty string, got {value!r}")
         return value
+
+
+_CLUSTER_KEYS = ("url", "user", "password", "ca_file", "cert_file", "key_file", "ttl")
+
+
+def _cluster(reader: _Reader, value: Any, key: str) -> dict[str, Any]:
+    """``etcd://HOST:PORT[,...]``, or a mapping with ``url`` and optional credentials.
+
+    Returns ``{"url": ..., ...}`` with the keys of `_CLUSTER_KEYS` that were given
+    (``ttl`` an integer number of seconds, the others strings).
+    """
+    if isinstance(value, str):
+        value = {"url": value}
+    m = reader.mapping(value, key, _CLUSTER_KEYS)
+    if "url" not in m:
+        raise reader.fail(f"{key}.url", "missing; expected etcd://HOST:PORT[,HOST:PORT...]")
+    out: dict[str, Any] = {}
+    for name, item in m.items():
+        if name == "ttl":
+            if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 5:
+                raise reader.fail(f"{key}.ttl", f"expected 1…5 seconds, got {item!r}")
+            out[name] = item
+        elif item is not None:
+            out[name] = reader.text(item, f"{key}.{name}")
+    if not out["url"].lower().startswith("etcd://"):
+        raise reader.fail(f"{key}.url", f"expected etcd://HOST:PORT[,...], got {out['url']!r}")
+    return out
 
 
 def _pool(reader: _Reader, value: Any, key: str) -> tuple[tuple[int, int], ...] | None:
@@ -213,7 +242,11 @@ def from_dict(data: Any, source: str = "<dict>") -> Config:
         if "rate_hz" in t:
             kwargs["telemetry_rate_hz"] = r.number(t["rate_hz"], "telemetry.rate_hz", positive=True)
     if "registry" in top:
-        g = r.mapping(top["registry"], "registry", ("host", "port", "pool", "unix_socket"))
+        g = r.mapping(
+            top["registry"],
+            "registry",
+            ("host", "port", "pool", "unix_socket", "cluster", "advertise_host"),
+        )
         if "host" in g:
             kwargs["registry_host"] = r.text(g["host"], "registry.host")
         if "port" in g:
@@ -222,6 +255,12 @@ def from_dict(data: Any, source: str = "<dict>") -> Config:
             kwargs["registry_pool"] = _pool(r, g["pool"], "registry.pool")
         if g.get("unix_socket") is not None:
             kwargs["registry_unix_socket"] = r.text(g["unix_socket"], "registry.unix_socket")
+        if g.get("cluster") is not None:
+            kwargs["registry_cluster"] = _cluster(r, g["cluster"], "registry.cluster")
+        if g.get("advertise_host") is not None:
+            kwargs["registry_advertise_host"] = r.text(
+                g["advertise_host"], "registry.advertise_host"
+            )
     if "simulator" in top:
         s = r.mapping(top["simulator"], "simulator", ("limits",))
         if "limits" in s:

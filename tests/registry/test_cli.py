@@ -119,11 +119,13 @@ def test_registry_port_in_use_exits_1(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_format_table() -> None:
-    entries = [PortEntry(80, "web", "alice"), PortEntry(30001, "mount_csc_1", "bob")]
-    assert format_table(entries) == (
-        " PORT  SERVICE      USER\n   80  web          alice\n30001  mount_csc_1  bob\n"
+    entries = [PortEntry(80, "web", "alice"), PortEntry(30001, "mount_csc_1", "bob", "10.0.0.2")]
+    assert format_table(entries, "h") == (
+        "HOST       PORT  SERVICE      USER\n"
+        "h            80  web          alice\n"
+        "10.0.0.2  30001  mount_csc_1  bob\n"
     )
-    assert format_table([]) == "PORT  SERVICE  USER\n"
+    assert format_table([]) == "HOST  PORT  SERVICE  USER\n"
 
 
 async def test_ports_lists_and_finds(port_registry: RegistryHarness) -> None:
@@ -141,18 +143,23 @@ async def test_ports_lists_and_finds(port_registry: RegistryHarness) -> None:
     async def ports(*args: str) -> str:
         return await asyncio.to_thread(run_ports, *args)
 
+    h = port_registry.host
+    pad = " " * (len(h) - len("HOST"))
     assert (await ports()).splitlines() == [
-        "PORT  SERVICE    USER",
-        f"5000  mount_csc  {me}",
-        f"5001  mount_eui  {me}",
-        f"5002  web        {me}",
+        f"HOST{pad}  PORT  SERVICE    USER",
+        f"{h}  5000  mount_csc  {me}",
+        f"{h}  5001  mount_eui  {me}",
+        f"{h}  5002  web        {me}",
     ]
-    assert (await ports("--service", "web")).splitlines()[1:] == [f"5002  web      {me}"]
+    assert (await ports("--service", "web")).splitlines()[1:] == [f"{h}  5002  web      {me}"]
     listed = json.loads(await ports("--beginswith", "mount", "--json"))
     assert listed == [
-        {"port": 5000, "service": "mount_csc", "user": me},
-        {"port": 5001, "service": "mount_eui", "user": me},
+        {"port": 5000, "service": "mount_csc", "user": me, "host": h},
+        {"port": 5001, "service": "mount_eui", "user": me, "host": h},
     ]
+    status = json.loads(await ports("--status", "--json"))
+    assert status["cluster"] is None and status["entries"] == 3
+    assert "cluster: none" in await ports("--status")
     assert json.loads(await ports("--user", "nobody-at-all", "--json")) == []
 
 

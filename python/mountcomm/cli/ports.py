@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["HELP", "NAME", "add_arguments", "format_table", "run"]
+__all__ = ["HELP", "NAME", "add_arguments", "format_status", "format_table", "run"]
 
 import argparse
 import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .. import config
 from ..exceptions import RegistryError
@@ -30,25 +31,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--beginswith", metavar="B", help="only services whose name starts with B")
     parser.add_argument("--user", metavar="U", help="only entries of user U")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    parser.add_argument(
+        "--status",
+        action="store_true",
+        help="print the registry's state instead (in a cluster: is its view stale?)",
+    )
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
     parser.add_argument(
         "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
     )
 
 
-def format_table(entries: Sequence[PortEntry]) -> str:
-    """Return ``entries`` as an aligned table with a ``PORT SERVICE USER`` header."""
-    rows = [("PORT", "SERVICE", "USER")]
-    rows += [(str(e.port), e.service, e.user) for e in entries]
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    lines = [f"{p:>{widths[0]}}  {s:<{widths[1]}}  {u}" for p, s, u in rows]
+def format_table(entries: Sequence[PortEntry], host: str = "") -> str:
+    """Return ``entries`` as an aligned table with a ``HOST PORT SERVICE USER`` header.
+
+    An entry without a host (a registry outside a cluster) shows ``host``.
+    """
+    rows = [("HOST", "PORT", "SERVICE", "USER")]
+    rows += [(e.host or host, str(e.port), e.service, e.user) for e in entries]
+    w = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [f"{h:<{w[0]}}  {p:>{w[1]}}  {s:<{w[2]}}  {u}" for h, p, s, u in rows]
     return "\n".join(lines) + "\n"
 
 
-async def _query(args: argparse.Namespace, host: str, port: int) -> list[PortEntry]:
+def format_status(status: dict[str, Any]) -> str:
+    """Return the registry's ``status`` reply as ``key: value`` lines."""
+    lines = [f"registry pid {status.get('pid')}, version {status.get('version')}"]
+    lines.append(f"entries held here: {status.get('entries')}")
+    cluster = status.get("cluster")
+    if cluster is None:
+        lines.append("cluster: none (this host only)")
+    else:
+        state = "STALE" if cluster.get("stale") else "up to date"
+        lines.append(f"cluster: {cluster.get('endpoints')}: {state}")
+        if cluster.get("stale") and cluster.get("error"):
+            lines.append(f"  error: {cluster['error']}")
+        for key in ("advertise_host", "revision", "published", "remote_entries", "sessions"):
+            lines.append(f"  {key}: {cluster.get(key)}")
+    return "\n".join(lines) + "\n"
+
+
+async def _query(args: argparse.Namespace, host: str, port: int) -> Any:
     async with PortRegistry(
         host, port, unix_socket=args.unix_socket, timeout=args.timeout
     ) as registry:
+        if args.status:
+            return await registry.status()
         if args.service is None and args.beginswith is None and args.user is None:
             return await registry.list_ports()
         return await registry.find(args.service, args.beginswith, args.user)
@@ -71,8 +99,17 @@ def run(args: argparse.Namespace) -> int:
     except RegistryError as e:
         print(f"mountcomm ports: the registry refused: {e}", file=sys.stderr)
         return 1
+    shown_host = "localhost" if args.unix_socket else host
+    if args.status:
+        status = entries
+        if args.json:
+            print(json.dumps(status, indent=2))
+        else:
+            sys.stdout.write(format_status(status))
+        return 0
     if args.json:
-        print(json.dumps([e.as_dict() for e in entries], indent=2))
+        rows = [{**e.as_dict(), "host": e.host or shown_host} for e in entries]
+        print(json.dumps(rows, indent=2))
     else:
-        sys.stdout.write(format_table(entries))
+        sys.stdout.write(format_table(entries, shown_host))
     return 0

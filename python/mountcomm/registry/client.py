@@ -146,7 +146,7 @@ class PortWatch:
         self._queue: asyncio.Queue[PortEvent | _End] = asyncio.Queue()
         self._id: int | None = None
         self._ended = False
-        self._seen: dict[int, PortEntry] = {}  # what the watcher was told exists
+        self._seen: dict[tuple[str, int], PortEntry] = {}  # (host, port): what it was told
         self._resuming = False
         self._start_lock = asyncio.Lock()
 
@@ -198,9 +198,9 @@ class PortWatch:
             self._end(RegistryError(f"watch fell behind: more than {self.max_queue} events unread"))
             return
         if event.kind == "added":
-            self._seen[event.port] = event.entry
+            self._seen[(event.host, event.port)] = event.entry
         else:
-            self._seen.pop(event.port, None)
+            self._seen.pop((event.host, event.port), None)
         self._queue.put_nowait(event)
 
     def _end(self, error: BaseException | None) -> None:
@@ -683,6 +683,20 @@ class PortRegistry(AsyncResource):
             ``user`` and ``uid`` (who the daemon thinks we are; `None` if unknown).
         """
         reply = await self._request("ping")
+        return {k: v for k, v in reply.items() if k not in ("id", "ok")}
+
+    async def status(self) -> dict[str, Any]:
+        """Return the daemon's state.
+
+        Returns
+        -------
+        status : `dict`
+            ``version``, ``pid``, ``entries`` (how many it holds) and
+            ``cluster``: `None` if the daemon is not in a cluster, else its
+            link's state (``stale``: the cluster view may be out of date,
+            ``error``, ``endpoints``, ``advertise_host``, ``revision``...).
+        """
+        reply = await self._request("status")
         return {k: v for k, v in reply.items() if k not in ("id", "ok")}
 
     async def allocate(self, service: str, *, user: str | None = None) -> PortEntry:

@@ -119,6 +119,8 @@ class ClusterLink(AsyncResource):
         self._generation = 0
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
+        self._stale = asyncio.Event()
+        self._stale.set()
         self._endpoint = 0
         self._lease_id: int | None = None
         self._session: EtcdSession | None = None
@@ -142,6 +144,17 @@ class ClusterLink(AsyncResource):
         """
         async with asyncio.timeout(timeout):
             await self._connected.wait()
+
+    async def wait_stale(self, timeout: float | None = None) -> None:
+        """Wait until the view is stale (no etcd session runs).
+
+        Raises
+        ------
+        TimeoutError
+            If it is not within ``timeout`` [s].
+        """
+        async with asyncio.timeout(timeout):
+            await self._stale.wait()
 
     def local_changed(self, events: Sequence[PortEvent]) -> None:
         """The daemon's store changed: publish the change (in order, at once)."""
@@ -214,6 +227,7 @@ class ClusterLink(AsyncResource):
             self.log.warning("cluster_stale", error=error)
         self.last_error = error
         self._connected.clear()
+        self._stale.set()
 
     async def _supervise(self) -> None:
         delays = backoff(0.05, factor=2, maximum=2.0, jitter=0.2)
@@ -260,6 +274,7 @@ class ClusterLink(AsyncResource):
         self.stale = False
         self.stale_since = None
         self.last_error = None
+        self._stale.clear()
         self._connected.set()
         self.log.info("cluster_connected", endpoint=session.target, lease=f"{self._lease_id:x}")
         tasks = [
