@@ -30,6 +30,7 @@ import socket
 import tempfile
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from .._lifecycle import AsyncResource
 
@@ -62,6 +63,13 @@ def etcd_binary() -> str:
     if not os.access(path, os.X_OK):
         raise EtcdUnavailableError(f"etcd binary {path} is missing or not executable")
     return path
+
+
+def _aetcd() -> tuple[Any, Any]:
+    """aetcd, and the thread whose loop every etcd client must run on."""
+    from ..registry.cluster.etcd import _GrpcThread, import_aetcd
+
+    return import_aetcd(), _GrpcThread.get()
 
 
 def _free_port(host: str) -> int:
@@ -235,13 +243,15 @@ class EtcdServer(AsyncResource):
 
     async def compact(self) -> int:
         """Compact etcd's history up to its current revision; return that revision."""
-        from ..registry.cluster.etcd import import_aetcd
+        aetcd, grpc_thread = _aetcd()
 
-        aetcd = import_aetcd()
-        async with aetcd.Client(self.host, self.client_port, timeout=5) as client:
-            revision = int((await client.get_prefix(b"/")).header.revision)
-            await client.compact(revision, physical=True)
-        return revision
+        async def compact() -> int:
+            async with aetcd.Client(self.host, self.client_port, timeout=5) as client:
+                revision = int((await client.get_prefix(b"/")).header.revision)
+                await client.compact(revision, physical=True)
+            return revision
+
+        return await grpc_thread.run(compact())
 
     async def history(self, prefix: bytes, start_revision: int = 1) -> list[tuple[str, bytes, int]]:
         """etcd's own record of every change under ``prefix`` from ``start_revision``.
@@ -250,31 +260,31 @@ class EtcdServer(AsyncResource):
         ``"delete"``, read with a watch from ``start_revision`` up to the
         current revision.
         """
-        from ..registry.cluster.etcd import import_aetcd
         from ..registry.cluster.records import prefix_range_end
 
-        aetcd = import_aetcd()
-        out: list[tuple[str, bytes, int]] = []
-        async with (
-            asyncio.timeout(10),
-            aetcd.Client(self.host, self.client_port, timeout=5) as client,
-        ):
-            now = int((await client.get_prefix(prefix, keys_only=True)).header.revision)
-            if now < start_revision:
-                return out
-            # A sentinel put makes sure the watch sees a revision >= now.
-            await client.put(b"/__history_sentinel", b"")
-            watch = await client.watch(b"/", range_end=b"\0", start_revision=start_revision)
-            async for event in watch:
-                key = bytes(event.kv.key)
-                if key == b"/__history_sentinel":
-                    break
-                if key.startswith(prefix) and key < prefix_range_end(prefix):
-                    kind = "put" if event.kind == "PUT" else "delete"
-                    out.append((kind, key, int(event.kv.mod_revision)))
-            await watch.cancel()
-            await client.delete(b"/__history_sentinel")
-        return out
+        aetcd, grpc_thread = _aetcd()
+        sentinel = b"/__history_sentinel"
+
+        async def history() -> list[tuple[str, bytes, int]]:
+            out: list[tuple[str, bytes, int]] = []
+            async with (
+                asyncio.timeout(10),
+                aetcd.Client(self.host, self.client_port, timeout=5) as client,
+            ):
+                await client.put(sentinel, b"")  # the watch ends on reaching it
+                watch = await client.watch(b"/", range_end=b"\0", start_revision=start_revision)
+                async for event in watch:
+                    key = bytes(event.kv.key)
+                    if key == sentinel:
+                        break
+                    if key.startswith(prefix) and key < prefix_range_end(prefix):
+                        kind = "put" if event.kind == "PUT" else "delete"
+                        out.append((kind, key, int(event.kv.mod_revision)))
+                await watch.cancel()
+                await client.delete(sentinel)
+            return out
+
+        return await grpc_thread.run(history())
 
     async def close(self) -> None:
         """Stop etcd and remove its data (idempotent)."""

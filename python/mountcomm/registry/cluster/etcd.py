@@ -13,12 +13,15 @@ __all__ = ["EtcdSession", "EtcdUnavailable", "RevisionCompacted", "import_aetcd"
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .records import prefix_range_end
 from .settings import ClusterSettings
+
+T = TypeVar("T")
 
 WatchEvent = tuple[Literal["put", "delete"], bytes, bytes, int]
 """(kind, key, value, revision) of one etcd watch event."""
@@ -79,17 +82,27 @@ def _tls_client_class(aetcd: Any) -> Any:
             )
 
         async def connect(self) -> None:
-            secure = grpc.aio.secure_channel
-            rpc = aetcd.client.rpc
-            original = rpc.insecure_channel
-            # aetcd builds its channel with rpc.insecure_channel: swap in a secure one.
-            rpc.insecure_channel = lambda target, options: secure(
-                target, self._credentials, options=options
+            # aetcd.Client.connect with a secure channel (aetcd only makes plain ones).
+            if self._connected.is_set():
+                return
+            rpc = aetcd.rpc
+            target = f"{self._host}:{self._port}"
+            self.channel = grpc.aio.secure_channel(
+                target, self._credentials, options=self._options.items()
             )
-            try:
-                await super().connect()
-            finally:
-                rpc.insecure_channel = original
+            if self._username is not None and self._password is not None:
+                self.auth_stub = rpc.AuthStub(self.channel)
+                request = rpc.AuthenticateRequest(name=self._username, password=self._password)
+                reply = await self.auth_stub.Authenticate(request, timeout=self._timeout)
+                self.metadata = (("token", reply.token),)
+            self.kvstub = rpc.KVStub(self.channel)
+            self.clusterstub = rpc.ClusterStub(self.channel)
+            self.leasestub = rpc.LeaseStub(self.channel)
+            self.maintenancestub = rpc.MaintenanceStub(self.channel)
+            self._watcher = aetcd.watcher.Watcher(
+                rpc.WatchStub(self.channel), timeout=self._timeout, metadata=self.metadata
+            )
+            self._connected.set()
 
     return TlsClient
 
@@ -112,6 +125,40 @@ def _errors() -> Any:
         raise _translate(e) from e
 
 
+class _GrpcThread:
+    """One event loop, in a thread of its own, that runs every etcd call.
+
+    grpc's asyncio stack binds to the event loops it is used from and does
+    not cope with a loop that is closed while it is bound (a program or a
+    test suite that runs several loops one after the other then hangs). So
+    every aetcd object lives and is used on this one long-lived loop; callers
+    on any loop await the results through thread-safe futures.
+    """
+
+    _instance: _GrpcThread | None = None
+    _guard = threading.Lock()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._main, name="mountcomm-etcd", daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    @classmethod
+    def get(cls) -> _GrpcThread:
+        with cls._guard:
+            if cls._instance is None:
+                cls._instance = _GrpcThread()
+            return cls._instance
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the etcd loop; cancelling the caller cancels it there."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+
 class EtcdSession:
     """One aetcd client to one endpoint.
 
@@ -124,51 +171,65 @@ class EtcdSession:
 
     Notes
     -----
-    Every method raises `EtcdUnavailable` when etcd fails; `close` never raises.
+    Every method raises `EtcdUnavailable` when etcd fails, and waits at most
+    ``settings.op_timeout`` (`TimeoutError` otherwise; a watch's events
+    excepted). `close` never raises. The client runs on a loop of its own
+    (see `_GrpcThread`), so a session may be used from any event loop.
     """
 
     def __init__(self, settings: ClusterSettings, host: str, port: int) -> None:
         self.settings = settings
         self.target = f"{host}:{port}"
-        self._client = _client(settings, host, port)
+        self._host, self._port = host, port
+        self._grpc = _GrpcThread.get()
+        self._client: Any = None
+        self._closed = False
         self._timeout = settings.op_timeout
 
-    async def _call(self, coro: Any) -> Any:
-        with _errors():
-            return await asyncio.wait_for(coro, self._timeout)
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        if self._closed:
+            raise EtcdUnavailable("the etcd session is closed")
+
+        async def call() -> Any:
+            if self._client is None:
+                self._client = _client(self.settings, self._host, self._port)
+            with _errors():
+                return await asyncio.wait_for(
+                    getattr(self._client, method)(*args, **kwargs), self._timeout
+                )
+
+        return await self._grpc.run(call())
 
     async def grant(self, ttl: int) -> int:
         """Grant a lease of ``ttl`` seconds; return its id."""
-        lease = await self._call(self._client.lease(ttl))
+        lease = await self._call("lease", ttl)
         return int(lease.id)
 
     async def refresh(self, lease: int) -> int:
         """Keep ``lease`` alive once; return its remaining TTL (≤ 0: it expired) [s]."""
-        reply = await self._call(self._client.refresh_lease(lease))
+        reply = await self._call("refresh_lease", lease)
         return 0 if reply is None else int(reply.TTL)
 
     async def revoke(self, lease: int) -> None:
         """Revoke ``lease`` (its keys are deleted); an unknown lease is no error."""
-        aetcd = import_aetcd()
         try:
-            await self._call(self._client.revoke_lease(lease))
+            await self._call("revoke_lease", lease)
         except EtcdUnavailable as e:
-            cause = e.__cause__
-            if isinstance(cause, aetcd.exceptions.ClientError) and "not found" in str(cause):
+            if "not found" in str(e):
                 return
             raise
 
     async def put(self, key: bytes, value: bytes, lease: int) -> None:
         """Put ``key`` attached to ``lease``."""
-        await self._call(self._client.put(key, value, lease=lease))
+        await self._call("put", key, value, lease=lease)
 
     async def delete(self, key: bytes) -> None:
         """Delete ``key`` (no error if absent)."""
-        await self._call(self._client.delete(key))
+        await self._call("delete", key)
 
     async def snapshot_at(self, prefix: str) -> tuple[list[tuple[bytes, bytes]], int]:
         """Every (key, value) under ``prefix`` and the revision of that snapshot."""
-        reply = await self._call(self._client.get_prefix(prefix.encode()))
+        reply = await self._call("get_prefix", prefix.encode())
         items = [(bytes(kv.key), bytes(kv.value)) for kv in reply.kvs]
         return items, int(reply.header.revision)
 
@@ -178,28 +239,66 @@ class EtcdSession:
 
     async def revision(self, prefix: str) -> int:
         """etcd's current revision (read with a keys-only range of ``prefix``)."""
-        reply = await self._call(self._client.get_prefix(prefix.encode(), keys_only=True))
+        reply = await self._call("get_prefix", prefix.encode(), keys_only=True)
         return int(reply.header.revision)
 
     async def watch(self, prefix: str, start_revision: int) -> Any:
         """Start watching ``prefix`` from ``start_revision`` (inclusive)."""
         key = prefix.encode()
         return await self._call(
-            self._client.watch(key, range_end=prefix_range_end(key), start_revision=start_revision)
+            "watch", key, range_end=prefix_range_end(key), start_revision=start_revision
         )
 
     async def events(self, watch: Any) -> AsyncIterator[WatchEvent]:
         """Yield the events of ``watch`` until it ends (then return) or fails (raise)."""
-        with _errors():
-            async for event in watch:
-                kind: Literal["put", "delete"] = "put" if event.kind == "PUT" else "delete"
-                kv = event.kv
-                yield kind, bytes(kv.key), bytes(kv.value), int(kv.mod_revision)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[WatchEvent | _WatchEnd] = asyncio.Queue()
+
+        async def pump() -> None:
+            end = _WatchEnd(None)
+            try:
+                with _errors():
+                    async for event in watch:
+                        kind: Literal["put", "delete"] = "put" if event.kind == "PUT" else "delete"
+                        kv = event.kv
+                        item = (kind, bytes(kv.key), bytes(kv.value), int(kv.mod_revision))
+                        loop.call_soon_threadsafe(queue.put_nowait, item)
+            except Exception as e:
+                end = _WatchEnd(e)
+            finally:
+                with contextlib.suppress(RuntimeError):  # the caller's loop is gone
+                    loop.call_soon_threadsafe(queue.put_nowait, end)
+
+        pumping = asyncio.run_coroutine_threadsafe(pump(), self._grpc.loop)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, _WatchEnd):
+                    if item.error is not None:
+                        raise item.error
+                    return
+                yield item
+        finally:
+            pumping.cancel()
 
     async def close(self) -> None:
         """Close the client (idempotent; never raises)."""
-        client, self._client = self._client, None
-        if client is None:
+        if self._closed:
             return
-        with contextlib.suppress(Exception):  # a broken client must not fail the caller
-            await asyncio.wait_for(client.close(), self._timeout)
+        self._closed = True
+
+        async def close() -> None:
+            client, self._client = self._client, None
+            if client is not None:
+                with contextlib.suppress(Exception):  # a broken client must not fail the caller
+                    await asyncio.wait_for(client.close(), self._timeout)
+
+        with contextlib.suppress(Exception):
+            await self._grpc.run(close())
+
+
+class _WatchEnd:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
