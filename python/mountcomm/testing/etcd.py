@@ -30,9 +30,10 @@ import socket
 import tempfile
 from collections import deque
 from pathlib import Path
-from typing import Any
 
 from .._lifecycle import AsyncResource
+from ..registry.cluster.etcd import import_aetcd, run_on_etcd_loop
+from ..registry.cluster.records import prefix_range_end
 
 _READY = "serving client traffic"
 _IN_USE = "address already in use"
@@ -63,13 +64,6 @@ def etcd_binary() -> str:
     if not os.access(path, os.X_OK):
         raise EtcdUnavailableError(f"etcd binary {path} is missing or not executable")
     return path
-
-
-def _aetcd() -> tuple[Any, Any]:
-    """aetcd, and the thread whose loop every etcd client must run on."""
-    from ..registry.cluster.etcd import _GrpcThread, import_aetcd
-
-    return import_aetcd(), _GrpcThread.get()
 
 
 def _free_port(host: str) -> int:
@@ -243,7 +237,7 @@ class EtcdServer(AsyncResource):
 
     async def compact(self) -> int:
         """Compact etcd's history up to its current revision; return that revision."""
-        aetcd, grpc_thread = _aetcd()
+        aetcd = import_aetcd()
 
         async def compact() -> int:
             async with aetcd.Client(self.host, self.client_port, timeout=5) as client:
@@ -251,7 +245,7 @@ class EtcdServer(AsyncResource):
                 await client.compact(revision, physical=True)
             return revision
 
-        return await grpc_thread.run(compact())
+        return await run_on_etcd_loop(compact())
 
     async def history(self, prefix: bytes, start_revision: int = 1) -> list[tuple[str, bytes, int]]:
         """etcd's own record of every change under ``prefix`` from ``start_revision``.
@@ -260,9 +254,7 @@ class EtcdServer(AsyncResource):
         ``"delete"``, read with a watch from ``start_revision`` up to the
         current revision.
         """
-        from ..registry.cluster.records import prefix_range_end
-
-        aetcd, grpc_thread = _aetcd()
+        aetcd = import_aetcd()
         sentinel = b"/__history_sentinel"
 
         async def history() -> list[tuple[str, bytes, int]]:
@@ -284,7 +276,7 @@ class EtcdServer(AsyncResource):
                 await client.delete(sentinel)
             return out
 
-        return await grpc_thread.run(history())
+        return await run_on_etcd_loop(history())
 
     async def close(self) -> None:
         """Stop etcd and remove its data (idempotent)."""

@@ -9,7 +9,13 @@ extra until a cluster is asked for.
 
 from __future__ import annotations
 
-__all__ = ["EtcdSession", "EtcdUnavailable", "RevisionCompacted", "import_aetcd"]
+__all__ = [
+    "EtcdSession",
+    "EtcdUnavailable",
+    "RevisionCompacted",
+    "import_aetcd",
+    "run_on_etcd_loop",
+]
 
 import asyncio
 import contextlib
@@ -157,6 +163,14 @@ class _GrpcThread:
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the etcd loop; cancelling the caller cancels it there."""
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+
+async def run_on_etcd_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro``, which uses aetcd, on the loop every etcd client must use.
+
+    Cancelling the caller cancels ``coro`` there.
+    """
+    return await _GrpcThread.get().run(coro)
 
 
 class EtcdSession:
