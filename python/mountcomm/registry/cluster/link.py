@@ -121,6 +121,7 @@ class ClusterLink(AsyncResource):
         self._connected = asyncio.Event()
         self._stale = asyncio.Event()
         self._stale.set()
+        self._published = asyncio.Event()
         self._endpoint = 0
         self._lease_id: int | None = None
         self._session: EtcdSession | None = None
@@ -155,6 +156,18 @@ class ClusterLink(AsyncResource):
         """
         async with asyncio.timeout(timeout):
             await self._stale.wait()
+
+    async def wait_published(self, timeout: float | None = None) -> None:
+        """Wait until etcd holds every local change made so far.
+
+        Raises
+        ------
+        TimeoutError
+            If it does not within ``timeout`` [s] (e.g. etcd is away).
+        """
+        async with asyncio.timeout(timeout):
+            while not self._published.is_set():
+                await self._published.wait()
 
     def local_changed(self, events: Sequence[PortEvent]) -> None:
         """The daemon's store changed: publish the change (in order, at once)."""
@@ -217,6 +230,7 @@ class ClusterLink(AsyncResource):
     # ---- sessions ---------------------------------------------------------------
 
     def _mark(self, key: bytes) -> None:
+        self._published.clear()
         self._generation += 1
         self._dirty[key] = self._generation
 
@@ -319,6 +333,7 @@ class ClusterLink(AsyncResource):
                 await session.put(key, value, self._lease_id)
             if self._dirty.get(key) == generation:
                 del self._dirty[key]
+        self._published.set()
 
     async def _publisher(self, session: EtcdSession) -> None:
         while True:
@@ -335,9 +350,15 @@ class ClusterLink(AsyncResource):
             if ttl <= 0:
                 raise _LeaseLost(f"lease {self._lease_id:x} expired")
 
-    async def _open_watch(self, session: EtcdSession) -> Any:
+    async def _open_watch(self, session: EtcdSession, resync: bool = False) -> Any:
+        """Resume the watch from the view's revision + 1, or resync in full and watch on.
+
+        A full resync is made for a new view, when ``resync`` is true (the
+        history was compacted), and when etcd's revision went back (its data
+        was lost).
+        """
         prefix = self.settings.prefix
-        if self.view.revision:
+        if self.view.revision and not resync:
             current = await session.revision(prefix)
             if current >= self.view.revision:
                 try:
@@ -361,7 +382,7 @@ class ClusterLink(AsyncResource):
                         self._emit(self.view.delete(key, revision))
             except RevisionCompacted as e:
                 self.log.info("cluster_watch_compacted", error=str(e))
-                watch = await self._open_watch(session)
+                watch = await self._open_watch(session, resync=True)
                 continue
             raise EtcdUnavailable("the etcd watch ended")
 
