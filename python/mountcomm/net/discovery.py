@@ -191,7 +191,9 @@ async def connect_service(
     service : `str`
         Exact service name.
     host : `str`
-        Host to connect to (the registry's host, usually).
+        Host to connect to when the advertisement names none (a registry
+        outside a cluster); an advertisement's own host (``event.host``, set
+        by a registry that is part of a cluster) wins.
     limit : `int`, optional
         Buffer limit of the stream reader [bytes].
     log : structlog logger
@@ -228,11 +230,16 @@ async def _connect_when_advertised(
             async for event in events:
                 if event.kind != "added":
                     continue
+                target = getattr(event, "host", "") or host
                 try:
-                    link = await open_link(host, event.port, limit=limit)
+                    link = await open_link(target, event.port, limit=limit)
                 except OSError as e:
                     log.info(
-                        "advertised_port_refused", service=service, port=event.port, error=str(e)
+                        "advertised_port_refused",
+                        service=service,
+                        host=target,
+                        port=event.port,
+                        error=str(e),
                     )
                     continue
                 return link, event.port

@@ -1,0 +1,110 @@
+"""``mountcomm registry --cluster`` and ``mountcomm ports`` across hosts; the config keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import socket
+
+import pytest
+
+from mountcomm import config
+from mountcomm.cli import main
+from mountcomm.cli.registry import add_arguments, cluster_settings
+from mountcomm.registry.client import PortRegistry
+
+from .conftest import start_daemon_process
+
+HOST_A = "127.0.0.2"
+HOST_B = "127.0.0.3"
+T = 10.0
+
+
+def run_ports(*args: str) -> str:
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(["ports", *args]) == 0
+    return out.getvalue()
+
+
+async def test_ports_on_b_shows_a_entries_with_a_host_and_the_cluster_status(etcd):
+    proc_a, port_a = await start_daemon_process(etcd, HOST_A)
+    proc_b, port_b = await start_daemon_process(etcd, HOST_B)
+    try:
+        async with PortRegistry(HOST_A, port_a) as on_a, PortRegistry(HOST_B, port_b) as on_b:
+            with socket.socket() as sock:
+                sock.bind((HOST_A, 0))
+                port = sock.getsockname()[1]
+                await on_a.register("mount.csc.command", port)
+                assert await on_b.wait_for("mount.csc.command", timeout=T) == port
+                where = ("--host", HOST_B, "--port", str(port_b))
+                table = await asyncio.to_thread(run_ports, *where)
+                assert table.splitlines()[0].split() == ["HOST", "PORT", "SERVICE", "USER"]
+                assert table.splitlines()[1].split()[:3] == [HOST_A, str(port), "mount.csc.command"]
+                rows = json.loads(await asyncio.to_thread(run_ports, *where, "--json"))
+                assert [(r["host"], r["port"]) for r in rows] == [(HOST_A, port)]
+                shown = await asyncio.to_thread(run_ports, *where, "--status", "--json")
+                status = json.loads(shown)
+                assert status["cluster"]["stale"] is False
+                assert status["cluster"]["advertise_host"] == HOST_B
+                assert status["cluster"]["remote_entries"] == 1
+                text = await asyncio.to_thread(run_ports, *where, "--status")
+                assert f"cluster: {etcd.url}: up to date" in text
+    finally:
+        for proc in (proc_a, proc_b):
+            proc.kill()
+            await proc.wait()
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_cluster_settings_come_from_flags_over_the_config(tmp_path):
+    password = tmp_path / "pw"
+    password.write_text("s3cret\n")
+    cfg = config.from_dict(
+        {
+            "registry": {
+                "cluster": {"url": "etcd://e1:2379,e2:2379", "user": "reg", "ttl": 4},
+                "advertise_host": "10.0.0.5",
+            }
+        }
+    )
+    assert cfg.registry_advertise_host == "10.0.0.5"
+    s = cluster_settings(parse("--etcd-password-file", str(password)), cfg)
+    assert s is not None
+    assert (s.endpoints, s.user, s.password, s.ttl) == (
+        (("e1", 2379), ("e2", 2379)),
+        "reg",
+        "s3cret",
+        4,
+    )
+    s = cluster_settings(parse("--cluster", "etcd://x:1", "--lease-ttl", "2"), config.Config())
+    assert s is not None and (s.endpoints, s.ttl) == ((("x", 1),), 2)
+    assert cluster_settings(parse(), config.Config()) is None
+    short = config.from_dict({"registry": {"cluster": "etcd://h:1"}})
+    assert short.registry_cluster == {"url": "etcd://h:1"}
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ({"url": "http://h:1"}, "registry.cluster.url"),
+        ({"user": "u"}, "registry.cluster.url"),
+        ({"url": "etcd://h:1", "ttl": 9}, "registry.cluster.ttl"),
+        ({"url": "etcd://h:1", "colour": 1}, "registry.cluster.colour"),
+    ],
+)
+def test_bad_cluster_config_names_the_key(value, key):
+    with pytest.raises(config.ConfigError, match=key):
+        config.from_dict({"registry": {"cluster": value}})
+
+
+def test_registry_refuses_a_bad_cluster_url(capsys):
+    assert main(["registry", "--port", "0", "--cluster", "http://h:1"]) == 2
+    assert "cluster" in capsys.readouterr().err
