@@ -8,6 +8,8 @@ import contextlib
 import io
 import json
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -105,6 +107,23 @@ def test_bad_cluster_config_names_the_key(value, key):
         config.from_dict({"registry": {"cluster": value}})
 
 
-def test_registry_refuses_a_bad_cluster_url(capsys):
-    assert main(["registry", "--port", "0", "--cluster", "http://h:1"]) == 2
-    assert "cluster" in capsys.readouterr().err
+def test_registry_refuses_a_bad_cluster_url():
+    # A process of its own: the command configures logging for its whole process.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mountcomm.cli",
+            "registry",
+            "--port",
+            "0",
+            "--cluster",
+            "http://h:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=T * 3,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "cluster" in done.stderr and "etcd://" in done.stderr

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ... import log as mlog
@@ -244,9 +244,10 @@ class ClusterLink(AsyncResource):
         self._stale.set()
 
     async def _supervise(self) -> None:
-        delays = backoff(0.05, factor=2, maximum=2.0, jitter=0.2)
+        delays = _retry_delays()
         try:
             while True:
+                ran = self.sessions
                 host, port = self.settings.endpoints[self._endpoint]
                 session = EtcdSession(self.settings, host, port)
                 self._session = session
@@ -254,10 +255,14 @@ class ClusterLink(AsyncResource):
                     await self._run_session(session)
                 except (EtcdUnavailable, OSError, TimeoutError) as e:
                     self._set_stale(f"{host}:{port}: {e}")
-                    delays = backoff(0.05, factor=2, maximum=2.0, jitter=0.2)
+                except Exception as e:  # a bug must not end the link: log it, start again
+                    self.log.exception("cluster_session_failed")
+                    self._set_stale(f"{host}:{port}: {type(e).__name__}: {e}")
                 finally:
                     self._session = None
                     await session.close()
+                if self.sessions != ran:
+                    delays = _retry_delays()  # that session ran: start the backoff again
                 self._endpoint = (self._endpoint + 1) % len(self.settings.endpoints)
                 await asyncio.sleep(next(delays))
         finally:
@@ -392,6 +397,11 @@ class ClusterLink(AsyncResource):
                 self.on_events(events)
             except Exception:
                 self.log.exception("cluster_event_sink_failed")
+
+
+def _retry_delays() -> Iterator[float]:
+    """Delays between etcd sessions: 50 ms doubling up to 2 s, with jitter [s]."""
+    return backoff(0.05, factor=2, maximum=2.0, jitter=0.2)
 
 
 def _with_time(record: ClusterRecord, when: float) -> ClusterRecord:
