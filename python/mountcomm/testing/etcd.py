@@ -85,6 +85,11 @@ class EtcdServer(AsyncResource):
         Address to serve on.
     start_timeout : `float`
         Longest wait for etcd to serve [s].
+    netns : `str`, optional
+        Run etcd in this network namespace (``ip netns exec``; root only).
+        ``host`` is then an address of that namespace, and the ports are
+        picked on this namespace's loopback (a fresh namespace has nothing
+        listening).
 
     Attributes
     ----------
@@ -100,8 +105,10 @@ class EtcdServer(AsyncResource):
         *,
         host: str = "127.0.0.1",
         start_timeout: float = 20.0,
+        netns: str | None = None,
     ) -> None:
         self.host = host
+        self.netns = netns
         self.start_timeout = start_timeout
         self._own_dir = directory is None
         base = Path(tempfile.mkdtemp(prefix="etcd-")) if directory is None else Path(directory)
@@ -140,8 +147,9 @@ class EtcdServer(AsyncResource):
             If etcd does not start (its last log lines are in the message).
         """
         binary = etcd_binary()
+        pick_on = "127.0.0.1" if self.netns else self.host
         for _ in range(_START_ATTEMPTS):
-            self.client_port, self.peer_port = _free_port(self.host), _free_port(self.host)
+            self.client_port, self.peer_port = _free_port(pick_on), _free_port(pick_on)
             if self.client_port == self.peer_port:
                 continue
             if await self._launch(binary):
@@ -160,7 +168,9 @@ class EtcdServer(AsyncResource):
     def _argv(self, binary: str) -> list[str]:
         client = f"http://{self.host}:{self.client_port}"
         peer = f"http://{self.host}:{self.peer_port}"
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         return [
+            *prefix,
             binary,
             "--name=test",
             f"--data-dir={self.data_dir}",
