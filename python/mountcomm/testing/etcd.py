@@ -85,6 +85,9 @@ class EtcdServer(AsyncResource):
         Address to serve on.
     start_timeout : `float`
         Longest wait for etcd to serve [s].
+    tls : (`str`, `str`, `str`), optional
+        ``(cert_file, key_file, ca_file)``: serve clients over TLS with this
+        certificate and require client certificates signed by this CA.
     netns : `str`, optional
         Run etcd in this network namespace (``ip netns exec``; root only).
         ``host`` is then an address of that namespace, and the ports are
@@ -105,9 +108,11 @@ class EtcdServer(AsyncResource):
         *,
         host: str = "127.0.0.1",
         start_timeout: float = 20.0,
+        tls: tuple[str, str, str] | None = None,
         netns: str | None = None,
     ) -> None:
         self.host = host
+        self.tls = tls
         self.netns = netns
         self.start_timeout = start_timeout
         self._own_dir = directory is None
@@ -166,7 +171,8 @@ class EtcdServer(AsyncResource):
             raise RuntimeError("etcd did not restart:\n" + "\n".join(self._log))
 
     def _argv(self, binary: str) -> list[str]:
-        client = f"http://{self.host}:{self.client_port}"
+        scheme = "https" if self.tls else "http"
+        client = f"{scheme}://{self.host}:{self.client_port}"
         peer = f"http://{self.host}:{self.peer_port}"
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         return [
@@ -181,6 +187,18 @@ class EtcdServer(AsyncResource):
             f"--initial-cluster=test={peer}",
             "--log-level=info",
             "--logger=zap",
+            *self._tls_args(),
+        ]
+
+    def _tls_args(self) -> list[str]:
+        if self.tls is None:
+            return []
+        cert, key, ca = self.tls
+        return [
+            f"--cert-file={cert}",
+            f"--key-file={key}",
+            f"--trusted-ca-file={ca}",
+            "--client-cert-auth",
         ]
 
     async def _launch(self, binary: str) -> bool:
