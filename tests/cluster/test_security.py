@@ -1,7 +1,8 @@
-"""Daemons reach an etcd that requires TLS client certificates."""
+"""Daemons reach an etcd that requires TLS client certificates, or a user and password."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 from mountcomm.registry.client import PortRegistry
 from mountcomm.registry.cluster import ClusterSettings
 from mountcomm.registry.server import RegistryServer
-from mountcomm.testing.etcd import EtcdServer, EtcdUnavailableError
+from mountcomm.testing.etcd import EtcdServer, EtcdUnavailableError, etcd_binary
 
 from .conftest import TTL
 
@@ -98,3 +99,28 @@ async def test_a_daemon_without_a_client_certificate_stays_stale_and_says_why(tl
             assert status["stale"] is True and status["error"]
             # local work goes on
             assert (await on_a.allocate("local")).host == HOST_A
+
+
+def etcdctl(etcd: EtcdServer, *args: str) -> None:
+    binary = Path(etcd_binary()).with_name("etcdctl")
+    subprocess.run(
+        [str(binary), f"--endpoints=http://{etcd.host}:{etcd.client_port}", *args],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+async def test_daemons_log_in_to_an_etcd_with_authentication(etcd, tmp_path):
+    await asyncio.to_thread(etcdctl, etcd, "user", "add", "root", "--new-user-password=rootpw")
+    await asyncio.to_thread(etcdctl, etcd, "auth", "enable")
+    good = ClusterSettings(etcd.endpoints, ttl=TTL, user="root", password="rootpw")
+    bad = ClusterSettings(etcd.endpoints, op_timeout=1.0, user="root", password="wrong")
+    async with (
+        RegistryServer(HOST_A, 0, pool=None, cluster=good) as a,
+        RegistryServer(HOST_B, 0, pool=None, cluster=bad) as b,
+    ):
+        await a.cluster.wait_connected(T)
+        with pytest.raises(TimeoutError):
+            await b.cluster.wait_connected(2.0)
+        assert b.cluster.stale and "auth" in (b.cluster.last_error or "").lower()
