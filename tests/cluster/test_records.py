@@ -151,3 +151,22 @@ def test_resync_reports_the_difference():
     ]
     assert view.revision == 20 and view.invalid == 1
     assert [e.port for e in view.entries()] == [2, 3, 4]
+
+
+def test_a_registrant_may_name_its_host():
+    from mountcomm.exceptions import RegistryRequestError
+    from mountcomm.registry import wire
+    from mountcomm.registry.store import Lease, PortStore
+
+    store = PortStore([(1, 10)], host="10.0.0.2")
+    lease = Lease("connection", 1)
+    assert store.register("a", 5000, "u", lease).entry.host == "10.0.0.2"
+    assert store.register("b", 5001, "u", lease, host="192.168.1.7").entry.host == "192.168.1.7"
+    for bad in ("a/b", "a b", ""):
+        with pytest.raises(RegistryRequestError):
+            store.register("c", 5002, "u", lease, host=bad)
+    request = wire.parse_native(b'{"op":"register","service":"s","port":1,"host":"h1"}')
+    assert isinstance(request, wire.Register) and request.host == "h1"
+    assert isinstance(
+        wire.parse_native(b'{"op":"register","service":"s","port":1,"host":7}'), wire.BadRequest
+    )

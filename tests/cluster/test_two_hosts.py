@@ -48,6 +48,10 @@ async def test_entry_registered_on_a_is_seen_on_b_with_a_host(etcd):
                     event = await asyncio.wait_for(anext(events), T)
                     assert (event.kind, event.host, event.port) == ("removed", HOST_A, port)
                     assert await on_b.find(service="svc") == []
+                    # a registrant may name another address of its host
+                    await on_a.register("svc", port, host="127.0.0.9")
+                    event = await asyncio.wait_for(anext(events), T)
+                    assert (event.kind, event.host, event.port) == ("added", "127.0.0.9", port)
 
 
 async def test_two_hosts_may_each_hold_a_service_and_both_are_kept(etcd):

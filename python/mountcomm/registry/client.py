@@ -68,11 +68,12 @@ def reconnect_delays() -> Iterator[float]:
 class _Record:
     """What a client asked for, to ask the same of a new daemon."""
 
-    __slots__ = ("service", "user")
+    __slots__ = ("host", "service", "user")
 
-    def __init__(self, service: str, user: str | None) -> None:
+    def __init__(self, service: str, user: str | None, host: str | None = None) -> None:
         self.service = service
         self.user = user
+        self.host = host
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:
@@ -552,8 +553,9 @@ class PortRegistry(AsyncResource):
         for port, record in list(self._records.items()):
             try:
                 reply = await self._send(
-                    "register", service=record.service, port=port, user=record.user
-                )
+                    "register", service=record.service, port=port, user=record.user,
+                    host=record.host,
+                )  # fmt: skip
             except RegistryError as e:
                 self._records.pop(port, None)
                 self.log.warning(
@@ -724,8 +726,14 @@ class PortRegistry(AsyncResource):
         """
         return (await self.allocate(service)).port
 
-    async def register(self, service: str, port: int, *, user: str | None = None) -> PortEntry:
+    async def register(
+        self, service: str, port: int, *, user: str | None = None, host: str | None = None
+    ) -> PortEntry:
         """Advertise ``port``, which this program has already bound, as ``service``.
+
+        ``host`` is the address peers should connect to, if not the one the
+        daemon advertises for its host (e.g. a server bound to one interface
+        of a host with several); it is recorded in the entry (`PortEntry.host`).
 
         Returns
         -------
@@ -739,9 +747,9 @@ class PortRegistry(AsyncResource):
         RegistryPermissionError
             If this client is not on the daemon's host or claims another user.
         """
-        reply = await self._request("register", service=service, port=port, user=user)
+        reply = await self._request("register", service=service, port=port, user=user, host=host)
         entry = wire.entry_from_wire(reply)
-        self._records[entry.port] = _Record(entry.service, user)
+        self._records[entry.port] = _Record(entry.service, user, host)
         return entry
 
     async def release(self, port: int) -> None:

@@ -268,7 +268,9 @@ class Session:
     def _register(self, request: wire.Register, out: Output) -> dict[str, Any]:
         self._require_local("register ports")
         user = self._user(request.user)
-        change = self.store.register(request.service, request.port, user, self.lease)
+        change = self.store.register(
+            request.service, request.port, user, self.lease, host=request.host
+        )
         return self._apply(change, out, "port_registered")
 
     def _release(self, request: wire.Release, out: Output) -> dict[str, Any]:

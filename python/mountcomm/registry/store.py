@@ -390,18 +390,25 @@ class PortStore:
         port = self._pick_port()
         return self._add(port, service, user, lease)
 
-    def register(self, service: str, port: int, user: str, lease: Lease) -> Change:
+    def register(
+        self, service: str, port: int, user: str, lease: Lease, host: str | None = None
+    ) -> Change:
         """Advertise ``port``, which the caller has already bound, under ``service``.
+
+        ``host`` is where the port is reachable, if the caller says (else the
+        store's `host`).
 
         Raises
         ------
         RegistryRequestError
-            If a name is invalid or ``port`` is not in 1 … 65535.
+            If a name or the host is invalid or ``port`` is not in 1 … 65535.
         PortInUseError
             If ``port`` is already in the table.
         """
         validate_name(service)
         validate_name(user, "user")
+        if host is not None and (validate_name(host, "host") != host or "/" in host):
+            raise RegistryRequestError(f"bad host {host!r}: '/' is not allowed")
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise RegistryRequestError(f"port must be an integer 1…65535, got {port!r}")
         held = self._entries.get(port)
@@ -409,7 +416,7 @@ class PortStore:
             raise PortInUseError(
                 f"port {port} is already registered as {held.service!r} by user {held.user!r}"
             )
-        return self._add(port, service, user, lease)
+        return self._add(port, service, user, lease, host)
 
     def release(self, port: int, lease: Lease) -> Change:
         """Remove the entry of ``port``, which ``lease`` must hold.
@@ -450,8 +457,10 @@ class PortStore:
             name = f"{service}_{suffix}"
         return name
 
-    def _add(self, port: int, service: str, user: str, lease: Lease) -> Change:
-        entry = PortEntry(port, self._unique_name(service, user), user, self.host)
+    def _add(
+        self, port: int, service: str, user: str, lease: Lease, host: str | None = None
+    ) -> Change:
+        entry = PortEntry(port, self._unique_name(service, user), user, host or self.host)
         self._entries[port] = entry
         self._leases[port] = lease
         self._by_lease.setdefault(lease, set()).add(port)

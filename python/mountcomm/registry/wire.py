@@ -218,6 +218,7 @@ class Register:
     port: int
     user: str | None = None
     id: RequestId = None
+    host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +330,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "service": (str,),
     "beginswith": (str,),
     "user": (str,),
+    "host": (str,),
     "port": (int,),
     "watch": _ID_TYPES,
 }
@@ -336,7 +338,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 NATIVE_OPS: dict[str, tuple[Callable[..., NativeRequest], tuple[str, ...], tuple[str, ...]]] = {
     "ping": (Ping, (), ()),
     "allocate": (Allocate, ("service",), ("user",)),
-    "register": (Register, ("service", "port"), ("user",)),
+    "register": (Register, ("service", "port"), ("user", "host")),
     "release": (Release, ("port",), ()),
     "list": (ListPorts, (), ()),
     "find": (Find, (), ("service", "beginswith", "user")),
