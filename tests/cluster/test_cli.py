@@ -16,6 +16,7 @@ import pytest
 from mountcomm import config
 from mountcomm.cli import main
 from mountcomm.cli.registry import add_arguments, cluster_settings
+from mountcomm.protocol.enums import Source
 from mountcomm.registry.client import PortRegistry
 
 from .conftest import start_daemon_process
@@ -127,3 +128,46 @@ def test_registry_refuses_a_bad_cluster_url():
     )
     assert done.returncode == 2
     assert "cluster" in done.stderr and "etcd://" in done.stderr
+
+
+async def run_cli(*argv: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mountcomm.cli", *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 3 * T)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_sim_on_a_commanded_and_monitored_from_b_by_name(etcd):
+    procs = []
+    try:
+        proc_a, port_a = await start_daemon_process(etcd, HOST_A)
+        procs.append(proc_a)
+        proc_b, port_b = await start_daemon_process(etcd, HOST_B)
+        procs.append(proc_b)
+        sim = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mountcomm.cli", "sim", "--registry", f"{HOST_A}:{port_a}",
+            "--host", HOST_A, "--service-prefix", "lab",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        procs.append(sim)
+        assert sim.stdout is not None
+        ready = await asyncio.wait_for(sim.stdout.readline(), T)
+        assert b"ready" in ready, ready
+        via_b = ("--registry", f"{HOST_B}:{port_b}", "--service-prefix", "lab")
+        code, out, err = await run_cli(
+            "command", *via_b, "--host", HOST_B, "--reply-host", HOST_B, "--timeout", str(T),
+            "AskForCommand", f"commander={int(Source.CSC)}",
+        )  # fmt: skip
+        assert code == 0, (out, err)
+        assert "ACK" in out
+        code, out, err = await run_cli("monitor", *via_b, "--count", "1", "--json")
+        assert code == 0, (out, err)
+        assert json.loads(out.splitlines()[-1])
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()

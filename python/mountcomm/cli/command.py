@@ -11,9 +11,11 @@ from .. import config as mconfig
 from ..commanding.client import MountClient
 from ..config import ConfigError
 from ..exceptions import CommandError
+from ..net.discovery import mount_service_name
 from ..protocol import Source, commands
 from ..protocol.fields import BoolKind
 from ..protocol.messages import Message
+from .registry_option import add_registry_arguments, open_registry
 
 NAME = "command"
 HELP = "send one command to a controller and print the replies as they arrive"
@@ -36,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
+    )
+    add_registry_arguments(parser)
+    parser.add_argument(
+        "--reply-host",
+        metavar="ADDR",
+        help="with --registry: address to serve replies on, advertised by name (default: --host)",
     )
     parser.add_argument("name", help="command class or code name, e.g. ElevationAxisMove")
     parser.add_argument("fields", nargs="*", metavar="field=value", help="command fields")
@@ -86,7 +94,18 @@ async def _send(args: argparse.Namespace, cfg: mconfig.Config, cmd: commands.Com
     port = args.port if args.port is not None else cfg.roles[args.role].command_port
     host = args.host or cfg.host
     start = time.monotonic()
-    async with asyncio.timeout(args.timeout):
+    found: dict[str, Any] = {}
+    async with asyncio.timeout(args.timeout), open_registry(args) as registry:
+        if registry is not None:  # the controller's port, and ours for replies, by name
+            found = {
+                "registry": registry,
+                "reply_host": args.reply_host or args.host,
+                "command_service": None
+                if args.port
+                else mount_service_name(role, "command", args.service_prefix),
+                "reply_service": mount_service_name(role, "reply", args.service_prefix),
+            }
+            port = args.port or 0
         async with MountClient(
             host,
             port,
@@ -94,6 +113,7 @@ async def _send(args: argparse.Namespace, cfg: mconfig.Config, cmd: commands.Com
             role=role,
             connect_timeout=args.timeout,
             unsolicited_callback=lambda reply: _print("unsolicited", start, reply),
+            **found,
         ) as mount:
             futures = await mount.send(cmd)
             _print("sent", start, futures.command)

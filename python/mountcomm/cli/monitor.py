@@ -10,8 +10,10 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from .. import config as mconfig
+from ..net.discovery import mount_service_name
 from ..protocol.enums import TelemetryTopicId
 from ..sim.telemetry import TelemetryClient
+from .registry_option import add_registry_arguments, locate, open_registry
 from .signals import wait_for_stop_signal
 
 NAME = "monitor"
@@ -34,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
     )
+    add_registry_arguments(parser)
 
 
 def format_sample(sample: dict[str, Any]) -> str:
@@ -98,4 +101,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"mountcomm monitor: {e}", file=sys.stderr)
         return 2
     port = cfg.telemetry_port if args.port is None else args.port
+    if args.registry is not None:
+        return asyncio.run(_monitor_found(args))
     return asyncio.run(_monitor(args, args.host or cfg.host, port))
+
+
+async def _monitor_found(args: argparse.Namespace) -> int:
+    """Find the telemetry port by name (``P.telemetry``), then monitor it."""
+    service = mount_service_name(None, "telemetry", args.service_prefix)
+    try:
+        async with open_registry(args) as registry:
+            if registry is None:  # pragma: no cover - checked by the caller
+                raise RuntimeError("no registry")
+            host, port = await locate(registry, service, args.timeout)
+    except (OSError, TimeoutError) as e:
+        print(f"mountcomm monitor: {service} not found through the registry: {e}", file=sys.stderr)
+        return 1
+    return await _monitor(args, host, port)

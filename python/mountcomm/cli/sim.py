@@ -9,7 +9,9 @@ import sys
 from .. import config as mconfig
 from .. import log as mlog
 from ..protocol.enums import Source
+from ..registry.client import PortRegistry
 from ..sim.controller import MockController
+from .registry_option import add_registry_arguments, open_registry
 from .signals import wait_for_stop_signal
 
 NAME = "sim"
@@ -47,15 +49,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
     )
+    add_registry_arguments(parser)
     parser.epilog = (
-        "Without any --ROLE-port flag, the roles and ports of the configuration file are served."
+        "Without any --ROLE-port flag, the roles and ports of the configuration file are served "
+        "(with --registry: on ports the OS picks, advertised by name)."
     )
 
 
-def build_controller(args: argparse.Namespace, cfg: mconfig.Config) -> MockController:
+def build_controller(
+    args: argparse.Namespace, cfg: mconfig.Config, registry: PortRegistry | None = None
+) -> MockController:
     """The controller the arguments describe (not started)."""
     ports = {role: getattr(args, f"{role}_port") for role in _ROLES}
     chosen = {role: port for role, port in ports.items() if port is not None}
+    if registry is not None:  # ports advertised by name; replies found by name
+        chosen = chosen or {role: 0 for role in cfg.roles}
+        return MockController(
+            [Source[role.upper()] for role in chosen],
+            host=args.host or cfg.host,
+            command_ports={Source[r.upper()]: p for r, p in chosen.items()},
+            telemetry_port=args.telemetry_port or 0,
+            config=cfg,
+            commander=Source[args.commander.upper()],
+            registry=registry,
+            service_prefix=args.service_prefix,
+        )
     if not chosen:
         chosen = {role: p.command_port for role, p in cfg.roles.items()}
         replies = {role: p.reply_port for role, p in cfg.roles.items()}
@@ -105,9 +123,25 @@ def run(args: argparse.Namespace) -> int:
     except mconfig.ConfigError as e:
         print(f"mountcomm sim: {e}", file=sys.stderr)
         return 2
+    if args.registry is not None:
+        return asyncio.run(_serve_with_registry(args, cfg))
     try:
         controller = build_controller(args, cfg)
     except ValueError as e:
         print(f"mountcomm sim: {e}", file=sys.stderr)
         return 2
     return asyncio.run(_serve(controller))
+
+
+async def _serve_with_registry(args: argparse.Namespace, cfg: mconfig.Config) -> int:
+    try:
+        async with open_registry(args) as registry:
+            try:
+                controller = build_controller(args, cfg, registry)
+            except ValueError as e:
+                print(f"mountcomm sim: {e}", file=sys.stderr)
+                return 2
+            return await _serve(controller)
+    except (OSError, TimeoutError) as e:
+        print(f"mountcomm sim: cannot reach the registry: {e}", file=sys.stderr)
+        return 1
