@@ -171,3 +171,14 @@ async def test_sim_on_a_commanded_and_monitored_from_b_by_name(etcd):
             if proc.returncode is None:
                 proc.kill()
             await proc.wait()
+
+
+def test_registry_address():
+    from mountcomm.cli.registry_option import registry_address
+
+    assert registry_address("10.0.0.1:30001") == ("10.0.0.1", 30001)
+    assert registry_address("reg.example") == ("reg.example", 30000)
+    assert registry_address("[::1]:5") == ("::1", 5)
+    for bad in ("h:x", "h:0", ":5", "h:70000"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            registry_address(bad)

@@ -26,6 +26,7 @@ __all__ = ["ClusterLink", "uid_of_user"]
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,8 +44,9 @@ from .view import ClusterView
 EventSink = Callable[[Sequence[PortEvent]], None]
 
 
+@functools.lru_cache(maxsize=1024)
 def uid_of_user(user: str) -> int | None:
-    """The uid of a local user name, or `None` if this host does not know it."""
+    """The uid of a local user name, or `None` if this host does not know it (cached)."""
     try:
         import pwd
     except ImportError:  # pragma: no cover - not on POSIX
