@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 
 from mountcomm.registry.client import PortRegistry
@@ -180,3 +181,45 @@ async def test_a_view_that_missed_compacted_history_resyncs_in_full(etcd):
     finally:
         for sock in sockets:
             sock.close()
+
+
+async def test_a_dead_endpoint_is_skipped_for_the_next(etcd):
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        dead = ("127.0.0.1", sock.getsockname()[1])
+    settings = ClusterSettings((dead, *etcd.endpoints), ttl=TTL, op_timeout=1.0)
+    async with RegistryServer(HOST_A, 0, pool=None, cluster=settings) as a:
+        await a.cluster.wait_connected(T)
+        host, port = etcd.endpoints[0]
+        assert a.cluster.status()["endpoint"] == f"{host}:{port}"
+
+
+async def test_etcd_that_lost_its_data_is_repopulated_and_views_resync(etcd):
+    with socket.socket() as sock:
+        sock.bind((HOST_A, 0))
+        port = sock.getsockname()[1]
+        async with daemon(etcd, HOST_A) as a, daemon(etcd, HOST_B) as b:
+            await a.cluster.wait_connected(T)
+            await b.cluster.wait_connected(T)
+            async with (
+                PortRegistry(HOST_A, a.port) as on_a,
+                PortRegistry(HOST_B, b.port) as on_b,
+            ):
+                for i in range(5):  # move etcd's revision well past a fresh one's
+                    await on_a.register(f"tmp{i}", port)
+                    await on_a.release(port)
+                await on_a.register("svc", port)
+                assert await on_b.wait_for("svc", timeout=T) == port
+                resyncs = b.cluster.resyncs
+                await etcd.kill()
+                shutil.rmtree(etcd.data_dir)  # a new, empty etcd on the same address
+                await etcd.restart()
+                await a.cluster.wait_connected(T)
+                await a.cluster.wait_published(T)
+                await b.cluster.wait_connected(T)
+                assert b.cluster.resyncs == resyncs + 1
+                # B resynced from the empty etcd; A's entry is back once A republished
+                assert await on_b.wait_for("svc", timeout=T) == port
+                assert [(e.host, e.port, e.service) for e in await on_b.find(service="svc")] == [
+                    (HOST_A, port, "svc")
+                ]
