@@ -150,3 +150,24 @@ async def test_a_daemon_that_closes_revokes_its_lease_and_b_sees_it_at_once(etcd
                     event = await asyncio.wait_for(anext(events), T)
                     assert (event.kind, event.port) == ("removed", port)
                     assert time.monotonic() - started < TTL / 2
+
+
+async def test_nscl_list_stays_local(etcd):
+    async with daemon(etcd, HOST_A) as a, daemon(etcd, HOST_B) as b:
+        await a.cluster.wait_connected(T)
+        await b.cluster.wait_connected(T)
+        async with PortRegistry(HOST_A, a.port) as on_a, PortRegistry(HOST_B, b.port) as on_b:
+            with bound(HOST_A) as port_a, bound(HOST_B) as port_b:
+                await on_a.register("remote", port_a)
+                await on_b.register("local", port_b)
+                assert await on_b.wait_for("remote", timeout=T) == port_a
+                assert {e.service for e in await on_b.list_ports()} == {"remote", "local"}
+                reader, writer = await asyncio.open_connection(HOST_B, b.port)
+                try:
+                    writer.write(b"LIST\n")
+                    assert await asyncio.wait_for(reader.readline(), T) == b"OK 1\n"
+                    line = await asyncio.wait_for(reader.readline(), T)
+                    assert line.split()[:2] == [str(port_b).encode(), b"local"]
+                finally:
+                    writer.close()
+                    await writer.wait_closed()
