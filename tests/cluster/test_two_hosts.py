@@ -171,3 +171,12 @@ async def test_nscl_list_stays_local(etcd):
                 finally:
                     writer.close()
                     await writer.wait_closed()
+
+
+async def test_closing_a_cluster_link_twice_is_fine(etcd):
+    server = daemon(etcd, HOST_A)
+    async with server:
+        await server.cluster.wait_connected(T)
+        await server.cluster.close()
+        assert server.cluster.status()["lease"] is None  # revoked
+        await server.cluster.close()  # a second close returns at once, raises nothing

@@ -25,7 +25,6 @@ from __future__ import annotations
 __all__ = ["ClusterLink", "uid_of_user"]
 
 import asyncio
-import contextlib
 import functools
 import os
 import time
@@ -217,17 +216,17 @@ class ClusterLink(AsyncResource):
 
     async def close(self) -> None:
         """Stop, revoke the lease, close the client (idempotent; never raises)."""
-        if self._closed:
-            if self._task is not None:
-                await asyncio.shield(self._task)
-            return
-        self._closed = True
         task = self._task
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(task)
+        if not self._closed:
+            self._closed = True
+            if task is not None:
+                task.cancel()
         self._connected.clear()
+        if task is not None:
+            # asyncio.wait: a cancellation of the caller propagates; the task's own does not
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is not None:
+                self.log.error("cluster_link_failed", error=repr(task.exception()))
 
     # ---- sessions ---------------------------------------------------------------
 
