@@ -10,7 +10,6 @@ from structlog.testing import capture_logs
 
 from mountcomm.exceptions import ProtocolError
 from mountcomm.protocol import commands, replies
-from mountcomm.protocol.enums import Source
 
 from .controller_helpers import STD_TIMEOUT, Console, console, fast_controller, power_up
 
@@ -136,9 +135,3 @@ async def test_send_malformed_keeps_the_order_of_the_replies() -> None:
             "ERROR safety interlock tripped: third",
             "OnStateInfoReply",
         ]
-
-
-async def test_role_is_still_the_port_pair() -> None:
-    async with fast_controller((Source.CSC, Source.EUI)) as controller, console(controller) as csc:
-        await csc.take_command()
-        assert controller.executed[-1] == (Source.CSC, 1, commands.AskForCommand.command_code)
