@@ -13,6 +13,7 @@ __all__ = ["SHUTDOWN_EXPLANATION", "TAI_MINUS_UTC", "MockController", "tai_now"]
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -97,7 +98,10 @@ class MockController(FaultInjection, AsyncResource):
         Simulated seconds per wall second (default 1: real time). Motions
         and device durations take ``1 / time_scale`` of their simulated time
         on the wall clock, and ACKs carry that wall time as ``timeout_ms``,
-        so clients wait the right time. See `SimClock`.
+        so clients wait the right time. The tracking timeout
+        (``Timings.track_timeout_s``) is a tolerance of the client's pace and
+        stays in wall seconds. TRACK targets' ``tai`` and telemetry
+        timestamps are on the simulated clock (`now`). See `SimClock`.
     tcp_keepalive : `TcpKeepalive`, `float` or `None`
         TCP keepalive of every console connection (a number: the idle time
         [s]); `None`: off. With it, a console that vanished without a word
@@ -209,7 +213,7 @@ class MockController(FaultInjection, AsyncResource):
         self._log_arg = log
         self.shutdown_timeout = shutdown_timeout
         self.clock = SimClock(time_scale)
-        self.mount = Mount(config, timings, enabled=enabled)
+        self.mount = Mount(config, _wall_track_timeout(timings, time_scale), enabled=enabled)
         self.authority = CommandAuthority(self.roles, commander, grace=authority_grace)
         self.faults = FaultPlan(self.roles)
         self.core = ControllerCore(
@@ -543,6 +547,12 @@ class MockController(FaultInjection, AsyncResource):
             f"MockController(roles={[r.name for r in self.roles]}, "
             f"commander={self.authority.holder.name})"
         )
+
+
+def _wall_track_timeout(timings: Timings | None, time_scale: float) -> Timings:
+    """``timings`` with the tracking timeout in wall time (it is the client's pace)."""
+    timings = timings or Timings()
+    return dataclasses.replace(timings, track_timeout_s=timings.track_timeout_s * time_scale)
 
 
 async def _cancel(tasks: Iterable[asyncio.Task[None]]) -> None:
