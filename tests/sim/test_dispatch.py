@@ -19,7 +19,8 @@ from mountcomm.sim.devices import (
     Rejected,
     TopEndChiller,
 )
-from mountcomm.sim.devices.axis import _AXIS_ACTIONS, ACTION_HANDLERS
+from mountcomm.sim.devices.axis import ACTION_HANDLERS
+from mountcomm.sim.devices.axis_spec import AXIS_ACTIONS
 from mountcomm.sim.devices.validation import (
     MAX_DURATION_S,
     check_duration,
@@ -55,7 +56,7 @@ def test_device_tables_name_methods_of_their_class() -> None:
 
 
 def test_axis_actions_all_have_handlers() -> None:
-    assert set(ACTION_HANDLERS) == set(_AXIS_ACTIONS)
+    assert set(ACTION_HANDLERS) == set(AXIS_ACTIONS)
     mount = Mount()
     for axis in mount.axes:
         assert isinstance(axis, Axis)

@@ -14,7 +14,14 @@ so a flood of garbage costs a bounded number of log lines plus a count.
 
 from __future__ import annotations
 
-__all__ = ["MAX_QUEUED_REPLIES", "REPLY_CONNECT_WAIT", "ConsolePort", "PortOwner"]
+__all__ = [
+    "MAX_QUEUED_REPLIES",
+    "REPLY_CONNECT_WAIT",
+    "ConsolePort",
+    "ConsolePorts",
+    "PortOwner",
+    "role_of",
+]
 
 import asyncio
 import contextlib
@@ -38,6 +45,11 @@ REPLY_CONNECT_WAIT = 2.0
 
 CONNECT_RETRY_DELAY = 0.1
 """Pause after an unexpected failure of the reply connection attempt [s]."""
+
+
+def role_of(role: Source | str) -> Source:
+    """A console role from a `Source` or its name (any case)."""
+    return Source[role.upper()] if isinstance(role, str) else Source(role)
 
 
 class PortOwner(Protocol):
@@ -276,3 +288,78 @@ class ConsolePort:
             await comm.write(reply)
         except ConnectionError as e:
             self.log.warning("reply_dropped", role=self.role.name, error=str(e))
+
+
+class ConsolePorts:
+    """The controller's console ports by role, and their public queries (a mixin).
+
+    Attributes
+    ----------
+    roles : `tuple` [`Source`]
+        The console roles served.
+    """
+
+    roles: tuple[Source, ...]
+    _consoles: dict[Source, ConsolePort]
+    _command_ports: dict[Source, int]
+    _reply_ports: dict[Source, int]
+
+    def _console(self, role: Source | str) -> ConsolePort:
+        try:
+            return self._consoles[role_of(role)]
+        except KeyError:
+            raise ValueError(
+                f"{role!r} is not served (roles: {[r.name for r in self.roles]}), "
+                "or the controller is not started"
+            ) from None
+
+    def command_port(self, role: Source | str) -> int:
+        """The port where ``role``'s console sends commands.
+
+        Before `start`, the configured port (0 if the OS is to pick).
+        """
+        role = self._served(role)
+        if role in self._consoles:
+            return self._consoles[role].comm.server_port
+        return self._command_ports.get(role, 0)
+
+    def reply_port(self, role: Source | str) -> int:
+        """The console's reply port the controller connects to (0: not known yet)."""
+        role = self._served(role)
+        if role in self._consoles:
+            return self._consoles[role].comm.client_port
+        command_port = self._command_ports.get(role, 0)
+        return self._reply_ports.get(role, command_port + 1 if command_port else 0)
+
+    def _served(self, role: Source | str) -> Source:
+        source = role_of(role)
+        if source not in self.roles:
+            raise ValueError(f"{role!r} is not served (roles: {[r.name for r in self.roles]})")
+        return source
+
+    def connect_console(self, role: Source | str, reply_port: int, host: str | None = None) -> None:
+        """Tell the controller where ``role``'s console listens for replies.
+
+        The controller connects (retrying) at once, and again whenever the
+        connection is lost.
+        """
+        port = self._console(role)
+        if not reply_port:
+            raise ValueError(f"reply_port must be nonzero, got {reply_port!r}")
+        port.reply_port = reply_port
+        port.comm.client_port = reply_port
+        port.comm.client_service = None  # an explicit port wins over the registry
+        if host is not None:
+            port.comm.client_host = host
+        port.changed.set()
+
+    def console_connected(self, role: Source | str) -> bool:
+        """Are both connections of ``role``'s console up?"""
+        return self._console(role).comm.connected
+
+    async def wait_console_connected(self, role: Source | str) -> None:
+        """Wait until both connections of ``role``'s console are up. Cancel-safe."""
+        port = self._console(role)
+        while not port.comm.connected:
+            await port.client_up.wait()
+            await port.comm.server.wait_connected()

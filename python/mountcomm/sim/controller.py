@@ -35,17 +35,13 @@ from ..sockets import (
 )
 from .authority import DEFAULT_AUTHORITY_GRACE, CommandAuthority
 from .clock import TAI_MINUS_UTC, SimClock, tai_now
-from .console_port import ConsolePort
+from .console_port import ConsolePort, role_of
 from .core import SHUTDOWN_EXPLANATION, ControllerCore, Executed, Output
 from .devices import Mount, Timings
 from .fault_injection import FaultInjection
 from .faults import FaultPlan
 from .registry_link import ControllerServices
 from .telemetry import TelemetryServer
-
-
-def _role(role: Source | str) -> Source:
-    return Source[role.upper()] if isinstance(role, str) else Source(role)
 
 
 class MockController(FaultInjection, AsyncResource):
@@ -193,13 +189,13 @@ class MockController(FaultInjection, AsyncResource):
         max_command_age: float | None = None,
     ) -> None:
         config = config or Config()
-        self.roles = tuple(dict.fromkeys(_role(r) for r in roles))
+        self.roles = tuple(dict.fromkeys(role_of(r) for r in roles))
         if not self.roles:
             raise ValueError("a MockController needs at least one console role")
         self.host = host
         self.console_host = console_host
-        self._command_ports = {_role(r): p for r, p in (command_ports or {}).items()}
-        self._reply_ports = {_role(r): p for r, p in (reply_ports or {}).items()}
+        self._command_ports = {role_of(r): p for r, p in (command_ports or {}).items()}
+        self._reply_ports = {role_of(r): p for r, p in (reply_ports or {}).items()}
         self.services = None
         if registry is not None:
             self.services = ControllerServices(registry, service_prefix, self._reply_ports.keys())
@@ -239,7 +235,7 @@ class MockController(FaultInjection, AsyncResource):
         cls, config: Config, roles: Iterable[Source | str] | None = None, **kwargs: Any
     ) -> MockController:
         """A controller on the configured ports (``config.roles``, telemetry, host)."""
-        roles = tuple(_role(r) for r in (roles or [r.upper() for r in config.roles]))
+        roles = tuple(role_of(r) for r in (roles or [r.upper() for r in config.roles]))
         ports = {r: config.roles[r.name.lower()] for r in roles}
         kwargs.setdefault("host", config.host)
         kwargs.setdefault("telemetry_port", config.telemetry_port)
@@ -386,68 +382,6 @@ class MockController(FaultInjection, AsyncResource):
     def done_task(self) -> asyncio.Future[None] | None:
         """Done when `close` has finished (`None` before `start`)."""
         return self._done
-
-    # --- ports and connections ------------------------------------------------------
-
-    def _console(self, role: Source | str) -> ConsolePort:
-        try:
-            return self._consoles[_role(role)]
-        except KeyError:
-            raise ValueError(
-                f"{role!r} is not served (roles: {[r.name for r in self.roles]}), "
-                "or the controller is not started"
-            ) from None
-
-    def command_port(self, role: Source | str) -> int:
-        """The port where ``role``'s console sends commands.
-
-        Before `start`, the configured port (0 if the OS is to pick).
-        """
-        role = self._served(role)
-        if role in self._consoles:
-            return self._consoles[role].comm.server_port
-        return self._command_ports.get(role, 0)
-
-    def reply_port(self, role: Source | str) -> int:
-        """The console's reply port the controller connects to (0: not known yet)."""
-        role = self._served(role)
-        if role in self._consoles:
-            return self._consoles[role].comm.client_port
-        command_port = self._command_ports.get(role, 0)
-        return self._reply_ports.get(role, command_port + 1 if command_port else 0)
-
-    def _served(self, role: Source | str) -> Source:
-        source = _role(role)
-        if source not in self.roles:
-            raise ValueError(f"{role!r} is not served (roles: {[r.name for r in self.roles]})")
-        return source
-
-    def connect_console(self, role: Source | str, reply_port: int, host: str | None = None) -> None:
-        """Tell the controller where ``role``'s console listens for replies.
-
-        The controller connects (retrying) at once, and again whenever the
-        connection is lost.
-        """
-        port = self._console(role)
-        if not reply_port:
-            raise ValueError(f"reply_port must be nonzero, got {reply_port!r}")
-        port.reply_port = reply_port
-        port.comm.client_port = reply_port
-        port.comm.client_service = None  # an explicit port wins over the registry
-        if host is not None:
-            port.comm.client_host = host
-        port.changed.set()
-
-    def console_connected(self, role: Source | str) -> bool:
-        """Are both connections of ``role``'s console up?"""
-        return self._console(role).comm.connected
-
-    async def wait_console_connected(self, role: Source | str) -> None:
-        """Wait until both connections of ``role``'s console are up. Cancel-safe."""
-        port = self._console(role)
-        while not port.comm.connected:
-            await port.client_up.wait()
-            await port.comm.server.wait_connected()
 
     def console_changed(self, port: ConsolePort, was_up: bool) -> None:
         """A console's command connection went down (``was_up``) or up: authority grace."""

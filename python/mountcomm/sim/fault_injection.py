@@ -14,13 +14,13 @@ from typing import Any
 
 from ..protocol.enums import ReplyCode, Source
 from .clock import SimClock
-from .console_port import ConsolePort
+from .console_port import ConsolePorts
 from .core import ControllerCore, Output
 from .devices import Severity
 from .faults import FaultPlan
 
 
-class FaultInjection:
+class FaultInjection(ConsolePorts):
     """Fault injection for client tests (mixed into `MockController`)."""
 
     faults: FaultPlan
@@ -28,9 +28,6 @@ class FaultInjection:
     clock: SimClock
     log: Any
     running: asyncio.Event
-
-    def _console(self, role: Source | str) -> ConsolePort:
-        raise NotImplementedError
 
     def _route(self, outputs: list[Output]) -> None:
         raise NotImplementedError
