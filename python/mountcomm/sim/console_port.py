@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from ..exceptions import ProtocolError
 from ..net.communicator import Communicator
+from ..protocol import Message
 from ..protocol.commands import Command
 from ..protocol.enums import Source
 from ..protocol.replies import Reply
@@ -195,11 +196,11 @@ class ConsolePort:
         comm = self.comm
         while True:
             await comm.server.wait_connected()
+            frame: Message | ProtocolError
             try:
-                message = await comm.read()
+                frame = await comm.read()
             except ProtocolError as e:
-                self.owner.bad_frame(self, e)
-                continue
+                frame = e
             except ConnectionError:
                 continue
             except Exception as e:  # a read bug must not end the console
@@ -207,20 +208,28 @@ class ConsolePort:
                 await comm.server.close_client()
                 continue
             await self.owner.running.wait()
-            if not isinstance(message, Command):
-                self.owner.bad_frame(self, ProtocolError("not a command", None))
-                continue
-            try:
-                self.owner.handle_command(self, message)
-            except Exception as e:  # one frame must not end the loop
-                self.log.error(
-                    "command_failed",
-                    role=self.role.name,
-                    command=message.command_code.name,
-                    sequence_id=message.sequence_id,
-                    exc_info=e,
-                )
-                self.owner.command_failed(self, message, e)
+            self._take(frame)
+
+    def _take(self, frame: Message | ProtocolError) -> None:
+        """Answer one frame; whatever goes wrong stays with this frame."""
+        try:
+            if isinstance(frame, Command):
+                self.owner.handle_command(self, frame)
+            elif isinstance(frame, ProtocolError):
+                self.owner.bad_frame(self, frame)
+            else:
+                self.owner.bad_frame(self, ProtocolError(f"not a command: {frame!r}", None))
+        except Exception as e:  # one frame must not end the loop
+            command = frame if isinstance(frame, Command) else None
+            self.log.error(
+                "command_failed",
+                role=self.role.name,
+                command=command.command_code.name if command else None,
+                sequence_id=command.sequence_id if command else None,
+                exc_info=e,
+            )
+            if command is not None:
+                self.owner.command_failed(self, command, e)
 
     def log_bad_frame(self, error: ProtocolError, sequence_id: int | None) -> None:
         """Log a bad frame, throttled (see `LogThrottle`)."""
