@@ -39,13 +39,15 @@ async def test_console_connections_get_keepalive_and_user_timeout() -> None:
         for writer in (port.comm.server_writer, port.comm.client_writer):
             assert writer is not None
             assert _options(writer.get_extra_info("socket")) == (1, 4, 3000)
-    async with fast_controller(tcp_keepalive=None) as controller, console(controller) as csc:
+    async with (
+        fast_controller(tcp_keepalive=None, tcp_user_timeout=None) as controller,
+        console(controller) as csc,
+    ):
         await csc.take_command()
         writer = controller._console(CSC).comm.server_writer
         assert writer is not None
-        assert (
-            writer.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 0
-        )
+        keepalive, _, user_timeout = _options(writer.get_extra_info("socket"))
+        assert (keepalive, user_timeout) == (0, 0)
     with pytest.raises(ValueError):
         fast_controller(tcp_user_timeout=-1.0)
 

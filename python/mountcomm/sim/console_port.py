@@ -25,6 +25,7 @@ __all__ = [
 
 import asyncio
 import contextlib
+import socket
 import time
 from typing import Any, Protocol
 
@@ -165,12 +166,16 @@ class ConsolePort:
             self.owner.console_changed(self, was_up)
 
     def _apply_options(self, writer: asyncio.StreamWriter) -> None:
+        """Set this controller's keepalive and user timeout; `None` turns them off."""
+        sock = writer.get_extra_info("socket")
+        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return
         with contextlib.suppress(OSError):  # the connection may be gone already
-            apply_socket_options(
-                writer.get_extra_info("socket"),
-                keepalive=self.keepalive,
-                user_timeout=self.user_timeout,
-            )
+            apply_socket_options(sock, keepalive=self.keepalive, user_timeout=self.user_timeout)
+            if self.keepalive is None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 0)
+            if self.user_timeout is None and hasattr(socket, "TCP_USER_TIMEOUT"):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 0)
 
     async def _connect_loop(self) -> None:
         """Keep the reply client connected whenever the reply port is known."""
