@@ -71,6 +71,8 @@ class TelemetryServer:
     max_buffer_bytes : `int`
         A client that lets more than this queue up unread is disconnected, so
         memory stays bounded [bytes].
+    close_timeout : `float`
+        Bound on each step of `close` that waits for the clients [s].
 
     Notes
     -----
@@ -84,8 +86,10 @@ class TelemetryServer:
         log: Any = None,
         *,
         max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        close_timeout: float = 1.0,
     ) -> None:
         self.host = host
+        self.close_timeout = close_timeout
         self.port = port
         self.log = get_logger(log, "TelemetryServer")
         self.max_buffer_bytes = max_buffer_bytes
@@ -157,16 +161,32 @@ class TelemetryServer:
             writer.write(data)
 
     async def close(self) -> None:
-        """Stop listening and disconnect every client. Idempotent."""
+        """Stop listening and disconnect every client, within ``close_timeout``. Idempotent.
+
+        Steps: (1) stop accepting; (2) close every client connection and wait
+        up to ``close_timeout`` for what is queued to go out; (3) abort the
+        connections still open then (a client that does not read: its unsent
+        samples are discarded); (4) wait up to ``close_timeout`` for the
+        listening server to finish.
+        """
         if self._closed:
             return
         self._closed = True
         if self._server is not None:
             self._server.close()
         links, self._links = self._links, set()
-        await asyncio.gather(*(link.wait_closed() for link in links))
+        await asyncio.gather(*(link.wait_closed(self.close_timeout) for link in links))
+        stuck = [link.writer for link in links if link.writer is not None and not link.lost.done()]
+        for writer in stuck:
+            writer.transport.abort()
+        if stuck:
+            self.log.warning("telemetry_clients_aborted", clients=len(stuck))
         if self._server is not None:
-            await self._server.wait_closed()
+            try:
+                async with asyncio.timeout(self.close_timeout):
+                    await self._server.wait_closed()
+            except TimeoutError:
+                self.log.warning("telemetry_server_close_timeout", timeout=self.close_timeout)
 
 
 class TelemetryClient(AsyncResource):
