@@ -10,7 +10,7 @@ import os
 import socket
 import struct
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from .._lifecycle import AsyncResource
@@ -35,6 +35,7 @@ MAX_SELF_CONNECTIONS = 10
 self-connections in a row (each means that nobody listens)."""
 
 Sample = dict[str, Any]
+SampleCallback = Callable[[Sample], object]
 
 
 async def _reset(link: Link, sock: Any) -> None:
@@ -78,6 +79,9 @@ class TelemetryClient(AsyncResource):
     tcp_keepalive : `TcpKeepalive`, `float` or `None`, keyword-only
         TCP keepalive, so that a vanished controller ends the stream (see
         `mountcomm.sockets`); `None`: off.
+    sample_callback : callable or `None`, keyword-only
+        ``callback(sample)`` for every sample received (see
+        `add_sample_callback`).
 
     Attributes
     ----------
@@ -120,6 +124,7 @@ class TelemetryClient(AsyncResource):
         connect_retry_interval: float = 0.1,
         connect_retry_max: float = 2.0,
         tcp_keepalive: TcpKeepalive | float | None = DEFAULT_TCP_KEEPALIVE,
+        sample_callback: SampleCallback | None = None,
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer in 0…65535, got {port!r}")
@@ -148,6 +153,23 @@ class TelemetryClient(AsyncResource):
         self._link: Link | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed_error: ConnectionClosedError | None = None
+        self._callbacks: list[SampleCallback] = []
+        if sample_callback is not None:
+            self.add_sample_callback(sample_callback)
+
+    def add_sample_callback(self, callback: SampleCallback) -> None:
+        """Call ``callback(sample)`` for every sample received, as it arrives.
+
+        Independent of the iterator and of ``keep_backlog``: a recorder sees
+        every sample. ``callback`` is a plain function, called in the read loop,
+        so it must be quick; an exception in it is logged, never raised.
+        """
+        self._callbacks.append(callback)
+
+    def remove_sample_callback(self, callback: SampleCallback) -> None:
+        """Stop calling ``callback``; does nothing if it is not registered."""
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
 
     async def start(self) -> None:
         """Connect and start reading.
@@ -258,6 +280,11 @@ class TelemetryClient(AsyncResource):
             if self._pending.pop(topic, None) is not None:
                 self.dropped += 1
             self._pending[topic] = sample  # now the newest entry
+        for callback in list(self._callbacks):
+            try:
+                callback(sample)
+            except Exception:
+                self.log.exception("telemetry_callback_failed", callback=repr(callback))
         self._notify(sample)
 
     def _notify(self, sample: Sample | None) -> None:

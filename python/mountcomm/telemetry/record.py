@@ -39,7 +39,6 @@ from .timescales import tai_to_utc
 if TYPE_CHECKING:
     from ..commanding.tracker import CommandFutures
     from ..protocol.commands import Command
-    from .client import TelemetryClient
 
 RECORD_TYPES = ("telemetry", "command", "reply")
 
@@ -76,7 +75,7 @@ class Recorder:
         self.written += 1
 
     def sample(self, sample: Mapping[str, Any]) -> None:
-        """Record a telemetry sample."""
+        """Record a telemetry sample (usable as a `TelemetryClient` sample callback)."""
         timestamp = sample.get("timestamp")
         utc = tai_to_utc(timestamp) if isinstance(timestamp, int | float) else time.time()
         self.write({"type": "telemetry", "utc": utc, "sample": sample})
@@ -145,15 +144,6 @@ class Recorder:
             self.reply("TIMEOUT", command, explanation=str(error))
         else:
             self.reply("LOST", command, explanation=f"{type(error).__name__}: {error}")
-
-    async def record_stream(self, telemetry: TelemetryClient) -> None:
-        """Record every sample ``telemetry`` yields until its stream ends.
-
-        Use a client made with ``keep_backlog=True`` to record every sample.
-        Cancel-safe.
-        """
-        async for sample in telemetry:
-            self.sample(sample)
 
     def close(self) -> None:
         """Close the file. Idempotent."""
