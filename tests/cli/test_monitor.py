@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
 import socket
 import sys
 from pathlib import Path
@@ -156,3 +158,46 @@ async def test_bad_arguments_are_usage_errors(args: list[str], message: str) -> 
     assert status == 2
     assert message in err
     assert "Traceback" not in err
+
+
+async def test_on_a_terminal_the_table_is_updated_in_place() -> None:
+    master, slave = pty.openpty()
+    loop = asyncio.get_running_loop()
+    chunks: list[bytes] = []
+    eof: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other side is closed
+            data = b""
+        if data:
+            chunks.append(data)
+        else:
+            loop.remove_reader(master)
+            if not eof.done():
+                eof.set_result(None)
+
+    loop.add_reader(master, readable)
+    try:
+        async with MockController(("csc",), telemetry_rate_hz=50) as controller:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "mountcomm.cli", "monitor",
+                "--host", "127.0.0.1", "--port", str(controller.telemetry_port), "--count", "40",
+                stdout=slave, stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "COLUMNS": "160", "TERM": "xterm"},
+            )  # fmt: skip
+            os.close(slave)
+            slave = -1
+            _, err = await asyncio.wait_for(proc.communicate(), T)
+        await asyncio.wait_for(eof, T)
+    finally:
+        loop.remove_reader(master)
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert proc.returncode == 0, err.decode()
+    text = b"".join(chunks).decode(errors="replace")
+    assert "elevation" in text and "86.5000" in text and "in position" in text
+    assert "\x1b[1A" in text or "\x1b[2K" in text  # the cursor goes back up: redrawn in place
+    assert "ELEVATION_DRIVE" not in text  # not the line format

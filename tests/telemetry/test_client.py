@@ -190,3 +190,40 @@ async def test_socket_options_are_applied(server: TelemetryServer) -> None:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 4
     finally:
         await client.close()
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def test_sample_callbacks_see_every_sample_and_their_errors_are_logged(
+    server: TelemetryServer,
+) -> None:
+    seen: list[float] = []
+
+    def broken(sample: dict[str, Any]) -> None:
+        raise ValueError("callback bug")
+
+    log = logging.getLogger("test_telemetry_callbacks")
+    collect = Collect()
+    log.addHandler(collect)
+    client = await connected(server, log=log, sample_callback=lambda s: seen.append(s["timestamp"]))
+    client.add_sample_callback(broken)
+    try:
+        await publish_and_wait(server, client, samples((6, 15), range(5)))
+        assert seen == [float(tick) for tick in range(5) for _ in (6, 15)]
+        failures = [m for m in collect.messages if "telemetry_callback_failed" in m]
+        assert len(failures) == 10
+        client.remove_sample_callback(broken)
+        client.remove_sample_callback(broken)  # not registered: nothing happens
+        await publish_and_wait(server, client, samples((6,), range(5, 6)))
+        assert seen[-1] == 5.0 and client.count == 11
+        assert len([m for m in collect.messages if "telemetry_callback_failed" in m]) == 10
+    finally:
+        log.removeHandler(collect)
+        await client.close()
