@@ -201,3 +201,17 @@ async def test_on_a_terminal_the_table_is_updated_in_place() -> None:
     assert "elevation" in text and "86.5000" in text and "in position" in text
     assert "\x1b[1A" in text or "\x1b[2K" in text  # the cursor goes back up: redrawn in place
     assert "ELEVATION_DRIVE" not in text  # not the line format
+
+
+async def test_the_end_of_the_stream_is_one_line() -> None:
+    async with MockController(("csc",), telemetry_rate_hz=50) as controller:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mountcomm.cli", "monitor",
+            "--host", "127.0.0.1", "--port", str(controller.telemetry_port),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        await asyncio.wait_for(proc.stdout.readline(), T)  # it is reading the stream
+    _, err = await asyncio.wait_for(proc.communicate(), T)  # the controller is closed
+    assert proc.returncode == 1
+    assert err.decode() == "mountcomm monitor: the telemetry stream ended\n"
