@@ -18,7 +18,7 @@ from .. import __version__
 from .. import log as mlog
 
 # Subcommand modules, in the order `mountcomm --help` lists them.
-SUBCOMMANDS = ("demo", "sim", "command", "monitor", "registry", "ports")
+SUBCOMMANDS = ("demo", "sim", "command", "monitor", "plot", "registry", "ports")
 
 
 def build_parser() -> argparse.ArgumentParser:
