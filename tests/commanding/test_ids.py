@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mountcomm.commanding import CommandTracker
 from mountcomm.commanding.ids import (
@@ -82,10 +84,13 @@ def test_only_the_newest_retired_ranges_are_kept() -> None:
 
 
 def test_skipping_is_amortised() -> None:
-    """With no retired range near, ids are issued without looking at the ranges."""
-    ids = ConnectionIds(1, [IdRange(1_000_000, 10)])
-    assert take(ids, 999_999)[-1] == 999_999
-    assert next(ids) == 1_000_010
+    """The distance to the next retired range is computed once, then counted down."""
+    ids = ConnectionIds(1, [IdRange(100_000, 10)])
+    assert next(ids) == 1
+    assert ids._free == 99_998  # ids 2 .. 99_999 need no look at the ranges
+    assert take(ids, 99_998)[-1] == 99_999
+    assert ids._free == 0
+    assert next(ids) == 100_010
 
 
 async def test_tracker_never_reuses_retired_ids() -> None:
@@ -111,3 +116,25 @@ async def test_tracker_default_start_is_random() -> None:
         tracker.connection_lost()
         with pytest.raises(ConnectionError):
             await futures.wait()
+
+
+@given(
+    start=st.integers(1, M),
+    near=st.lists(st.tuples(st.integers(-20, 500), st.integers(0, 50)), max_size=6),
+)
+def test_issued_ids_avoid_retired_ranges_and_do_not_repeat(
+    start: int, near: list[tuple[int, int]]
+) -> None:
+    # Retired ranges around the start (wrapping), where they matter.
+    ranges = [IdRange((start - 1 + offset) % M + 1, count) for offset, count in near]
+    ids = ConnectionIds(start, ranges)
+    issued = take(ids, 400)
+    assert len(set(issued)) == len(issued)
+    assert all(1 <= i <= M for i in issued)
+    assert not any(i in r for i in issued for r in ranges)
+    span = ids.issued
+    assert span.start == issued[0]
+    assert all(i in span for i in issued)
+    # Without retired ranges the ids are consecutive from the start.
+    if not any(r.count for r in ranges):
+        assert issued[:2] == [start, start % M + 1]
