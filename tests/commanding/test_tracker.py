@@ -457,3 +457,15 @@ async def test_repr_shows_state() -> None:
     tracker.handle_reply(done(1))
     assert "done" in repr(futures)
     assert isinstance(futures, CommandFutures)
+
+
+async def test_abandon_after_the_command_failed_reports_nothing() -> None:
+    """A send whose write fails after the reset: the futures are never handed out."""
+    tracker = make_tracker()
+    futures = tracker.start(move())
+    tracker.connection_aborted(CommandTimeout("no ACK for X"))
+    assert futures.ack.done()
+    tracker.abandon(futures)  # no longer in flight: only silences the futures
+    assert futures.ack.done()
+    assert futures.done.done()
+    # loop_errors checks that no "exception was never retrieved" is reported.

@@ -330,15 +330,19 @@ class CommandTracker:
         """Stop tracking one command and cancel its futures (no error is recorded).
 
         For a command whose sending failed with an exception that the caller
-        sees directly, so its futures are never handed out. Does nothing if the
-        command is no longer in flight.
+        sees directly, so its futures are never handed out: pending futures are
+        cancelled, and an error they already hold (e.g. the connection was
+        reset while the write waited) is marked as retrieved, since nobody
+        will await them.
         """
-        if self._records.get(futures.sequence_id) is not futures:
-            return
-        del self._records[futures.sequence_id]
-        futures._deadline = None
-        futures.ack.cancel()
-        futures.done.cancel()
+        if self._records.get(futures.sequence_id) is futures:
+            del self._records[futures.sequence_id]
+            futures._deadline = None
+        for future in (futures.ack, futures.done):
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # never handed out: nobody will look at it
 
     def expire(self, now: float) -> list[CommandTimeout]:
         """Fail every command whose deadline is at or before ``now``.
