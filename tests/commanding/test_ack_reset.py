@@ -151,6 +151,7 @@ async def test_ack_timeout_then_auto_reconnect(unit: float) -> None:
         new_writer.transport.resume_reading()  # type: ignore[attr-defined]
         await asyncio.wait_for(mount.wait_connected(), T)
         states.append(mount.state)
+        mount.tracker.ack_timeout = T  # the new connection's commands: no hurry
         futures = await mount.send(commands.Enable())
         line = await asyncio.wait_for(new_reader.readuntil(b"\r\n"), T)
         assert str(futures.sequence_id).encode() in line

@@ -182,6 +182,7 @@ async def test_ack_timeout(unit: float) -> None:
         async with asyncio.timeout(T):
             await mount.wait_connected()
             await controller.communicator.server.wait_connected()
+        mount.tracker.ack_timeout = T  # the new connection's commands: no hurry
         follow_up = asyncio.create_task(mount.run(move()))
         cmd2 = await controller.next_command()
         await controller.ack(cmd2)
