@@ -110,7 +110,36 @@ class CommandSuperseded(CommandRejected):
 
 
 class CommandTimeout(CommandError, TimeoutError):
-    """No ACK arrived within the ack timeout, or no DONE within the promised time."""
+    """No ACK arrived within the ack timeout, or no DONE within the promised time.
+
+    Parameters
+    ----------
+    message : `str`
+        What was expected and within which time.
+    delivered : ``"unknown"`` or ``"yes"``, keyword-only
+        Whether the controller got the command: ``"unknown"`` when no ACK
+        was seen (it may or may not have executed; `MountClient` has reset
+        the command connection, so it will not execute later), ``"yes"``
+        when the ACK was seen and the DONE is late.
+
+    Attributes
+    ----------
+    delivered : `str`
+        As given.
+    """
+
+    def __init__(self, message: str = "", *, delivered: str = "unknown") -> None:
+        if delivered not in ("unknown", "yes"):
+            raise ValueError(f"delivered must be 'unknown' or 'yes', got {delivered!r}")
+        super().__init__(message)
+        self.delivered = delivered
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_make_command_timeout, (str(self), self.delivered), self.__dict__)
+
+
+def _make_command_timeout(message: str, delivered: str) -> CommandTimeout:
+    return CommandTimeout(message, delivered=delivered)
 
 
 class ConnectionClosedError(MountcommError, ConnectionError):
