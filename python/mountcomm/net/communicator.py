@@ -13,6 +13,7 @@ from ..exceptions import ConnectionClosedError, ProtocolError
 from ..protocol import Message, parse_command, parse_reply
 from ..protocol.framing import DEFAULT_MAX_FRAME_BYTES, DecodedFrame, FrameDecoder
 from .client_server_pair import ClientServerPair
+from .errors import IncompleteFrameError
 from .server import ConnectCallback
 
 READ_CHUNK_BYTES = 256 * 1024
@@ -133,7 +134,11 @@ class Communicator(ClientServerPair):
             good message.
         ConnectionClosedError
             The server connection is not connected, was closed by the peer or
-            failed (a `ConnectionError`; the cause is chained).
+            failed (the cause is chained). It is a `ConnectionResetError`; when
+            the peer hung up in the middle of a frame it is also an
+            `asyncio.IncompleteReadError` (`IncompleteFrameError`), so code that
+            catches ``(ConnectionResetError, asyncio.IncompleteReadError)``
+            sees every hang-up.
         RuntimeError
             Another `read` is already waiting.
 
@@ -164,6 +169,12 @@ class Communicator(ClientServerPair):
         finally:
             self._reading = False
         if not data:
+            decoder = self._decoder
+            if decoder.mid_frame:
+                raise IncompleteFrameError(
+                    f"{self.name}: the peer closed the connection in the middle of a frame",
+                    decoder.partial_frame(),
+                )
             raise ConnectionClosedError(f"{self.name}: the peer closed the connection")
         self._pending.extend(self._decoder.feed(data))
 

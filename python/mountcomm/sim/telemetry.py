@@ -58,8 +58,11 @@ def decode_sample(line: bytes) -> dict[str, Any]:
     return sample
 
 
-class TelemetryServer:
+class TelemetryServer(AsyncResource):
     """Publish telemetry samples to every connected client.
+
+    An async context manager: ``async with TelemetryServer(...)`` starts it and
+    closes it on exit.
 
     Parameters
     ----------
