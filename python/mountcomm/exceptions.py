@@ -25,10 +25,11 @@ builtin `TypeError`, `ValueError` or `RuntimeError`, never one of these.
 
 Connection loss is one name for users, `ConnectionClosedError`. It derives from
 `ConnectionResetError` (so from `ConnectionError` and `OSError`), which code
-written for the original classes catches. When the peer hangs up in the middle
-of a frame, `mountcomm.net.Communicator.read` raises a subclass that is also an
-`asyncio.IncompleteReadError` (`mountcomm.net.errors.IncompleteFrameError`; it
-lives in `mountcomm.net` because this module must not import asyncio), so
+written for the original classes catches. When the peer closes the connection,
+`mountcomm.net.Communicator.read` raises a subclass that is also an
+`asyncio.IncompleteReadError`, as asyncio's ``readuntil`` does on EOF
+(`mountcomm.net.errors.IncompleteFrameError`; it lives in `mountcomm.net`
+because this module must not import asyncio). So
 ``except (ConnectionResetError, asyncio.IncompleteReadError)`` catches every
 hang-up too.
 """

@@ -66,7 +66,8 @@ async def test_hangup_between_frames_is_a_connection_reset_error() -> None:
         assert received == [command]
         assert isinstance(error, ConnectionClosedError)
         assert isinstance(error, ConnectionResetError) and isinstance(error, MountcommError)
-        assert not isinstance(error, asyncio.IncompleteReadError)  # nothing was cut
+        # As asyncio's readuntil reports EOF: an IncompleteReadError with nothing partial.
+        assert isinstance(error, asyncio.IncompleteReadError) and error.partial == b""
 
 
 async def test_hangup_in_mid_frame_is_also_an_incomplete_read_error() -> None:
@@ -91,6 +92,16 @@ async def test_hangup_with_a_reset_is_caught_the_old_way() -> None:
         reset(writer)
         _, error = await old_style_read_loop(controller)
         assert isinstance(error, ConnectionClosedError)
+
+
+@pytest.mark.parametrize("caught", [ConnectionResetError, asyncio.IncompleteReadError])
+async def test_either_old_exception_alone_catches_an_eof(caught: type[Exception]) -> None:
+    for tail in (b"", b"12\n10"):
+        async with controller_with_raw_console() as (controller, _, writer):
+            writer.write(tail)
+            writer.close()
+            with pytest.raises(caught):
+                await asyncio.wait_for(controller.read(), TIMEOUT)
 
 
 async def test_new_style_catches_every_hangup_by_one_name() -> None:

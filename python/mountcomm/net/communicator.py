@@ -135,10 +135,12 @@ class Communicator(ClientServerPair):
         ConnectionClosedError
             The server connection is not connected, was closed by the peer or
             failed (the cause is chained). It is a `ConnectionResetError`; when
-            the peer hung up in the middle of a frame it is also an
-            `asyncio.IncompleteReadError` (`IncompleteFrameError`), so code that
-            catches ``(ConnectionResetError, asyncio.IncompleteReadError)``
-            sees every hang-up.
+            the peer closed the connection (EOF) it is also an
+            `asyncio.IncompleteReadError` (`IncompleteFrameError`, whose
+            ``partial`` holds the bytes of an unfinished frame, if any), as
+            asyncio's ``readuntil`` reports EOF. Code that catches
+            ``ConnectionResetError`` or ``asyncio.IncompleteReadError`` (or
+            both) sees every hang-up.
         RuntimeError
             Another `read` is already waiting.
 
@@ -169,13 +171,13 @@ class Communicator(ClientServerPair):
         finally:
             self._reading = False
         if not data:
+            # As asyncio's readuntil reports EOF: an IncompleteReadError (here also
+            # a ConnectionClosedError) whose ``partial`` is the unfinished frame.
             decoder = self._decoder
-            if decoder.mid_frame:
-                raise IncompleteFrameError(
-                    f"{self.name}: the peer closed the connection in the middle of a frame",
-                    decoder.partial_frame(),
-                )
-            raise ConnectionClosedError(f"{self.name}: the peer closed the connection")
+            where = "in the middle of a frame" if decoder.mid_frame else "between frames"
+            raise IncompleteFrameError(
+                f"{self.name}: the peer closed the connection {where}", decoder.partial_frame()
+            )
         self._pending.extend(self._decoder.feed(data))
 
     async def write(self, message: Message) -> None:

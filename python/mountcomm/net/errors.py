@@ -15,20 +15,24 @@ from ..exceptions import ConnectionClosedError
 
 
 class IncompleteFrameError(ConnectionClosedError, asyncio.IncompleteReadError):
-    """The peer closed the connection in the middle of a frame.
+    """The peer closed the connection (EOF) before the end of a frame.
 
-    A `ConnectionClosedError` (so also a `ConnectionResetError`) that is also an
-    `asyncio.IncompleteReadError`, as `asyncio.StreamReader.readuntil` raises on
-    EOF: code written for the original classes catches
-    ``(ConnectionResetError, asyncio.IncompleteReadError)`` around a read, and
-    either clause catches this. Catch `ConnectionClosedError` in new code.
+    Raised by `mountcomm.net.Communicator.read` when the peer closes, in the
+    middle of a frame (``partial`` holds its bytes) or between frames
+    (``partial`` is empty), as `asyncio.StreamReader.readuntil` reports EOF.
+    It is a `ConnectionClosedError` (so also a `ConnectionResetError`) and an
+    `asyncio.IncompleteReadError`: code written for the original classes,
+    which catches ``(ConnectionResetError, asyncio.IncompleteReadError)`` (or
+    only one of them) around a read, sees it. Catch `ConnectionClosedError` in
+    new code.
 
     Parameters
     ----------
     message : `str`
         What happened.
     partial : `bytes`
-        The bytes of the unfinished frame (possibly truncated to their start).
+        The bytes of the unfinished frame; empty if the peer closed between
+        frames.
 
     Attributes
     ----------
