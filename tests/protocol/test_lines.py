@@ -57,6 +57,7 @@ def test_overflow_without_terminator_is_reported_at_once_then_skipped() -> None:
     splitter = LineSplitter(b"\r\n", 8)
     out = splitter.feed(b"x" * 200)
     assert out == [LineOverflow(b"x" * OVERFLOW_SAMPLE_BYTES, 8)]
+    assert splitter.overflows == 1
     assert splitter.buffered == 0 and splitter.mid_line and splitter.held() == b""
     assert splitter.feed(b"y" * 10_000) == []
     assert splitter.feed(b"zz\r") == []
@@ -96,9 +97,14 @@ def test_any_chunking_gives_the_same_lines(
     chunked = LineSplitter(terminator, limit)
     out_whole = whole.feed(stream)
     out_chunked: list[object] = []
-    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+    bounds = list(zip([0, *cuts], [*cuts, len(stream)], strict=True))
+    for a, b in bounds:
         out_chunked += chunked.feed(stream[a:b])
         assert chunked.buffered <= limit + len(terminator) - 1
+    # Linear whatever the chunking: each byte searched at most twice, plus the
+    # bytes of a split terminator once per feed.
+    assert chunked.scanned_bytes <= 2 * len(stream) + (len(terminator) - 1) * len(bounds)
+    assert chunked.overflows == sum(isinstance(x, LineOverflow) for x in out_chunked)
     # The prefix an overflow reports depends on where the chunk ended; nothing else does.
     assert normalise(out_chunked) == normalise(out_whole)
     assert whole.held() == chunked.held()
