@@ -106,8 +106,16 @@ class FrameDecoder:
             unusable (not UTF-8, too long).
         """
         lines = self._lines.feed(data)
-        try:  # the common case, at C speed: every line is a good frame
-            return [raw.decode().split("\n") for raw in lines]  # type: ignore[union-attr]
+        try:  # the common case: every line is a good frame
+            n = len(lines)
+            if n == 1:  # one frame per read, the usual case at low rates
+                return [lines[0].decode().split("\n")]  # type: ignore[union-attr]
+            if n > 3:
+                return [raw.decode().split("\n") for raw in lines]  # type: ignore[union-attr]
+            out: list[DecodedFrame] = []  # a few: a loop costs less than a comprehension
+            for raw in lines:
+                out.append(raw.decode().split("\n"))  # type: ignore[union-attr]
+            return out
         except (UnicodeDecodeError, AttributeError):  # AttributeError: a LineOverflow
             return [self._decode(raw) for raw in lines]
 

@@ -8,9 +8,10 @@ Two properties matter, whatever the peer sends:
 
 * **Linear time.** Incomplete data is kept in one `bytearray` that grows in
   place, and the search for the terminator resumes where the previous one
-  stopped. Each byte received is searched at most twice (plus the one or two
-  bytes of a partial terminator once per chunk), however the stream is cut
-  into chunks; a 64 KiB line fed one byte at
+  stopped; a short incomplete line is joined to the next chunk only when that
+  chunk is at least as long. Each byte received is searched at most three
+  times (plus the bytes of a split terminator once per chunk), however the
+  stream is cut into chunks; a 64 KiB line fed one byte at
   a time costs 64 Ki small appends, not 2 Gi bytes of copying.
 * **Bounded memory.** A line longer than ``max_line_bytes`` comes out as a
   `LineOverflow` in its place; the splitter then discards bytes up to the next
@@ -133,9 +134,9 @@ class LineSplitter:
     def scanned_bytes(self) -> int:
         """Total bytes searched for a terminator so far (a diagnostic counter).
 
-        At most twice the bytes fed plus ``len(terminator) - 1`` per call of
-        `feed`, however the stream was chunked: that is what makes the splitter
-        linear.
+        At most three times the bytes fed plus ``len(terminator) - 1`` per
+        call of `feed`, however the stream was chunked: that is what makes the
+        splitter linear.
         """
         return self._scanned
 
@@ -150,8 +151,9 @@ class LineSplitter:
         Returns
         -------
         lines : `list` [`bytes` or `bytearray` or `LineOverflow`]
-            Each completed line without its terminator, or a `LineOverflow` in
-            place of a line longer than ``max_line_bytes``.
+            Each completed line without its terminator (`bytes`; `bytearray` if
+            ``data`` was one), or a `LineOverflow` in place of a line longer
+            than ``max_line_bytes``.
         """
         term = self.terminator
         buf = self._buf
@@ -160,33 +162,35 @@ class LineSplitter:
             if self._skipping:
                 return []
         if buf:
-            buf += data
-            scan = self._scan
-            if buf.find(term, scan) < 0:
+            if len(buf) > len(data):
+                # A long line is building up: append in place and search only the
+                # new bytes (and a split terminator), never the held ones again.
+                buf += data
+                scan = self._scan
                 self._scanned += len(buf) - scan
-                return self._held_grew()
-            # The held bytes before ``scan`` are searched once more by this split,
-            # and then they are gone: each byte is searched at most twice.
-            self._scanned += len(buf)
-            size = len(buf)
-            parts: list[bytes] | list[bytearray] = buf.split(term)
-            self._buf = buf = parts.pop()  # type: ignore[assignment]
-        else:
-            # Nothing held: split the chunk as it is (no copy into the buffer).
-            size = len(data)
-            self._scanned += size
-            parts = data.split(term)
-            rest = parts.pop()
-            if rest:
-                buf += rest
-            if not parts:
-                return self._held_grew()
-        if buf:
+                if buf.find(term, scan) < 0:
+                    return self._held_grew()
+                data = bytes(buf)
+            else:
+                # Joining costs no more than twice this chunk: still linear.
+                data = b"".join((buf, data))
+            buf.clear()
+        # Split as bytes: a bytes line costs one allocation, a bytearray line two.
+        size = len(data)
+        self._scanned += size
+        parts = data.split(term)
+        if len(parts) == 1:
+            buf += data
+            return self._held_grew()
+        rest = parts.pop()
+        if rest:
+            buf += rest
             n = len(buf) - self._tail
             self._scan = n if n > 0 else 0
         else:
             self._scan = 0
-        if size > self.max_line_bytes:  # only then can a line be too long
+        limit = self.max_line_bytes
+        if size > limit and (len(buf) > limit or max(map(len, parts)) > limit):
             return self._overflowed(parts)  # type: ignore[arg-type]
         return parts  # type: ignore[return-value]
 
