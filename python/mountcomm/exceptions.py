@@ -9,7 +9,7 @@ The tree is small and split by *who is at fault*::
     │   ├── CommandRejected               the controller answered NOACK
     │   │   └── CommandSuperseded         ... because a newer command replaced it
     │   └── CommandTimeout (TimeoutError) no ACK or no DONE in time
-    ├── ConnectionClosedError (ConnectionError)
+    ├── ConnectionClosedError (also ConnectionResetError)
     │                                     the connection is gone (peer EOF, reset, close())
     ├── SelfConnectionError (ConnectionError)
     │                                     a connect attempt reached its own socket
@@ -24,6 +24,16 @@ The tree is small and split by *who is at fault*::
 
 Misuse by the caller (a wrong argument, a call in the wrong state) raises the
 builtin `TypeError`, `ValueError` or `RuntimeError`, never one of these.
+
+Connection loss is one name for users, `ConnectionClosedError`. It derives from
+`ConnectionResetError` (so from `ConnectionError` and `OSError`), which code
+written for the original classes catches. When the peer closes the connection,
+`mountcomm.net.Communicator.read` raises a subclass that is also an
+`asyncio.IncompleteReadError`, as asyncio's ``readuntil`` does on EOF
+(`mountcomm.net.errors.IncompleteFrameError`; it lives in `mountcomm.net`
+because this module must not import asyncio). So
+``except (ConnectionResetError, asyncio.IncompleteReadError)`` catches every
+hang-up too.
 """
 
 from __future__ import annotations
@@ -142,11 +152,15 @@ def _make_command_timeout(message: str, delivered: str) -> CommandTimeout:
     return CommandTimeout(message, delivered=delivered)
 
 
-class ConnectionClosedError(MountcommError, ConnectionError):
+class ConnectionClosedError(MountcommError, ConnectionResetError):
     """The connection is closed or was lost.
 
     Raised by reads and writes after the peer hung up, after a reset, or after
     ``close()``. The first cause, when there is one, is chained as ``__cause__``.
+
+    It is a `ConnectionResetError` (hence a `ConnectionError` and an `OSError`):
+    code that catches ``ConnectionResetError`` around a read sees every hang-up.
+    Give it a single message argument (two would be read as ``errno, strerror``).
     """
 
 

@@ -24,7 +24,9 @@ def free_port() -> int:
 
 def test_build_command_parses_fields() -> None:
     cmd = build_command("ElevationAxisMove", ["position=60", "velocity=1.5"])
-    assert cmd == commands.ElevationAxisMove(position=60, velocity=1.5, timestamp=cmd.timestamp)
+    assert cmd == commands.ElevationAxisMove(
+        position=60, velocity=1.5, timestamp=cmd.timestamp, sequence_id=cmd.sequence_id
+    )
     power = build_command("AZIMUTH_AXIS_POWER", ["on=true"])
     assert isinstance(power, commands.AzimuthAxisPower) and power.on is True
 

@@ -73,6 +73,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ..exceptions import ProtocolError
+from ..protocol import lines
 from .store import PortEntry, PortEvent, Query
 
 DEFAULT_MAX_LINE_BYTES = 4096
@@ -137,7 +138,9 @@ class LineSplitter:
     """Split a byte stream into lines, holding at most ``max_line_bytes`` + 1 bytes.
 
     A line longer than the limit comes out as a `LineTooLong` in its place and
-    the splitter skips to the next newline.
+    the splitter skips to the next newline. Built on
+    `mountcomm.protocol.lines.LineSplitter`: linear in the bytes fed, however
+    they are chunked.
 
     Parameters
     ----------
@@ -145,48 +148,38 @@ class LineSplitter:
         Longest line accepted, terminator excluded [bytes].
     """
 
-    __slots__ = ("_buffer", "_skipping", "max_line_bytes")
+    __slots__ = ("_lines", "max_line_bytes")
 
     def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         if max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes}")
         self.max_line_bytes = max_line_bytes
-        self._buffer = b""
-        self._skipping = False
+        # + 1: room for a "\r" before the newline.
+        self._lines = lines.LineSplitter(b"\n", max_line_bytes + 1)
 
     @property
     def buffered(self) -> int:
         """Bytes held for an incomplete line."""
-        return len(self._buffer)
+        return self._lines.buffered
+
+    @property
+    def scanned_bytes(self) -> int:
+        """Bytes searched for a newline so far (see `mountcomm.protocol.lines`)."""
+        return self._lines.scanned_bytes
 
     def feed(self, data: bytes) -> list[bytes | LineTooLong]:
         """Add received bytes; return the lines they complete, in order.
 
         Lines are returned without ``"\\n"`` and without a ``"\\r"`` before it.
         """
-        buf = self._buffer + data if self._buffer else data
         limit = self.max_line_bytes
-        start = 0
         out: list[bytes | LineTooLong] = []
-        if self._skipping:
-            newline = buf.find(b"\n")
-            if newline < 0:
-                self._buffer = b""
-                return out
-            self._skipping = False
-            start = newline + 1
-        while (newline := buf.find(b"\n", start)) >= 0:
-            line = buf[start:newline]
-            if line.endswith(b"\r"):
-                line = line[:-1]
+        for item in self._lines.feed(data):
+            if isinstance(item, lines.LineOverflow):
+                out.append(LineTooLong(item.prefix, limit))
+                continue
+            line = bytes(item[:-1] if item.endswith(b"\r") else item)
             out.append(line if len(line) <= limit else LineTooLong(line[:_SAMPLE_BYTES], limit))
-            start = newline + 1
-        rest = buf[start:]
-        if len(rest) > limit + 1:  # + 1: room for a "\r" before the newline
-            out.append(LineTooLong(rest[:_SAMPLE_BYTES], limit))
-            self._skipping = True
-            rest = b""
-        self._buffer = rest
         return out
 
 

@@ -28,8 +28,11 @@ DEFAULT_MAX_BUFFER_BYTES = 1 << 20
 """A telemetry client further behind than this is disconnected [bytes]."""
 
 
-class TelemetryServer:
+class TelemetryServer(AsyncResource):
     """Publish telemetry samples to every connected client.
+
+    An async context manager: ``async with TelemetryServer(...)`` starts it and
+    closes it on exit.
 
     Parameters
     ----------
