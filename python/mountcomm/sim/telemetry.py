@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .._lifecycle import AsyncResource
 from ..log import get_logger
 from ..net.streams import Link, start_link_server
 from ..telemetry.client import TelemetryClient
