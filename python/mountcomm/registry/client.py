@@ -26,10 +26,8 @@ from __future__ import annotations
 __all__ = ["ANY_USER", "TRANSITIONS", "PortRegistry", "PortWatch", "State", "reconnect_delays"]
 
 import asyncio
-import enum
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from .. import log as mlog
@@ -37,67 +35,14 @@ from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError, SelfConnectionError
 from . import wire
 from .connection import NativeConnection
+from .lookups import RegistryLookups
 from .resume import Record, Resumer, reconnect_delays, watch_fields
-from .store import PortEntry, Query
+from .state import ANY_USER, TRANSITIONS, Cause, State, check_transition, trust
+from .store import PortEntry
 from .watch import PortWatch
 
-ANY_USER = "*"
-"""``trusted_users=ANY_USER``: a lookup that accepts entries of every owner."""
 
-
-class State(enum.Enum):
-    """Where a `PortRegistry` is in its life."""
-
-    IDLE = "idle"
-    """Never connected (or the first connection failed)."""
-    CONNECTING = "connecting"
-    """The first connection is being made."""
-    CONNECTED = "connected"
-    """Connected (and, after a reconnection, resumed)."""
-    RECONNECTING = "reconnecting"
-    """The connection was lost; ``reconnect_task`` is trying to connect again."""
-    RESUMING = "resuming"
-    """Connected again; registering again and resuming watches."""
-    CLOSED = "closed"
-    """Closed by `close`, or the connection was lost without ``reconnect``. Final."""
-
-
-TRANSITIONS: dict[State, frozenset[State]] = {
-    State.IDLE: frozenset({State.CONNECTING, State.CLOSED}),
-    State.CONNECTING: frozenset({State.IDLE, State.CONNECTED, State.CLOSED}),
-    State.CONNECTED: frozenset({State.RECONNECTING, State.CLOSED}),
-    State.RECONNECTING: frozenset({State.RESUMING, State.CLOSED}),
-    State.RESUMING: frozenset({State.CONNECTED, State.RECONNECTING, State.CLOSED}),
-    State.CLOSED: frozenset(),
-}
-"""The state changes a `PortRegistry` may make; any other is a bug (`RuntimeError`)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Cause:
-    """Why a connection ended: the error (`None`: `close`), a message, final or not."""
-
-    error: BaseException | None
-    message: str
-    final: bool = False
-
-    def exception(self, suffix: str = "") -> ConnectionClosedError:
-        e = ConnectionClosedError(self.message + suffix)
-        e.__cause__ = self.error
-        return e
-
-
-def _trust(users: Iterable[str] | str) -> tuple[str, ...] | None:
-    if users == ANY_USER:
-        return None
-    if isinstance(users, str):
-        raise TypeError(
-            f"trusted_users must be a collection of user names or ANY_USER, got {users!r}"
-        )
-    return tuple(users)
-
-
-class PortRegistry(AsyncResource):
+class PortRegistry(RegistryLookups, AsyncResource):
     """Async client of a port registry daemon over one native-dialect connection.
 
     Parameters
@@ -187,11 +132,11 @@ class PortRegistry(AsyncResource):
         self.timeout = timeout
         self.autostart = autostart
         self.reconnect = reconnect
-        self.trusted_users = _trust(trusted_users)
+        self.trusted_users = trust(trusted_users)
         self.reconnect_task: asyncio.Task[None] | None = None
         self.log = mlog.get_logger(log, "PortRegistry", port=port)
         self._state = State.IDLE
-        self._cause: _Cause | None = None  # why the last connection ended
+        self._cause: Cause | None = None  # why the last connection ended
         self._conn: NativeConnection | None = None
         self._ids = itertools.count(1)
         self._watches: dict[int, PortWatch] = {}
@@ -218,15 +163,14 @@ class PortRegistry(AsyncResource):
     def _set_state(self, new: State) -> None:
         if new is self._state:
             return
-        if new not in TRANSITIONS[self._state]:
-            raise RuntimeError(f"PortRegistry cannot go from {self._state.value} to {new.value}")
+        check_transition(self._state, new)
         self._state = new
         self._changed.set()
         self._changed = asyncio.Event()
 
     def _unavailable(self) -> ConnectionClosedError:
         """The error of a call made while not connected (after a first connection)."""
-        cause = self._cause or _Cause(None, "PortRegistry was closed", final=True)
+        cause = self._cause or Cause(None, "PortRegistry was closed", final=True)
         if self._state is State.CLOSED:
             return cause.exception()
         return cause.exception("; reconnecting")
@@ -361,9 +305,9 @@ class PortRegistry(AsyncResource):
 
     def _on_lost(self, conn: NativeConnection, cause: BaseException, message: str) -> None:
         if conn is self._conn:  # else: an older connection, already torn down
-            self._teardown(_Cause(cause, message))
+            self._teardown(Cause(cause, message))
 
-    def _teardown(self, cause: _Cause) -> NativeConnection | None:
+    def _teardown(self, cause: Cause) -> NativeConnection | None:
         """End the current connection: every waiter fails, then reconnect or close.
 
         The single path for every end (peer EOF, read or write error, a failed
@@ -421,7 +365,7 @@ class PortRegistry(AsyncResource):
         Pending calls raise `ConnectionClosedError`; watches stop; a
         reconnection in progress is cancelled and waited for.
         """
-        conn = self._teardown(_Cause(None, "PortRegistry was closed", final=True))
+        conn = self._teardown(Cause(None, "PortRegistry was closed", final=True))
         task, self.reconnect_task = self.reconnect_task, None
         if task is not None and task is not asyncio.current_task():
             await asyncio.wait({task})
@@ -545,101 +489,6 @@ class PortRegistry(AsyncResource):
             await self._request("release", port=port)
         finally:  # whatever the outcome, a reconnection does not register it again
             self._records.pop(port, None)
-
-    async def list_ports(self) -> list[PortEntry]:
-        """Return every entry, sorted by port."""
-        reply = await self._request("list")
-        return [wire.entry_from_wire(e) for e in reply.get("entries", ())]
-
-    async def find(
-        self,
-        service: str | None = None,
-        beginswith: str | None = None,
-        user: str | None = None,
-    ) -> list[PortEntry]:
-        """Return the entries matching every given criterion, sorted by port."""
-        reply = await self._request("find", service=service, beginswith=beginswith, user=user)
-        return [wire.entry_from_wire(e) for e in reply.get("entries", ())]
-
-    def watch(
-        self,
-        service: str | None = None,
-        beginswith: str | None = None,
-        user: str | None = None,
-        *,
-        initial: bool = True,
-        max_queue: int = 10_000,
-        trusted_users: Iterable[str] | str | None = None,
-    ) -> PortWatch:
-        """Return a `PortWatch` of the entries matching every given criterion.
-
-        ``async with registry.watch(service="x") as events: async for e in events``.
-        The watch starts on entering the context (or on the first iteration);
-        with ``initial`` the existing entries come first as ``added`` events
-        flagged ``initial``. There is no gap: every change after the snapshot
-        is reported, in order.
-
-        A watch is a lookup made in order to connect: it sees only entries
-        whose verified owner is this process's user, root, or one of
-        ``trusted_users`` (default: the client's ``trusted_users``;
-        `ANY_USER`: every owner). An entry of an untrusted user is never
-        reported, even when it holds the name on a lower port.
-
-        Raises
-        ------
-        TypeError
-            If ``trusted_users`` is a single string other than `ANY_USER`.
-        """
-        trusted = self.trusted_users if trusted_users is None else _trust(trusted_users)
-        return PortWatch(self, Query(service, beginswith, user), initial, max_queue, trusted)
-
-    async def wait_for(
-        self,
-        service: str,
-        timeout: float | None = None,
-        *,
-        user: str | None = None,
-        trusted_users: Iterable[str] | str | None = None,
-    ) -> int:
-        """Return the port of ``service`` as soon as it is advertised.
-
-        Only entries of trusted owners count (see `watch`): where several
-        users hold the name, the trusted entry is chosen, an untrusted one
-        never is.
-
-        Driven by a watch (no polling): returns at once if the service is
-        already there, else the moment it is added.
-
-        Parameters
-        ----------
-        service : `str`
-            Exact service name.
-        timeout : `float` or `None`
-            How long to wait [s]; `None`: forever.
-        user : `str` or `None`
-            Only an entry of this user counts.
-        trusted_users : collection of `str`, `ANY_USER` or `None`
-            As for `watch`.
-
-        Raises
-        ------
-        TimeoutError
-            If it is not advertised within ``timeout``.
-        ConnectionClosedError
-            If the connection is lost meanwhile.
-        """
-        try:
-            async with asyncio.timeout(timeout):
-                watch = self.watch(service=service, user=user, trusted_users=trusted_users)
-                async with watch as events:
-                    async for event in events:
-                        if event.kind == "added":
-                            return event.port
-        except TimeoutError:
-            raise TimeoutError(
-                f"service {service!r} was not advertised within {timeout} s"
-            ) from None
-        raise ConnectionClosedError("the watch ended before the service was advertised")
 
     async def terminate(self) -> None:
         """Ask the daemon to shut down (only its own user or root may).

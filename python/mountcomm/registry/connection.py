@@ -15,9 +15,12 @@ caller of `request` resumes (events follow a watch's reply with no gap).
 
 from __future__ import annotations
 
-__all__ = ["NativeConnection", "raise_for_reply"]
+__all__ = ["NativeConnection", "raise_for_reply", "reset_on_close"]
 
 import asyncio
+import contextlib
+import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +62,14 @@ def raise_for_reply(reply: dict[str, Any]) -> dict[str, Any]:
         code = str(reply.get("error", RegistryError.code))
         raise _ERRORS.get(code, RegistryError)(str(reply.get("message", code)))
     return reply
+
+
+def reset_on_close(sock: socket.socket | None) -> None:
+    """Make closing ``sock`` send a reset: a self-connection closed with a FIN would
+    hold its port in TIME_WAIT, and the next attempt could not use that port."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:
@@ -156,6 +167,7 @@ class NativeConnection:
             check_not_self_connected(sock)
             apply_socket_options(sock)
         except OSError:
+            reset_on_close(sock)
             writer.transport.abort()
             raise
         return cls(

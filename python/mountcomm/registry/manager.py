@@ -89,6 +89,7 @@ class PortManager:
 
     def _connect(self) -> socket.socket:
         """Connect, retrying a self-connection with backoff within ``timeout``."""
+        from .connection import reset_on_close
         from .resume import reconnect_delays
 
         deadline = time.monotonic() + self.timeout
@@ -101,6 +102,7 @@ class PortManager:
                 apply_socket_options(sock)
                 return sock
             except SelfConnectionError as e:
+                reset_on_close(sock)
                 sock.close()
                 (self.log.debug if logged else self.log.warning)(
                     "registry_self_connection", error=str(e)
