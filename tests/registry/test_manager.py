@@ -200,3 +200,24 @@ def test_autostart_failure_is_a_mountcomm_connection_error() -> None:
         start_daemon("127.0.0.1", port, extra_args=["--pool", "9-1"], timeout=T)
     assert isinstance(info.value, RegistryStartError)
     assert isinstance(info.value, MountcommError) and isinstance(info.value, ConnectionError)
+
+
+def test_port_manager_finds_the_survivor_of_a_name_by_its_plain_name() -> None:
+    with (
+        registry_in_thread(pool=pool_of(free_ports(2))) as server,
+        PortManager("127.0.0.1", server.port) as second,
+    ):
+        first = PortManager("127.0.0.1", server.port)
+        first.getPort("svc")
+        port = second.getPort("svc")
+        assert [e["service"] for e in second.find(beginswith="svc")] == ["svc", "svc_1"]
+        with watch_events(server.port) as watcher:
+            first.close()
+            # the first holder's entry goes; the survivor is renamed to the plain name
+            renamed = {"event": "added", "port": port, "service": "svc"}
+            while True:
+                event = json.loads(read_lines(watcher, 1)[0])
+                if {k: event[k] for k in renamed} == renamed:
+                    break
+        assert [e["port"] for e in second.find(service="svc")] == [port]
+        assert second.find(service="svc_1") == []

@@ -315,3 +315,41 @@ def test_store_invariants(ranges: list[tuple[int, int]], ops: list[str]) -> None
             store.end_lease(lease)
         names = [e.service for e in store.entries()]
         assert len(names) == len(set(names))  # one user: names stay unique
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["add", "end"]),
+            st.sampled_from(["svc", "svc_1", "svc_2", "svc_1_1", "other"]),
+            st.integers(0, 3),
+        ),
+        max_size=40,
+    )
+)
+def test_names_worked_out_at_each_look_stay_unique_and_follow_port_order(
+    ops: list[tuple[str, str, int]],
+) -> None:
+    store = PortStore([(100, 199)])
+    leases = [Lease("connection", i) for i in range(4)]
+    shown: dict[int, str] = {}  # what a watcher of everything believes
+    for op, name, which in ops:
+        if op == "add":
+            change = store.allocate(name, "u", leases[which])
+        else:
+            change = store.end_lease(leases[which])
+        for event in change.events:
+            if event.kind == "added":
+                shown[event.port] = event.service
+            else:
+                assert shown.pop(event.port) == event.service
+        entries = store.entries()
+        # the events tell the whole truth
+        assert shown == {e.port: e.service for e in entries}
+        names = [e.service for e in entries]
+        assert len(names) == len(set(names))
+    # the lowest port of each requested name has the plain name
+    for name in ("svc", "svc_1", "svc_2", "svc_1_1", "other"):
+        ports = sorted(p for p, base in store._base.items() if base == name)
+        if ports:
+            assert store.get(ports[0]).service == name  # type: ignore[union-attr]

@@ -555,13 +555,17 @@ class PortStore:
         claimed: str | None,
     ) -> Change:
         keys = self._affected(user, service)
-        before = self._snapshot(keys)
+        fresh = len(keys) == 1 and (user, service) not in self._groups  # renames nothing
+        before = {} if fresh else self._snapshot(keys)
         bisect.insort(self._groups.setdefault((user, service), []), port)
         self._base[port] = service
         self._leases[port] = lease
         self._by_lease.setdefault(lease, set()).add(port)
         if claimed is not None and claimed != user:
             self._claimed[port] = claimed
+        if fresh:
+            entry = self._entries[port] = PortEntry(port, service, user, uid)
+            return Change(entry, (PortEvent.of("added", entry),))
         # a placeholder that _rename turns into the named entry (and its event)
         self._entries[port] = PortEntry(port, "", user, uid)
         before[port] = ""
@@ -575,6 +579,11 @@ class PortStore:
         Removing several at once renames each survivor once at most (a lease
         that held ``svc`` and ``svc_1`` causes no rename at all).
         """
+        if len(ports) == 1:  # the common case: one entry, alone under its name
+            entry = self._entries[ports[0]]
+            key = (entry.user, self._base[ports[0]])
+            if self._groups[key] == [ports[0]] and len(self._affected(*key)) == 1:
+                return self._remove_alone(ports[0], key)
         keys: list[tuple[str, str]] = []
         for port in ports:
             for key in self._affected(self._entries[port].user, self._base[port]):
@@ -598,6 +607,19 @@ class PortStore:
                 del self._groups[key]
             before.pop(port)
         return (*removed, *self._rename(before, keys))
+
+    def _remove_alone(self, port: int, key: tuple[str, str]) -> tuple[PortEvent, ...]:
+        """Remove the only entry of its group, whose going renames nothing."""
+        entry = self._entries.pop(port)
+        lease = self._leases.pop(port)
+        held = self._by_lease[lease]
+        held.discard(port)
+        if not held:
+            del self._by_lease[lease]
+        del self._base[port]
+        del self._groups[key]
+        self._claimed.pop(port, None)
+        return (PortEvent.of("removed", entry),)
 
     def _pool_port(self, index: int) -> int:
         for lo, hi in self._pool:
