@@ -47,23 +47,22 @@ __all__ = [
 
 import bisect
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..exceptions import (
-    PoolExhaustedError,
     PortInUseError,
     RegistryPermissionError,
     RegistryRequestError,
     UnknownPortError,
 )
+from .pool import Pool, format_pool, normalize_pool, parse_pool
 
 MAX_NAME_LENGTH = 128
 """Longest service or user name accepted [characters]."""
 
 _SUFFIXED = re.compile(r"(.+)_([1-9][0-9]*)")
-_EPHEMERAL_ATTEMPTS = 20
 
 EventKind = Literal["added", "removed"]
 """Kind of a `PortEvent`."""
@@ -92,72 +91,6 @@ def validate_name(name: object, what: str = "service") -> str:
             f"bad {what} name {name!r}: expected one word of printable characters, no spaces"
         )
     return name
-
-
-def normalize_pool(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    """Check port ranges and merge overlapping or adjacent ones.
-
-    Parameters
-    ----------
-    ranges : iterable of (`int`, `int`)
-        Inclusive ranges ``(lo, hi)`` with 1 <= lo <= hi <= 65535.
-
-    Returns
-    -------
-    pool : `tuple` of (`int`, `int`)
-        Sorted, disjoint, non-adjacent ranges.
-
-    Raises
-    ------
-    ValueError
-        If a range is out of bounds or reversed.
-    """
-    checked = []
-    for item in ranges:
-        lo, hi = item
-        if isinstance(lo, bool) or isinstance(hi, bool) or not 1 <= lo <= hi <= 65535:
-            raise ValueError(f"bad port range {lo}-{hi}: expected 1 <= LO <= HI <= 65535")
-        checked.append((int(lo), int(hi)))
-    merged: list[tuple[int, int]] = []
-    for lo, hi in sorted(checked):
-        if merged and lo <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
-        else:
-            merged.append((lo, hi))
-    return tuple(merged)
-
-
-def parse_pool(text: str) -> tuple[tuple[int, int], ...] | None:
-    """Parse ``"LO-HI[,LO-HI...]"`` (a single port ``"P"`` is ``P-P``).
-
-    ``"ephemeral"`` returns `None`: no pool, the OS picks each port.
-
-    Raises
-    ------
-    ValueError
-        If the text is not of that form; the message quotes the bad part.
-    """
-    if text.strip().lower() == "ephemeral":
-        return None
-    ranges = []
-    for part in text.split(","):
-        lo_text, sep, hi_text = part.strip().partition("-")
-        try:
-            lo = int(lo_text)
-            hi = int(hi_text) if sep else lo
-        except ValueError:
-            raise ValueError(
-                f"bad port range {part.strip()!r}: expected LO-HI, e.g. 30001-30999"
-            ) from None
-        ranges.append((lo, hi))
-    return normalize_pool(ranges)
-
-
-def format_pool(pool: Sequence[tuple[int, int]] | None) -> str:
-    """Inverse of `parse_pool`."""
-    if pool is None:
-        return "ephemeral"
-    return ",".join(f"{lo}-{hi}" for lo, hi in pool)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -315,12 +248,10 @@ class PortStore:
         "_base",
         "_by_lease",
         "_claimed",
-        "_cursor",
         "_entries",
         "_groups",
         "_leases",
         "_pool",
-        "_size",
         "is_free",
         "pick_ephemeral",
     )
@@ -332,13 +263,11 @@ class PortStore:
         is_free: Callable[[int], bool] = _always_free,
         pick_ephemeral: Callable[[], int] | None = None,
     ) -> None:
-        self._pool = normalize_pool(pool or ())
-        self._size = sum(hi - lo + 1 for lo, hi in self._pool)
-        if not self._pool and pick_ephemeral is None:
+        self._pool = Pool(pool)
+        if not self._pool.ranges and pick_ephemeral is None:
             raise ValueError("a store without a pool needs pick_ephemeral")
         self.is_free = is_free
         self.pick_ephemeral = pick_ephemeral
-        self._cursor = 0
         self._entries: dict[int, PortEntry] = {}  # with the names as worked out now
         self._leases: dict[int, Lease] = {}
         self._by_lease: dict[Lease, set[int]] = {}
@@ -351,7 +280,7 @@ class PortStore:
     @property
     def pool(self) -> tuple[tuple[int, int], ...] | None:
         """The pool's ranges, or `None` if the OS picks the ports."""
-        return self._pool or None
+        return self._pool.ranges or None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -423,7 +352,7 @@ class PortStore:
         """
         validate_name(service)
         validate_name(user, "user")
-        port = self._pick_port()
+        port = self._pool.pick(self._entries, self.is_free, self.pick_ephemeral)
         return self._add(port, service, user, lease, uid, claimed)
 
     def register(
@@ -620,44 +549,3 @@ class PortStore:
         del self._groups[key]
         self._claimed.pop(port, None)
         return (PortEvent.of("removed", entry),)
-
-    def _pool_port(self, index: int) -> int:
-        for lo, hi in self._pool:
-            width = hi - lo + 1
-            if index < width:
-                return lo + index
-            index -= width
-        raise IndexError(index)  # pragma: no cover - callers stay below _size
-
-    def _candidates(self) -> Iterator[int]:
-        start = self._cursor
-        for i in range(self._size):
-            index = (start + i) % self._size
-            self._cursor = (index + 1) % self._size
-            yield self._pool_port(index)
-
-    def _pick_port(self) -> int:
-        if not self._pool and self.pick_ephemeral is not None:
-            for _ in range(_EPHEMERAL_ATTEMPTS):
-                try:
-                    port = self.pick_ephemeral()
-                except OSError as e:
-                    raise PoolExhaustedError(f"the OS offered no free port: {e}") from None
-                if port not in self._entries:
-                    return port
-            raise PoolExhaustedError(
-                f"the OS offered only ports the registry already holds "
-                f"({_EPHEMERAL_ATTEMPTS} attempts)"
-            )
-        held = busy = 0
-        for port in self._candidates():
-            if port in self._entries:
-                held += 1
-            elif self.is_free(port):
-                return port
-            else:
-                busy += 1
-        raise PoolExhaustedError(
-            f"no free port in pool {format_pool(self._pool)}: {held} held through the "
-            f"registry, {busy} in use by other programs"
-        )

@@ -15,7 +15,8 @@ NSCL port manager
     (``FAIL {no free port}``), which is what the NSCL bindings parse. Replies
     end in ``"\r\n"``, as the NSCL server's do.
 portpicker port server
-    ``<pid>`` → ``<port>``, or ``0`` on failure.
+    ``<pid>`` → ``<port>``; a refusal gets no answer (the daemon closes the
+    connection, as portserver does, and the client sees no port).
 
 The request parsers never raise: a malformed line gives a `BadRequest` that
 carries what was expected and what arrived (and the request id when it could be
@@ -617,5 +618,5 @@ def parse_pid(line: bytes) -> PidRequest | BadRequest:
 
 
 def pid_reply(port: int) -> bytes:
-    """Encode a portpicker reply: the port, or ``0`` for a refusal."""
+    """Encode a portpicker reply: the port (the daemon never answers ``0``)."""
     return f"{port}\n".encode()
