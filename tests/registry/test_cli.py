@@ -279,3 +279,17 @@ def test_ports_timeout_reason_is_never_empty() -> None:
     assert _reason(TimeoutError()) == "no answer in time"
     assert _reason(ConnectionRefusedError()) == "ConnectionRefusedError"
     assert _reason(OSError("boom")) == "boom"
+
+
+async def test_registry_says_it_stopped_on_a_terminate_request() -> None:
+    proc, port = await start_daemon("--host", "127.0.0.1", "--port", "0", "--pool", "ephemeral")
+    try:
+        async with PortRegistry("127.0.0.1", port, timeout=T) as client:
+            await client.terminate()
+        out, _ = await asyncio.wait_for(proc.communicate(), T)
+        assert proc.returncode == 0
+        assert out.decode().splitlines()[-1] == "mountcomm registry: stopped (terminate request)"
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.wait_for(proc.communicate(), T)

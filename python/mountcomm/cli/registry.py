@@ -137,25 +137,12 @@ def _remove_port_file(path: Path, port: int) -> None:
             path.unlink()
 
 
-async def _serve(server: RegistryServer, port_file: Path | None) -> int:
-    log = mlog.get_logger(None, "mountcomm registry")
-    try:
-        await server.start()
-    except OSError as e:
-        where = f"{server.host}:{server.port}" + (
-            f" or {server.unix_socket}" if server.unix_socket else ""
-        )
-        print(f"mountcomm registry: cannot listen on {where}: {e}", file=sys.stderr)
-        return 1
-    if port_file is not None:
-        try:
-            _write_port_file(port_file, server.port)
-        except OSError as e:
-            await server.close()
-            print(
-                f"mountcomm registry: cannot write the port file {port_file}: {e}", file=sys.stderr
-            )
-            return 1
+def _handle_signals(server: RegistryServer, log: Any) -> asyncio.Future[str]:
+    """Install the daemon's signal handlers; return a future set on SIGINT/SIGTERM.
+
+    SIGUSR1 logs `RegistryServer.statistics`; SIGHUP is logged and ignored.
+    `_restore_signals` removes them.
+    """
     loop = asyncio.get_running_loop()
     stopped: asyncio.Future[str] = loop.create_future()
 
@@ -175,6 +162,35 @@ async def _serve(server: RegistryServer, port_file: Path | None) -> int:
         loop.add_signal_handler(signum, stop, signum)
     loop.add_signal_handler(signal.SIGUSR1, statistics)
     loop.add_signal_handler(signal.SIGHUP, hangup)
+    return stopped
+
+
+def _restore_signals() -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (*_STOP, signal.SIGUSR1, signal.SIGHUP):
+        loop.remove_signal_handler(signum)
+
+
+async def _serve(server: RegistryServer, port_file: Path | None) -> int:
+    log = mlog.get_logger(None, "mountcomm registry")
+    try:
+        await server.start()
+    except OSError as e:
+        where = f"{server.host}:{server.port}" + (
+            f" or {server.unix_socket}" if server.unix_socket else ""
+        )
+        print(f"mountcomm registry: cannot listen on {where}: {e}", file=sys.stderr)
+        return 1
+    if port_file is not None:
+        try:
+            _write_port_file(port_file, server.port)
+        except OSError as e:
+            await server.close()
+            print(
+                f"mountcomm registry: cannot write the port file {port_file}: {e}", file=sys.stderr
+            )
+            return 1
+    stopped = _handle_signals(server, log)
     unix = f" and {server.unix_socket}" if server.unix_socket else ""
     print(f"mountcomm registry: listening on {server.host}:{server.port}{unix}", flush=True)
     try:
@@ -185,8 +201,7 @@ async def _serve(server: RegistryServer, port_file: Path | None) -> int:
         closed.cancel()
         await server.close()
     finally:
-        for signum in (*_STOP, signal.SIGUSR1, signal.SIGHUP):
-            loop.remove_signal_handler(signum)
+        _restore_signals()
         if port_file is not None:
             _remove_port_file(port_file, server.port)
     print(f"mountcomm registry: stopped ({reason})", flush=True)
