@@ -7,6 +7,7 @@ __all__ = ["HELP", "NAME", "add_arguments", "format_table", "run"]
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Sequence
 
@@ -14,14 +15,36 @@ from .. import config
 from ..exceptions import RegistryError
 from ..registry.client import PortRegistry
 from ..registry.store import PortEntry
+from .registry import port_argument
 
 NAME = "ports"
 HELP = "list or find the port registry's entries"
 
 
+def timeout_argument(text: str) -> float:
+    """argparse type of ``--timeout``: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text}")
+    return value
+
+
+def _reason(error: BaseException) -> str:
+    """A one-line reason for ``error``, never empty."""
+    text = str(error)
+    if isinstance(error, TimeoutError) and not text:
+        return "no answer in time"
+    return text or type(error).__name__
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="host of the registry (default: config registry.host)")
-    parser.add_argument("--port", type=int, help="its TCP port (default: config registry.port)")
+    parser.add_argument(
+        "--port", type=port_argument, help="its TCP port (default: config registry.port)"
+    )
     parser.add_argument(
         "--unix-socket", metavar="PATH|@name", help="reach the registry on this Unix socket"
     )
@@ -30,7 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--beginswith", metavar="B", help="only services whose name starts with B")
     parser.add_argument("--user", metavar="U", help="only entries of user U")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
+    parser.add_argument(
+        "--timeout",
+        type=timeout_argument,
+        default=5.0,
+        help="seconds to wait, > 0 (default 5)",
+    )
     parser.add_argument(
         "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
     )
@@ -66,10 +94,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         entries = asyncio.run(_query(args, host, port))
     except (OSError, TimeoutError) as e:
-        print(f"mountcomm ports: cannot reach the registry at {where}: {e}", file=sys.stderr)
+        print(
+            f"mountcomm ports: cannot reach the registry at {where}: {_reason(e)}",
+            file=sys.stderr,
+        )
         return 1
     except RegistryError as e:
-        print(f"mountcomm ports: the registry refused: {e}", file=sys.stderr)
+        print(f"mountcomm ports: the registry refused: {_reason(e)}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps([e.as_dict() for e in entries], indent=2))

@@ -10,11 +10,13 @@ native
     "port": P, "service": S, "user": U}``. See `NATIVE_OPS` for the fields.
 NSCL port manager
     ``GIMME <service> <user>`` → ``OK <port>`` or ``FAIL <reason>``;
-    ``LIST`` → ``OK <n>`` then n lines ``<port> <service> <user>``. A reason
-    with spaces is sent as one Tcl list element (``FAIL {no free port}``), which
-    is what the NSCL bindings parse.
+    ``LIST`` → ``OK <n>`` then n lines ``<port> <service> <user>``, ordered by
+    user, then name. A reason with spaces is sent as one Tcl list element
+    (``FAIL {no free port}``), which is what the NSCL bindings parse. Replies
+    end in ``"\r\n"``, as the NSCL server's do.
 portpicker port server
-    ``<pid>`` → ``<port>``, or ``0`` on failure.
+    ``<pid>`` → ``<port>``; a refusal gets no answer (the daemon closes the
+    connection, as portserver does, and the client sees no port).
 
 The request parsers never raise: a malformed line gives a `BadRequest` that
 carries what was expected and what arrived (and the request id when it could be
@@ -246,13 +248,17 @@ class Find:
 class Watch:
     """Reply with the matching entries, then push every matching change.
 
-    The request id names the watch in the events and in `Unwatch`.
+    The request id names the watch in the events and in `Unwatch`. With
+    ``trusted_users`` (a tuple, maybe empty) only entries whose verified owner
+    is the watcher's own user, root, or one of those users match: the trust
+    model of lookups made in order to connect. `None`: entries of every owner.
     """
 
     service: str | None = None
     beginswith: str | None = None
     user: str | None = None
     id: RequestId = None
+    trusted_users: tuple[str, ...] | None = None
 
     @property
     def query(self) -> Query:
@@ -316,7 +322,9 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "user": (str,),
     "port": (int,),
     "watch": _ID_TYPES,
+    "trusted_users": (list,),
 }
+_MAX_TRUSTED_USERS = 64
 
 NATIVE_OPS: dict[str, tuple[Callable[..., NativeRequest], tuple[str, ...], tuple[str, ...]]] = {
     "ping": (Ping, (), ()),
@@ -325,7 +333,7 @@ NATIVE_OPS: dict[str, tuple[Callable[..., NativeRequest], tuple[str, ...], tuple
     "release": (Release, ("port",), ()),
     "list": (ListPorts, (), ()),
     "find": (Find, (), ("service", "beginswith", "user")),
-    "watch": (Watch, (), ("service", "beginswith", "user")),
+    "watch": (Watch, (), ("service", "beginswith", "user", "trusted_users")),
     "unwatch": (Unwatch, ("watch",), ()),
     "terminate": (Terminate, (), ()),
 }
@@ -339,7 +347,8 @@ def _valid_id(value: Any) -> bool:
 
 
 def _type_name(types: tuple[type, ...]) -> str:
-    return " or ".join({int: "an integer", str: "a string"}[t] for t in types)
+    names = {int: "an integer", str: "a string", list: "a list of user names"}
+    return " or ".join(names[t] for t in types)
 
 
 def parse_native(line: bytes) -> NativeRequest | BadRequest:
@@ -379,6 +388,17 @@ def parse_native(line: bytes) -> NativeRequest | BadRequest:
             return BadRequest(f"{op}: port must be in 0…65535, got {value}", rid)
         if name == "watch" and not _valid_id(value):
             return BadRequest(f"{op}: watch must be a request id", rid)
+        if name == "trusted_users":
+            users = cast(list[Any], value)
+            if len(users) > _MAX_TRUSTED_USERS or not all(
+                isinstance(u, str) and 0 < len(u) <= _MAX_ID_LENGTH for u in users
+            ):
+                return BadRequest(
+                    f"{op}: trusted_users must be a list of at most {_MAX_TRUSTED_USERS} "
+                    f"user names of 1…{_MAX_ID_LENGTH} characters",
+                    rid,
+                )
+            obj[name] = tuple(users)
     return cls(id=rid, **obj)
 
 
@@ -519,20 +539,23 @@ def nscl_gimme(service: str, user: str) -> bytes:
 
 
 def nscl_ok(value: int) -> bytes:
-    """Encode ``OK <value>`` (a port, or the count that starts a list)."""
-    return f"OK {value}\n".encode()
+    """Encode ``OK <value>\\r\\n`` (a port, or the count that starts a list)."""
+    return f"OK {value}\r\n".encode()
 
 
 def nscl_fail(reason: str) -> bytes:
-    """Encode ``FAIL <reason>``, the reason as one Tcl list element."""
-    return f"FAIL {_tcl_element(reason)}\n".encode()
+    """Encode ``FAIL <reason>\\r\\n``, the reason as one Tcl list element."""
+    return f"FAIL {_tcl_element(reason)}\r\n".encode()
 
 
 def nscl_list(entries: Iterable[PortEntry]) -> bytes:
-    """Encode the reply to ``LIST``: ``OK <n>`` then one line per entry."""
+    """Encode the reply to ``LIST``: ``OK <n>`` then one line per entry, in order.
+
+    The caller orders the entries (the daemon: by user, then name).
+    """
     items = list(entries)
-    lines = [f"OK {len(items)}\n"]
-    lines.extend(f"{e.port} {e.service} {e.user}\n" for e in items)
+    lines = [f"OK {len(items)}\r\n"]
+    lines.extend(f"{e.port} {e.service} {e.user}\r\n" for e in items)
     return "".join(lines).encode()
 
 
@@ -588,5 +611,5 @@ def parse_pid(line: bytes) -> PidRequest | BadRequest:
 
 
 def pid_reply(port: int) -> bytes:
-    """Encode a portpicker reply: the port, or ``0`` for a refusal."""
+    """Encode a portpicker reply: the port (the daemon never answers ``0``)."""
     return f"{port}\n".encode()
