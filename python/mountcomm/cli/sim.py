@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
 from .. import config as mconfig
 from .. import log as mlog
 from ..protocol.enums import Source
 from ..sim.controller import MockController
+from .common import CliError, add_config_argument, describe_error, load_config, port
 from .signals import wait_for_stop_signal
 
 NAME = "sim"
@@ -23,13 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for role in _ROLES:
         parser.add_argument(
             f"--{role}-port",
-            type=int,
+            type=port,
             metavar="P",
             help=f"serve the {role.upper()} role: read commands on P, send replies to P+1",
         )
     parser.add_argument(
         "--telemetry-port",
-        type=int,
+        type=port,
         metavar="P",
         help="telemetry port (default: the config file's)",
     )
@@ -44,9 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="none",
         help="who holds command at start (default: nobody)",
     )
-    parser.add_argument(
-        "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
-    )
+    add_config_argument(parser)
     parser.epilog = (
         "Without any --ROLE-port flag, the roles and ports of the configuration file are served."
     )
@@ -73,14 +71,17 @@ def build_controller(args: argparse.Namespace, cfg: mconfig.Config) -> MockContr
     )
 
 
-async def _serve(controller: MockController) -> int:
+async def _serve(args: argparse.Namespace, cfg: mconfig.Config) -> int:
     log = mlog.get_logger(None, "mountcomm sim")
+    try:
+        controller = build_controller(args, cfg)
+    except ValueError as e:
+        raise CliError(str(e), status=2) from None
     try:
         await controller.start()
     except OSError as e:
-        print(f"mountcomm sim: cannot listen: {e}", file=sys.stderr)
         await controller.close()
-        return 1
+        raise CliError(f"cannot listen: {describe_error(e)}") from None
     roles = ", ".join(
         f"{r.name} commands on {controller.command_port(r)} replies to "
         f"{controller.console_host or '127.0.0.1'}:{controller.reply_port(r) or '?'}"
@@ -100,14 +101,5 @@ async def _serve(controller: MockController) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = mconfig.load(args.config)
-    except mconfig.ConfigError as e:
-        print(f"mountcomm sim: {e}", file=sys.stderr)
-        return 2
-    try:
-        controller = build_controller(args, cfg)
-    except ValueError as e:
-        print(f"mountcomm sim: {e}", file=sys.stderr)
-        return 2
-    return asyncio.run(_serve(controller))
+    cfg = load_config(args)
+    return asyncio.run(_serve(args, cfg))
