@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
+import socket
 
 from mountcomm.cli.monitor import format_sample
 from mountcomm.sim.controller import MockController
 
-T = 20.0
+from .launch import run_cli
 
 
 def test_format_sample() -> None:
@@ -20,10 +19,7 @@ def test_format_sample() -> None:
 
 async def test_monitor_prints_samples() -> None:
     async with MockController(("csc",), telemetry_rate_hz=50) as controller:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "mountcomm.cli",
+        result = await run_cli(
             "monitor",
             "--host",
             "127.0.0.1",
@@ -32,31 +28,25 @@ async def test_monitor_prints_samples() -> None:
             "--count",
             "6",
             "--json",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(proc.communicate(), T)
-    assert proc.returncode == 0, err.decode()
-    samples = [json.loads(line) for line in out.decode().splitlines()]
+    assert result.returncode == 0, result.stderr
+    samples = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(samples) == 6
     assert {s["topicID"] for s in samples} >= {6, 15}
 
 
 async def test_monitor_fails_cleanly_without_server() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mountcomm.cli",
+    with socket.socket() as sock:  # bound, then closed: nobody listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = await run_cli(
         "monitor",
         "--host",
         "127.0.0.1",
         "--port",
-        "1",
+        str(port),
         "--count",
         "1",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await asyncio.wait_for(proc.communicate(), T)
-    assert proc.returncode == 1
-    assert b"cannot connect" in err
+    assert result.returncode == 1
+    assert "cannot connect" in result.stderr

@@ -25,10 +25,14 @@ __all__ = [
     "positive_float",
     "positive_int",
     "server_port",
+    "startup_quiet",
 ]
 
 import argparse
+import contextlib
+import logging
 import math
+from collections.abc import Iterator
 
 from .. import config as mconfig
 
@@ -153,3 +157,19 @@ def first_error(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
     return error
+
+
+@contextlib.contextmanager
+def startup_quiet() -> Iterator[None]:
+    """Silence log records inside the block (the root logger's level is raised).
+
+    For a server's start-up: a failure there is reported as the command's
+    one-line error, so the library's own record of it would say it twice.
+    """
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        root.setLevel(level)

@@ -9,9 +9,9 @@ import sys
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from .. import config as mconfig
 from ..protocol.enums import TelemetryTopicId
 from ..sim.telemetry import TelemetryClient
+from .common import load_config
 from .signals import wait_for_stop_signal
 
 NAME = "monitor"
@@ -92,10 +92,6 @@ async def _monitor(args: argparse.Namespace, host: str, port: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = mconfig.load(args.config)
-    except mconfig.ConfigError as e:
-        print(f"mountcomm monitor: {e}", file=sys.stderr)
-        return 2
+    cfg = load_config(args)
     port = cfg.telemetry_port if args.port is None else args.port
     return asyncio.run(_monitor(args, args.host or cfg.host, port))

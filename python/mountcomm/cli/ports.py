@@ -10,10 +10,10 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .. import config
 from ..exceptions import RegistryError
 from ..registry.client import PortRegistry
 from ..registry.store import PortEntry
+from .common import load_config
 
 NAME = "ports"
 HELP = "list or find the port registry's entries"
@@ -55,11 +55,7 @@ async def _query(args: argparse.Namespace, host: str, port: int) -> list[PortEnt
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as e:
-        print(f"mountcomm ports: {e}", file=sys.stderr)
-        return 2
+    cfg = load_config(args)
     host = args.host or cfg.registry_host
     port = cfg.registry_port if args.port is None else args.port
     where = args.unix_socket or f"{host}:{port}"

@@ -9,10 +9,10 @@ import asyncio
 import signal
 import sys
 
-from .. import config
 from .. import log as mlog
 from ..registry import store, wire
 from ..registry.server import RegistryServer
+from .common import load_config
 
 NAME = "registry"
 HELP = "run the port registry daemon (NSCL, portpicker and native dialects)"
@@ -57,11 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as e:
-        print(f"mountcomm registry: {e}", file=sys.stderr)
-        return 2
+    cfg = load_config(args)
     server = RegistryServer(
         args.host or cfg.registry_host,
         cfg.registry_port if args.port is None else args.port,

@@ -9,8 +9,15 @@ from .. import config as mconfig
 from .. import log as mlog
 from ..protocol.enums import Source
 from ..sim.controller import MockController
-from .common import CliError, add_config_argument, describe_error, load_config, port
-from .signals import wait_for_stop_signal
+from .common import (
+    CliError,
+    add_config_argument,
+    describe_error,
+    load_config,
+    port,
+    startup_quiet,
+)
+from .signals import stop_signal
 
 NAME = "sim"
 HELP = "run a simulated mount controller (the PXI side) until SIGINT or SIGTERM"
@@ -77,25 +84,29 @@ async def _serve(args: argparse.Namespace, cfg: mconfig.Config) -> int:
         controller = build_controller(args, cfg)
     except ValueError as e:
         raise CliError(str(e), status=2) from None
-    try:
-        await controller.start()
-    except OSError as e:
+    with stop_signal() as stopped:
+        try:
+            with startup_quiet():  # a start-up failure is this command's one-line error
+                await controller.start()
+        except OSError as e:
+            await controller.close()
+            raise CliError(f"cannot listen: {describe_error(e)}") from None
+        roles = ", ".join(
+            f"{r.name} commands on {controller.command_port(r)} replies to "
+            f"{controller.console_host or '127.0.0.1'}:{controller.reply_port(r) or '?'}"
+            for r in controller.roles
+        )
+        log.info(
+            "sim_ready",
+            roles=[r.name for r in controller.roles],
+            telemetry_port=controller.telemetry_port,
+        )
+        print(
+            f"mountcomm sim: ready; {roles}; telemetry on {controller.telemetry_port}", flush=True
+        )
+        name = await stopped
+        log.info("signal_received", signal=name)
         await controller.close()
-        raise CliError(f"cannot listen: {describe_error(e)}") from None
-    roles = ", ".join(
-        f"{r.name} commands on {controller.command_port(r)} replies to "
-        f"{controller.console_host or '127.0.0.1'}:{controller.reply_port(r) or '?'}"
-        for r in controller.roles
-    )
-    log.info(
-        "sim_ready",
-        roles=[r.name for r in controller.roles],
-        telemetry_port=controller.telemetry_port,
-    )
-    print(f"mountcomm sim: ready; {roles}; telemetry on {controller.telemetry_port}", flush=True)
-    name = await wait_for_stop_signal()
-    log.info("signal_received", signal=name)
-    await controller.close()
     print(f"mountcomm sim: stopped ({name})", flush=True)
     return 0
 
