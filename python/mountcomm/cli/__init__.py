@@ -2,9 +2,8 @@
 
 Each subcommand module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 ``run(args) -> int``; it may define ``ADD_HELP = False`` (it adds its own
-``--help``) and ``LOG_LEVEL`` (the default of
-``--log-level`` for it: one-shot commands report their own outcome and default
-to ``error``; servers default to ``warning``). Signals are handled here and in
+``--help``) and ``LOG_LEVEL`` (its default ``--log-level``, otherwise
+``warning``: one-shot commands that report their own outcome are quieter). Signals are handled here and in
 the subcommands' ``run``, never in the library.
 
 `main` is the one place where failures become exit statuses: every failure is
@@ -64,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         choices=("debug", "info", "warning", "error", "critical"),
         type=str.lower,
-        help="minimum level of the log lines on stderr (default: error for one-shot "
-        "commands, warning for servers)",
+        help="minimum level of the log lines on stderr (default warning; quieter for "
+        "commands that report their own outcome)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
