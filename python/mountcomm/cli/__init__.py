@@ -3,8 +3,8 @@
 Each subcommand module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 ``run(args) -> int``; it may define ``ADD_HELP = False`` (it adds its own
 ``--help``) and ``LOG_LEVEL`` (its default ``--log-level``, otherwise
-``warning``: one-shot commands that report their own outcome are quieter). Signals are handled here and in
-the subcommands' ``run``, never in the library.
+``warning``: one-shot commands that report their own outcome are quieter).
+Signals are handled here and in the subcommands' ``run``, never in the library.
 
 `main` is the one place where failures become exit statuses: every failure is
 one line on stderr, ``mountcomm NAME: what went wrong``, and the status is 1
