@@ -83,14 +83,42 @@ def _render_for_stdlib(
     return (_KEY_VALUE(logger, method_name, event_dict),), kwargs
 
 
-_STDLIB_PROCESSORS: list[Processor] = [structlog.stdlib.filter_by_level, _render_for_stdlib]
+_STDLIB_PROCESSORS: list[Processor] = [_render_for_stdlib]
+
+_METHOD_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "msg": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+class _StdlibBoundLogger(structlog.stdlib.BoundLogger):
+    """A stdlib `BoundLogger` that drops a disabled event before any processing.
+
+    (`structlog.stdlib.filter_by_level` does the same as a processor, after
+    the event dictionary is built, and by raising an exception.)
+    """
+
+    def _proxy_to_logger(
+        self, method_name: str, event: str | None = None, *event_args: str, **event_kw: Any
+    ) -> Any:
+        level = _METHOD_LEVELS.get(method_name, logging.NOTSET)
+        if not self._logger.isEnabledFor(level):
+            return None
+        return super()._proxy_to_logger(method_name, event, *event_args, **event_kw)
 
 
 def _wrap_stdlib(logger: logging.Logger) -> Logger:
     return structlog.wrap_logger(
         logger,
         processors=_STDLIB_PROCESSORS,
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=_StdlibBoundLogger,
         context_class=dict,
     )
 
