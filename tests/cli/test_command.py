@@ -14,7 +14,7 @@ from mountcomm import Communicator
 from mountcomm.cli.command import build_command, describe_fields
 from mountcomm.protocol import Source, commands, replies
 
-from .launch import Finished, T, finish, run_cli, spawn_cli
+from .launch import Finished, T, finish, interrupt, run_cli, spawn_cli
 
 HOST = "127.0.0.1"
 
@@ -225,3 +225,15 @@ async def test_command_help_lists_the_fields() -> None:
 async def test_usage_errors_are_one_line_with_status_2(args: list[str], fragment: str) -> None:
     result = await run_cli("command", *args)
     assert_one_line_error(result, 2, fragment)
+
+
+async def test_ctrl_c_while_waiting_for_the_ack() -> None:
+    async with controller_peer() as (peer, command_port, reply_port):
+        proc = await spawn_cli(*command_args(command_port, reply_port), "Enable")
+        try:
+            await asyncio.wait_for(peer.connect(), T)
+            await asyncio.wait_for(peer.read(), T)
+        finally:
+            result = await interrupt(proc)
+    assert result.returncode == 130, result
+    assert result.stderr == "mountcomm command: interrupted\n"

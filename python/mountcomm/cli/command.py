@@ -46,6 +46,9 @@ ADD_HELP = False  # `add_arguments` adds its own --help
 DEFAULT_CONNECT_TIMEOUT = 5.0
 """Default of ``--connect-timeout`` [s]."""
 
+PROBE_TIMEOUT = 1.0
+"""Longest wait of the one connection attempt that finds why connecting failed [s]."""
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _HIDDEN_FIELDS = ("sequence_id", "timestamp", "source")
@@ -335,7 +338,7 @@ async def _connect(mount: MountClient, host: str, port: int, timeout: float) -> 
                 f"connected to {host}:{port}, but the controller did not connect back to "
                 f"reply port {mount.reply_port} within {timeout:g} s"
             ) from None
-        reason = await _why_not_connected(host, port, timeout)
+        reason = await _why_not_connected(host, port, min(timeout, PROBE_TIMEOUT))
         raise CliError(f"cannot connect to {host}:{port}: {reason}") from None
     except OSError as e:
         reply = f"{mount.communicator.server_host or '*'}:{mount.communicator.server_port}"
