@@ -49,6 +49,8 @@ def test_describe_fields_gives_type_unit_default_and_range() -> None:
     ask = describe_fields(commands.AskForCommand)
     assert "commander  (Source; default csc)" in ask and "eui (2)" in ask
     assert "no fields" in describe_fields(commands.Enable)
+    track = describe_fields(commands.BothAxesTrack)
+    assert "range: -7 … 7" in track and "range: -3.5 … 3.5" in track  # signed rates
 
 
 @pytest.mark.parametrize(

@@ -251,9 +251,12 @@ def _range(cls: type[commands.Command], info: FieldInfo, cfg: mconfig.Config) ->
         return "a finite number"
     if quantity == "position":
         return f"{limits['min']:g} … {limits['max']:g} (simulator limits)"
+    if quantity == "velocity" and "Track" in cls.__name__:  # a signed tracking rate
+        top = limits["max_velocity"]
+        return f"-{top:g} … {top:g} (simulator limit)"
     if quantity in ("velocity", "acceleration"):
         top = limits[f"max_{quantity}"]
-        return f"0 … {top:g} (simulator limit)"
+        return f"0 … {top:g} (simulator limit; 0: default)"
     return "a finite number"
 
 
@@ -266,8 +269,10 @@ def describe_fields(cls: type[commands.Command], cfg: mconfig.Config | None = No
     cfg = cfg or mconfig.Config()
     code = cls.command_code
     lines = [
-        f"usage: mountcomm command [options] {cls.__name__} "
-        + " ".join(f"{n}=…" if i.required else f"[{n}=…]" for n, i in _fields(cls).items()),
+        " ".join(
+            [f"usage: mountcomm command [options] {cls.__name__}"]
+            + [f"{n}=…" if i.required else f"[{n}=…]" for n, i in _fields(cls).items()]
+        ),
         "",
         f"{cls.__name__} ({code.name}, code {int(code)}): {(cls.__doc__ or '').strip()}",
         "ack-only: complete on ACK" if cls.ack_only else "complete on DONE",
