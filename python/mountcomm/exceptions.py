@@ -11,6 +11,8 @@ The tree is small and split by *who is at fault*::
     │   └── CommandTimeout (TimeoutError) no ACK or no DONE in time
     ├── ConnectionClosedError (ConnectionError)
     │                                     the connection is gone (peer EOF, reset, close())
+    ├── SelfConnectionError (ConnectionError)
+    │                                     a connect attempt reached its own socket
     └── RegistryError                     the port registry refused a request
         ├── RegistryRequestError (also ValueError)
         │                                 ... because the request was malformed
@@ -40,6 +42,7 @@ __all__ = [
     "RegistryError",
     "RegistryPermissionError",
     "RegistryRequestError",
+    "SelfConnectionError",
     "UnknownPortError",
 ]
 
@@ -115,6 +118,16 @@ class ConnectionClosedError(MountcommError, ConnectionError):
 
     Raised by reads and writes after the peer hung up, after a reset, or after
     ``close()``. The first cause, when there is one, is chained as ``__cause__``.
+    """
+
+
+class SelfConnectionError(MountcommError, ConnectionError):
+    """A connect attempt was connected to its own socket.
+
+    This happens when a client retries a port of the kernel's ephemeral range
+    on which nobody listens: the kernel may pick that very port as the local
+    port, and TCP's simultaneous open connects the socket to itself. Connect
+    loops close such a connection and retry, as after a refused attempt.
     """
 
 

@@ -8,7 +8,7 @@ import dataclasses
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 T = 20.0
 """Upper bound of any wait on a CLI process [s]."""
@@ -28,16 +28,23 @@ class Finished:
         return self.stderr.splitlines()
 
 
-async def spawn_cli(*args: str) -> asyncio.subprocess.Process:
-    """Start ``python -m mountcomm.cli ARGS`` with stdout and stderr piped."""
+async def spawn_cli(
+    *args: str, stdout: int = asyncio.subprocess.PIPE, env: Mapping[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """Start ``python -m mountcomm.cli ARGS`` with stdout (unless given) and stderr piped.
+
+    ``stdout`` may be a file descriptor instead (e.g. a pseudo-terminal's);
+    ``env`` replaces the environment.
+    """
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "mountcomm.cli",
         *args,
         stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
+        stdout=stdout,
         stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
 
 

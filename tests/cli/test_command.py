@@ -216,7 +216,7 @@ async def test_command_help_lists_the_fields() -> None:
         (["--port", "70000", "Enable"], "argument --port: expected a port number 1…65535"),
         (["--port", "-1", "Enable"], "argument --port: expected a port number"),
         (["--reply-port", "65536", "Enable"], "argument --reply-port"),
-        (["--timeout", "-5", "Enable"], "argument --timeout: expected a number > 0"),
+        (["--timeout", "-5", "Enable"], "argument --timeout: expected a finite number > 0"),
         (["--connect-timeout", "0", "Enable"], "argument --connect-timeout"),
         (["--ack-timeout", "nan", "Enable"], "argument --ack-timeout: expected a finite number"),
         (["--role", "boss", "Enable"], "argument --role"),

@@ -67,13 +67,13 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
-def _number(text: str) -> float:
+def _number(text: str, rule: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a finite number {rule}, got {text!r}") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite number {rule}, got {text}")
     return value
 
 
@@ -95,17 +95,17 @@ def server_port(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0 (timeouts, rates)."""
-    value = _number(text)
+    value = _number(text, "> 0")
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
     return value
 
 
 def non_negative_float(text: str) -> float:
     """argparse type: a finite number >= 0."""
-    value = _number(text)
+    value = _number(text, ">= 0")
     if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return value
 
 

@@ -29,6 +29,7 @@ from ..registry.server import RegistryServer
 from ..sim.controller import MockController, tai_now
 from ..sim.devices.base import Timings
 from ..sim.telemetry import TelemetryClient
+from ..telemetry.record import Recorder
 from .common import CliError, first_error
 
 NAME = "demo"
@@ -63,6 +64,15 @@ FAST = Plan(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true", help="shorter moves and timings")
+    parser.add_argument(
+        "--plot", metavar="PNG", help="record the demo and plot it to PNG (mountcomm[plot])"
+    )
+
+
+def label(cmd: commands.Command) -> str:
+    """The command's class name, with ``(on)`` / ``(off)`` for switching commands."""
+    on = getattr(cmd, "on", None)
+    return type(cmd).__name__ + ("" if on is None else "(on)" if on else "(off)")
 
 
 @dataclasses.dataclass
@@ -88,6 +98,7 @@ class Demo:
         self.records: list[Record] = []
         self.in_position: list[tuple[float, str, bool]] = []
         self.track_acks: list[float] = []
+        self.recorder: Recorder | None = None
 
     def now(self) -> float:
         return time.monotonic() - self.start
@@ -102,9 +113,11 @@ class Demo:
 
     async def run(self, mount: MountClient, cmd: commands.Command, quiet: bool = False) -> Record:
         """Send ``cmd`` and wait until it is done; record the timings."""
-        record = Record(type(cmd).__name__, self.now())
+        record = Record(label(cmd), self.now())
         self.records.append(record)
         futures = await mount.send(cmd)
+        if self.recorder is not None:
+            self.recorder.track(futures)
         try:
             record.announced = await futures.ack
             record.ack = self.now()
@@ -178,9 +191,10 @@ class Demo:
                 f"{statistics.median(self.track_acks):.2f} ms",
                 file=out,
             )
-        print("\nIn-position events", file=out)
+        print("\nIn-position events (arrivals)", file=out)
         for t, axis, flag in self.in_position:
-            print(f"  {t:7.2f} s  {axis:<9} {'in position' if flag else 'moving'}", file=out)
+            if flag:  # the "left position" events are implied by the commands
+                print(f"  {t:7.2f} s  {axis:<9} in position", file=out)
 
 
 async def _track(demo: Demo, mount: MountClient, telemetry: TelemetryClient) -> None:
@@ -214,9 +228,10 @@ async def _track(demo: Demo, mount: MountClient, telemetry: TelemetryClient) -> 
         )
 
 
-async def run_demo(plan: Plan, out: TextIO = sys.stdout) -> int:
-    """Run the demonstration; return the exit status."""
+async def run_demo(plan: Plan, out: TextIO = sys.stdout, recorder: Recorder | None = None) -> int:
+    """Run the demonstration; return the exit status. ``recorder``: record it."""
     demo = Demo(plan, out)
+    demo.recorder = recorder
     async with (
         RegistryServer("127.0.0.1", 0, pool=None) as registry,
         PortRegistry("127.0.0.1", registry.port) as controller_registry,
@@ -239,7 +254,9 @@ async def run_demo(plan: Plan, out: TextIO = sys.stdout) -> int:
                 unsolicited_callback=demo.on_unsolicited,
             )
             telemetry_port = await client_registry.wait_for("mount.telemetry", timeout=10)
-            telemetry = TelemetryClient("127.0.0.1", telemetry_port)
+            telemetry = TelemetryClient(
+                "127.0.0.1", telemetry_port, sample_callback=recorder.sample if recorder else None
+            )
             try:
                 await asyncio.wait_for(mount.start(), 10)
                 await telemetry.start()
@@ -311,4 +328,9 @@ async def _script(demo: Demo, mount: MountClient, telemetry: TelemetryClient) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(run_demo(FAST if args.fast else NORMAL))
+    plan = FAST if args.fast else NORMAL
+    if args.plot is None:
+        return asyncio.run(run_demo(plan))
+    from .plot import plot_demo
+
+    return plot_demo(lambda recorder: asyncio.run(run_demo(plan, recorder=recorder)), args.plot)

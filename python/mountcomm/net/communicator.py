@@ -167,8 +167,8 @@ class Communicator(ClientServerPair):
             raise ConnectionClosedError(f"{self.name}: the peer closed the connection")
         self._pending.extend(self._decoder.feed(data))
 
-    async def write(self, message: Message) -> None:
-        """Write one message.
+    async def write(self, message: Message | bytes) -> None:
+        """Write one message (or raw bytes, sent as they are: fault injection).
 
         The first message written in an iteration of the event loop is sent at
         once; further ones written in the same iteration are sent together in
@@ -185,7 +185,7 @@ class Communicator(ClientServerPair):
         writer = self.client_writer
         if writer is None or not self.client_connected:
             raise ConnectionClosedError(f"{self.name}: client is not connected")
-        data = message.encode()
+        data = message if isinstance(message, bytes) else message.encode()
         if self._flush_handle is None:
             # First write of this loop iteration: send at once (lowest latency)
             # and collect any further writes of the iteration for one send.
