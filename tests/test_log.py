@@ -292,3 +292,15 @@ def test_a_program_that_configures_nothing_sees_nothing() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_capture_events_collects_dictionaries_and_restores_the_level() -> None:
+    logger = logging.getLogger("mountcomm")
+    before = logger.level
+    with mlog.capture_events() as events:
+        mlog.get_logger(None, "c", role="csc").debug("stepped", dt=0.1)
+    mlog.get_logger(None, "c").warning("after_the_block")
+    assert events == [
+        {"event": "stepped", "component": "c", "role": "csc", "dt": 0.1, "log_level": "debug"}
+    ]
+    assert logger.level == before

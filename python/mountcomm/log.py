@@ -20,7 +20,15 @@ records as console lines or JSON objects.
 
 from __future__ import annotations
 
-__all__ = ["EVENT_ATTRIBUTE", "ROOT_LOGGER", "Logger", "configure", "configured", "get_logger"]
+__all__ = [
+    "EVENT_ATTRIBUTE",
+    "ROOT_LOGGER",
+    "Logger",
+    "capture_events",
+    "configure",
+    "configured",
+    "get_logger",
+]
 
 import contextlib
 import logging
@@ -306,3 +314,49 @@ def configured(
                 root.addHandler(handler)
         root.setLevel(saved_level)
         structlog.configure(**saved_structlog)
+
+
+# --- tests: collect the events -----------------------------------------------------
+
+
+class _Collector(logging.Handler):
+    def __init__(self, level: int, events: list[EventDict]) -> None:
+        super().__init__(level)
+        self.events = events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, EVENT_ATTRIBUTE, None)
+        if isinstance(event, dict):
+            self.events.append({**event, "log_level": record.levelname.lower()})
+
+
+@contextlib.contextmanager
+def capture_events(
+    name: str = ROOT_LOGGER, level: str | int = logging.DEBUG
+) -> Iterator[list[EventDict]]:
+    """Collect the events logged under ``name`` inside the ``with`` block.
+
+    The stdlib counterpart of `structlog.testing.capture_logs`, for the
+    library's loggers: yields a list that fills with one dictionary per event
+    (``event``, the key/value context, and ``log_level``).
+
+    Parameters
+    ----------
+    name : `str`, optional
+        The stdlib logger whose events (and its children's) are collected.
+    level : `str` or `int`, optional
+        Lowest level collected; the logger's level is lowered to it inside the
+        block and restored afterwards.
+    """
+    number = _level_number(level)
+    logger = logging.getLogger(name)
+    events: list[EventDict] = []
+    handler = _Collector(number, events)
+    saved = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(number)
+    try:
+        yield events
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved)
