@@ -7,7 +7,6 @@ import json
 import os
 import pty
 import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,8 @@ from mountcomm.cli.monitor import axis_state, format_json, format_sample, render
 from mountcomm.sim.controller import MockController
 from mountcomm.sim.devices import Mount
 from mountcomm.telemetry import read_record, utc_to_tai
+
+from .launch import run_cli, spawn_cli
 
 T = 20.0
 NEW_YEAR_TAI = utc_to_tai(1798761600.25)  # 2027-01-01T00:00:00.250Z
@@ -85,18 +86,8 @@ def test_live_view_renders_a_row_per_axis() -> None:
 
 
 async def run_monitor(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mountcomm.cli",
-        "monitor",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), T)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    result = await run_cli("monitor", *args)
+    return result.returncode, result.stdout, result.stderr
 
 
 async def test_piped_plain_lines_cover_every_topic_with_utc_times() -> None:
@@ -181,11 +172,10 @@ async def test_on_a_terminal_the_table_is_updated_in_place() -> None:
     loop.add_reader(master, readable)
     try:
         async with MockController(("csc",), telemetry_rate_hz=50) as controller:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "mountcomm.cli", "monitor",
-                "--host", "127.0.0.1", "--port", str(controller.telemetry_port), "--count", "40",
-                stdout=slave, stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, "COLUMNS": "160", "TERM": "xterm"},
+            proc = await spawn_cli(
+                "monitor", "--host", "127.0.0.1", "--port", str(controller.telemetry_port),
+                "--count", "40",
+                stdout=slave, env={**os.environ, "COLUMNS": "160", "TERM": "xterm"},
             )  # fmt: skip
             os.close(slave)
             slave = -1
@@ -205,11 +195,9 @@ async def test_on_a_terminal_the_table_is_updated_in_place() -> None:
 
 async def test_the_end_of_the_stream_is_one_line() -> None:
     async with MockController(("csc",), telemetry_rate_hz=50) as controller:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mountcomm.cli", "monitor",
-            "--host", "127.0.0.1", "--port", str(controller.telemetry_port),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        proc = await spawn_cli(
+            "monitor", "--host", "127.0.0.1", "--port", str(controller.telemetry_port)
+        )
         assert proc.stdout is not None
         await asyncio.wait_for(proc.stdout.readline(), T)  # it is reading the stream
     _, err = await asyncio.wait_for(proc.communicate(), T)  # the controller is closed

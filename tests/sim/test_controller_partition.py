@@ -6,8 +6,8 @@ import socket
 import time
 
 import pytest
-from structlog.testing import capture_logs
 
+from mountcomm.log import capture_events
 from mountcomm.protocol import commands, replies
 from mountcomm.protocol.enums import CommandCode, Source
 from mountcomm.sim.core import Executed
@@ -67,7 +67,7 @@ async def test_a_vanished_holder_loses_command_after_the_grace() -> None:
 
 
 async def test_a_holder_back_within_the_grace_keeps_command() -> None:
-    with capture_logs() as logs:
+    with capture_events() as logs:
         async with fast_controller(authority_grace=60.0) as controller:
             async with console(controller) as first:
                 await first.take_command()

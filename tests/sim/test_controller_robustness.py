@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 from mountcomm.exceptions import ProtocolError
+from mountcomm.log import capture_events
 from mountcomm.protocol import commands, replies
 
 from .controller_helpers import STD_TIMEOUT, Console, console, fast_controller, power_up
@@ -73,7 +73,7 @@ async def test_an_exception_while_answering_is_a_noack_and_the_loop_goes_on(
             raise OverflowError("cannot convert float infinity to integer")
 
         monkeypatch.setattr(controller.mount, "handle", broken_once)
-        with capture_logs() as logs:
+        with capture_events() as logs:
             seq = await csc.send(commands.MainPowerSupplyPower(on=True))
             await csc.expect(replies.NoAckReply, seq, explanation="Internal error: OverflowError")
         assert [e for e in logs if e["event"] == "command_failed"], logs
@@ -94,7 +94,7 @@ async def test_unmodelled_command_codes_are_refused() -> None:
 
 async def test_bad_frames_are_logged_throttled_with_a_count() -> None:
     frames = 500
-    with capture_logs() as logs:
+    with capture_events() as logs:
         async with fast_controller() as controller, console(controller) as csc:
             await csc.comm.write(b"garbage\r\n" * frames)
             await csc.take_command()  # answered after every bad frame was read

@@ -16,7 +16,8 @@ import dataclasses
 import statistics
 import sys
 import time
-from typing import TextIO
+from collections.abc import Coroutine
+from typing import Any, TextIO
 
 from ..commanding.client import MountClient
 from ..exceptions import CommandError
@@ -29,9 +30,11 @@ from ..sim.controller import MockController, tai_now
 from ..sim.devices.base import Timings
 from ..sim.telemetry import TelemetryClient
 from ..telemetry.record import Recorder
+from .common import CliError, first_error
 
 NAME = "demo"
 HELP = "drive a simulated mount end to end (takes about 20 s; --fast: about 5 s)"
+LOG_LEVEL = "error"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +126,10 @@ class Demo:
             record.outcome = "done"
         except CommandError as e:
             record.outcome = f"{type(e).__name__}: {e}"
+            raise
+        except asyncio.CancelledError:
+            futures.ack.cancel()  # abandoned: a later failure is nobody's to report
+            futures.done.cancel()
             raise
         finally:
             if not quiet:
@@ -254,15 +261,18 @@ async def run_demo(plan: Plan, out: TextIO = sys.stdout, recorder: Recorder | No
                 await asyncio.wait_for(mount.start(), 10)
                 await telemetry.start()
                 found = mount.communicator.client_port
-                assert found == controller.command_port(Source.CSC)
+                if found != controller.command_port(Source.CSC):
+                    raise CliError(f"the client found port {found}, not the controller's")
                 demo.say(
                     f"MountClient (CSC) found the controller by name: commands to port "
                     f"{found}, replies on port {mount.reply_port} (advertised)"
                 )
                 await _script(demo, mount, telemetry)
-            except CommandError as e:
-                demo.say(f"demo failed: {e}")
-                return 1
+            except (CommandError, ExceptionGroup) as e:
+                error = first_error(e)
+                if not isinstance(error, CommandError):
+                    raise
+                raise CliError(f"demo failed: {error}") from None
             finally:
                 await telemetry.close()
                 await mount.close()
@@ -271,36 +281,47 @@ async def run_demo(plan: Plan, out: TextIO = sys.stdout, recorder: Recorder | No
     return 0
 
 
+async def _both(*coros: Coroutine[Any, Any, object]) -> None:
+    """Run commands concurrently; if one fails or we are cancelled, cancel and await the rest.
+
+    (Unlike `asyncio.gather`, no command is left running to fail unobserved
+    when the connection closes: no "Task exception was never retrieved".)
+    """
+    async with asyncio.TaskGroup() as group:
+        for coro in coros:
+            group.create_task(coro)
+
+
 async def _script(demo: Demo, mount: MountClient, telemetry: TelemetryClient) -> None:
     """Take command, power up, slew, track, stop."""
     plan = demo.plan
     await demo.run(mount, commands.AskForCommand(commander=Source.CSC))
     await demo.run(mount, commands.MainPowerSupplyPower(on=True))
-    await asyncio.gather(
+    await _both(
         demo.run(mount, commands.AzimuthAxisPower(on=True)),
         demo.run(mount, commands.ElevationAxisPower(on=True)),
     )
-    await asyncio.gather(
+    await _both(
         demo.run(mount, commands.AzimuthAxisDriveEnable(on=True)),
         demo.run(mount, commands.ElevationAxisDriveEnable(on=True)),
     )
     demo.say(f"slewing to azimuth {plan.azimuth}°, elevation {plan.elevation}°")
-    slew = asyncio.create_task(
-        demo.run(mount, commands.BothAxesMove(azimuth=plan.azimuth, elevation=plan.elevation))
-    )
-    await demo.follow(
-        slew,
-        telemetry,
-        {TelemetryTopicId.AZIMUTH: plan.azimuth, TelemetryTopicId.ELEVATION: plan.elevation},
-    )
-    await slew
-    await asyncio.gather(
+    async with asyncio.TaskGroup() as group:
+        slew = group.create_task(
+            demo.run(mount, commands.BothAxesMove(azimuth=plan.azimuth, elevation=plan.elevation))
+        )
+        await demo.follow(
+            slew,
+            telemetry,
+            {TelemetryTopicId.AZIMUTH: plan.azimuth, TelemetryTopicId.ELEVATION: plan.elevation},
+        )
+    await _both(
         demo.run(mount, commands.AzimuthAxisEnableTracking(on=True)),
         demo.run(mount, commands.ElevationAxisEnableTracking(on=True)),
     )
     await _track(demo, mount, telemetry)
     await demo.run(mount, commands.BothAxesStop())
-    await asyncio.gather(
+    await _both(
         demo.run(mount, commands.AzimuthAxisEnableTracking(on=False)),
         demo.run(mount, commands.ElevationAxisEnableTracking(on=False)),
     )

@@ -17,12 +17,12 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import config as mconfig
 from ..protocol.enums import TelemetryTopicId
 from ..telemetry.client import TelemetryClient
 from ..telemetry.codec import AXIS_TOPICS, DRIVE_TOPICS, topic_name
 from ..telemetry.record import Recorder
 from ..telemetry.timescales import format_utc, tai_to_utc
+from .common import load_config, positive_float, positive_int, server_port
 from .signals import wait_for_stop_signal
 
 if TYPE_CHECKING:
@@ -40,43 +40,6 @@ STALE_AFTER = 1.0
 REFRESH_INTERVAL = 0.1
 """Shortest time between two redraws of the live view [s]."""
 EXIT_INTERRUPTED = 130
-
-
-# --- argument types (one-line usage errors; same rules as the other subcommands) ----
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
-def server_port(text: str) -> int:
-    """argparse type: the port of a server to connect to, 1…65535."""
-    value = _integer(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 1…65535, got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (counts)."""
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (timeouts)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -313,10 +276,6 @@ async def _monitor(args: argparse.Namespace, host: str, port: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = mconfig.load(args.config)
-    except mconfig.ConfigError as e:
-        _fail(str(e))
-        return 2
+    cfg = load_config(args)
     port = cfg.telemetry_port if args.port is None else args.port
     return asyncio.run(_monitor(args, args.host or cfg.host, port))

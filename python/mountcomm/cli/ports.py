@@ -7,29 +7,17 @@ __all__ = ["HELP", "NAME", "add_arguments", "format_table", "run"]
 import argparse
 import asyncio
 import json
-import math
 import sys
 from collections.abc import Sequence
 
-from .. import config
 from ..exceptions import RegistryError
 from ..registry.client import PortRegistry
 from ..registry.store import PortEntry
-from .registry import port_argument
+from . import common
+from .common import load_config
 
 NAME = "ports"
 HELP = "list or find the port registry's entries"
-
-
-def timeout_argument(text: str) -> float:
-    """argparse type of ``--timeout``: a finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text}")
-    return value
 
 
 def _reason(error: BaseException) -> str:
@@ -43,7 +31,7 @@ def _reason(error: BaseException) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="host of the registry (default: config registry.host)")
     parser.add_argument(
-        "--port", type=port_argument, help="its TCP port (default: config registry.port)"
+        "--port", type=common.port, help="its TCP port (default: config registry.port)"
     )
     parser.add_argument(
         "--unix-socket", metavar="PATH|@name", help="reach the registry on this Unix socket"
@@ -55,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     parser.add_argument(
         "--timeout",
-        type=timeout_argument,
+        type=common.positive_float,
         default=5.0,
         help="seconds to wait, > 0 (default 5)",
     )
@@ -83,11 +71,7 @@ async def _query(args: argparse.Namespace, host: str, port: int) -> list[PortEnt
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as e:
-        print(f"mountcomm ports: {e}", file=sys.stderr)
-        return 2
+    cfg = load_config(args)
     host = args.host or cfg.registry_host
     port = cfg.registry_port if args.port is None else args.port
     where = args.unix_socket or f"{host}:{port}"

@@ -18,10 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import config
 from .. import log as mlog
 from ..registry import store, wire
 from ..registry.server import RegistryServer
+from . import common
+from .common import load_config
 
 NAME = "registry"
 HELP = "run the port registry daemon (NSCL, portpicker and native dialects)"
@@ -40,33 +41,11 @@ def pool_argument(text: str) -> tuple[tuple[int, int], ...] | None:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def port_argument(text: str) -> int:
-    """argparse type of ``--port``: 0 … 65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be in 0…65535, got {port}")
-    return port
-
-
-def positive_int(text: str) -> int:
-    """argparse type of a count that must be at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="interface of the TCP port (default: config registry.host)")
     parser.add_argument(
         "--port",
-        type=port_argument,
+        type=common.port,
         help="TCP port; 0 lets the OS choose (default: config registry.port)",
     )
     parser.add_argument(
@@ -96,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-line-bytes",
-        type=positive_int,
+        type=common.positive_int,
         default=wire.DEFAULT_MAX_LINE_BYTES,
         help="longest request line accepted (default %(default)s)",
     )
@@ -106,11 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as e:
-        print(f"mountcomm registry: {e}", file=sys.stderr)
-        return 2
+    cfg = load_config(args)
     server = RegistryServer(
         args.host or cfg.registry_host,
         cfg.registry_port if args.port is None else args.port,
