@@ -19,7 +19,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import Figure, print_table, write_results
 from mountcomm import log
 
-BENCHMARKS = ["codec", "one_way", "round_trip", "mount_client", "connect", "registry", "cluster"]
+BENCHMARKS = [
+    "codec",
+    "framing",
+    "one_way",
+    "round_trip",
+    "mount_client",
+    "connect",
+    "registry",
+    "cluster",
+]
 
 
 def main() -> int:

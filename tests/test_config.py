@@ -7,9 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mountcomm import config
 from mountcomm.config import Config, ConfigError, RolePorts
+from mountcomm.exceptions import MountcommError
 from mountcomm.registry.server import RegistryServer
 from mountcomm.registry.store import format_pool, parse_pool
 
@@ -32,6 +34,22 @@ def test_shipped_file_equals_builtin_defaults() -> None:
     loaded = config.load(SHIPPED)
     assert loaded.source == str(SHIPPED)
     assert dataclasses.replace(loaded, source=Config().source) == Config()
+
+
+def test_repository_copy_equals_the_packaged_file() -> None:
+    """``config/mountcomm.yaml`` is a copy of the file the package ships."""
+    assert SHIPPED.read_text(encoding="utf-8") == config.default_text()
+
+
+def test_packaged_file_equals_builtin_defaults() -> None:
+    loaded = config.from_dict(yaml.safe_load(config.default_text()), "packaged")
+    assert dataclasses.replace(loaded, source=Config().source) == Config()
+
+
+def test_config_error_is_a_mountcomm_error(tmp_path: Path) -> None:
+    assert issubclass(ConfigError, MountcommError) and issubclass(ConfigError, ValueError)
+    with pytest.raises(MountcommError, match="cannot read"):
+        config.load(tmp_path / "missing.yaml")
 
 
 def test_builtin_defaults_are_the_conventional_values() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,14 +16,20 @@ import structlog
 from structlog.testing import capture_logs
 
 from mountcomm import log as mlog
+from mountcomm.protocol import commands
+from mountcomm.testing.harness import connected_communicator_pair
 
 
 @pytest.fixture(autouse=True)
-def restore_structlog() -> Iterator[None]:
-    """`configure` changes global structlog state: put it back after each test."""
+def restore_logging() -> Iterator[None]:
+    """`configure` changes the root logger and structlog: put them back after each test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     saved = structlog.get_config()
     yield
     structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -85,6 +94,41 @@ def test_console_format_is_for_people() -> None:
     assert "\x1b[" not in text  # no colour codes
     with pytest.raises(json.JSONDecodeError):
         json.loads(text)
+
+
+def test_configure_replaces_its_own_handler() -> None:
+    first, second = io.StringIO(), io.StringIO()
+    mlog.configure("json", stream=first)
+    mlog.configure("json", stream=second)
+    mlog.get_logger(None, "test").warning("once")
+    assert first.getvalue() == ""
+    assert [line["event"] for line in json_lines(second)] == ["once"]
+
+
+def test_configure_prints_other_records_and_structlog_events_too() -> None:
+    stream = io.StringIO()
+    mlog.configure("json", stream=stream)
+    logging.getLogger("asyncio").warning("Task exception was never retrieved %s", "x")
+    structlog.get_logger("app").warning("app_event", n=1)
+    foreign, own = json_lines(stream)
+    assert (foreign["logger"], foreign["event"]) == (
+        "asyncio",
+        "Task exception was never retrieved x",
+    )
+    assert (own["logger"], own["event"], own["n"]) == ("app", "app_event", 1)
+
+
+def test_configured_undoes_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    with mlog.configured("console", "debug"):
+        assert root.level == logging.DEBUG
+        mlog.get_logger(None, "test").debug("shown")
+    assert (list(root.handlers), root.level) == before
+    mlog.get_logger(None, "test").warning("not_printed")
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "shown" in err and "not_printed" not in err
 
 
 def test_configure_rejects_unknown_format_and_level() -> None:
@@ -163,15 +207,100 @@ def test_structlog_logger_is_bound() -> None:
     ]
 
 
-def test_none_uses_a_default_structlog_logger() -> None:
-    with capture_logs() as logs:
-        mlog.get_logger(None, "registry").info("port_allocated", port=30001)
-    assert logs == [
-        {"event": "port_allocated", "log_level": "info", "component": "registry", "port": 30001}
-    ]
+def test_none_logs_through_the_mountcomm_stdlib_hierarchy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="mountcomm")
+    mlog.get_logger(None, "registry").info("port_allocated", port=30001)
+    (record,) = caplog.records
+    assert record.name == "mountcomm"  # called from outside the package
+    assert record.getMessage() == "event='port_allocated' component='registry' port=30001"
+    assert getattr(record, mlog.EVENT_ATTRIBUTE) == {
+        "event": "port_allocated",
+        "component": "registry",
+        "port": 30001,
+    }
+
+
+def test_none_names_the_logger_after_the_calling_module(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="mountcomm")
+    namespace = {"__name__": "mountcomm.sim.example", "get_logger": mlog.get_logger}
+    exec("log = get_logger(None, 'Example')", namespace)
+    namespace["log"].debug("stepped", dt=0.1)
+    assert [(r.name, r.levelno) for r in caplog.records] == [("mountcomm.sim.example", 10)]
+
+
+def test_none_respects_the_stdlib_level(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="mountcomm")
+    logger = mlog.get_logger(None, "quiet")
+    logger.info("not_shown")
+    logger.warning("shown")
+    assert [r.getMessage().split()[0] for r in caplog.records] == ["event='shown'"]
+
+
+def test_library_has_only_a_null_handler() -> None:
+    handlers = logging.getLogger(mlog.ROOT_LOGGER).handlers
+    assert [type(h) for h in handlers] == [logging.NullHandler]
 
 
 @pytest.mark.parametrize("bad", ["mountcomm", 42, object(), print, {"bind": None}])
 def test_anything_else_is_a_type_error(bad: Any) -> None:
     with pytest.raises(TypeError, match=r"logging\.Logger"):
         mlog.get_logger(bad, "component")
+
+
+# --- library objects ----------------------------------------------------------------
+
+
+async def test_library_object_with_no_logger_prints_nothing(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="mountcomm")
+    async with connected_communicator_pair() as (console, controller):
+        await console.write(commands.Enable(sequence_id=1))
+        await asyncio.wait_for(controller.read(), 10)
+    assert capsys.readouterr() == ("", "")
+    names = {r.name for r in caplog.records}
+    assert "mountcomm.net.client_server_pair" in names
+    assert all(name.startswith("mountcomm.") for name in names), names
+    assert any("client_connected" in r.getMessage() for r in caplog.records)
+
+
+async def test_library_object_with_a_stdlib_logger(caplog: pytest.LogCaptureFixture) -> None:
+    parent = logging.getLogger("my_csc")
+    caplog.set_level(logging.INFO, logger=parent.name)
+    async with connected_communicator_pair(log=parent):
+        pass
+    connected = [r for r in caplog.records if "client_connected" in r.getMessage()]
+    assert connected, caplog.text
+    assert all(r.name.startswith("my_csc.") for r in connected)
+
+
+def test_a_program_that_configures_nothing_sees_nothing() -> None:
+    """No handler configured: not even warnings reach stderr (no `logging.lastResort`)."""
+    script = (
+        "import asyncio\n"
+        "from mountcomm.log import get_logger\n"
+        "from mountcomm.testing.harness import connected_communicator_pair\n"
+        "async def main():\n"
+        "    async with connected_communicator_pair():\n"
+        "        pass\n"
+        "asyncio.run(main())\n"
+        "get_logger(None, 'x').error('an_error', detail=1)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_capture_events_collects_dictionaries_and_restores_the_level() -> None:
+    logger = logging.getLogger("mountcomm")
+    before = logger.level
+    with mlog.capture_events() as events:
+        mlog.get_logger(None, "c", role="csc").debug("stepped", dt=0.1)
+    mlog.get_logger(None, "c").warning("after_the_block")
+    assert events == [
+        {"event": "stepped", "component": "c", "role": "csc", "dt": 0.1, "log_level": "debug"}
+    ]
+    assert logger.level == before

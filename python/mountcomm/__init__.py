@@ -32,6 +32,8 @@ _LAZY = {
     "MountcommError": "mountcomm.exceptions",
     "PortRegistry": "mountcomm.registry.client",
     "PortManager": "mountcomm.registry.manager",
+    "TelemetryClient": "mountcomm.telemetry.client",
+    "TelemetryTopicId": "mountcomm.protocol.enums",
 }
 
 __all__ = [
@@ -50,6 +52,8 @@ __all__ = [
     "ReplyCode",
     "Source",
     "SubsystemId",
+    "TelemetryClient",
+    "TelemetryTopicId",
     "__version__",
     "commands",
     "enums",
@@ -68,10 +72,11 @@ if TYPE_CHECKING:
     from .net.communicator import Communicator
     from .net.server import OneClientServer
     from .protocol import commands, enums, replies
-    from .protocol.enums import CommandCode, ReplyCode, Source, SubsystemId
+    from .protocol.enums import CommandCode, ReplyCode, Source, SubsystemId, TelemetryTopicId
     from .registry.client import PortRegistry
     from .registry.manager import PortManager
     from .sim.controller import MockController
+    from .telemetry.client import TelemetryClient
 
 
 __getattr__, __dir__ = lazy_attributes("mountcomm", _LAZY, globals())

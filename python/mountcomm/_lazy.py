@@ -21,7 +21,14 @@ def lazy_attributes(
     names : `Mapping` [`str`, `str`]
         Public name → absolute name of the module that defines it.
     namespace : `dict`
-        The package's ``globals()``; a loaded name is cached there.
+        The package's ``globals()``; a loaded name is cached there. Its
+        ``__all__`` (default: the keys of ``names``) is what ``dir()`` lists.
+
+    Notes
+    -----
+    A package lists each public name three times: in ``names`` (its ``_LAZY``),
+    in ``__all__`` and in the ``TYPE_CHECKING`` imports for type checkers;
+    ``tests/test_public_names.py`` checks that the three agree in every package.
     """
 
     def getattr_(name: str) -> Any:
@@ -34,6 +41,6 @@ def lazy_attributes(
         return value
 
     def dir_() -> list[str]:
-        return sorted(set(namespace) | set(names))
+        return sorted(namespace.get("__all__", names))
 
     return getattr_, dir_

@@ -16,8 +16,8 @@ class AsyncResource:
     ``start`` and an idempotent ``close`` that is safe at any moment.
     """
 
-    async def start(self) -> None:
-        """Start the resource (defined by subclasses)."""
+    async def start(self) -> object:
+        """Start the resource (defined by subclasses; the result is ignored here)."""
         raise NotImplementedError
 
     async def close(self) -> None:

@@ -2,15 +2,18 @@
 
 `load` reads a YAML file (or none, for the built-in defaults), checks every key
 and value, and returns a `Config`. Errors name the file and the dotted key.
-The shipped ``config/mountcomm.yaml`` holds the conventional values, which are
-also the built-in defaults.
+The package ships ``mountcomm/mountcomm.yaml`` (`DEFAULT_FILE`; the
+repository's ``config/mountcomm.yaml`` is a copy): it holds the conventional
+values, which are also the built-in defaults, with a comment on each key;
+`default_text` returns it (``mountcomm config --dump`` prints it).
 """
 
 from __future__ import annotations
 
-__all__ = ["Config", "ConfigError", "RolePorts", "load"]
+__all__ = ["DEFAULT_FILE", "Config", "ConfigError", "RolePorts", "default_text", "load", "to_dict"]
 
 import dataclasses
+import importlib.resources
 import os
 import sys
 from pathlib import Path
@@ -18,13 +21,28 @@ from typing import Any
 
 import yaml
 
+from .exceptions import MountcommError
+
 ENV_VAR = "MOUNTCOMM_CONFIG"
 EPHEMERAL_POOL = "ephemeral"
 """The ``registry.pool`` value for "no pool, the OS picks each port" (`None`)."""
 
 
-class ConfigError(ValueError):
+DEFAULT_FILE = "mountcomm.yaml"
+"""Name of the default configuration file inside the ``mountcomm`` package."""
+
+
+class ConfigError(MountcommError, ValueError):
     """A configuration file is missing, unreadable or invalid."""
+
+
+def default_text() -> str:
+    """Return the text of the default configuration file shipped in the package.
+
+    Its values equal the built-in defaults (`Config()`); its comments explain
+    each key.
+    """
+    return importlib.resources.files("mountcomm").joinpath(DEFAULT_FILE).read_text("utf-8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +63,7 @@ class RolePorts:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Validated configuration. See ``config/mountcomm.yaml`` for the meaning of each key."""
+    """Validated configuration. See `default_text` for the meaning of each key."""
 
     roles: dict[str, RolePorts] = dataclasses.field(
         default_factory=lambda: {
@@ -187,7 +205,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     ----------
     path : path-like or `None`
         The YAML file. `None`: the file named by ``$MOUNTCOMM_CONFIG`` if set,
-        else the built-in defaults (equal to the shipped ``config/mountcomm.yaml``).
+        else the built-in defaults (equal to the shipped file, `default_text`).
         Keys missing from the file keep their defaults.
 
     Raises
@@ -274,3 +292,27 @@ def from_dict(data: Any, source: str = "<dict>") -> Config:
                     raise r.fail(f"{key}", "min must be less than max")
             kwargs["sim_limits"] = limits
     return Config(**kwargs)
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """Return ``cfg`` as the mapping a YAML file holds (`from_dict` reads it back)."""
+    pool: Any = (
+        EPHEMERAL_POOL
+        if cfg.registry_pool is None
+        else [f"{lo}-{hi}" for lo, hi in cfg.registry_pool]
+    )
+    return {
+        "host": cfg.host,
+        "roles": {
+            role: {"command_port": p.command_port, "reply_port": p.reply_port}
+            for role, p in cfg.roles.items()
+        },
+        "telemetry": {"port": cfg.telemetry_port, "rate_hz": cfg.telemetry_rate_hz},
+        "registry": {
+            "host": cfg.registry_host,
+            "port": cfg.registry_port,
+            "pool": pool,
+            "unix_socket": cfg.registry_unix_socket,
+        },
+        "simulator": {"limits": {axis: dict(v) for axis, v in cfg.sim_limits.items()}},
+    }

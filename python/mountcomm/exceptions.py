@@ -9,8 +9,10 @@ The tree is small and split by *who is at fault*::
     │   ├── CommandRejected               the controller answered NOACK
     │   │   └── CommandSuperseded         ... because a newer command replaced it
     │   └── CommandTimeout (TimeoutError) no ACK or no DONE in time
-    ├── ConnectionClosedError (ConnectionError)
+    ├── ConnectionClosedError (also ConnectionResetError)
     │                                     the connection is gone (peer EOF, reset, close())
+    ├── SelfConnectionError (ConnectionError)
+    │                                     a connect attempt reached its own socket
     └── RegistryError                     the port registry refused a request
         ├── RegistryRequestError (also ValueError)
         │                                 ... because the request was malformed
@@ -22,6 +24,16 @@ The tree is small and split by *who is at fault*::
 
 Misuse by the caller (a wrong argument, a call in the wrong state) raises the
 builtin `TypeError`, `ValueError` or `RuntimeError`, never one of these.
+
+Connection loss is one name for users, `ConnectionClosedError`. It derives from
+`ConnectionResetError` (so from `ConnectionError` and `OSError`), which code
+written for the original classes catches. When the peer closes the connection,
+`mountcomm.net.Communicator.read` raises a subclass that is also an
+`asyncio.IncompleteReadError`, as asyncio's ``readuntil`` does on EOF
+(`mountcomm.net.errors.IncompleteFrameError`; it lives in `mountcomm.net`
+because this module must not import asyncio). So
+``except (ConnectionResetError, asyncio.IncompleteReadError)`` catches every
+hang-up too.
 """
 
 from __future__ import annotations
@@ -40,6 +52,7 @@ __all__ = [
     "RegistryError",
     "RegistryPermissionError",
     "RegistryRequestError",
+    "SelfConnectionError",
     "UnknownPortError",
 ]
 
@@ -107,14 +120,57 @@ class CommandSuperseded(CommandRejected):
 
 
 class CommandTimeout(CommandError, TimeoutError):
-    """No ACK arrived within the ack timeout, or no DONE within the promised time."""
+    """No ACK arrived within the ack timeout, or no DONE within the promised time.
+
+    Parameters
+    ----------
+    message : `str`
+        What was expected and within which time.
+    delivered : ``"unknown"`` or ``"yes"``, keyword-only
+        Whether the controller got the command: ``"unknown"`` when no ACK
+        was seen (it may or may not have executed; `MountClient` has reset
+        the command connection, so it will not execute later), ``"yes"``
+        when the ACK was seen and the DONE is late.
+
+    Attributes
+    ----------
+    delivered : `str`
+        As given.
+    """
+
+    def __init__(self, message: str = "", *, delivered: str = "unknown") -> None:
+        if delivered not in ("unknown", "yes"):
+            raise ValueError(f"delivered must be 'unknown' or 'yes', got {delivered!r}")
+        super().__init__(message)
+        self.delivered = delivered
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_make_command_timeout, (str(self), self.delivered), self.__dict__)
 
 
-class ConnectionClosedError(MountcommError, ConnectionError):
+def _make_command_timeout(message: str, delivered: str) -> CommandTimeout:
+    return CommandTimeout(message, delivered=delivered)
+
+
+class ConnectionClosedError(MountcommError, ConnectionResetError):
     """The connection is closed or was lost.
 
     Raised by reads and writes after the peer hung up, after a reset, or after
     ``close()``. The first cause, when there is one, is chained as ``__cause__``.
+
+    It is a `ConnectionResetError` (hence a `ConnectionError` and an `OSError`):
+    code that catches ``ConnectionResetError`` around a read sees every hang-up.
+    Give it a single message argument (two would be read as ``errno, strerror``).
+    """
+
+
+class SelfConnectionError(MountcommError, ConnectionError):
+    """A connect attempt was connected to its own socket.
+
+    This happens when a client retries a port of the kernel's ephemeral range
+    on which nobody listens: the kernel may pick that very port as the local
+    port, and TCP's simultaneous open connects the socket to itself. Connect
+    loops close such a connection and retry, as after a refused attempt.
     """
 
 

@@ -1,24 +1,54 @@
-"""Structured logging set-up and logger adaptation.
+"""Logging: structlog events carried by stdlib logging.
 
-mountcomm logs through structlog with snake_case event names and key/value
-context, e.g. ``log.info("client_connected", host=host, port=port)``.
+mountcomm logs snake_case event names with key/value context, e.g.
+``log.info("client_connected", host=host, port=port)``.
 
-Library classes accept ``log`` as a stdlib `logging.Logger`, a structlog logger
-or `None`; `get_logger` turns any of these into a structlog logger.
+The library is silent until the application configures logging. With
+``log=None`` a component logs through the stdlib logger named after its module
+(``mountcomm.net.client_server_pair``, ``mountcomm.sim.controller``, ...), via
+structlog's stdlib integration: each event becomes one `logging.LogRecord`
+whose message is ``event='...' key=value ...`` and whose ``mountcomm_event``
+attribute holds the event's dictionary. The library never configures structlog
+globally and installs no handler except the `logging.NullHandler` on the
+``mountcomm`` logger that the Python documentation prescribes for libraries (it
+keeps `logging.lastResort` from printing warnings when nothing is configured).
+In pytest the records land in ``caplog``.
+
+Programs call `configure` once (the ``mountcomm`` command does) to print the
+records as console lines or JSON objects.
 """
 
 from __future__ import annotations
 
-__all__ = ["Logger", "configure", "get_logger"]
+__all__ = [
+    "EVENT_ATTRIBUTE",
+    "ROOT_LOGGER",
+    "Logger",
+    "capture_events",
+    "configure",
+    "configured",
+    "get_logger",
+]
 
+import contextlib
 import logging
 import sys
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import Any, Literal, TextIO
 
 import structlog
+from structlog.typing import EventDict, Processor
 
 Logger = Any
 """Type of the loggers returned by `get_logger` (a structlog bound logger)."""
+
+ROOT_LOGGER = "mountcomm"
+"""Name of the stdlib logger at the top of the library's hierarchy."""
+
+EVENT_ATTRIBUTE = "mountcomm_event"
+"""`logging.LogRecord` attribute holding a library event's key/value dictionary."""
+
+logging.getLogger(ROOT_LOGGER).addHandler(logging.NullHandler())
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -40,62 +70,76 @@ def _level_number(level: str | int) -> int:
         ) from None
 
 
-def configure(
-    format: Literal["console", "json"] = "console",
-    level: str | int = "info",
-    stream: Any = None,
-) -> None:
-    """Configure structlog for a mountcomm program.
-
-    Libraries never call this; programs (the ``mountcomm`` command, a user's
-    ``main``) call it once at start-up.
-
-    Parameters
-    ----------
-    format : ``"console"`` or ``"json"``
-        Human-readable console lines, or one JSON object per line.
-    level : `str` or `int`
-        Minimum level to emit (``"debug"``, ``"info"``, ...).
-    stream : file-like, optional
-        Where to write; default `sys.stderr`.
-
-    Raises
-    ------
-    ValueError
-        If ``format`` or ``level`` is not known.
-    """
-    if format not in ("console", "json"):
-        raise ValueError(f"unknown log format {format!r}; expected 'console' or 'json'")
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(_level_number(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-
+# --- the library side: structlog loggers over stdlib loggers ---------------------
 
 _KEY_VALUE = structlog.processors.KeyValueRenderer(key_order=["event"], drop_missing=True)
 
 
 def _render_for_stdlib(
-    logger: Any, method_name: str, event_dict: structlog.typing.EventDict
-) -> tuple[tuple[str], dict[str, Any]]:
-    """Render key=value text; hand ``exc_info`` to the stdlib logger to format once."""
+    logger: Any, method_name: str, event_dict: EventDict
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """Hand one event to the stdlib logger.
+
+    The message is key=value text (readable with any handler); the dictionary
+    rides along as the record's `EVENT_ATTRIBUTE` for structured output;
+    ``exc_info`` goes to the stdlib logger for its handlers to format once.
+    """
     exc_info = event_dict.pop("exc_info", None)
-    return (_KEY_VALUE(logger, method_name, event_dict),), (
-        {"exc_info": exc_info} if exc_info else {}
+    kwargs: dict[str, Any] = {"extra": {EVENT_ATTRIBUTE: dict(event_dict)}}
+    if exc_info:
+        kwargs["exc_info"] = exc_info
+    return (_KEY_VALUE(logger, method_name, event_dict),), kwargs
+
+
+_STDLIB_PROCESSORS: list[Processor] = [_render_for_stdlib]
+
+_METHOD_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "msg": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+class _StdlibBoundLogger(structlog.stdlib.BoundLogger):
+    """A stdlib `BoundLogger` that drops a disabled event before any processing.
+
+    (`structlog.stdlib.filter_by_level` does the same as a processor, after
+    the event dictionary is built, and by raising an exception.)
+    """
+
+    def _proxy_to_logger(
+        self, method_name: str, event: str | None = None, *event_args: str, **event_kw: Any
+    ) -> Any:
+        level = _METHOD_LEVELS.get(method_name, logging.NOTSET)
+        if not self._logger.isEnabledFor(level):
+            return None
+        return super()._proxy_to_logger(method_name, event, *event_args, **event_kw)
+
+
+def _wrap_stdlib(logger: logging.Logger) -> Logger:
+    return structlog.wrap_logger(
+        logger,
+        processors=_STDLIB_PROCESSORS,
+        wrapper_class=_StdlibBoundLogger,
+        context_class=dict,
     )
+
+
+def _caller_module(depth: int) -> str:
+    """The ``__name__`` of the module ``depth`` frames up (``mountcomm`` if unknown)."""
+    try:
+        name = sys._getframe(depth + 1).f_globals.get("__name__")
+    except ValueError:  # not that many frames
+        name = None
+    if isinstance(name, str) and (name == ROOT_LOGGER or name.startswith(ROOT_LOGGER + ".")):
+        return name
+    return ROOT_LOGGER
 
 
 def get_logger(log: Any, component: str, **context: Any) -> Logger:
@@ -104,12 +148,18 @@ def get_logger(log: Any, component: str, **context: Any) -> Logger:
     Parameters
     ----------
     log : `logging.Logger`, structlog logger or `None`
-        Where to log. A stdlib logger receives key=value rendered lines through a
-        child logger named after ``component`` (tracebacks as the records'
-        ``exc_info``, for its handlers to format); a structlog logger is bound with
-        ``component``; `None` uses ``structlog.get_logger("mountcomm")``.
+        Where to log.
+
+        * `None`: the stdlib logger named after the calling module of the
+          ``mountcomm`` package (e.g. ``mountcomm.net.server``; ``mountcomm``
+          when called from elsewhere). Silent until the application configures
+          logging.
+        * A stdlib logger: its child named after ``component`` receives each
+          event as one record (see the module docstring).
+        * A structlog logger: bound with ``component`` and used as it is.
     component : `str`
-        Name of the component, e.g. ``"Communicator(csc)"``.
+        Name of the component, e.g. ``"Communicator(csc)"``; bound as the
+        ``component`` key.
     **context
         Extra key/value context bound to every event.
 
@@ -117,15 +167,196 @@ def get_logger(log: Any, component: str, **context: Any) -> Logger:
     -------
     logger
         A structlog bound logger.
+
+    Raises
+    ------
+    TypeError
+        If ``log`` is none of the above.
     """
     if log is None:
-        return structlog.get_logger("mountcomm").bind(component=component, **context)
-    if isinstance(log, logging.Logger):
-        return structlog.wrap_logger(
-            log.getChild(component),
-            processors=[_render_for_stdlib],
-            wrapper_class=structlog.stdlib.BoundLogger,
-        ).bind(component=component, **context)
-    if hasattr(log, "bind"):
+        logger = _wrap_stdlib(logging.getLogger(_caller_module(1)))
+    elif isinstance(log, logging.Logger):
+        logger = _wrap_stdlib(log.getChild(component))
+    elif hasattr(log, "bind") and callable(log.bind):
         return log.bind(component=component, **context)
-    raise TypeError(f"log must be a logging.Logger, a structlog logger or None, not {log!r}")
+    else:
+        raise TypeError(f"log must be a logging.Logger, a structlog logger or None, not {log!r}")
+    return logger.bind(component=component, **context)
+
+
+# --- the program side: print the records ------------------------------------------
+
+
+def _event_from_record(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+    """Recover a library event's dictionary from a stdlib record (other records pass)."""
+    record = event_dict.get("_record")
+    carried = getattr(record, EVENT_ATTRIBUTE, None)
+    if not isinstance(carried, dict):
+        return event_dict
+    restored = dict(carried)
+    for key in ("_record", "_from_structlog", "exc_info", "stack_info"):
+        if key in event_dict:
+            restored[key] = event_dict[key]
+    return restored
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever `sys.stderr` is at the time of each record."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr  # emit runs under the handler's lock
+        super().emit(record)
+
+
+def _formatter(format: str) -> logging.Formatter:
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[_event_from_record],
+        processors=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+
+
+def configure(
+    format: Literal["console", "json"] = "console",
+    level: str | int = "info",
+    stream: TextIO | None = None,
+) -> logging.Handler:
+    """Print log records, as a program's ``main`` does once at start-up.
+
+    Installs one handler on the root logger (replacing one that an earlier
+    call installed), sets the root level, and routes `structlog.get_logger`
+    through stdlib logging so that the program's own structlog events share the
+    output. Libraries never call this.
+
+    Parameters
+    ----------
+    format : ``"console"`` or ``"json"``
+        Human-readable console lines, or one JSON object per line.
+    level : `str` or `int`
+        Minimum level to emit (``"debug"``, ``"info"``, ...).
+    stream : file-like, optional
+        Where to write; default the current `sys.stderr` at each record.
+
+    Returns
+    -------
+    handler : `logging.Handler`
+        The handler installed on the root logger.
+
+    Raises
+    ------
+    ValueError
+        If ``format`` or ``level`` is not known.
+    """
+    if format not in ("console", "json"):
+        raise ValueError(f"unknown log format {format!r}; expected 'console' or 'json'")
+    number = _level_number(level)
+    handler: logging.Handler = _StderrHandler() if stream is None else logging.StreamHandler(stream)
+    handler.setFormatter(_formatter(format))
+    setattr(handler, _CONFIGURED, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _CONFIGURED, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(number)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    return handler
+
+
+_CONFIGURED = "_mountcomm_configured"
+
+
+@contextlib.contextmanager
+def configured(
+    format: Literal["console", "json"] = "console",
+    level: str | int = "info",
+    stream: TextIO | None = None,
+) -> Iterator[logging.Handler]:
+    """`configure` for the duration of a ``with`` block, then undo it.
+
+    Restores the root logger's handlers and level and structlog's configuration
+    (the ``mountcomm`` command runs inside one, so that calling its ``main`` in
+    a test leaves no trace).
+    """
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    saved_structlog = structlog.get_config()
+    try:
+        yield configure(format, level, stream)
+    finally:
+        for handler in list(root.handlers):
+            if handler not in saved_handlers:
+                root.removeHandler(handler)
+        for handler in saved_handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(saved_level)
+        structlog.configure(**saved_structlog)
+
+
+# --- tests: collect the events -----------------------------------------------------
+
+
+class _Collector(logging.Handler):
+    def __init__(self, level: int, events: list[EventDict]) -> None:
+        super().__init__(level)
+        self.events = events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, EVENT_ATTRIBUTE, None)
+        if isinstance(event, dict):
+            self.events.append({**event, "log_level": record.levelname.lower()})
+
+
+@contextlib.contextmanager
+def capture_events(
+    name: str = ROOT_LOGGER, level: str | int = logging.DEBUG
+) -> Iterator[list[EventDict]]:
+    """Collect the events logged under ``name`` inside the ``with`` block.
+
+    The stdlib counterpart of `structlog.testing.capture_logs`, for the
+    library's loggers: yields a list that fills with one dictionary per event
+    (``event``, the key/value context, and ``log_level``).
+
+    Parameters
+    ----------
+    name : `str`, optional
+        The stdlib logger whose events (and its children's) are collected.
+    level : `str` or `int`, optional
+        Lowest level collected; the logger's level is lowered to it inside the
+        block and restored afterwards.
+    """
+    number = _level_number(level)
+    logger = logging.getLogger(name)
+    events: list[EventDict] = []
+    handler = _Collector(number, events)
+    saved = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(number)
+    try:
+        yield events
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved)

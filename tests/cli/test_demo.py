@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 
+import pytest
+
 from mountcomm.cli.demo import Plan, run_demo
 from mountcomm.sim.devices.base import Timings
+
+from .launch import cli_process, interrupt
 
 
 async def test_demo_runs_and_summarises() -> None:
@@ -27,3 +31,11 @@ async def test_demo_runs_and_summarises() -> None:
     assert "tracking targets: ACK latency median" in text
     assert "found the controller by name" in text
     assert "everything closed cleanly" in text
+
+
+@pytest.mark.parametrize("moment", [b"MainPowerSupplyPower", b"slewing to", b"EnableTracking"])
+async def test_ctrl_c_during_the_demo_is_one_line_and_status_130(moment: bytes) -> None:
+    async with cli_process("demo", "--fast", ready=moment) as (proc, _):
+        result = await interrupt(proc)
+    assert result.returncode == 130, result
+    assert result.stderr == "mountcomm demo: interrupted\n"  # no "Task exception was never ..."

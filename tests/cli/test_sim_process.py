@@ -7,12 +7,14 @@ import contextlib
 import json
 import signal
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 
+import pytest
+
+from .launch import T, cli_process, interrupt, run_cli
+
 HOST = "127.0.0.1"
-T = 20.0
 
 
 def _port_pair() -> tuple[socket.socket, int]:
@@ -49,24 +51,8 @@ def now_text() -> str:
 
 @contextlib.asynccontextmanager
 async def sim_process(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mountcomm.cli",
-        "sim",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), T)
-        assert b"ready" in line, line
+    async with cli_process("sim", *args, ready=b"ready") as (proc, _):
         yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 async def test_sim_process_driven_by_a_raw_protocol_client() -> None:
@@ -139,3 +125,39 @@ async def test_sim_process_driven_by_a_raw_protocol_client() -> None:
             writer.close()
         reply_server.close()
         await reply_server.wait_closed()
+
+
+async def test_sim_stops_on_ctrl_c_with_status_0() -> None:
+    async with sim_process(
+        "--host", HOST, "--csc-port", "0", "--telemetry-port", "0", "--reply-host", HOST
+    ) as proc:
+        result = await interrupt(proc)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "stopped (SIGINT)" in result.stdout
+
+
+async def test_sim_port_in_use_is_one_line() -> None:
+    with socket.create_server((HOST, 0)) as taken:
+        port = taken.getsockname()[1]
+        result = await run_cli("sim", "--host", HOST, "--csc-port", str(port))
+    assert result.returncode == 1
+    (line,) = result.error_lines
+    assert line.startswith("mountcomm sim: cannot listen:") and "in use" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--csc-port", "70000"],
+        ["--eui-port", "-1"],
+        ["--telemetry-port", "65536"],
+        ["--hhd-port", "x"],
+        ["--commander", "boss"],
+        ["--config", "/nonexistent/mountcomm.yaml"],
+    ],
+)
+async def test_sim_usage_errors_are_one_line_with_status_2(args: list[str]) -> None:
+    result = await run_cli("sim", *args)
+    assert result.returncode == 2
+    (line,) = result.error_lines
+    assert line.startswith("mountcomm sim: ")

@@ -34,6 +34,19 @@ def test_record_round_trips_and_names_its_host_and_port():
     assert key == b"/mountcomm/v1/ports/10.0.0.2/5000"
     assert decode_record(key, rec.encode()) == rec
     assert rec.entry == PortEntry(5000, "svc", "alice", "10.0.0.2")
+    assert rec.entry.uid == 1000  # the uid the publishing daemon verified
+
+
+def test_view_answers_trusted_queries_by_the_published_uid():
+    view = ClusterView("me")
+    put(view, record(), 2)
+    put(view, ClusterRecord("svc", "10.0.0.3", 5001, "bob", None, 1.0, "d3"), 3)
+    [trusted] = view.entries(Query(service="svc", trusted=frozenset({0, 1000})))
+    assert (trusted.host, trusted.user, trusted.uid) == ("10.0.0.2", "alice", 1000)
+    assert view.entries(Query(trusted=frozenset({0}))) == []  # unverified: never trusted
+    # a changed uid is a new entry to a trusted watcher: removed, then added with it
+    removed, added = put(view, ClusterRecord("svc", "10.0.0.3", 5001, "bob", 1001, 1.0, "d3"), 4)
+    assert (removed.kind, removed.uid, added.kind, added.uid) == ("removed", None, "added", 1001)
 
 
 @pytest.mark.parametrize(

@@ -165,7 +165,7 @@ async def test_nscl_list_stays_local(etcd):
                 reader, writer = await asyncio.open_connection(HOST_B, b.port)
                 try:
                     writer.write(b"LIST\n")
-                    assert await asyncio.wait_for(reader.readline(), T) == b"OK 1\n"
+                    assert await asyncio.wait_for(reader.readline(), T) == b"OK 1\r\n"
                     line = await asyncio.wait_for(reader.readline(), T)
                     assert line.split()[:2] == [str(port_b).encode(), b"local"]
                 finally:

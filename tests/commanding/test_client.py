@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from mountcomm import Communicator, MountClient
+from mountcomm import ClientServerPair, Communicator, MountClient
+from mountcomm.commanding import ClientState
+from mountcomm.commanding.ids import IdRange
 from mountcomm.exceptions import (
     CommandRejected,
     CommandSuperseded,
     CommandTimeout,
     ConnectionClosedError,
 )
-from mountcomm.protocol import Source, commands, replies
+from mountcomm.protocol import MAX_SEQUENCE_ID, Source, commands, replies
 from mountcomm.protocol.commands import Command
 from mountcomm.testing.harness import mount_client_with_peer
 
 HOST = "127.0.0.1"
 T = 5.0  # bound on any wait for the peer [s]
 LONG = 60.0  # a command timeout that never fires during a test [s]
+ALL_IDS = IdRange(1, MAX_SEQUENCE_ID)
 
 
 class Controller:
@@ -81,7 +86,7 @@ async def test_run_returns_on_done() -> None:
         task = asyncio.create_task(mount.run(move(60)))
         cmd = await controller.next_command()
         assert isinstance(cmd, commands.ElevationAxisMove)
-        assert (cmd.sequence_id, cmd.source, cmd.position) == (1, Source.CSC, 60.0)
+        assert (cmd.sequence_id in ALL_IDS, cmd.source, cmd.position) == (True, Source.CSC, 60.0)
         await controller.ack(cmd, timeout_ms=1000)
         await controller.done(cmd)
         assert await asyncio.wait_for(task, T) is None
@@ -166,12 +171,18 @@ async def test_superseded_after_ack() -> None:
 
 
 async def test_ack_timeout(unit: float) -> None:
-    async with connected(ack_timeout=unit) as (mount, controller):
+    async with connected(ack_timeout=unit, auto_reconnect=True) as (mount, controller):
         task = asyncio.create_task(mount.run(move()))
         cmd = await controller.next_command()
-        with pytest.raises(CommandTimeout, match="no ACK"):
+        with pytest.raises(CommandTimeout, match="no ACK") as info:
             await asyncio.wait_for(task, T)
+        assert info.value.delivered == "unknown"
         await controller.ack(cmd)  # too late: counted, not fatal
+        # The command connection was reset; the client makes it again.
+        async with asyncio.timeout(T):
+            await mount.wait_connected()
+            await controller.communicator.server.wait_connected()
+        mount.tracker.ack_timeout = T  # the new connection's commands: no hurry
         follow_up = asyncio.create_task(mount.run(move()))
         cmd2 = await controller.next_command()
         await controller.ack(cmd2)
@@ -185,8 +196,15 @@ async def test_done_timeout(unit: float) -> None:
         task = asyncio.create_task(mount.run(move()))
         cmd = await controller.next_command()
         await controller.ack(cmd, timeout_ms=round(unit * 1000))
-        with pytest.raises(CommandTimeout, match="no DONE"):
+        with pytest.raises(CommandTimeout, match="no DONE") as info:
             await asyncio.wait_for(task, T)
+        assert info.value.delivered == "yes"
+        assert mount.connected  # a DONE timeout keeps the connection
+        follow_up = asyncio.create_task(mount.run(move()))
+        cmd2 = await controller.next_command()
+        await controller.ack(cmd2)
+        await controller.done(cmd2)
+        await asyncio.wait_for(follow_up, T)
         assert mount.connected
 
 
@@ -333,9 +351,12 @@ async def test_connect_timeout_and_send_before_start(unit: float) -> None:
         )
         with pytest.raises(RuntimeError, match="not started"):
             await mount.send(move())
-        with pytest.raises(TimeoutError):
+        with pytest.raises(TimeoutError) as info:
             async with mount:
                 pass
+        message = str(info.value)
+        assert f"connected to {HOST}:{command_port}" in message
+        assert f"did not connect back to reply port {mount.reply_port}" in message
         assert not mount.connected
         with pytest.raises(ConnectionClosedError):
             await mount.send(move())
@@ -400,3 +421,51 @@ async def test_reply_port_in_use_fails_start() -> None:
     finally:
         taken.close()
         await taken.wait_closed()
+
+
+async def test_connect_timeout_names_host_and_port(unit: float) -> None:
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    mount = MountClient(HOST, port, reply_host=HOST, reply_port=0, connect_timeout=4 * unit)
+    with pytest.raises(TimeoutError, match=rf"no connection to {HOST}:{port} within") as info:
+        await mount.start()
+    assert not isinstance(info.value, CommandTimeout)
+    assert mount.state is ClientState.LOST
+    await mount.close()
+    assert mount.state is ClientState.CLOSED
+
+
+async def test_tcp_keepalive_reaches_both_connections() -> None:
+    async with connected(tcp_keepalive=3.0) as (mount, _controller):
+        comm = mount.communicator
+        for writer in (comm.client_writer, comm.server_writer):
+            assert writer is not None
+            sock = writer.get_extra_info("socket")
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 3
+
+
+async def test_tcp_user_timeout_reaches_both_connections() -> None:
+    if "tcp_user_timeout" not in inspect.signature(ClientServerPair.__init__).parameters:
+        pytest.skip("this ClientServerPair has no tcp_user_timeout option yet")
+    async with connected(tcp_user_timeout=3.0) as (mount, _controller):
+        comm = mount.communicator
+        for writer in (comm.client_writer, comm.server_writer):
+            assert writer is not None
+            sock = writer.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 3000
+
+
+async def test_states_of_one_life() -> None:
+    async with connected() as (mount, controller):
+        assert mount.state is ClientState.CONNECTED
+        stream = mount.unsolicited()
+        await controller.communicator.close()
+        with pytest.raises(ConnectionClosedError):  # the client ended: so did the stream
+            await asyncio.wait_for(anext(stream), T)
+        assert mount.state is ClientState.LOST
+        with pytest.raises(ConnectionClosedError) as info:
+            await mount.wait_connected()
+        assert isinstance(info.value.__cause__, ConnectionError)
+    assert mount.state is ClientState.CLOSED

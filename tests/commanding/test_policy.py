@@ -37,3 +37,21 @@ def test_repeated_problems_are_logged_sparingly() -> None:
     assert logged == [*range(1, 11), 1000, 2000, 3000, 4000, 5000]
     assert policy.should_log_occurrence(3, first=2, every=3)
     assert not policy.should_log_occurrence(4, first=2, every=3)
+
+
+def test_connect_timeout_message_names_what_did_not_answer() -> None:
+    message = policy.connect_timeout_message(
+        "MountClient(CSC)", "mount", 50005, None, 50006, 10.0, command_connected=False
+    )
+    assert message == "MountClient(CSC): no connection to mount:50005 within connect_timeout=10.0 s"
+    message = policy.connect_timeout_message(
+        "MountClient(EUI)", "h", 0, "mount.eui.command", 40006, 2, command_connected=False
+    )
+    assert "no connection to h:? (service 'mount.eui.command')" in message
+    message = policy.connect_timeout_message(
+        "MountClient(CSC)", "mount", 50005, None, 50006, 10.0, command_connected=True
+    )
+    assert message == (
+        "MountClient(CSC): connected to mount:50005, but the controller did not "
+        "connect back to reply port 50006 within connect_timeout=10.0 s"
+    )

@@ -1,4 +1,4 @@
-"""Tests of CommandTracker: replies are fed by hand, no sockets."""
+"""Tests of CommandTracker: replies are fed by hand, time is passed in; no sockets, no sleeps."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from mountcomm.commanding import CommandFutures, CommandTracker
+from mountcomm.commanding.ids import ConnectionIds, IdRange
 from mountcomm.exceptions import (
     CommandRejected,
     CommandSuperseded,
@@ -45,7 +46,7 @@ async def expect_closed(all_futures: list[CommandFutures]) -> None:
 
 
 def make_tracker(ack_timeout: float = LONG, done_margin: float = LONG) -> CommandTracker:
-    return CommandTracker(ack_timeout=ack_timeout, done_margin=done_margin)
+    return CommandTracker(ack_timeout=ack_timeout, done_margin=done_margin, first_sequence_id=1)
 
 
 # --- sequence ids ---------------------------------------------------------------------
@@ -60,6 +61,7 @@ async def test_sequence_ids_per_tracker_and_set_on_command() -> None:
     assert [cmd.sequence_id for cmd in cmds] == ids
     other = second.start(move())
     assert other.sequence_id == 1  # nothing shared between trackers
+    assert first.issued_ids == IdRange(1, 3)
     assert first.in_flight == 3
     first.connection_lost()
     second.connection_lost()
@@ -82,7 +84,7 @@ async def test_sequence_ids_wrap_and_skip_ids_in_flight() -> None:
     assert held.sequence_id == MAX_SEQUENCE_ID
     one = wrapped.start(move())
     assert one.sequence_id == 1
-    wrapped._ids = type(wrapped._ids)(MAX_SEQUENCE_ID)  # force a collision with `held`
+    wrapped._ids = ConnectionIds(MAX_SEQUENCE_ID)  # force a collision with `held`
     two = wrapped.start(move())
     assert two.sequence_id == 2  # MAX and 1 are in flight: skipped
     tracker.connection_lost()
@@ -117,7 +119,7 @@ async def test_ack_then_done() -> None:
     assert tracker.handle_reply(done(futures.sequence_id)) is True
     assert futures.done.result() is None
     assert tracker.in_flight == 0
-    assert futures._timer is None
+    assert futures.deadline is None
     assert await futures.wait() == pytest.approx(2.5)
 
 
@@ -129,7 +131,7 @@ async def test_ack_only_command_is_done_on_ack() -> None:
     assert futures.ack.result() == 0.0
     assert futures.done.result() is None
     assert tracker.in_flight == 0
-    assert futures._timer is None
+    assert futures.deadline is None
 
 
 async def test_commands_resolve_independently_out_of_order() -> None:
@@ -241,51 +243,123 @@ async def test_unknown_and_duplicate_replies_are_counted_not_fatal() -> None:
     assert futures.done.result() is None
 
 
-# --- timeouts -------------------------------------------------------------------------
+# --- timeouts (time is passed in: no timers, no waiting) -------------------------------
 
 
-async def test_ack_timeout(unit: float) -> None:
-    tracker = make_tracker(ack_timeout=unit)
-    futures = tracker.start(move())
-    with pytest.raises(CommandTimeout, match="no ACK for ElevationAxisMove"):
-        await asyncio.wait_for(futures.wait(), 40 * unit)
+async def test_ack_timeout() -> None:
+    tracker = make_tracker(ack_timeout=2.0)
+    futures = tracker.start(move(), now=100.0)
+    assert futures.deadline == 102.0
+    assert tracker.next_deadline() == 102.0
+    assert tracker.expire(101.999) == []
+    [error] = tracker.expire(102.0)
+    assert error.delivered == "unknown"
+    with pytest.raises(CommandTimeout, match="no ACK for ElevationAxisMove") as info:
+        await futures.wait()
+    assert info.value is error
     assert isinstance(futures.done.exception(), CommandTimeout)
     assert tracker.in_flight == 0
+    assert tracker.next_deadline() is None
     tracker.handle_reply(ack(futures.sequence_id))  # too late: counted, ignored
     assert tracker.unknown_replies == 1
 
 
-async def test_done_timeout_is_ack_estimate_plus_margin(unit: float) -> None:
-    tracker = make_tracker(done_margin=unit)
-    futures = tracker.start(move())
-    loop = asyncio.get_running_loop()
-    timeout_ms = round(2 * unit * 1000)
-    acked_at = loop.time()
-    tracker.handle_reply(ack(futures.sequence_id, timeout_ms=timeout_ms))
-    assert futures._timer is not None
-    assert futures._timer.when() - acked_at == pytest.approx(3 * unit, abs=unit / 2)
+async def test_done_timeout_is_ack_estimate_plus_margin() -> None:
+    tracker = make_tracker(done_margin=1.0)
+    futures = tracker.start(move(), now=0.0)
+    acked_at = 10.0
+    tracker.handle_reply(ack(futures.sequence_id, timeout_ms=2000), now=acked_at)
+    assert futures.deadline is not None
+    assert futures.deadline - acked_at == pytest.approx(3.0)
+    assert tracker.next_deadline() == pytest.approx(13.0)
+    assert tracker.expire(12.9) == []  # the ACK deadline (60 s) is gone with the ACK
+    assert not futures.done.done()
+    [error] = tracker.expire(13.0)
+    assert error.delivered == "yes"
     with pytest.raises(CommandTimeout, match="no DONE for ElevationAxisMove"):
-        await asyncio.wait_for(futures.done, 40 * unit)
-    assert loop.time() - acked_at >= 3 * unit * 0.9
-    assert futures.ack.result() == pytest.approx(timeout_ms / 1000)
+        await futures.done
+    assert "2 s (ACK timeout_ms) + 1 s (margin)" in str(error)
+    assert futures.ack.result() == pytest.approx(2.0)
     assert tracker.in_flight == 0
 
 
-async def test_timers_are_cancelled_when_resolved(unit: float) -> None:
-    tracker = make_tracker(ack_timeout=unit, done_margin=unit)
-    first = tracker.start(move())
-    second = tracker.start(move())
-    tracker.handle_reply(ack(first.sequence_id))
+async def test_timers_are_cancelled_when_resolved() -> None:
+    tracker = make_tracker(ack_timeout=1.0, done_margin=1.0)
+    first = tracker.start(move(), now=0.0)
+    second = tracker.start(move(), now=0.0)
+    tracker.handle_reply(ack(first.sequence_id), now=0.5)
     tracker.handle_reply(done(first.sequence_id))
     tracker.handle_reply(noack(second.sequence_id, "no"))
     with pytest.raises(CommandRejected):
         await second.ack
-    # A third command outlives both former deadlines; the old timers must not fire.
-    third = tracker.start(move())
+    assert tracker.next_deadline() is None
+    # A third command outlives both former deadlines; the old ones must not fire.
+    third = tracker.start(move(), now=5.0)
+    assert tracker.next_deadline() == 6.0
+    assert tracker.expire(5.5) == []
+    [error] = tracker.expire(6.0)
     with pytest.raises(CommandTimeout):
-        await asyncio.wait_for(third.ack, 40 * unit)
+        await third.ack
+    assert error.delivered == "unknown"
     assert first.done.result() is None
     assert tracker.unknown_replies == 0
+
+
+async def test_expire_fails_in_deadline_order_and_keeps_the_rest() -> None:
+    tracker = make_tracker(ack_timeout=10.0, done_margin=0.0)
+    late = tracker.start(move(), now=0.0)  # ACK deadline 10
+    acked = tracker.start(move(), now=1.0)
+    tracker.handle_reply(ack(acked.sequence_id, timeout_ms=2000), now=2.0)  # DONE deadline 4
+    early = tracker.start(move(), now=-7.0)  # ACK deadline 3
+    errors = tracker.expire(5.0)
+    assert [e.delivered for e in errors] == ["unknown", "yes"]
+    assert str(early.sequence_id) in str(errors[0])
+    assert str(acked.sequence_id) in str(errors[1])
+    assert tracker.in_flight == 1
+    assert tracker.next_deadline() == 10.0
+    tracker.handle_reply(ack(late.sequence_id, timeout_ms=0), now=9.0)
+    assert tracker.next_deadline() == 9.0
+    tracker.handle_reply(done(late.sequence_id))
+    assert tracker.next_deadline() is None
+    assert await late.wait() == 0.0
+    for futures in (early, acked):
+        with pytest.raises(CommandTimeout):
+            await futures.wait()
+
+
+async def test_stale_deadlines_stay_bounded() -> None:
+    tracker = make_tracker()
+    for i in range(10_000):
+        futures = tracker.start(move(), now=float(i))
+        tracker.handle_reply(ack(futures.sequence_id), now=float(i))
+        tracker.handle_reply(done(futures.sequence_id))
+    assert tracker.in_flight == 0
+    assert len(tracker._deadlines) <= 64 + 2
+    assert tracker.next_deadline() is None
+
+
+async def test_connection_aborted_fails_everything_with_command_timeout() -> None:
+    tracker = make_tracker()
+    unacked = tracker.start(move())
+    acked = tracker.start(move())
+    tracker.handle_reply(ack(acked.sequence_id, timeout_ms=100))
+    cause = CommandTimeout("no ACK for X", delivered="unknown")
+    tracker.connection_aborted(cause)
+    tracker.connection_aborted(cause)  # idempotent
+    tracker.connection_lost(OSError("later"))  # and final
+    assert tracker.closed
+    assert tracker.in_flight == 0
+    assert tracker.next_deadline() is None
+    with pytest.raises(CommandTimeout, match="outcome unknown") as info:
+        await unacked.wait()
+    assert info.value.delivered == "unknown"
+    assert info.value.__cause__ is cause
+    with pytest.raises(CommandTimeout, match="acknowledged") as info:
+        await acked.wait()
+    assert info.value.delivered == "yes"
+    with pytest.raises(ConnectionClosedError, match="closed") as closed:
+        tracker.start(move())
+    assert closed.value.__cause__ is cause
 
 
 # --- connection loss -----------------------------------------------------------------
@@ -352,14 +426,17 @@ async def test_caller_cancelling_ack_moves_the_error_to_done() -> None:
         await futures.done
 
 
-async def test_caller_cancelling_wait_is_safe(unit: float) -> None:
+async def test_caller_cancelling_wait_is_safe() -> None:
     tracker = make_tracker()
     acked = tracker.start(move())
     unacked = tracker.start(move())
     tracker.handle_reply(ack(acked.sequence_id, timeout_ms=10))
     for futures in (acked, unacked):
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(futures.wait(), unit)
+        waiting = asyncio.create_task(futures.wait())
+        await asyncio.sleep(0)  # let it start waiting (not a timing sleep: one loop turn)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
     for futures in (acked, unacked):
         assert futures.ack.done()
         assert futures.done.cancelled()
@@ -380,3 +457,15 @@ async def test_repr_shows_state() -> None:
     tracker.handle_reply(done(1))
     assert "done" in repr(futures)
     assert isinstance(futures, CommandFutures)
+
+
+async def test_abandon_after_the_command_failed_reports_nothing() -> None:
+    """A send whose write fails after the reset: the futures are never handed out."""
+    tracker = make_tracker()
+    futures = tracker.start(move())
+    tracker.connection_aborted(CommandTimeout("no ACK for X"))
+    assert futures.ack.done()
+    tracker.abandon(futures)  # no longer in flight: only silences the futures
+    assert futures.ack.done()
+    assert futures.done.done()
+    # loop_errors checks that no "exception was never retrieved" is reported.

@@ -122,3 +122,33 @@ async def test_dropped_subscriptions_are_forgotten() -> None:
     hub.subscribe()
     gc.collect()
     assert len(hub._subscriptions) == 0
+
+
+async def test_second_waiting_consumer_is_refused_and_the_first_still_served() -> None:
+    subscription = UnsolicitedReplies()
+    first = asyncio.create_task(anext(subscription))
+    await asyncio.sleep(0)  # one loop turn: the first consumer is waiting
+    with pytest.raises(RuntimeError, match="once per consumer"):
+        await anext(subscription)
+    reply = state(1)
+    subscription.put(reply)
+    assert await asyncio.wait_for(first, 1) is reply  # not left waiting forever
+    # Once nobody waits, another task may take the next reply.
+    subscription.put(state(2))
+    assert await asyncio.wait_for(anext(subscription), 1) == state(2)
+
+
+async def test_several_consumers_each_get_every_reply() -> None:
+    hub = dispatcher()
+    consumers = [hub.subscribe(maxsize=2) for _ in range(3)]
+    waiting = [asyncio.create_task(anext(c)) for c in consumers]
+    await asyncio.sleep(0)  # one loop turn: all three are waiting
+    for i in range(3):  # before any consumer runs: each queue drops its oldest
+        hub.dispatch(state(i))
+    assert [await asyncio.wait_for(w, 1) for w in waiting] == [state(1)] * 3
+    assert [c.dropped for c in consumers] == [1, 1, 1]
+    consumers[0].close()
+    hub.dispatch(state(3))
+    hub.end(lost=False)
+    rest = [[r async for r in c] for c in consumers]
+    assert rest == [[], [state(2), state(3)], [state(2), state(3)]]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from typing import Any
 
 import pytest
@@ -243,3 +245,39 @@ async def test_advertisements_survive_a_registry_restart(port_registry: Registry
             await second.close()
     finally:
         await ctrl.close()
+
+
+@pytest.mark.skipif(
+    not (hasattr(os, "getuid") and os.getuid() == 0 and shutil.which("setpriv")),
+    reason="needs root and setpriv (to advertise as user nobody)",
+)
+async def test_a_client_never_connects_to_another_users_advertisement(
+    port_registry: RegistryHarness,
+) -> None:
+    """User nobody advertises mount.csc.command first, on a lower port: a man in the
+    middle. The console finds the controller of its own user instead."""
+    from tests.registry.test_trust import as_nobody, end
+
+    accepted: list[int] = []
+
+    def rogue_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        writer.close()
+
+    rogue = await asyncio.start_server(rogue_handler, HOST, 0)
+    hijacker = await as_nobody(port_registry.port, rogue.sockets[0].getsockname()[1])
+    ctrl = controller(await port_registry.new_client())
+    mount = client(port_registry.client)
+    try:
+        async with asyncio.timeout(T):
+            await ctrl.start()
+            await mount.start()
+        assert mount.communicator.client_port == ctrl.command_port(Source.CSC)
+        await take_command(mount)
+        assert accepted == []  # the rogue port was never even tried
+    finally:
+        await mount.close()
+        await ctrl.close()
+        await end(hijacker)
+        rogue.close()
+        await rogue.wait_closed()

@@ -73,7 +73,7 @@ async def test_original_usage_pattern() -> None:
                 active=False,
                 code=47,
                 subsystem=f"{SubsystemId.MIRROR_COVERS}. MyTopVI/MyNextVI/MyNextNextVI",
-                extra=("test error",),
+                extra_data=("test error",),
             ),
             replies.InPositionReply(what=1, in_position=True),
         )

@@ -129,7 +129,7 @@ GOLDEN_REPLIES: list[tuple[bytes, Message]] = [
             code=502,
             subsystem="500. Drive 3 fault",
             timestamp=TS1,
-            extra=("converter",),
+            extra_data=("converter",),
         ),
     ),
     (
@@ -140,7 +140,7 @@ GOLDEN_REPLIES: list[tuple[bytes, Message]] = [
             code=1801,
             subsystem="1800. Interlock",
             timestamp=TS1,
-            extra=("door open", "", "cause: 7"),
+            extra_data=("door open", "", "cause: 7"),
         ),
     ),
     (
@@ -152,13 +152,17 @@ GOLDEN_REPLIES: list[tuple[bytes, Message]] = [
     (
         b"4\n0\n801\n800. Oil\n" + T1.encode() + b"\nlevel low\r\n",
         replies.WarningReply(
-            active=False, code=801, subsystem="800. Oil", timestamp=TS1, extra=["level low"]
+            active=False, code=801, subsystem="800. Oil", timestamp=TS1, extra_data=["level low"]
         ),
     ),
     (
         b"4\n1\n901\n900. Covers\n" + T1.encode() + b"\na\nb\nc\r\n",
         replies.WarningReply(
-            active=True, code=901, subsystem="900. Covers", timestamp=TS1, extra=["a", "b", "c"]
+            active=True,
+            code=901,
+            subsystem="900. Covers",
+            timestamp=TS1,
+            extra_data=["a", "b", "c"],
         ),
     ),
     (
@@ -225,11 +229,11 @@ def test_ack_with_empty_timeout() -> None:
 def test_error_and_warning_extra_fields(extra_wire: bytes, extra: tuple[str, ...]) -> None:
     error = parse_reply(decode_one(b"3\n1\n1\n401\n400. x\n" + T1.encode() + extra_wire + b"\r\n"))
     assert isinstance(error, replies.ErrorReply)
-    assert error.extra == extra
+    assert error.extra_data == extra
     assert error.subsystem == "400. x"
     warning = parse_reply(decode_one(b"4\n1\n401\n400. x\n" + T1.encode() + extra_wire + b"\r\n"))
     assert isinstance(warning, replies.WarningReply)
-    assert warning.extra == extra
+    assert warning.extra_data == extra
 
 
 @pytest.mark.parametrize(("text", "value"), [("0", False), ("1", True), ("2", True), ("-1", True)])

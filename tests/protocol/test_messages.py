@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mountcomm.protocol import (
+    MAX_SEQUENCE_ID,
     Command,
     FrameDecoder,
     Message,
@@ -139,7 +140,7 @@ def test_text_fields_refuse_newline_and_carriage_return() -> None:
         with pytest.raises(ValueError, match="newline"):
             replies.ErrorReply(on=True, active=True, code=1, subsystem=bad)
         with pytest.raises(ValueError, match="newline"):
-            replies.WarningReply(active=True, code=1, subsystem="ok", extra=("ok", bad))
+            replies.WarningReply(active=True, code=1, subsystem="ok", extra_data=("ok", bad))
 
 
 def test_values_are_normalised() -> None:
@@ -149,15 +150,15 @@ def test_values_are_normalised() -> None:
     move = commands.ElevationAxisMove(position=45, velocity=1)
     assert type(move.position) is float
     assert type(move.velocity) is float
-    err = replies.ErrorReply(on=0, active=5, code=401, subsystem="400. x", extra=["a", "b"])
-    assert (err.on, err.active, err.extra) == (False, True, ("a", "b"))
+    err = replies.ErrorReply(on=0, active=5, code=401, subsystem="400. x", extra_data=["a", "b"])
+    assert (err.on, err.active, err.extra_data) == (False, True, ("a", "b"))
 
 
 def test_defaults() -> None:
     before = time.time()
     cmd = commands.AskForCommand()
     after = time.time()
-    assert cmd.sequence_id == 0  # not assigned yet
+    assert 1 <= cmd.sequence_id <= MAX_SEQUENCE_ID  # from the process-wide generator
     assert cmd.source is Source.CSC
     assert cmd.commander is Source.CSC
     assert before <= cmd.timestamp <= after
@@ -165,7 +166,7 @@ def test_defaults() -> None:
     assert commands.BothAxesMove(azimuth=1, elevation=2).negate_azimuth == 0
     ack = replies.AckReply(sequence_id=4)
     assert (ack.source, ack.timeout_ms) == (Source.CSC, 0)
-    assert replies.ErrorReply(on=True, active=True, code=1, subsystem="x").extra == ()
+    assert replies.ErrorReply(on=True, active=True, code=1, subsystem="x").extra_data == ()
 
 
 def test_timestamp_none_means_now() -> None:
@@ -212,16 +213,19 @@ def test_equal_iff_encoded_fields_equal(cls: type[Message], data: st.DataObject)
 
 
 def test_equality_follows_the_wire() -> None:
-    a = commands.AzimuthAxisPower(on=True, timestamp=TS)
-    assert a == commands.AzimuthAxisPower(on=1, timestamp=TS)
-    assert a == commands.AzimuthAxisPower(on=True, timestamp=TS + 0.0002)  # same millisecond
-    assert a != commands.AzimuthAxisPower(on=True, timestamp=TS + 0.001)
-    assert a != commands.AzimuthAxisPower(on=False, timestamp=TS)
+    a = commands.AzimuthAxisPower(on=True, timestamp=TS, sequence_id=1)
+    assert a == commands.AzimuthAxisPower(on=1, timestamp=TS, sequence_id=1)
+    # same millisecond
+    assert a == commands.AzimuthAxisPower(on=True, timestamp=TS + 0.0002, sequence_id=1)
+    assert a != commands.AzimuthAxisPower(on=True, timestamp=TS + 0.001, sequence_id=1)
+    assert a != commands.AzimuthAxisPower(on=False, timestamp=TS, sequence_id=1)
     assert a != commands.AzimuthAxisPower(on=True, timestamp=TS, sequence_id=2)
+    # Built without an id, two commands draw different ids: they differ on the wire.
+    assert commands.Enable(timestamp=TS) != commands.Enable(timestamp=TS)
     nan = float("nan")
-    assert commands.ElevationAxisMove(position=nan, timestamp=TS) == commands.ElevationAxisMove(
-        position=nan, timestamp=TS
-    )
+    assert commands.ElevationAxisMove(
+        position=nan, timestamp=TS, sequence_id=1
+    ) == commands.ElevationAxisMove(position=nan, timestamp=TS, sequence_id=1)
 
 
 def test_messages_of_different_classes_are_never_equal() -> None:

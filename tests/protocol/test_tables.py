@@ -22,6 +22,7 @@ from mountcomm.protocol import (
 from mountcomm.protocol.commands import COMMANDS
 from mountcomm.protocol.messages import MISSING, FieldInfo
 from mountcomm.protocol.replies import REPLIES
+from mountcomm.protocol.sequence import next_sequence_id
 
 # fmt: off
 COMMAND_CODES = {
@@ -238,14 +239,14 @@ REPLY_FIELDS: dict[str, list[Param]] = {
         ("code", "int", REQ),
         ("subsystem", "str", REQ),
         ("timestamp", "timestamp", ANY),
-        ("extra", "extra_str", ()),
+        ("extra_data", "extra_str", ()),
     ],
     "WARNING": [
         ("active", "bool", REQ),
         ("code", "int", REQ),
         ("subsystem", "str", REQ),
         ("timestamp", "timestamp", ANY),
-        ("extra", "extra_str", ()),
+        ("extra_data", "extra_str", ()),
     ],
     "ON_STATE_INFO": [("timestamp", "timestamp", ANY), ("description", "str", REQ)],
     "IN_POSITION": [
@@ -351,7 +352,7 @@ def test_every_command_class_is_named_after_its_code(cls: Any) -> None:
 def test_command_header_defaults() -> None:
     cls = COMMANDS[CommandCode.ENABLE]
     sequence_id, source, _ = cls.field_infos
-    assert sequence_id.default == 0  # not assigned yet
+    assert sequence_id.default_factory is next_sequence_id  # drawn at construction
     assert source.default is Source.CSC
 
 

@@ -22,6 +22,7 @@ from mountcomm.registry import PortEntry, PortRegistry
 from mountcomm.registry.harness import RegistryHarness
 from mountcomm.registry.peer import current_user
 
+from ..cli.launch import spawn_cli
 from .conftest import T, free_ports
 
 _LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
@@ -37,15 +38,7 @@ def _logs_to_stderr() -> Iterator[None]:
 
 
 async def start_daemon(*args: str) -> tuple[asyncio.subprocess.Process, int]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mountcomm.cli",
-        "registry",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn_cli("registry", *args)
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), T)
     match = _LISTENING.search(line)
@@ -90,7 +83,7 @@ async def test_registry_process_reads_its_config_and_exits_0_on_sigint(tmp_path:
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), T)
         writer.write(f"GIMME svc {current_user()}\n".encode())
-        assert await asyncio.wait_for(reader.readline(), T) == f"OK {pool_port}\n".encode()
+        assert await asyncio.wait_for(reader.readline(), T) == f"OK {pool_port}\r\n".encode()
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), T) == 0
         assert await asyncio.wait_for(reader.read(), T) == b""
@@ -186,3 +179,117 @@ async def test_registry_process_with_an_ephemeral_pool_from_its_config(tmp_path:
         if proc.returncode is None:
             proc.kill()
         await asyncio.wait_for(proc.communicate(), T)
+
+
+async def stop_and_read(proc: asyncio.subprocess.Process, signum: int) -> tuple[int, bytes]:
+    proc.send_signal(signum)
+    out, _ = await asyncio.wait_for(proc.communicate(), T)
+    assert proc.returncode is not None
+    return proc.returncode, out
+
+
+async def test_registry_says_it_stopped_on_sigint_without_clients() -> None:
+    proc, _ = await start_daemon("--host", "127.0.0.1", "--port", "0", "--pool", "ephemeral")
+    try:
+        code, out = await stop_and_read(proc, signal.SIGINT)
+        assert code == 0
+        assert out.decode().splitlines()[-1] == "mountcomm registry: stopped (SIGINT)"
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.wait_for(proc.communicate(), T)
+
+
+async def test_registry_survives_sigusr1_and_sighup(tmp_path: Path) -> None:
+    proc, port = await start_daemon("--host", "127.0.0.1", "--port", "0", "--pool", "ephemeral")
+    try:
+        async with PortRegistry("127.0.0.1", port, timeout=T) as client:
+            await client.register("svc", 20001)
+            for signum in (signal.SIGUSR1, signal.SIGHUP, signal.SIGUSR1):
+                proc.send_signal(signum)
+                # a round trip after the signal: the daemon handled it and lives on
+                assert [e.port for e in await client.list_ports()] == [20001]
+        code, _ = await stop_and_read(proc, signal.SIGTERM)
+        assert code == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.wait_for(proc.communicate(), T)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract sockets need Linux")
+async def test_registry_accepts_portservers_flag_spellings_and_writes_a_port_file(
+    tmp_path: Path,
+) -> None:
+    (pool_port,) = free_ports(1)
+    name = f"@mountcomm-cli-alias-{id(object())}"
+    port_file = tmp_path / "daqportmgr" / "listen.port"
+    proc, port = await start_daemon(
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        f"--portserver_static_pool={pool_port}-{pool_port}",
+        f"--portserver_address={name}",
+        "--port-file",
+        str(port_file),
+    )
+    try:
+        # NSCL clients read the port from the file, then speak the NSCL dialect
+        assert port_file.read_text() == f"{port}\n"
+        async with PortRegistry(unix_socket=name, timeout=T) as client:
+            assert await client.get_port("svc") == pool_port
+        code, _ = await stop_and_read(proc, signal.SIGTERM)
+        assert code == 0
+        assert not port_file.exists()  # removed on the way out
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.wait_for(proc.communicate(), T)
+
+
+def test_port_file_is_off_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    from mountcomm.cli import build_parser
+
+    args = build_parser().parse_args(["registry"])
+    assert args.port_file is None
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "x"])
+def test_ports_timeout_must_be_positive(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["ports", "--timeout", value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--timeout" in err and ("> 0" in err or "number of seconds" in err)
+
+
+@pytest.mark.parametrize("command", ["ports", "registry"])
+@pytest.mark.parametrize("value", ["70000", "-1"])
+def test_ports_are_validated(command: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--port", value])
+    assert info.value.code == 2
+    assert "expected a port number 0…65535" in capsys.readouterr().err
+
+
+def test_ports_timeout_reason_is_never_empty() -> None:
+    from mountcomm.cli.ports import _reason
+
+    assert _reason(TimeoutError()) == "no answer in time"
+    assert _reason(ConnectionRefusedError()) == "ConnectionRefusedError"
+    assert _reason(OSError("boom")) == "boom"
+
+
+async def test_registry_says_it_stopped_on_a_terminate_request() -> None:
+    proc, port = await start_daemon("--host", "127.0.0.1", "--port", "0", "--pool", "ephemeral")
+    try:
+        async with PortRegistry("127.0.0.1", port, timeout=T) as client:
+            await client.terminate()
+        out, _ = await asyncio.wait_for(proc.communicate(), T)
+        assert proc.returncode == 0
+        assert out.decode().splitlines()[-1] == "mountcomm registry: stopped (terminate request)"
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.wait_for(proc.communicate(), T)

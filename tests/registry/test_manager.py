@@ -33,18 +33,18 @@ def test_raw_client_speaking_only_gimme_and_list() -> None:
         s.sendall(b"LIST\n")
         first, second, count, *listing = lines_of(s, 5)
         assert first.startswith(b"OK ") and second.startswith(b"OK ")
-        assert count == b"OK 2\n"
+        assert count == b"OK 2\r\n"
         pa, pb = int(first.split()[1]), int(second.split()[1])
-        expected = [b"%d alpha %s\n" % (pa, me), b"%d alpha_1 %s\n" % (pb, me)]
+        expected = [b"%d alpha %s\r\n" % (pa, me), b"%d alpha_1 %s\r\n" % (pb, me)]
         assert sorted(listing) == sorted(expected)
         with connect_tcp(server.port) as other:
             other.sendall(b"LIST\n")
-            assert lines_of(other, 1) == [b"OK 2\n"]
+            assert lines_of(other, 1) == [b"OK 2\r\n"]
         s.shutdown(socket.SHUT_WR)  # disconnecting releases the ports
         assert s.recv(100) == b""
         with connect_tcp(server.port) as other:
             other.sendall(b"LIST\n")
-            assert lines_of(other, 1) == [b"OK 0\n"]
+            assert lines_of(other, 1) == [b"OK 0\r\n"]
 
 
 def watch_events(port: int) -> socket.socket:
@@ -91,8 +91,11 @@ def test_port_manager_api() -> None:
             assert sorted(e["port"] for e in pm.find(beginswith="svc")) == sorted([a, b])
             assert pm.find(beginswith="svc", user="someone-else") == []
             assert len(pm.find(user=me)) == 3
-            with pytest.raises(TypeError, match="unknown search key"):
+            # as NSCL's own test_find_byillegal expects
+            with pytest.raises(RuntimeError, match="unknown search key"):
                 pm.find(name="svc")
+            with pytest.raises(RuntimeError, match="george"):
+                pm.find(george="svc")
             with pytest.raises(ValueError, match="one word"):
                 pm.getPort("two words")
             with PortManager("127.0.0.1", server.port) as viewer:
@@ -105,19 +108,21 @@ def test_port_manager_api() -> None:
             assert viewer.listPorts() == []
 
 
-def test_port_manager_failure_makes_it_unusable_and_releases_its_ports() -> None:
+def test_port_manager_pool_exhausted_keeps_the_connection_and_its_ports() -> None:
     with registry_in_thread(pool=pool_of(free_ports(1))) as server:
         pm = PortManager("127.0.0.1", server.port)
         try:
-            pm.getPort("first")
+            first = pm.getPort("first")
             with pytest.raises(RuntimeError, match="no free port in pool") as info:
                 pm.getPort("second")
             assert "{" not in str(info.value)  # the Tcl braces are stripped
-            assert pm.closed
-            with pytest.raises(RuntimeError, match="unusable after an earlier failure"):
-                pm.listPorts()
+            # as with NSCL's server: the object stays usable and keeps its port
+            assert not pm.closed
+            assert [e["port"] for e in pm.listPorts()] == [first]
+            with pytest.raises(RuntimeError, match="no free port in pool"):
+                pm.getPort("third")
             with PortManager("127.0.0.1", server.port) as viewer:
-                assert viewer.listPorts() == []
+                assert [e["service"] for e in viewer.listPorts()] == ["first"]
         finally:
             pm.close()
 
@@ -182,3 +187,37 @@ def test_autostart_only_on_this_host() -> None:
     with pytest.raises(ValueError, match="fixed port"):
         autostart.start_daemon("localhost", 0)
     assert autostart.is_local_host("::1") and not autostart.is_local_host("example.org")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pidfd needs Linux")
+def test_autostart_failure_is_a_mountcomm_connection_error() -> None:
+    from mountcomm.exceptions import MountcommError
+    from mountcomm.registry.autostart import RegistryStartError, start_daemon
+
+    (port,) = free_ports(1)
+    # a daemon that cannot start (bad arguments): the documented except clause catches it
+    with pytest.raises(ConnectionClosedError, match="exited during start-up") as info:
+        start_daemon("127.0.0.1", port, extra_args=["--pool", "9-1"], timeout=T)
+    assert isinstance(info.value, RegistryStartError)
+    assert isinstance(info.value, MountcommError) and isinstance(info.value, ConnectionError)
+
+
+def test_port_manager_finds_the_survivor_of_a_name_by_its_plain_name() -> None:
+    with (
+        registry_in_thread(pool=pool_of(free_ports(2))) as server,
+        PortManager("127.0.0.1", server.port) as second,
+    ):
+        first = PortManager("127.0.0.1", server.port)
+        first.getPort("svc")
+        port = second.getPort("svc")
+        assert [e["service"] for e in second.find(beginswith="svc")] == ["svc", "svc_1"]
+        with watch_events(server.port) as watcher:
+            first.close()
+            # the first holder's entry goes; the survivor is renamed to the plain name
+            renamed = {"event": "added", "port": port, "service": "svc"}
+            while True:
+                event = json.loads(read_lines(watcher, 1)[0])
+                if {k: event[k] for k in renamed} == renamed:
+                    break
+        assert [e["port"] for e in second.find(service="svc")] == [port]
+        assert second.find(service="svc_1") == []

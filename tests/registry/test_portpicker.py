@@ -12,7 +12,7 @@ import pytest
 
 from mountcomm.registry.harness import RegistryHarness
 from mountcomm.registry.peer import current_user, unix_address
-from mountcomm.registry.pidwatch import PidWatcher
+from mountcomm.registry.pidwatch import PidWatcher, is_kernel_thread
 
 from .conftest import T, close_raw, open_raw, read_line
 
@@ -82,12 +82,50 @@ async def test_port_is_reclaimed_when_the_pid_dies(port_registry: RegistryHarnes
     assert await port_registry.client.list_ports() == []
 
 
-async def test_refused_pids_get_zero(port_registry: RegistryHarness) -> None:
+def kernel_thread_pid() -> int:
+    """A kernel thread's pid (kthreadd is 2 on Linux)."""
+    from mountcomm.registry.pidwatch import is_kernel_thread
+
+    for name in sorted(os.listdir("/proc"), key=lambda n: (len(n), n)):
+        if name.isdigit() and is_kernel_thread(int(name)):
+            return int(name)
+    pytest.skip("no kernel thread is visible in /proc (e.g. a pid namespace)")
+
+
+async def test_refused_pids_get_no_answer(port_registry: RegistryHarness) -> None:
     address = port_registry.portserver_address
     assert address is not None
-    for pid in (1, 0, -5, await dead_pid()):
-        assert await ask_pid(address, pid) == b"0\n"
+    assert not is_kernel_thread(os.getpid())
+    for pid in (1, 0, -5, await dead_pid(), kernel_thread_pid()):
+        # closed without an answer, as portserver does: never "0"
+        assert await ask_pid(address, pid) == b"", pid
     assert await port_registry.client.list_ports() == []
+
+
+async def test_portpicker_gets_none_for_a_refused_pid(
+    port_registry: RegistryHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert port_registry.portserver_address is not None
+    pid = await dead_pid()
+    port = await asyncio.to_thread(
+        portpicker.get_port_from_port_server, port_registry.portserver_address, pid=pid
+    )
+    assert port is None
+    assert await port_registry.client.list_ports() == []
+
+
+async def test_a_pid_line_that_never_ends_hits_the_line_timeout() -> None:
+    async with RegistryHarness(line_timeout=0.2) as registry:
+        assert registry.portserver_address is not None
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(unix_address(registry.portserver_address)), T
+        )
+        try:
+            writer.write(b"12")  # and never the rest of the line
+            assert await asyncio.wait_for(reader.read(), T) == b""
+        finally:
+            await close_raw(writer)
+        assert registry.server.statistics()["line_timeouts"] == 1
 
 
 async def test_pid_line_over_tcp(port_registry: RegistryHarness) -> None:

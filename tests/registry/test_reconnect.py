@@ -11,10 +11,11 @@ import pytest
 
 from mountcomm.exceptions import ConnectionClosedError
 from mountcomm.registry import PortEvent, PortRegistry
-from mountcomm.registry.client import reconnect_delays
+from mountcomm.registry.client import TRANSITIONS, State, reconnect_delays
 from mountcomm.registry.harness import RegistryHarness
 from mountcomm.registry.peer import current_user
 from mountcomm.registry.server import RegistryServer
+from mountcomm.registry.state import check_transition
 from mountcomm.registry.store import Lease
 
 from .conftest import T
@@ -284,3 +285,68 @@ async def test_a_watch_closed_while_disconnected_is_not_resumed() -> None:
                 await kept.aclose()
         finally:
             await client.close()
+
+
+async def test_a_daemon_that_accepts_and_closes_at_once_gets_backoff() -> None:
+    """Reconnections back off across short-lived connections (not thousands a second)."""
+    accepted: list[float] = []
+    enough = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def slam(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(loop.time())
+        if len(accepted) >= 6:
+            enough.set()
+        writer.close()
+
+    async with daemon() as first:
+        port = first.port
+        client = PortRegistry("127.0.0.1", port, timeout=T, reconnect=True)
+        try:
+            await client.connect()
+            await first.close()
+            server = await asyncio.start_server(slam, "127.0.0.1", port, reuse_address=True)
+            try:
+                await asyncio.wait_for(enough.wait(), 4 * T)
+            finally:
+                server.close()
+                await asyncio.wait_for(server.wait_closed(), T)
+            # delays of 50, 100, 200, 400 ms (each at least 3/4 of that) between the
+            # five intervals at least: a lower bound, so load cannot make it fail
+            assert accepted[5] - accepted[0] >= 0.75 * (0.05 + 0.1 + 0.2 + 0.4)
+            assert client.state in (State.RECONNECTING, State.RESUMING, State.CONNECTED)
+        finally:
+            await client.close()
+    assert client.state is State.CLOSED
+
+
+def test_the_state_table() -> None:
+    # every state is in the table; CLOSED is final and reachable from everywhere else
+    assert set(TRANSITIONS) == set(State)
+    assert TRANSITIONS[State.CLOSED] == frozenset()
+    assert all(State.CLOSED in TRANSITIONS[s] for s in State if s is not State.CLOSED)
+    check_transition(State.CONNECTED, State.RECONNECTING)
+    check_transition(State.CONNECTED, State.CONNECTED)  # no change is no transition
+    for old, new in [
+        (State.CLOSED, State.CONNECTING),
+        (State.CONNECTED, State.RESUMING),
+        (State.RECONNECTING, State.CONNECTED),
+        (State.IDLE, State.RECONNECTING),
+    ]:
+        with pytest.raises(RuntimeError, match=f"from {old.value} to {new.value}"):
+            check_transition(old, new)
+
+
+async def test_states_through_a_life(port_registry: RegistryHarness) -> None:
+    client = PortRegistry(port_registry.host, port_registry.port, timeout=T, reconnect=True)
+    assert client.state is State.IDLE
+    await client.connect()
+    assert client.state is State.CONNECTED
+    await port_registry.restart()
+    await asyncio.wait_for(client.wait_connected(), T)
+    assert client.state is State.CONNECTED
+    await client.close()
+    assert client.state is State.CLOSED
+    await client.close()  # idempotent
+    with pytest.raises(ConnectionClosedError, match="closed"):
+        await client.ping()

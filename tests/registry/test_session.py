@@ -174,12 +174,25 @@ def test_close_ends_the_connection_lease() -> None:
     assert session.feed(b'{"op": "ping"}\n').data == bytearray()  # closed: ignored
 
 
-def test_claimed_user_must_match_credentials() -> None:
-    session = make()
+def test_a_differing_claimed_user_is_recorded_never_refused() -> None:
+    store = PortStore([(100, 104)])
+    session = make(store)
     reply = native(session, op="allocate", id=1, service="a", user="mallory")
-    assert reply["error"] == "permission_denied"
-    assert "'mallory' contradicts" in reply["message"]
-    assert native(session, op="allocate", id=2, service="a", user="alice")["ok"]
+    # the owner is the verified user; the claim shows only in the native dialect
+    assert reply == {
+        "id": 1,
+        "ok": True,
+        "port": 100,
+        "service": "a",
+        "user": "alice",
+        "claimed_user": "mallory",
+    }
+    assert store.get(100) is not None and store.get(100).uid == 1000  # type: ignore[union-attr]
+    assert native(session, op="list", id=2)["entries"][0]["claimed_user"] == "mallory"
+    assert "claimed_user" not in native(session, op="allocate", id=3, service="b", user="alice")
+    out = make(store, ident=2).feed(b"GIMME n mallory\nLIST\n")
+    assert b"mallory" not in bytes(out.data)
+    assert bytes(out.data).startswith(b"OK 102\r\nOK 3\r\n")
 
 
 def test_without_credentials_the_claim_or_unknown_is_used() -> None:
@@ -204,7 +217,7 @@ def test_a_peer_gone_before_it_was_identified_may_only_look() -> None:
     out = make(creds=Credentials(gone=True)).feed(b"GIMME a root\n")
     assert out.data.startswith(b"FAIL {cannot tell the client's user") and not out.events
     out = make(creds=Credentials(gone=True)).feed(b"4242\n")
-    assert out.data == b"0\n" and not out.events and not out.watch_pids
+    assert out.data == b"" and out.close and not out.events and not out.watch_pids
 
 
 def test_remote_clients_may_only_look() -> None:
@@ -239,38 +252,54 @@ def test_nscl_gimme_and_list() -> None:
     store = PortStore([(100, 104)])
     session = make(store)
     out = session.feed(b"GIMME svc alice\nGIMME svc alice\nLIST\n")
-    assert bytes(out.data) == b"OK 100\nOK 101\nOK 2\n100 svc alice\n101 svc_1 alice\n"
+    assert bytes(out.data) == (b"OK 100\r\nOK 101\r\nOK 2\r\n100 svc alice\r\n101 svc_1 alice\r\n")
     assert session.dialect is Dialect.NSCL
     assert [e.kind for e in out.events] == ["added", "added"]
     assert not out.close
 
 
-def test_nscl_fail_ends_the_connection() -> None:
+def test_nscl_pool_exhausted_keeps_the_connection_and_its_ports() -> None:
     store = PortStore([(100, 100)])
     session = make(store)
     out = session.feed(b"GIMME a alice\nGIMME b alice\nLIST\n")
-    assert bytes(out.data).startswith(b"OK 100\nFAIL {no free port in pool 100-100")
-    assert out.close and session.closed
+    assert bytes(out.data) == (
+        b"OK 100\r\nFAIL {no free port in pool 100-100: 1 held through the registry, "
+        b"0 in use by other programs}\r\nOK 1\r\n100 a alice\r\n"
+    )
+    assert not out.close and not session.closed
+    store.end_lease(Lease("connection", 99))
+    assert store.get(100) == PortEntry(100, "a", "alice")  # still held
     assert session.close().events == (PortEvent("removed", 100, "a", "alice"),)
 
 
 def test_nscl_refusals() -> None:
     for creds, local, line, reason in [
-        (ALICE, True, b"GIMME a mallory\n", b"contradicts"),
         (Credentials(), False, b"GIMME a alice\n", b"only clients on the registry's host"),
         (ALICE, True, b"HELLO\n", b"unknown request"),
         (ALICE, True, b"\n", b"empty request"),
     ]:
         out = make(creds=creds, local=local).feed(line)
         assert out.data.startswith(b"FAIL {") and reason in out.data
-        assert out.close
+        assert out.data.endswith(b"\r\n") and not out.close
+
+
+def test_nscl_list_is_ordered_by_user_then_name_and_names_are_tokens() -> None:
+    store = PortStore([(100, 104)])
+    store.register("zeta", 5000, "bob", Lease("connection", 9))
+    store.register("Spec#Tcl", 5001, "carol", Lease("connection", 9))
+    session = make(store)
+    out = session.feed(b"GIMME Spec#Tcl alice\nGIMME alpha alice\nLIST\n")
+    assert bytes(out.data) == (
+        b"OK 100\r\nOK 101\r\nOK 4\r\n100 Spec#Tcl alice\r\n101 alpha alice\r\n"
+        b"5000 zeta bob\r\n5001 Spec#Tcl carol\r\n"
+    )
 
 
 def test_nscl_list_allowed_for_remote_clients() -> None:
     store = PortStore([(100, 104)])
     store.register("x", 5000, "bob", Lease("connection", 9))
     out = make(store, local=False, creds=Credentials()).feed(b"LIST\r\n")
-    assert bytes(out.data) == b"OK 1\n5000 x bob\n"
+    assert bytes(out.data) == b"OK 1\r\n5000 x bob\r\n"
 
 
 # ---- portpicker -------------------------------------------------------------------
@@ -289,7 +318,7 @@ def test_pid_request_allocates_under_a_pid_lease() -> None:
     assert len(store.end_lease(Lease("pid", 4242)).events) == 1
 
 
-def test_pid_request_refusals_answer_zero() -> None:
+def test_pid_request_refusals_get_no_answer() -> None:
     def refuse(pid: int, creds: Credentials) -> str | None:
         return "dead" if pid == 99 else None
 
@@ -302,9 +331,11 @@ def test_pid_request_refusals_answer_zero() -> None:
         (b"50\n", {"local": False, "creds": Credentials()}),
     ]:
         out = make(store, **kwargs).feed(line)
-        assert bytes(out.data) == b"0\n" and out.close and out.watch_pids == []
+        # closed without an answer, as portserver does: never "0"
+        assert bytes(out.data) == b"" and out.close and out.watch_pids == []
     assert make(store).feed(b"50\n").data == b"100\n"
-    assert make(store).feed(b"51\n").data == b"0\n"  # pool exhausted
+    out = make(store).feed(b"51\n")  # pool exhausted
+    assert out.data == b"" and out.close
 
 
 # ---- limits and garbage ---------------------------------------------------------------
@@ -317,7 +348,7 @@ def test_too_long_line_is_answered_in_the_dialect_and_closes() -> None:
     out = make().feed(b"GIMME " + long)
     assert out.data.startswith(b"FAIL {request line longer than 200 bytes}") and out.close
     out = make().feed(b"1" * 300)
-    assert out.data == b"0\n" and out.close
+    assert out.data == b"" and out.close
     session = make()
     session.feed(b'{"op": "ping", "id": 1}\n')
     out = session.feed(long)  # dialect already chosen: native error
@@ -343,3 +374,88 @@ def test_every_complete_nscl_or_native_line_gets_a_reply(lines: list[bytes]) -> 
     first = b'{"op": "ping", "id": 0}'
     out = session.feed(b"\n".join([first, *lines]) + b"\n")
     assert len(bytes(out.data).splitlines()) == 1 + len(lines)
+
+
+# ---- trust and watch limits -------------------------------------------------------------
+
+
+def _users(name: str) -> int | None:
+    return {"alice": 1000, "bob": 2000, "root": 0, "nobody": 65534}.get(name)
+
+
+def test_trusted_watch_sees_only_own_root_and_named_owners() -> None:
+    from mountcomm.registry.watchindex import WatchIndex
+
+    store, index = PortStore([(100, 104)]), WatchIndex()
+
+    def session(ident: int, creds: Credentials) -> Session:
+        return Session(
+            store,
+            Lease("connection", ident),
+            local=True,
+            credentials=lambda: creds,
+            index=index,
+            resolve_user=_users,
+        )
+
+    nobody = session(1, Credentials(65534, "nobody"))
+    native(nobody, op="register", id=1, service="svc", port=4000)  # lower port, untrusted
+    watcher = session(2, ALICE)
+    reply = native(watcher, op="watch", id=7, service="svc", trusted_users=[])
+    assert reply["entries"] == []  # nobody's entry is never chosen
+    root = session(3, Credentials(0, "root"))
+    out = root.feed(b'{"op": "register", "id": 1, "service": "svc", "port": 5000}\n')
+    routed = index.route(out.events)
+    assert routed[watcher] == [(7, PortEvent("added", 5000, "svc", "root"))]
+    # naming a user trusts it; an unknown name is a clear error
+    reply = native(watcher, op="watch", id=8, service="svc", trusted_users=["nobody"])
+    assert [e["port"] for e in reply["entries"]] == [4000, 5000]
+    reply = native(watcher, op="watch", id=9, service="svc", trusted_users=["ghost"])
+    assert reply["error"] == "bad_request" and "ghost" in reply["message"]
+    # without trusted_users: every owner (plain look-ups)
+    reply = native(watcher, op="watch", id=10, service="svc")
+    assert len(reply["entries"]) == 2
+    watcher.close()
+    assert watcher not in index.route(out.events)
+
+
+def test_watches_per_connection_are_limited() -> None:
+    session = Session(
+        PortStore([(100, 104)]),
+        Lease("connection", 1),
+        local=True,
+        credentials=lambda: ALICE,
+        max_watches=3,
+    )
+    for i in range(3):
+        assert native(session, op="watch", id=i, service=f"s{i}")["ok"]
+    reply = native(session, op="watch", id=9, service="x")
+    assert reply["error"] == "bad_request" and "3 watches, the limit" in reply["message"]
+    assert native(session, op="unwatch", id=10, watch=0)["ok"]
+    assert native(session, op="watch", id=9, service="x")["ok"]
+
+
+def test_watch_index_visits_only_the_events_service_and_general_watches() -> None:
+    from mountcomm.registry.store import Query
+    from mountcomm.registry.watchindex import WatchIndex
+
+    class Counting(Query):
+        visits = 0
+
+        def matches(self, entry: Any) -> bool:
+            Counting.visits += 1
+            return super().matches(entry)
+
+    index = WatchIndex()
+    for i in range(1000):
+        index.add("owner", i, Counting(service=f"svc{i}"))
+    index.add("other", 0, Counting(beginswith="svc"))
+    assert len(index) == 1001
+    routed = index.route([PortEvent("added", 1, "svc5", "u")])
+    assert routed == {
+        "owner": [(5, PortEvent("added", 1, "svc5", "u"))],
+        "other": [(0, PortEvent("added", 1, "svc5", "u"))],
+    }
+    assert Counting.visits == 2  # not 1001
+    index.remove("owner", 5, Query(service="svc5"))
+    assert "owner" not in index.route([PortEvent("added", 1, "svc5", "u")])

@@ -70,9 +70,100 @@ def test_duplicate_names_get_suffixes_per_user() -> None:
     assert names == ["svc", "svc_1", "svc_2"]
     # another user may hold the plain name
     assert store.allocate("svc", "bob", B).entry.service == "svc"
-    # the lowest free suffix is reused
+    # names are worked out in port order, as the NSCL port manager does at each LIST
     store.release(101, A)
-    assert store.allocate("svc", "alice", A).entry.service == "svc_1"
+    assert [e.service for e in store.entries(Query(user="alice"))] == ["svc", "svc_1"]
+    assert store.allocate("svc", "alice", A).entry.service == "svc_2"
+
+
+def test_survivor_of_a_name_becomes_the_plain_name() -> None:
+    store = PortStore([(100, 109)])
+    store.allocate("svc", "alice", A)
+    store.allocate("svc", "alice", B)
+    change = store.end_lease(A)
+    # the first holder left: the survivor is found as "svc", and watchers are told
+    assert change.events == (
+        PortEvent("removed", 100, "svc", "alice"),
+        PortEvent("removed", 101, "svc_1", "alice"),
+        PortEvent("added", 101, "svc", "alice"),
+    )
+    assert store.entries(Query(service="svc")) == [PortEntry(101, "svc", "alice")]
+
+
+def test_a_lease_ending_with_all_of_a_name_renames_nothing() -> None:
+    store = PortStore([(100, 109)])
+    store.allocate("svc", "alice", A)
+    store.allocate("svc", "alice", A)
+    store.allocate("svc", "alice", B)
+    assert store.end_lease(A).events == (
+        PortEvent("removed", 100, "svc", "alice"),
+        PortEvent("removed", 101, "svc_1", "alice"),
+        PortEvent("removed", 102, "svc_2", "alice"),
+        PortEvent("added", 102, "svc", "alice"),
+    )
+    assert store.end_lease(B).events == (PortEvent("removed", 102, "svc", "alice"),)
+
+
+def test_a_lower_port_takes_the_plain_name_and_renames_the_others() -> None:
+    store = PortStore([(100, 109)])
+    store.register("svc", 5000, "alice", A)
+    change = store.register("svc", 4000, "alice", B)
+    assert change.entry == PortEntry(4000, "svc", "alice")
+    assert change.events == (
+        PortEvent("removed", 5000, "svc", "alice"),
+        PortEvent("added", 4000, "svc", "alice"),
+        PortEvent("added", 5000, "svc_1", "alice"),
+    )
+
+
+def test_suffixes_skip_names_requested_as_such() -> None:
+    store = PortStore([(100, 109)])
+    store.register("svc", 5000, "alice", A)
+    store.register("svc", 5001, "alice", A)  # svc_1
+    change = store.register("svc_1", 5002, "alice", A)
+    # the plain request "svc_1" wins its name; the duplicate of svc moves on to svc_2
+    assert change.events == (
+        PortEvent("removed", 5001, "svc_1", "alice"),
+        PortEvent("added", 5001, "svc_2", "alice"),
+        PortEvent("added", 5002, "svc_1", "alice"),
+    )
+    store.release(5002, A)
+    assert [e.service for e in store.entries()] == ["svc", "svc_1"]
+    names = [e.service for e in store.entries()]
+    assert len(names) == len(set(names))
+
+
+def test_owner_uid_and_claimed_user_are_recorded() -> None:
+    store = PortStore([(100, 109)])
+    entry = store.allocate("svc", "alice", A, uid=1000, claimed="bob").entry
+    assert entry is not None and entry.uid == 1000 and entry.user == "alice"
+    assert store.claimed_user(100) == "bob"
+    assert store.allocate("svc2", "alice", A, uid=1000, claimed="alice").entry is not None
+    assert store.claimed_user(101) is None
+    store.release(100, A)
+    assert store.claimed_user(100) is None
+
+
+def test_trusted_query_accepts_only_verified_owners_it_names() -> None:
+    store = PortStore([(100, 109)])
+    store.register("svc", 5000, "nobody", A, uid=65534)
+    store.register("svc", 5001, "root", B, uid=0)
+    store.register("svc", 5002, "ghost", B)  # owner not verified
+    trusted = Query(service="svc", trusted=frozenset({0, 1000}))
+    assert [e.port for e in store.entries(trusted)] == [5001]
+    assert len(store.entries(Query(service="svc"))) == 3
+
+
+def test_entries_by_user_orders_as_nscl_list() -> None:
+    store = PortStore([(100, 109)])
+    store.register("zeta", 5000, "bob", A)
+    store.register("beta", 5001, "alice", A)
+    store.register("alpha", 5002, "bob", A)
+    assert [(e.user, e.service) for e in store.entries_by_user()] == [
+        ("alice", "beta"),
+        ("bob", "alpha"),
+        ("bob", "zeta"),
+    ]
 
 
 def test_register_suffixes_and_conflicts() -> None:
@@ -172,12 +263,15 @@ def test_ephemeral_mode_failures() -> None:
         PortStore(None)
 
 
-@pytest.mark.parametrize("name", ["mount_csc", "a", "x" * 128, "a.b-c:d@e+f=g,h%i/j", "pid.1234"])
+@pytest.mark.parametrize(
+    "name",
+    ["mount_csc", "a", "x" * 128, "a.b-c:d@e+f=g,h%i/j", "pid.1234", "Spec#Tcl", "a{b}", "é", 'q"'],
+)
 def test_valid_names(name: str) -> None:
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "a b", "x" * 129, "a{b}", "tab\t", "é", 'q"', 5, None])
+@pytest.mark.parametrize("name", ["", "a b", "x" * 129, "tab\t", "nl\n", " a", "\x7f", 5, None])
 def test_invalid_names(name: object) -> None:
     with pytest.raises(RegistryRequestError):
         validate_name(name)
@@ -221,3 +315,41 @@ def test_store_invariants(ranges: list[tuple[int, int]], ops: list[str]) -> None
             store.end_lease(lease)
         names = [e.service for e in store.entries()]
         assert len(names) == len(set(names))  # one user: names stay unique
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["add", "end"]),
+            st.sampled_from(["svc", "svc_1", "svc_2", "svc_1_1", "other"]),
+            st.integers(0, 3),
+        ),
+        max_size=40,
+    )
+)
+def test_names_worked_out_at_each_look_stay_unique_and_follow_port_order(
+    ops: list[tuple[str, str, int]],
+) -> None:
+    store = PortStore([(100, 199)])
+    leases = [Lease("connection", i) for i in range(4)]
+    shown: dict[int, str] = {}  # what a watcher of everything believes
+    for op, name, which in ops:
+        if op == "add":
+            change = store.allocate(name, "u", leases[which])
+        else:
+            change = store.end_lease(leases[which])
+        for event in change.events:
+            if event.kind == "added":
+                shown[event.port] = event.service
+            else:
+                assert shown.pop(event.port) == event.service
+        entries = store.entries()
+        # the events tell the whole truth
+        assert shown == {e.port: e.service for e in entries}
+        names = [e.service for e in entries]
+        assert len(names) == len(set(names))
+    # the lowest port of each requested name has the plain name
+    for name in ("svc", "svc_1", "svc_2", "svc_1_1", "other"):
+        ports = sorted(p for p, base in store._base.items() if base == name)
+        if ports:
+            assert store.get(ports[0]).service == name  # type: ignore[union-attr]

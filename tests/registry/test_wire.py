@@ -120,6 +120,11 @@ def test_detect_dialect(line: bytes, dialect: Dialect) -> None:
         ({"op": "find", "id": 5, "beginswith": "m"}, Find(None, "m", None, 5)),
         ({"op": "watch", "id": 6, "service": "s", "user": "u"}, Watch("s", None, "u", 6)),
         ({"op": "unwatch", "id": 7, "watch": 6}, Unwatch(6, 7)),
+        (
+            {"op": "watch", "id": 9, "service": "s", "trusted_users": ["bob"]},
+            Watch("s", None, None, 9, ("bob",)),
+        ),
+        ({"op": "watch", "id": 9, "trusted_users": []}, Watch(id=9, trusted_users=())),
         ({"op": "terminate", "id": 8}, Terminate(8)),
     ],
 )
@@ -149,6 +154,9 @@ def test_find_and_watch_queries() -> None:
         (b'{"op": "release", "id": 1, "port": false}', "port must be an integer", 1),
         (b'{"op": "release", "id": 1, "port": 70000}', "port must be in", 1),
         (b'{"op": "unwatch", "id": 1, "watch": [1]}', "watch must be", 1),
+        (b'{"op": "watch", "id": 1, "trusted_users": "bob"}', "trusted_users must be", 1),
+        (b'{"op": "watch", "id": 1, "trusted_users": [5]}', "trusted_users must be", 1),
+        (b'{"op": "watch", "id": 1, "trusted_users": [""]}', "trusted_users must be", 1),
         (b"[" * 5000, "not valid JSON", None),
     ],
 )
@@ -212,14 +220,14 @@ def test_nscl_formatters() -> None:
     for bad in ("", "a b", " a"):
         with pytest.raises(ValueError, match="one word"):
             wire.nscl_gimme(bad, "alice")
-    assert wire.nscl_ok(30001) == b"OK 30001\n"
-    assert wire.nscl_fail("full") == b"FAIL full\n"
+    assert wire.nscl_ok(30001) == b"OK 30001\r\n"
+    assert wire.nscl_fail("full") == b"FAIL full\r\n"
     # a reason with spaces is one Tcl list element, as NSCL's Tcl-parsing bindings expect
-    assert wire.nscl_fail("no free\nport {x}") == b"FAIL {no free port (x)}\n"
-    assert wire.nscl_fail("") == b"FAIL {}\n"
+    assert wire.nscl_fail("no free\nport {x}") == b"FAIL {no free port (x)}\r\n"
+    assert wire.nscl_fail("") == b"FAIL {}\r\n"
     entries = [PortEntry(5, "a", "u"), PortEntry(6, "b_1", "v")]
-    assert wire.nscl_list(entries) == b"OK 2\n5 a u\n6 b_1 v\n"
-    assert wire.nscl_list([]) == b"OK 0\n"
+    assert wire.nscl_list(entries) == b"OK 2\r\n5 a u\r\n6 b_1 v\r\n"
+    assert wire.nscl_list([]) == b"OK 0\r\n"
 
 
 def test_nscl_client_side_parsers() -> None:

@@ -108,17 +108,21 @@ class Console:
 
 @contextlib.asynccontextmanager
 async def console(
-    controller: MockController, role: Source = Source.CSC, state_info: bool = False
+    controller: MockController,
+    role: Source = Source.CSC,
+    state_info: bool = False,
+    host: str = HOST,
 ) -> AsyncIterator[Console]:
     """A console Communicator (read_replies=True) connected on ``role``'s port pair.
 
     ``state_info``: does `Console.read` return ON_STATE_INFO replies?
+    ``host``: where the controller listens and the console's reply server too.
     """
     comm = Communicator(
         f"console-{role.name.lower()}",
-        HOST,
+        host,
         controller.command_port(role),
-        HOST,
+        host,
         0,
         None,
         read_replies=True,
@@ -126,7 +130,7 @@ async def console(
     )
     try:
         port = await asyncio.wait_for(comm.wait_server_port(), STD_TIMEOUT)
-        controller.connect_console(role, port)
+        controller.connect_console(role, port, host=host)
         await asyncio.wait_for(comm.connect(), STD_TIMEOUT)
         yield Console(comm, role, state_info)
     finally:

@@ -8,17 +8,17 @@ from typing import Any
 import pytest
 
 from mountcomm.protocol import commands
-from mountcomm.sim import controller as controller_module
+from mountcomm.sim import console_port as console_port_module
 
 from .controller_helpers import STD_TIMEOUT, console, fast_controller
 
 
 async def test_reply_queue_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(controller_module, "MAX_QUEUED_REPLIES", 5)
+    monkeypatch.setattr(console_port_module, "MAX_QUEUED_REPLIES", 5)
     async with fast_controller(shutdown_timeout=0.1) as controller, console(controller) as csc:
         handled = 0
         all_handled = asyncio.Event()
-        handle = controller._handle
+        handle = controller.handle_command
 
         def counting_handle(*args: Any) -> None:
             nonlocal handled
@@ -27,7 +27,7 @@ async def test_reply_queue_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
             if handled == 20:
                 all_handled.set()
 
-        monkeypatch.setattr(controller, "_handle", counting_handle)
+        monkeypatch.setattr(controller, "handle_command", counting_handle)
         controller.delay_replies(60)  # nothing is delivered: replies pile up
         for _ in range(20):
             await csc.send(commands.AskForCommand())

@@ -235,13 +235,14 @@ def test_limits_validation_and_config() -> None:
 
 
 def test_pure_layers_import_no_asyncio() -> None:
-    """motion, devices and authority stay free of asyncio and sockets."""
+    """motion, devices, authority, the answering core, clock and throttle stay pure."""
     import subprocess
     import sys
 
     code = (
         "import sys\n"
         "import mountcomm.sim.motion, mountcomm.sim.devices, mountcomm.sim.authority\n"
+        "import mountcomm.sim.core, mountcomm.sim.clock, mountcomm.sim.throttle\n"
         "bad = [m for m in ('asyncio', 'socket', 'selectors') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

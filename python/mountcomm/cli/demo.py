@@ -16,7 +16,8 @@ import dataclasses
 import statistics
 import sys
 import time
-from typing import TextIO
+from collections.abc import Coroutine
+from typing import Any, TextIO
 
 from ..commanding.client import MountClient
 from ..exceptions import CommandError
@@ -28,9 +29,12 @@ from ..registry.server import RegistryServer
 from ..sim.controller import MockController, tai_now
 from ..sim.devices.base import Timings
 from ..sim.telemetry import TelemetryClient
+from ..telemetry.record import Recorder
+from .common import CliError, first_error
 
 NAME = "demo"
 HELP = "drive a simulated mount end to end (takes about 20 s; --fast: about 5 s)"
+LOG_LEVEL = "error"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +64,15 @@ FAST = Plan(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true", help="shorter moves and timings")
+    parser.add_argument(
+        "--plot", metavar="PNG", help="record the demo and plot it to PNG (mountcomm[plot])"
+    )
+
+
+def label(cmd: commands.Command) -> str:
+    """The command's class name, with ``(on)`` / ``(off)`` for switching commands."""
+    on = getattr(cmd, "on", None)
+    return type(cmd).__name__ + ("" if on is None else "(on)" if on else "(off)")
 
 
 @dataclasses.dataclass
@@ -85,6 +98,7 @@ class Demo:
         self.records: list[Record] = []
         self.in_position: list[tuple[float, str, bool]] = []
         self.track_acks: list[float] = []
+        self.recorder: Recorder | None = None
 
     def now(self) -> float:
         return time.monotonic() - self.start
@@ -99,9 +113,11 @@ class Demo:
 
     async def run(self, mount: MountClient, cmd: commands.Command, quiet: bool = False) -> Record:
         """Send ``cmd`` and wait until it is done; record the timings."""
-        record = Record(type(cmd).__name__, self.now())
+        record = Record(label(cmd), self.now())
         self.records.append(record)
         futures = await mount.send(cmd)
+        if self.recorder is not None:
+            self.recorder.track(futures)
         try:
             record.announced = await futures.ack
             record.ack = self.now()
@@ -110,6 +126,10 @@ class Demo:
             record.outcome = "done"
         except CommandError as e:
             record.outcome = f"{type(e).__name__}: {e}"
+            raise
+        except asyncio.CancelledError:
+            futures.ack.cancel()  # abandoned: a later failure is nobody's to report
+            futures.done.cancel()
             raise
         finally:
             if not quiet:
@@ -171,9 +191,10 @@ class Demo:
                 f"{statistics.median(self.track_acks):.2f} ms",
                 file=out,
             )
-        print("\nIn-position events", file=out)
+        print("\nIn-position events (arrivals)", file=out)
         for t, axis, flag in self.in_position:
-            print(f"  {t:7.2f} s  {axis:<9} {'in position' if flag else 'moving'}", file=out)
+            if flag:  # the "left position" events are implied by the commands
+                print(f"  {t:7.2f} s  {axis:<9} in position", file=out)
 
 
 async def _track(demo: Demo, mount: MountClient, telemetry: TelemetryClient) -> None:
@@ -207,9 +228,10 @@ async def _track(demo: Demo, mount: MountClient, telemetry: TelemetryClient) -> 
         )
 
 
-async def run_demo(plan: Plan, out: TextIO = sys.stdout) -> int:
-    """Run the demonstration; return the exit status."""
+async def run_demo(plan: Plan, out: TextIO = sys.stdout, recorder: Recorder | None = None) -> int:
+    """Run the demonstration; return the exit status. ``recorder``: record it."""
     demo = Demo(plan, out)
+    demo.recorder = recorder
     async with (
         RegistryServer("127.0.0.1", 0, pool=None) as registry,
         PortRegistry("127.0.0.1", registry.port) as controller_registry,
@@ -232,20 +254,25 @@ async def run_demo(plan: Plan, out: TextIO = sys.stdout) -> int:
                 unsolicited_callback=demo.on_unsolicited,
             )
             telemetry_port = await client_registry.wait_for("mount.telemetry", timeout=10)
-            telemetry = TelemetryClient("127.0.0.1", telemetry_port)
+            telemetry = TelemetryClient(
+                "127.0.0.1", telemetry_port, sample_callback=recorder.sample if recorder else None
+            )
             try:
                 await asyncio.wait_for(mount.start(), 10)
                 await telemetry.start()
                 found = mount.communicator.client_port
-                assert found == controller.command_port(Source.CSC)
+                if found != controller.command_port(Source.CSC):
+                    raise CliError(f"the client found port {found}, not the controller's")
                 demo.say(
                     f"MountClient (CSC) found the controller by name: commands to port "
                     f"{found}, replies on port {mount.reply_port} (advertised)"
                 )
                 await _script(demo, mount, telemetry)
-            except CommandError as e:
-                demo.say(f"demo failed: {e}")
-                return 1
+            except (CommandError, ExceptionGroup) as e:
+                error = first_error(e)
+                if not isinstance(error, CommandError):
+                    raise
+                raise CliError(f"demo failed: {error}") from None
             finally:
                 await telemetry.close()
                 await mount.close()
@@ -254,40 +281,56 @@ async def run_demo(plan: Plan, out: TextIO = sys.stdout) -> int:
     return 0
 
 
+async def _both(*coros: Coroutine[Any, Any, object]) -> None:
+    """Run commands concurrently; if one fails or we are cancelled, cancel and await the rest.
+
+    (Unlike `asyncio.gather`, no command is left running to fail unobserved
+    when the connection closes: no "Task exception was never retrieved".)
+    """
+    async with asyncio.TaskGroup() as group:
+        for coro in coros:
+            group.create_task(coro)
+
+
 async def _script(demo: Demo, mount: MountClient, telemetry: TelemetryClient) -> None:
     """Take command, power up, slew, track, stop."""
     plan = demo.plan
     await demo.run(mount, commands.AskForCommand(commander=Source.CSC))
     await demo.run(mount, commands.MainPowerSupplyPower(on=True))
-    await asyncio.gather(
+    await _both(
         demo.run(mount, commands.AzimuthAxisPower(on=True)),
         demo.run(mount, commands.ElevationAxisPower(on=True)),
     )
-    await asyncio.gather(
+    await _both(
         demo.run(mount, commands.AzimuthAxisDriveEnable(on=True)),
         demo.run(mount, commands.ElevationAxisDriveEnable(on=True)),
     )
     demo.say(f"slewing to azimuth {plan.azimuth}°, elevation {plan.elevation}°")
-    slew = asyncio.create_task(
-        demo.run(mount, commands.BothAxesMove(azimuth=plan.azimuth, elevation=plan.elevation))
-    )
-    await demo.follow(
-        slew,
-        telemetry,
-        {TelemetryTopicId.AZIMUTH: plan.azimuth, TelemetryTopicId.ELEVATION: plan.elevation},
-    )
-    await slew
-    await asyncio.gather(
+    async with asyncio.TaskGroup() as group:
+        slew = group.create_task(
+            demo.run(mount, commands.BothAxesMove(azimuth=plan.azimuth, elevation=plan.elevation))
+        )
+        await demo.follow(
+            slew,
+            telemetry,
+            {TelemetryTopicId.AZIMUTH: plan.azimuth, TelemetryTopicId.ELEVATION: plan.elevation},
+        )
+    await _both(
         demo.run(mount, commands.AzimuthAxisEnableTracking(on=True)),
         demo.run(mount, commands.ElevationAxisEnableTracking(on=True)),
     )
     await _track(demo, mount, telemetry)
     await demo.run(mount, commands.BothAxesStop())
-    await asyncio.gather(
+    await _both(
         demo.run(mount, commands.AzimuthAxisEnableTracking(on=False)),
         demo.run(mount, commands.ElevationAxisEnableTracking(on=False)),
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(run_demo(FAST if args.fast else NORMAL))
+    plan = FAST if args.fast else NORMAL
+    if args.plot is None:
+        return asyncio.run(run_demo(plan))
+    from .plot import plot_demo
+
+    return plot_demo(lambda recorder: asyncio.run(run_demo(plan, recorder=recorder)), args.plot)

@@ -11,18 +11,29 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .. import config
 from ..exceptions import RegistryError
 from ..registry.client import PortRegistry
 from ..registry.store import PortEntry
+from . import common
+from .common import load_config
 
 NAME = "ports"
 HELP = "list or find the port registry's entries"
 
 
+def _reason(error: BaseException) -> str:
+    """A one-line reason for ``error``, never empty."""
+    text = str(error)
+    if isinstance(error, TimeoutError) and not text:
+        return "no answer in time"
+    return text or type(error).__name__
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="host of the registry (default: config registry.host)")
-    parser.add_argument("--port", type=int, help="its TCP port (default: config registry.port)")
+    parser.add_argument(
+        "--port", type=common.port, help="its TCP port (default: config registry.port)"
+    )
     parser.add_argument(
         "--unix-socket", metavar="PATH|@name", help="reach the registry on this Unix socket"
     )
@@ -36,7 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the registry's state instead (in a cluster: is its view stale?)",
     )
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
+    parser.add_argument(
+        "--timeout",
+        type=common.positive_float,
+        default=5.0,
+        help="seconds to wait, > 0 (default 5)",
+    )
     parser.add_argument(
         "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
     )
@@ -83,21 +99,20 @@ async def _query(args: argparse.Namespace, host: str, port: int) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as e:
-        print(f"mountcomm ports: {e}", file=sys.stderr)
-        return 2
+    cfg = load_config(args)
     host = args.host or cfg.registry_host
     port = cfg.registry_port if args.port is None else args.port
     where = args.unix_socket or f"{host}:{port}"
     try:
         entries = asyncio.run(_query(args, host, port))
     except (OSError, TimeoutError) as e:
-        print(f"mountcomm ports: cannot reach the registry at {where}: {e}", file=sys.stderr)
+        print(
+            f"mountcomm ports: cannot reach the registry at {where}: {_reason(e)}",
+            file=sys.stderr,
+        )
         return 1
     except RegistryError as e:
-        print(f"mountcomm ports: the registry refused: {e}", file=sys.stderr)
+        print(f"mountcomm ports: the registry refused: {_reason(e)}", file=sys.stderr)
         return 1
     shown_host = "localhost" if args.unix_socket else host
     if args.status:

@@ -1,4 +1,9 @@
-"""``mountcomm registry``: run the port registry daemon until SIGINT or SIGTERM."""
+"""``mountcomm registry``: run the port registry daemon until SIGINT or SIGTERM.
+
+SIGUSR1 logs the daemon's statistics (as portpicker's portserver does); SIGHUP
+is logged and otherwise ignored (the daemon keeps no file to reopen), so that a
+service manager's reload or a closed terminal does not end it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,12 @@ __all__ = ["HELP", "NAME", "add_arguments", "cluster_settings", "pool_argument",
 
 import argparse
 import asyncio
+import contextlib
+import os
 import signal
 import sys
+from pathlib import Path
+from typing import Any
 
 from .. import config
 from .. import log as mlog
@@ -15,9 +24,16 @@ from ..registry import store, wire
 from ..registry.cluster import ClusterSettings
 from ..registry.cluster.etcd import import_aetcd
 from ..registry.server import RegistryServer
+from . import common
+from .common import EXIT_USAGE, CliError, load_config
 
 NAME = "registry"
 HELP = "run the port registry daemon (NSCL, portpicker and native dialects)"
+
+NSCL_PORT_FILE = "/var/tmp/daqportmgr/listen.port"
+"""Where NSCL's port manager writes its port (pass it to ``--port-file``)."""
+
+_STOP = (signal.SIGINT, signal.SIGTERM)
 
 
 def pool_argument(text: str) -> tuple[tuple[int, int], ...] | None:
@@ -31,25 +47,38 @@ def pool_argument(text: str) -> tuple[tuple[int, int], ...] | None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="interface of the TCP port (default: config registry.host)")
     parser.add_argument(
-        "--port", type=int, help="TCP port; 0 lets the OS choose (default: config registry.port)"
+        "--port",
+        type=common.port,
+        help="TCP port; 0 lets the OS choose (default: config registry.port)",
     )
     parser.add_argument(
         "--pool",
+        "--portserver_static_pool",
+        dest="pool",
         type=pool_argument,
         default=argparse.SUPPRESS,
         metavar="LO-HI[,LO-HI...]",
         help="port ranges to allocate from, or 'ephemeral' for ports the OS picks "
-        "(default: config registry.pool)",
+        "(default: config registry.pool; --portserver_static_pool is portserver's spelling)",
     )
     parser.add_argument(
         "--unix-socket",
+        "--portserver_address",
+        dest="unix_socket",
         metavar="PATH|@name",
         help="also listen on this Unix socket (@name: abstract namespace), e.g. for "
-        "portpicker's PORTSERVER_ADDRESS (default: config registry.unix_socket)",
+        "portpicker's PORTSERVER_ADDRESS (default: config registry.unix_socket; "
+        "--portserver_address is portserver's spelling)",
+    )
+    parser.add_argument(
+        "--port-file",
+        metavar="PATH",
+        help="write the TCP port to PATH while listening, for NSCL clients that find "
+        f"the port manager through a file (NSCL's default: {NSCL_PORT_FILE}); off by default",
     )
     parser.add_argument(
         "--max-line-bytes",
-        type=int,
+        type=common.positive_int,
         default=wire.DEFAULT_MAX_LINE_BYTES,
         help="longest request line accepted (default %(default)s)",
     )
@@ -77,7 +106,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument("--etcd-cert", metavar="PATH", help="TLS: client certificate")
     cluster.add_argument("--etcd-key", metavar="PATH", help="TLS: client key")
     cluster.add_argument(
-        "--lease-ttl", type=int, metavar="S", help="TTL of this daemon's etcd lease, 1-5 s"
+        "--lease-ttl",
+        type=common.positive_int,
+        metavar="S",
+        help="TTL of this daemon's etcd lease, 1-5 s",
     )
 
 
@@ -109,22 +141,16 @@ def cluster_settings(args: argparse.Namespace, cfg: config.Config) -> ClusterSet
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as e:
-        print(f"mountcomm registry: {e}", file=sys.stderr)
-        return 2
+    cfg = load_config(args)
     try:
         cluster = cluster_settings(args, cfg)
     except (ValueError, OSError) as e:
-        print(f"mountcomm registry: cluster: {e}", file=sys.stderr)
-        return 2
+        raise CliError(f"cluster: {e}", EXIT_USAGE) from None
     if cluster is not None:
         try:
             import_aetcd()
         except RuntimeError as e:
-            print(f"mountcomm registry: {e}", file=sys.stderr)
-            return 1
+            raise CliError(str(e)) from None
     server = RegistryServer(
         args.host or cfg.registry_host,
         cfg.registry_port if args.port is None else args.port,
@@ -134,30 +160,79 @@ def run(args: argparse.Namespace) -> int:
         cluster=cluster,
         advertise_host=args.advertise_host or cfg.registry_advertise_host,
     )
-    return asyncio.run(_serve(server))
+    port_file = None if args.port_file is None else Path(args.port_file)
+    return asyncio.run(_serve(server, port_file))
 
 
-async def _serve(server: RegistryServer) -> int:
+def _write_port_file(path: Path, port: int) -> None:
+    """Write ``port`` and a newline to ``path`` (atomically), making its directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(f"{port}\n", encoding="ascii")
+    os.replace(partial, path)
+
+
+def _remove_port_file(path: Path, port: int) -> None:
+    """Remove ``path`` if it still names our port (another daemon may have taken over)."""
+    with contextlib.suppress(OSError):
+        if path.read_text(encoding="ascii").strip() == str(port):
+            path.unlink()
+
+
+def _handle_signals(server: RegistryServer, log: Any) -> asyncio.Future[str]:
+    """Install the daemon's signal handlers; return a future set on SIGINT/SIGTERM.
+
+    SIGUSR1 logs `RegistryServer.statistics`; SIGHUP is logged and ignored.
+    `_restore_signals` removes them.
+    """
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future[str] = loop.create_future()
+
+    def stop(signum: int) -> None:
+        name = signal.Signals(signum).name
+        log.info("signal_received", signal=name)
+        if not stopped.done():
+            stopped.set_result(name)
+
+    def statistics() -> None:
+        log.info("registry_statistics", **server.statistics())
+
+    def hangup() -> None:
+        log.info("signal_ignored", signal="SIGHUP")
+
+    for signum in _STOP:
+        loop.add_signal_handler(signum, stop, signum)
+    loop.add_signal_handler(signal.SIGUSR1, statistics)
+    loop.add_signal_handler(signal.SIGHUP, hangup)
+    return stopped
+
+
+def _restore_signals() -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (*_STOP, signal.SIGUSR1, signal.SIGHUP):
+        loop.remove_signal_handler(signum)
+
+
+async def _serve(server: RegistryServer, port_file: Path | None) -> int:
     log = mlog.get_logger(None, "mountcomm registry")
     try:
         await server.start()
     except OSError as e:
-        print(
-            f"mountcomm registry: cannot listen on {server.host}:{server.port}"
-            f"{f' or {server.unix_socket}' if server.unix_socket else ''}: {e}",
-            file=sys.stderr,
+        where = f"{server.host}:{server.port}" + (
+            f" or {server.unix_socket}" if server.unix_socket else ""
         )
+        print(f"mountcomm registry: cannot listen on {where}: {e}", file=sys.stderr)
         return 1
-    loop = asyncio.get_running_loop()
-    closing: list[asyncio.Task[None]] = []
-
-    def stop(signum: int) -> None:
-        log.info("signal_received", signal=signal.Signals(signum).name)
-        if not closing:
-            closing.append(loop.create_task(server.close()))
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop, signum)
+    if port_file is not None:
+        try:
+            _write_port_file(port_file, server.port)
+        except OSError as e:
+            await server.close()
+            print(
+                f"mountcomm registry: cannot write the port file {port_file}: {e}", file=sys.stderr
+            )
+            return 1
+    stopped = _handle_signals(server, log)
     unix = f" and {server.unix_socket}" if server.unix_socket else ""
     print(f"mountcomm registry: listening on {server.host}:{server.port}{unix}", flush=True)
     if server.cluster is not None:
@@ -167,10 +242,15 @@ async def _serve(server: RegistryServer) -> int:
             flush=True,
         )
     try:
-        await server.wait_closed()
-        for task in closing:
-            await task
+        closed: asyncio.Future[Any] = asyncio.ensure_future(server.wait_closed())
+        either: set[asyncio.Future[Any]] = {stopped, closed}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        reason = stopped.result() if stopped.done() else "terminate request"
+        closed.cancel()
+        await server.close()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        _restore_signals()
+        if port_file is not None:
+            _remove_port_file(port_file, server.port)
+    print(f"mountcomm registry: stopped ({reason})", flush=True)
     return 0

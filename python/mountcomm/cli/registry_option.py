@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from ..net.discovery import DEFAULT_SERVICE_PREFIX
 from ..registry.client import PortRegistry
+from .common import CliError, describe_error, server_port
 
 
 def registry_address(text: str) -> tuple[str, int]:
@@ -19,13 +20,12 @@ def registry_address(text: str) -> tuple[str, int]:
     if not sep or "]" in port_text:
         host, port_text = text, "30000"
     host = host.strip("[]")
-    try:
-        port = int(port_text)
-    except ValueError:
-        port = 0
-    if not host or not 1 <= port <= 65535:
+    if not host:
         raise argparse.ArgumentTypeError(f"bad registry address {text!r}: expected HOST:PORT")
-    return host, port
+    try:
+        return host, server_port(port_text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"bad registry address {text!r}: {e}") from None
 
 
 def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,13 +46,27 @@ def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
 
 @contextlib.asynccontextmanager
 async def open_registry(args: argparse.Namespace) -> AsyncIterator[PortRegistry | None]:
-    """A connected registry client for ``--registry`` (reconnecting), or `None`."""
+    """A connected registry client for ``--registry`` (reconnecting), or `None`.
+
+    Raises
+    ------
+    CliError
+        If the registry cannot be reached (the message says where and why).
+    """
     if args.registry is None:
         yield None
         return
     host, port = args.registry
-    async with PortRegistry(host, port, reconnect=True) as registry:
+    registry = PortRegistry(host, port, reconnect=True)
+    try:
+        await registry.start()
+    except (OSError, TimeoutError) as e:
+        await registry.close()
+        raise CliError(f"cannot reach the registry at {host}:{port}: {describe_error(e)}") from None
+    try:
         yield registry
+    finally:
+        await registry.close()
 
 
 async def locate(registry: PortRegistry, service: str, timeout: float) -> tuple[str, int]:

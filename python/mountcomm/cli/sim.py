@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
 from .. import config as mconfig
 from .. import log as mlog
 from ..protocol.enums import Source
 from ..registry.client import PortRegistry
 from ..sim.controller import MockController
+from .common import (
+    CliError,
+    add_config_argument,
+    describe_error,
+    load_config,
+    port,
+    startup_quiet,
+)
 from .registry_option import add_registry_arguments, open_registry
-from .signals import wait_for_stop_signal
+from .signals import stop_signal
 
 NAME = "sim"
 HELP = "run a simulated mount controller (the PXI side) until SIGINT or SIGTERM"
@@ -25,13 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for role in _ROLES:
         parser.add_argument(
             f"--{role}-port",
-            type=int,
+            type=port,
             metavar="P",
             help=f"serve the {role.upper()} role: read commands on P, send replies to P+1",
         )
     parser.add_argument(
         "--telemetry-port",
-        type=int,
+        type=port,
         metavar="P",
         help="telemetry port (default: the config file's)",
     )
@@ -46,9 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="none",
         help="who holds command at start (default: nobody)",
     )
-    parser.add_argument(
-        "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
-    )
+    add_config_argument(parser)
     add_registry_arguments(parser)
     parser.epilog = (
         "Without any --ROLE-port flag, the roles and ports of the configuration file are served "
@@ -91,57 +96,46 @@ def build_controller(
     )
 
 
-async def _serve(controller: MockController) -> int:
+async def _serve(args: argparse.Namespace, cfg: mconfig.Config) -> int:
+    async with open_registry(args) as registry:
+        return await _serve_with(args, cfg, registry)
+
+
+async def _serve_with(
+    args: argparse.Namespace, cfg: mconfig.Config, registry: PortRegistry | None
+) -> int:
     log = mlog.get_logger(None, "mountcomm sim")
     try:
-        await controller.start()
-    except OSError as e:
-        print(f"mountcomm sim: cannot listen: {e}", file=sys.stderr)
+        controller = build_controller(args, cfg, registry)
+    except ValueError as e:
+        raise CliError(str(e), status=2) from None
+    with stop_signal() as stopped:
+        try:
+            with startup_quiet():  # a start-up failure is this command's one-line error
+                await controller.start()
+        except OSError as e:
+            await controller.close()
+            raise CliError(f"cannot listen: {describe_error(e)}") from None
+        roles = ", ".join(
+            f"{r.name} commands on {controller.command_port(r)} replies to "
+            f"{controller.console_host or '127.0.0.1'}:{controller.reply_port(r) or '?'}"
+            for r in controller.roles
+        )
+        log.info(
+            "sim_ready",
+            roles=[r.name for r in controller.roles],
+            telemetry_port=controller.telemetry_port,
+        )
+        print(
+            f"mountcomm sim: ready; {roles}; telemetry on {controller.telemetry_port}", flush=True
+        )
+        name = await stopped
+        log.info("signal_received", signal=name)
         await controller.close()
-        return 1
-    roles = ", ".join(
-        f"{r.name} commands on {controller.command_port(r)} replies to "
-        f"{controller.console_host or '127.0.0.1'}:{controller.reply_port(r) or '?'}"
-        for r in controller.roles
-    )
-    log.info(
-        "sim_ready",
-        roles=[r.name for r in controller.roles],
-        telemetry_port=controller.telemetry_port,
-    )
-    print(f"mountcomm sim: ready; {roles}; telemetry on {controller.telemetry_port}", flush=True)
-    name = await wait_for_stop_signal()
-    log.info("signal_received", signal=name)
-    await controller.close()
     print(f"mountcomm sim: stopped ({name})", flush=True)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = mconfig.load(args.config)
-    except mconfig.ConfigError as e:
-        print(f"mountcomm sim: {e}", file=sys.stderr)
-        return 2
-    if args.registry is not None:
-        return asyncio.run(_serve_with_registry(args, cfg))
-    try:
-        controller = build_controller(args, cfg)
-    except ValueError as e:
-        print(f"mountcomm sim: {e}", file=sys.stderr)
-        return 2
-    return asyncio.run(_serve(controller))
-
-
-async def _serve_with_registry(args: argparse.Namespace, cfg: mconfig.Config) -> int:
-    try:
-        async with open_registry(args) as registry:
-            try:
-                controller = build_controller(args, cfg, registry)
-            except ValueError as e:
-                print(f"mountcomm sim: {e}", file=sys.stderr)
-                return 2
-            return await _serve(controller)
-    except (OSError, TimeoutError) as e:
-        print(f"mountcomm sim: cannot reach the registry: {e}", file=sys.stderr)
-        return 1
+    cfg = load_config(args)
+    return asyncio.run(_serve(args, cfg))

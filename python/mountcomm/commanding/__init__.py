@@ -1,12 +1,14 @@
 """Commanding: what observatory (CSC) code uses to drive the mount.
 
 `MountClient` is the facade: a console connection, a read loop and a
-`CommandTracker`. `CommandTracker` assigns sequence ids and turns replies into `CommandFutures`;
-the policies it applies (timeouts, which error a NOACK maps to) are pure
-functions in `mountcomm.commanding.policy`.
+`CommandTracker`, with an explicit life cycle (`ClientState`). `CommandTracker`
+assigns sequence ids and turns replies into `CommandFutures`; the policies it
+applies (timeouts, which error a NOACK maps to) are pure functions in
+`mountcomm.commanding.policy`.
 """
 
 from .client import MountClient
+from .lifecycle import ClientState
 from .policy import (
     DEFAULT_ACK_TIMEOUT,
     DEFAULT_DONE_MARGIN,
@@ -21,6 +23,7 @@ from .unsolicited import UnsolicitedReplies
 __all__ = [
     "DEFAULT_ACK_TIMEOUT",
     "DEFAULT_DONE_MARGIN",
+    "ClientState",
     "CommandFutures",
     "CommandTracker",
     "MountClient",

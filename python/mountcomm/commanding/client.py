@@ -5,17 +5,19 @@ from __future__ import annotations
 __all__ = ["MountClient"]
 
 import asyncio
-from typing import Any
+from collections import deque
+from typing import Any, NoReturn
 
-from .._lifecycle import AsyncResource
-from ..exceptions import CommandTimeout, ConnectionClosedError, ProtocolError
-from ..log import get_logger
-from ..net.communicator import Communicator
-from ..net.discovery import ServiceRegistry, mount_service_name
+from ..exceptions import CommandTimeout, ConnectionClosedError
+from ..net.discovery import ServiceRegistry
 from ..protocol.commands import Command
 from ..protocol.enums import Source
 from ..protocol.replies import Reply
-from .policy import DEFAULT_ACK_TIMEOUT, DEFAULT_DONE_MARGIN, should_log_occurrence
+from .connection import ConsoleConnection
+from .ids import IdRange
+from .lifecycle import ClientState
+from .policy import DEFAULT_ACK_TIMEOUT, DEFAULT_DONE_MARGIN
+from .timer import DeadlineTimer
 from .tracker import CommandFutures, CommandTracker
 from .unsolicited import (
     DEFAULT_UNSOLICITED_QUEUE,
@@ -24,25 +26,18 @@ from .unsolicited import (
     UnsolicitedReplies,
 )
 
-_MANAGED_OPTIONS = frozenset(
-    {
-        "connect",
-        "connect_callback",
-        "read_replies",
-        "server_service",
-        "client_service",
-        "auto_reconnect",
-    }
-)
+RETIRED_CONNECTIONS = 16
+"""A new connection never reuses the sequence ids of this many earlier ones."""
 
 
-class MountClient(AsyncResource):
+class MountClient(ConsoleConnection):
     """Command the mount controller as one console (CSC, EUI or HHD).
 
     Owns a `Communicator` in the console role (it writes commands to the
     controller's command port and reads replies on its own reply port), a read
-    loop task that feeds a `CommandTracker`, and the delivery of unsolicited
-    replies. Use it as an async context manager::
+    loop task that feeds a `CommandTracker`, one timer for the tracker's
+    deadlines, and the delivery of unsolicited replies. Use it as an async
+    context manager::
 
         async with MountClient(host, 50005) as mount:
             await mount.run(commands.AskForCommand(commander=Source.CSC))
@@ -67,7 +62,8 @@ class MountClient(AsyncResource):
     log : `logging.Logger`, structlog logger or `None`, keyword-only
         Where to log.
     ack_timeout : `float`, keyword-only
-        How long to wait for the ACK or NOACK of a command [s].
+        How long to wait for the ACK or NOACK of a command [s]. When it
+        expires the command connection is reset (see the notes).
     done_margin : `float`, keyword-only
         How long to wait for DONE beyond the ACK's ``timeout_ms`` [s].
     unsolicited_callback : callable or `None`, keyword-only
@@ -87,6 +83,12 @@ class MountClient(AsyncResource):
     auto_reconnect : `bool`, keyword-only
         Survive a lost connection (see the notes). Default False: one
         connection, one life.
+    tcp_keepalive : `float` or `None`, keyword-only
+        TCP keepalive of both connections, as `Communicator`'s option of that
+        name; `None`: the `Communicator` default.
+    tcp_user_timeout : `float` or `None`, keyword-only
+        ``TCP_USER_TIMEOUT`` of both connections [s], as `Communicator`'s
+        option of that name; `None`: the `Communicator` default.
     **communicator_options
         Keyword-only options of `Communicator` (``connect_timeout``,
         ``max_frame_bytes``, retry settings, ...). ``connect``,
@@ -101,7 +103,7 @@ class MountClient(AsyncResource):
     start_task : `asyncio.Task`
         Connects the client (started at construction): done when both
         connections are up, or failed (e.g. `TimeoutError` after
-        ``connect_timeout``).
+        ``connect_timeout``, naming the host and ports).
     protocol_errors : `int`
         Bad frames received and skipped.
 
@@ -115,28 +117,34 @@ class MountClient(AsyncResource):
     Notes
     -----
     Any number of commands may be in flight at once; each resolves from its own
-    replies, in whatever order they come. No task is created per command.
+    replies, in whatever order they come. No task is created per command. The
+    details are in doc/commanding.md; in short:
 
-    One connection, one life (the default): when either connection is lost (or
-    `close` is called) every command in flight fails at once with
-    `ConnectionClosedError` (a `ConnectionError`, chained to the cause),
-    unsolicited iterations end, and `send` raises `ConnectionClosedError`. To
-    reconnect, make a new client (with a ``registry`` it finds a restarted
-    controller by name).
-
-    With ``auto_reconnect=True`` a lost connection fails every command in flight
-    at once with `ConnectionClosedError`, as above, but the client lives on: the
-    command connection is made again in the background (through the registry
-    when ``command_service`` is set, so a controller that restarts on another
-    port is found), the reply server keeps listening for the controller to come
-    back, unsolicited subscriptions carry on, and `wait_connected` returns once
-    both are up. Meanwhile `send` raises `ConnectionClosedError`; nothing is
-    queued or resent (the controller, and who holds command, may be new).
-    Each connection gets a fresh `tracker`.
+    * Life cycle: `state` (a `ClientState`) follows the table
+      `mountcomm.commanding.lifecycle.TRANSITIONS`: CONNECTING, CONNECTED,
+      RECONNECTING (``auto_reconnect`` only), LOST, CLOSED.
+    * Connection lost: every command in flight fails at once with
+      `ConnectionClosedError` (chained to the cause). By default the client
+      then ends (LOST: `send` raises; make a new client). With
+      ``auto_reconnect`` it connects again in the background (through the
+      registry when ``command_service`` is set), keeps its unsolicited
+      subscriptions, and `wait_connected` returns once both connections are
+      up; nothing is queued or resent meanwhile.
+    * Sequence ids: each connection has a fresh `tracker` whose ids start at
+      a random value and skip those of the client's recent connections, so a
+      late reply to an earlier connection (or process) is counted in
+      `unknown_replies` and never resolves a newer command.
+    * ACK timeout: a command may or may not have reached the controller. The
+      client resets the command connection (TCP RST: what the kernel still
+      holds is discarded, so it cannot execute later) and fails every command
+      in flight with `CommandTimeout` (``delivered="unknown"``, or ``"yes"``
+      for those already acknowledged); the connection is then lost as above.
+      A DONE timeout fails only its command (``delivered="yes"``) and keeps
+      the connection.
 
     Shutdown (`close`, idempotent): (1) fail every command in flight and end the
     unsolicited iterations, (2) cancel connecting if still under way, (3) stop
-    the read loop, (4) close both connections.
+    the read loop and the timer, (4) close both connections.
     """
 
     def __init__(
@@ -155,81 +163,43 @@ class MountClient(AsyncResource):
         command_service: str | None = None,
         reply_service: str | None = None,
         auto_reconnect: bool = False,
+        tcp_keepalive: float | None = None,
+        tcp_user_timeout: float | None = None,
         **communicator_options: Any,
     ) -> None:
-        managed = _MANAGED_OPTIONS & communicator_options.keys()
-        if managed:
-            raise TypeError(f"MountClient manages these Communicator options: {sorted(managed)}")
-        self.role = Source(role)
-        if registry is not None:
-            if command_service is None and not command_port:
-                command_service = mount_service_name(self.role, "command")
-            if reply_service is None:
-                reply_service = mount_service_name(self.role, "reply")
-        elif command_service or reply_service:
-            raise ValueError("command_service and reply_service need a registry")
-        if not command_port and not command_service:
-            raise ValueError(f"command_port must be a real port, got {command_port!r}")
-        if reply_port is None:
-            reply_port = command_port + 1 if command_port else 0
-        loop = asyncio.get_running_loop()
-        self.host = host
-        self.command_port = command_port
-        self.registry = registry
-        self.command_service = command_service
-        self.reply_service = reply_service
-        self.auto_reconnect = auto_reconnect
-        self.log = get_logger(log, f"MountClient({self.role.name})")
-        self.protocol_errors = 0
+        # None: leave the Communicator's default.
+        if tcp_keepalive is not None:
+            communicator_options["tcp_keepalive"] = tcp_keepalive
+        if tcp_user_timeout is not None:
+            communicator_options["tcp_user_timeout"] = tcp_user_timeout
+        super().__init__(
+            host,
+            command_port,
+            reply_port=reply_port,
+            reply_host=reply_host,
+            role=role,
+            log=log,
+            registry=registry,
+            command_service=command_service,
+            reply_service=reply_service,
+            auto_reconnect=auto_reconnect,
+            communicator_options=communicator_options,
+        )
+        # The start task runs from the next loop iteration: the hooks' state is ready.
         self._tracker_options: dict[str, Any] = {
             "ack_timeout": ack_timeout,
             "done_margin": done_margin,
             "log": self.log,
         }
+        self._retired_ids: deque[IdRange] = deque(maxlen=RETIRED_CONNECTIONS)
+        self._retired_unknown = 0
         self._tracker = CommandTracker(**self._tracker_options)
-        self._change: asyncio.Future[None] = loop.create_future()
+        self._timer = DeadlineTimer(self._deadline_passed)  # the tracker's one timer
         self._dispatcher = UnsolicitedDispatcher(self.log)
         if unsolicited_callback is not None:
             self._dispatcher.add_callback(unsolicited_callback)
-        self._read_task: asyncio.Task[None] | None = None
-        self._ended = False
-        self._closing = False
-        self._closed: asyncio.Future[None] = loop.create_future()
-        self._communicator = Communicator(
-            name=self.role.name.lower(),
-            client_host=host,
-            client_port=command_port,
-            server_host=reply_host,
-            server_port=reply_port,
-            log=log,
-            read_replies=True,
-            connect=False,
-            connect_callback=self._connection_changed,
-            registry=registry,
-            client_service=command_service,
-            server_service=reply_service,
-            auto_reconnect=auto_reconnect,
-            **communicator_options,
-        )
-        self.start_task: asyncio.Task[None] = loop.create_task(self._start())
-        self.start_task.add_done_callback(self._start_done)
 
     # --- state -------------------------------------------------------------------
-
-    @property
-    def connected(self) -> bool:
-        """True from the end of `start` until the connection is lost or closed."""
-        return self._read_task is not None and not self._ended and self._communicator.connected
-
-    @property
-    def reply_port(self) -> int:
-        """Port this client listens on for replies (0 until known, if 0 was asked)."""
-        return self._communicator.server_port
-
-    @property
-    def communicator(self) -> Communicator:
-        """The underlying `Communicator` (do not read from it)."""
-        return self._communicator
 
     @property
     def tracker(self) -> CommandTracker:
@@ -243,192 +213,67 @@ class MountClient(AsyncResource):
 
     @property
     def unknown_replies(self) -> int:
-        """ACK/NOACK/DONE replies that matched no command in flight."""
-        return self._tracker.unknown_replies
+        """ACK/NOACK/DONE replies that matched no command in flight (all connections)."""
+        return self._retired_unknown + self._tracker.unknown_replies
 
-    # --- life cycle -------------------------------------------------------------------
+    # --- the hooks of ConsoleConnection --------------------------------------------------
 
-    async def wait_reply_port(self) -> int:
-        """Wait until the reply server listens; return its port.
+    def _handle_reply(self, reply: Reply) -> None:
+        tracker = self._tracker
+        if tracker.handle_reply(reply):
+            self._timer.arm(tracker.next_deadline())  # an ACK sets a DONE deadline
+        else:
+            self._dispatcher.dispatch(reply)
 
-        Raises
-        ------
-        OSError
-            If the reply port cannot be bound.
-        """
-        return await self._communicator.wait_server_port()
-
-    async def wait_connected(self) -> None:
-        """Wait until both connections are up (return at once if they are).
-
-        For ``auto_reconnect``: the next connection after a loss. Cancel-safe.
-
-        Raises
-        ------
-        ConnectionClosedError
-            If the client is closed, or its connection ended for good, first.
-        """
-        while not self.connected:
-            if self._ended:
-                raise ConnectionClosedError("MountClient is closed or its connection was lost")
-            await asyncio.shield(self._change)
-
-    def _notify_change(self) -> None:
-        change = self._change
-        self._change = asyncio.get_running_loop().create_future()
-        change.set_result(None)
-
-    async def start(self) -> None:
-        """Wait until both connections are up (`start_task`). Idempotent.
-
-        Cancelling `start` does not cancel `start_task`.
-
-        Raises
-        ------
-        TimeoutError
-            If ``connect_timeout`` was given and expired.
-        ConnectionError
-            If the client was closed (`ConnectionClosedError`) or the connection
-            lost before it was up.
-        OSError
-            If the reply port cannot be bound.
-        """
-        try:
-            await asyncio.shield(self.start_task)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if self.start_task.cancelled() and (current is None or not current.cancelling()):
-                # close() cancelled the connecting, not our caller.
-                raise ConnectionClosedError("MountClient was closed before it connected") from None
-            raise
-
-    async def _start(self) -> None:
-        comm = self._communicator
-        await comm.wait_server_port()  # raises OSError if the reply port cannot be bound
-        await comm.connect()
-        if self._ended or not comm.connected:
-            raise ConnectionClosedError(f"{comm.name}: connection lost while connecting")
-        self._read_task = asyncio.get_running_loop().create_task(self._read_loop())
-        self.log.info(
-            "mount_client_connected",
-            host=self.host,
-            command_port=comm.client_port,
-            reply_port=self.reply_port,
-        )
-        self._notify_change()
-
-    def _start_done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            self.log.error("mount_client_start_failed", error=repr(error))
-            self._end(error)
-
-    async def close(self) -> None:
-        """Close the client (see the class notes for the steps). Idempotent.
-
-        Every command still in flight fails with `ConnectionClosedError`. Safe
-        to call at any moment, also concurrently.
-        """
-        if self._closing:
-            await asyncio.shield(self._closed)
-            return
-        self._closing = True
-        try:
-            self._end(None)
-            if not self.start_task.done():
-                self.start_task.cancel()
-            await asyncio.gather(self.start_task, return_exceptions=True)
-            if self._read_task is not None:
-                self._read_task.cancel()
-                await asyncio.gather(self._read_task, return_exceptions=True)
-            await self._communicator.close()
-        finally:
-            if not self._closed.done():
-                self._closed.set_result(None)
-
-    # --- the one teardown funnel ----------------------------------------------------------
-
-    def _end(self, cause: BaseException | None) -> None:
-        """Fail everything pending; ``cause`` `None` means a deliberate close.
-
-        Idempotent: the first call wins and records the cause.
-        """
-        if self._ended:
-            return
-        self._ended = True
-        if cause is not None:
-            self.log.warning(
-                "connection_lost", error=repr(cause), in_flight=self._tracker.in_flight
-            )
+    def _ended(self, cause: BaseException | None) -> None:
         self._tracker.connection_lost(cause)
         self._dispatcher.end(lost=cause is not None, cause=cause)
-        task = self._read_task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
-        self._notify_change()
+        self._timer.cancel()
 
-    def _lost(self, cause: BaseException) -> None:
-        """A connection was lost: end (default) or fail what is in flight and go on."""
-        if not self.auto_reconnect or self._closing:
-            self._end(cause)
-            return
-        if self._ended:
-            return
+    def _interrupted(self, cause: BaseException) -> None:
+        self._tracker.connection_lost(cause)
+        self._timer.cancel()
+
+    def _resumed(self) -> None:
+        # A new connection: a new tracker, whose ids skip those of the recent ones.
         old = self._tracker
-        if old.in_flight or not old.closed:
-            self.log.warning(
-                "connection_lost_reconnecting", error=repr(cause), in_flight=old.in_flight
-            )
-            self._tracker = CommandTracker(**self._tracker_options)
-            old.connection_lost(cause)
+        self._retired_ids.append(old.issued_ids)
+        self._retired_unknown += old.unknown_replies
+        self._tracker = CommandTracker(**self._tracker_options, retired_ids=self._retired_ids)
 
-    def _connection_changed(self, communicator: Communicator) -> None:
-        # The read loop notices a lost reply connection; this notices a lost
-        # command connection, which nothing reads.
-        if self._read_task is not None and not communicator.client_connected:
-            self._lost(ConnectionClosedError(f"{communicator.name}: command connection lost"))
-        if self._read_task is not None:
-            self._notify_change()
+    # --- deadlines ---------------------------------------------------------------------
 
-    async def _read_loop(self) -> None:
-        comm = self._communicator
-        read = comm.read
-        dispatch = self._dispatcher.dispatch
-        try:
-            while True:
-                try:
-                    # read_replies=True: the Communicator parses replies only.
-                    reply: Reply = await read()  # type: ignore[assignment]
-                except ConnectionError as e:
-                    if not self.auto_reconnect:
-                        raise
-                    self._lost(e)
-                    # The controller connects to our reply server again when it is back.
-                    await comm.server.wait_connected()
-                    continue
-                except ProtocolError as e:
-                    self.protocol_errors += 1
-                    if should_log_occurrence(self.protocol_errors):
-                        self.log.warning(
-                            "bad_frame_skipped", error=str(e), protocol_errors=self.protocol_errors
-                        )
-                    continue
-                if not self._tracker.handle_reply(reply):
-                    dispatch(reply)
-        except ConnectionError as e:
-            self._end(e)
-        except Exception as e:  # a bug: end cleanly rather than hang every caller
-            self.log.exception("read_loop_failed")
-            self._end(e)
+    def _deadline_passed(self) -> None:
+        errors = self._tracker.expire(self._loop.time())
+        unacknowledged = next((e for e in errors if e.delivered == "unknown"), None)
+        if unacknowledged is not None and self._lifecycle.state is ClientState.CONNECTED:
+            self._reset_command_connection(unacknowledged)
+        self._timer.arm(self._tracker.next_deadline())
+
+    def _reset_command_connection(self, cause: CommandTimeout) -> None:
+        """No ACK in time: reset the command connection so the command cannot run later."""
+        self.log.warning(
+            "command_connection_reset", reason=str(cause), in_flight=self._tracker.in_flight
+        )
+        self._tracker.connection_aborted(cause)
+        self._connection_lost(cause)
+        self._communicator.abort_client()
 
     # --- commanding -------------------------------------------------------------------
+
+    def _refuse_send(self, command: Command) -> NoReturn:
+        state = self._lifecycle.state
+        if state is ClientState.CONNECTING:
+            raise RuntimeError("MountClient is not started: use `async with` or await start()")
+        cause = self._interruption if state is ClientState.RECONNECTING else self._cause
+        raise ConnectionClosedError(
+            f"cannot send {type(command).__name__}: MountClient is {state.value}"
+        ) from cause
 
     async def send(self, command: Command) -> CommandFutures:
         """Send a command; return its futures at once, without waiting for replies.
 
-        Sets ``command.sequence_id`` (from this connection's generator) and
+        Sets ``command.sequence_id`` (from this connection's ids) and
         ``command.source`` (`role`).
 
         Parameters
@@ -445,7 +290,8 @@ class MountClient(AsyncResource):
         Raises
         ------
         ConnectionClosedError
-            If the connection is lost or closed (chained to the cause).
+            If the connection is lost, being made again, or closed (chained to
+            the cause).
         RuntimeError
             If the client has not finished `start`.
 
@@ -455,14 +301,16 @@ class MountClient(AsyncResource):
         high-water mark. Cancelling ``send`` while it waits for the buffer to
         drain forgets the command (its replies, if any, count as unknown).
         """
-        if self._read_task is None and not self._ended:
-            raise RuntimeError("MountClient is not started: use `async with` or await start()")
+        if self._lifecycle.state is not ClientState.CONNECTED:
+            self._refuse_send(command)
         command.source = self.role  # type: ignore[misc]  # slot made by MessageMeta
-        futures = self._tracker.start(command)
+        tracker = self._tracker
+        futures = tracker.start(command)
+        self._timer.arm(futures.deadline)
         try:
             await self._communicator.write(command)
         except BaseException:
-            self._tracker.abandon(futures)
+            tracker.abandon(futures)
             raise
         return futures
 
@@ -489,7 +337,8 @@ class MountClient(AsyncResource):
             A newer command replaced this one (a `CommandRejected`).
         CommandTimeout
             No ACK within the ack timeout, no DONE within the ACK's
-            ``timeout_ms`` plus the done margin, or ``timeout`` expired.
+            ``timeout_ms`` plus the done margin, or ``timeout`` expired;
+            ``delivered`` tells whether the ACK was seen.
         ConnectionClosedError
             The connection was lost or closed before the command was done.
         RuntimeError
@@ -497,24 +346,28 @@ class MountClient(AsyncResource):
 
         Notes
         -----
-        Cancelling ``run`` abandons the command's futures; the command is not
-        withdrawn from the controller.
+        Cancelling ``run`` (or ``timeout`` expiring) abandons the command's
+        futures; the command is not withdrawn from the controller. If its ACK
+        does not come within the ack timeout, the command connection is still
+        reset, as for any command.
         """
         if timeout is None:
             futures = await self.send(command)
             await futures.wait()
             return
         deadline = asyncio.timeout(timeout)
+        sent: CommandFutures | None = None
         try:
             async with deadline:
-                futures = await self.send(command)
-                await futures.wait()
+                sent = await self.send(command)
+                await sent.wait()
         except TimeoutError as e:
             if not deadline.expired():
                 raise  # a CommandTimeout from the tracker
             raise CommandTimeout(
                 f"{type(command).__name__} (sequence_id={command.sequence_id}) "
-                f"not done within {timeout:.3g} s"
+                f"not done within {timeout:.3g} s",
+                delivered="yes" if sent is not None and sent.acked else "unknown",
             ) from e
 
     # --- unsolicited replies --------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_ACK_TIMEOUT",
     "DEFAULT_DONE_MARGIN",
+    "connect_timeout_message",
     "done_timeout",
     "is_superseded",
     "noack_exception",
@@ -89,3 +90,46 @@ def should_log_occurrence(count: int, first: int = 10, every: int = 1000) -> boo
         After that, log each ``every``-th occurrence.
     """
     return count <= first or count % every == 0
+
+
+def connect_timeout_message(
+    who: str,
+    host: str,
+    port: int,
+    service: str | None,
+    reply_port: int,
+    timeout: float | None,
+    command_connected: bool,
+) -> str:
+    """Return the message of the `TimeoutError` raised when connecting takes too long.
+
+    It names the address that did not answer: the controller's command port
+    (``host:port``, with the service name when it was looked up by name), or
+    this side's reply port if the command connection was made but the
+    controller did not connect back.
+
+    Parameters
+    ----------
+    who : `str`
+        The client, e.g. ``"MountClient(CSC)"``.
+    host, port : `str`, `int`
+        The controller's command address (``port`` 0: not known yet).
+    service : `str` or `None`
+        The service name the command port is looked up by, if any.
+    reply_port : `int`
+        This client's reply port.
+    timeout : `float` or `None`
+        The ``connect_timeout`` that expired [s].
+    command_connected : `bool`
+        Whether the command connection was made.
+    """
+    where = f"{host}:{port or '?'}"
+    if service:
+        where += f" (service {service!r})"
+    within = f"within connect_timeout={timeout} s"
+    if not command_connected:
+        return f"{who}: no connection to {where} {within}"
+    return (
+        f"{who}: connected to {where}, but the controller did not connect back "
+        f"to reply port {reply_port} {within}"
+    )

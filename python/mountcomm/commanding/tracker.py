@@ -13,11 +13,19 @@ NOACK                  ``ack`` fails: `CommandRejected`       ``done`` fails: `C
                                                              or `CommandSuperseded`
 DONE                   ``ack`` ← 0.0, ``done`` ← None         ``done`` ← None
 no reply in time       ``ack`` fails: `CommandTimeout`        ``done`` fails: `CommandTimeout`
+(`expire`)             (``delivered="unknown"``)              (``delivered="yes"``)
+connection aborted     ``ack`` fails: `CommandTimeout`        ``done`` fails: `CommandTimeout`
+(`connection_aborted`) (``delivered="unknown"``)              (``delivered="yes"``)
 connection lost        ``ack`` fails: `ConnectionClosedError` ``done`` fails: same
 =====================  ====================================  ==============================
 
-The tracker does no I/O and starts no task: its only contact with the event loop is
-creating futures and ``loop.call_later`` timers, so it is tested by feeding replies.
+The tracker is pure: it does no I/O, starts no task and owns no timer. Time is an
+argument (``now``, seconds on the event loop's clock): each command in flight has
+one deadline (its ACK's, then its DONE's); `next_deadline` says when the earliest
+falls due and `expire` fails the commands whose deadline has passed. The owner
+(`MountClient`) keeps one timer armed at `next_deadline`. The tracker's only
+contact with the event loop is creating futures (and reading ``loop.time()`` when
+no ``now`` is given).
 """
 
 from __future__ import annotations
@@ -25,13 +33,16 @@ from __future__ import annotations
 __all__ = ["CommandFutures", "CommandTracker"]
 
 import asyncio
+import heapq
+import itertools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..exceptions import CommandTimeout, ConnectionClosedError
 from ..log import get_logger
 from ..protocol.commands import Command
 from ..protocol.replies import AckReply, DoneReply, NoAckReply, Reply
-from ..protocol.sequence import SequenceIdGenerator
+from .ids import ConnectionIds, IdRange
 from .policy import (
     DEFAULT_ACK_TIMEOUT,
     DEFAULT_DONE_MARGIN,
@@ -78,7 +89,7 @@ class CommandFutures:
     is not withdrawn from the controller.
     """
 
-    __slots__ = ("_acked", "_timer", "ack", "command", "done", "sequence_id")
+    __slots__ = ("_acked", "_deadline", "ack", "command", "done", "sequence_id")
 
     def __init__(
         self,
@@ -92,12 +103,20 @@ class CommandFutures:
         self.ack = ack
         self.done = done
         self._acked = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
 
     @property
     def acked(self) -> bool:
         """True once the ACK (or a DONE standing in for it) has arrived."""
         return self._acked
+
+    @property
+    def deadline(self) -> float | None:
+        """When the command times out (its ACK's or its DONE's deadline) [s, loop clock].
+
+        `None` once the command is finished.
+        """
+        return self._deadline
 
     async def wait(self) -> float:
         """Wait until the command is done.
@@ -160,8 +179,14 @@ class CommandTracker:
         How long to wait for DONE beyond the ACK's ``timeout_ms`` [s].
     log : `logging.Logger`, structlog logger or `None`, optional
         Where to log (see `mountcomm.log.get_logger`).
-    first_sequence_id : `int`, optional
-        The first sequence id to assign (1 … 2**31 - 1).
+    first_sequence_id : `int` or `None`, optional
+        The first sequence id to assign (1 … 2**31 - 1); `None` (the
+        default): a random one, so that ids differ between connections and
+        processes.
+    retired_ids : iterable of `IdRange`, optional
+        Ids issued by earlier connections (oldest first): never assigned here,
+        so that a late reply to one of them cannot match a command of this
+        connection (see `ConnectionIds`).
 
     Attributes
     ----------
@@ -180,6 +205,7 @@ class CommandTracker:
     All methods must be called from the event loop thread; none blocks or awaits.
     Per message the tracker logs nothing; it logs rejections, timeouts, unknown
     replies (throttled, see `policy.should_log_occurrence`) and connection loss.
+    Times (``now``, deadlines) are in seconds on the event loop's clock.
     """
 
     def __init__(
@@ -188,7 +214,8 @@ class CommandTracker:
         ack_timeout: float = DEFAULT_ACK_TIMEOUT,
         done_margin: float = DEFAULT_DONE_MARGIN,
         log: Any = None,
-        first_sequence_id: int = 1,
+        first_sequence_id: int | None = None,
+        retired_ids: Iterable[IdRange] = (),
     ) -> None:
         if ack_timeout <= 0:
             raise ValueError(f"ack_timeout must be > 0 s, got {ack_timeout}")
@@ -198,8 +225,12 @@ class CommandTracker:
         self.done_margin = done_margin
         self.log = get_logger(log, "CommandTracker")
         self.unknown_replies = 0
-        self._ids = SequenceIdGenerator(first_sequence_id)
+        self._ids = ConnectionIds(first_sequence_id, retired_ids)
         self._records: dict[int, CommandFutures] = {}
+        # Deadlines: a heap of (when, tie-breaker, record); entries whose record
+        # finished or got a new deadline are stale and skipped (lazy deletion).
+        self._deadlines: list[tuple[float, int, CommandFutures]] = []
+        self._tiebreak = itertools.count()
         self._closed_error: ConnectionClosedError | None = None
         self._handlers = {
             AckReply: self.handle_ack,
@@ -216,26 +247,47 @@ class CommandTracker:
 
     @property
     def closed(self) -> bool:
-        """True after `connection_lost`; `start` then raises."""
+        """True after `connection_lost` or `connection_aborted`; `start` then raises."""
         return self._closed_error is not None
+
+    @property
+    def issued_ids(self) -> IdRange:
+        """The span of sequence ids assigned so far (to retire with the connection)."""
+        return self._ids.issued
 
     def get(self, sequence_id: int) -> CommandFutures | None:
         """Return the record of a command in flight, or `None`."""
         return self._records.get(sequence_id)
 
+    def next_deadline(self) -> float | None:
+        """Return the earliest deadline of a command in flight, or `None` [s].
+
+        Pass a time at or after it to `expire`.
+        """
+        heap = self._deadlines
+        records = self._records
+        while heap:
+            when, _, futures = heap[0]
+            if futures._deadline == when and records.get(futures.sequence_id) is futures:
+                return when
+            heapq.heappop(heap)  # stale
+        return None
+
     # --- starting and ending commands ------------------------------------------
 
-    def start(self, command: Command) -> CommandFutures:
+    def start(self, command: Command, now: float | None = None) -> CommandFutures:
         """Assign a sequence id to ``command`` and start tracking it.
 
-        Sets ``command.sequence_id`` and starts the ack timer. Call this just
-        before writing the command; if the write fails, call `fail` (or
-        `connection_lost`).
+        Sets ``command.sequence_id`` and its ACK deadline (``now`` +
+        ``ack_timeout``). Call this just before writing the command; if the
+        write fails, call `abandon` or `fail` (or `connection_lost`).
 
         Parameters
         ----------
         command : `Command`
             The command to track. Its ``sequence_id`` is overwritten.
+        now : `float` or `None`, optional
+            The current time [s]; `None`: the running loop's ``time()``.
 
         Returns
         -------
@@ -245,7 +297,7 @@ class CommandTracker:
         Raises
         ------
         ConnectionClosedError
-            After `connection_lost`, chained to its cause.
+            After `connection_lost` or `connection_aborted`, chained to its cause.
         RuntimeError
             If no event loop is running.
         """
@@ -259,8 +311,8 @@ class CommandTracker:
             sequence_id = next(self._ids)
         command.sequence_id = sequence_id  # type: ignore[misc]  # slot made by MessageMeta
         futures = CommandFutures(command, sequence_id, loop.create_future(), loop.create_future())
-        futures._timer = loop.call_later(self.ack_timeout, self._ack_timed_out, futures)
         self._records[sequence_id] = futures
+        self._set_deadline(futures, (loop.time() if now is None else now) + self.ack_timeout)
         return futures
 
     def fail(self, futures: CommandFutures, error: BaseException) -> None:
@@ -278,18 +330,48 @@ class CommandTracker:
         """Stop tracking one command and cancel its futures (no error is recorded).
 
         For a command whose sending failed with an exception that the caller
-        sees directly, so its futures are never handed out. Does nothing if the
-        command is no longer in flight.
+        sees directly, so its futures are never handed out: pending futures are
+        cancelled, and an error they already hold (e.g. the connection was
+        reset while the write waited) is marked as retrieved, since nobody
+        will await them.
         """
-        if self._records.get(futures.sequence_id) is not futures:
-            return
-        del self._records[futures.sequence_id]
-        timer = futures._timer
-        if timer is not None:
-            timer.cancel()
-            futures._timer = None
-        futures.ack.cancel()
-        futures.done.cancel()
+        if self._records.get(futures.sequence_id) is futures:
+            del self._records[futures.sequence_id]
+            futures._deadline = None
+        for future in (futures.ack, futures.done):
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # never handed out: nobody will look at it
+
+    def expire(self, now: float) -> list[CommandTimeout]:
+        """Fail every command whose deadline is at or before ``now``.
+
+        A command without its ACK fails with `CommandTimeout` whose
+        ``delivered`` is ``"unknown"`` (the owner should then abort the
+        connection: see `connection_aborted`); an acknowledged one whose DONE
+        is late, with ``delivered="yes"``.
+
+        Parameters
+        ----------
+        now : `float`
+            The current time [s].
+
+        Returns
+        -------
+        errors : `list` [`CommandTimeout`]
+            One per command that timed out, in deadline order.
+        """
+        heap = self._deadlines
+        records = self._records
+        errors: list[CommandTimeout] = []
+        while heap and heap[0][0] <= now:
+            when, _, futures = heapq.heappop(heap)
+            if futures._deadline != when or records.get(futures.sequence_id) is not futures:
+                continue  # stale
+            del records[futures.sequence_id]
+            errors.append(self._time_out(futures))
+        return errors
 
     def connection_lost(self, cause: BaseException | None = None) -> None:
         """Fail every command in flight with `ConnectionClosedError`, at once.
@@ -304,67 +386,113 @@ class CommandTracker:
             Why the connection ended (e.g. the `ConnectionError` raised by a
             read), or `None` for a deliberate close.
         """
-        if self._closed_error is not None:
-            return
         reason = "closed" if cause is None else "lost"
-        self._closed_error = ConnectionClosedError(f"connection {reason}")
-        self._closed_error.__cause__ = cause
-        records = list(self._records.values())
-        self._records.clear()
-        if records:
-            self.log.warning(
-                "commands_failed_on_disconnect", in_flight=len(records), cause=repr(cause)
-            )
-        for futures in records:
-            error = ConnectionClosedError(
+
+        def error(futures: CommandFutures) -> BaseException:
+            return ConnectionClosedError(
                 f"connection {reason} before {type(futures.command).__name__} "
                 f"(sequence_id={futures.sequence_id}) finished"
             )
+
+        self._close(ConnectionClosedError(f"connection {reason}"), cause, error)
+
+    def connection_aborted(self, cause: BaseException) -> None:
+        """The connection is being reset after an ACK timeout: fail every command in flight.
+
+        Each command still in flight fails with its own `CommandTimeout`
+        chained to ``cause``: ``delivered="unknown"`` before its ACK (it may or
+        may not have reached the controller, and the reset discards it if it
+        has not), ``"yes"`` after it. Afterwards `start` raises
+        `ConnectionClosedError`. Idempotent, like `connection_lost`.
+
+        Parameters
+        ----------
+        cause : `BaseException`
+            The ACK timeout that led to the abort.
+        """
+
+        def error(futures: CommandFutures) -> BaseException:
+            name = type(futures.command).__name__
+            if futures._acked:
+                return CommandTimeout(
+                    f"connection reset before the DONE of {name} "
+                    f"(sequence_id={futures.sequence_id}): it was acknowledged",
+                    delivered="yes",
+                )
+            return CommandTimeout(
+                f"connection reset before the ACK of {name} "
+                f"(sequence_id={futures.sequence_id}): outcome unknown",
+                delivered="unknown",
+            )
+
+        self._close(ConnectionClosedError("connection reset after an ACK timeout"), cause, error)
+
+    def _close(
+        self,
+        closed_error: ConnectionClosedError,
+        cause: BaseException | None,
+        make_error: Callable[[CommandFutures], BaseException],
+    ) -> None:
+        if self._closed_error is not None:
+            return
+        closed_error.__cause__ = cause
+        self._closed_error = closed_error
+        records = list(self._records.values())
+        self._records.clear()
+        self._deadlines.clear()
+        if records:
+            self.log.warning(
+                "commands_failed_on_disconnect",
+                in_flight=len(records),
+                cause=repr(cause),
+                reason=str(closed_error),
+            )
+        for futures in records:
+            error = make_error(futures)
             error.__cause__ = cause
             self._finish_with_error(futures, error)
 
     # --- replies ---------------------------------------------------------------
 
-    def handle_reply(self, reply: Reply) -> bool:
+    def handle_reply(self, reply: Reply, now: float | None = None) -> bool:
         """Feed one reply; return False if it does not answer a command.
 
         ACK, NOACK and DONE are handled (see `handle_ack`, `handle_noack`,
         `handle_done`) and True is returned, even when their sequence id is
         unknown. Unsolicited replies are left alone and False is returned.
+        ``now`` [s] sets the DONE deadline of an ACK (`None`: the loop's time).
         """
         handler = self._handlers.get(type(reply))
         if handler is None:
             return False
-        handler(reply)  # type: ignore[operator]
+        handler(reply, now)  # type: ignore[operator]
         return True
 
-    def handle_ack(self, reply: AckReply) -> None:
+    def handle_ack(self, reply: AckReply, now: float | None = None) -> None:
         """Handle an ACK: resolve ``ack`` and start waiting for DONE.
 
-        An ack-only command is done on its ACK.
+        An ack-only command is done on its ACK. The DONE deadline is ``now``
+        plus `policy.done_timeout` (`None`: the loop's time).
         """
         futures = self._records.get(reply.sequence_id)
         if futures is None or futures._acked:
             self._unknown(reply, "duplicate_ack" if futures is not None else "unknown_command")
             return
         futures._acked = True
-        timer = futures._timer
-        if timer is not None:
-            timer.cancel()
         if not futures.ack.done():
             futures.ack.set_result(reply.timeout_ms / 1000.0)
         if futures.command.ack_only or futures.done.done():
             # Done on ACK, or nobody waits for DONE any more (cancelled).
-            futures._timer = None
+            futures._deadline = None
             del self._records[reply.sequence_id]
             if not futures.done.done():
                 futures.done.set_result(None)
             return
-        futures._timer = futures.done.get_loop().call_later(
-            done_timeout(reply.timeout_ms, self.done_margin), self._done_timed_out, futures
-        )
+        if now is None:
+            now = futures.done.get_loop().time()
+        self._set_deadline(futures, now + done_timeout(reply.timeout_ms, self.done_margin))
 
-    def handle_noack(self, reply: NoAckReply) -> None:
+    def handle_noack(self, reply: NoAckReply, now: float | None = None) -> None:
         """Handle a NOACK: fail the command (see `policy.noack_exception`)."""
         futures = self._records.pop(reply.sequence_id, None)
         if futures is None:
@@ -384,7 +512,7 @@ class CommandTracker:
         )
         self._finish_with_error(futures, error)
 
-    def handle_done(self, reply: DoneReply) -> None:
+    def handle_done(self, reply: DoneReply, now: float | None = None) -> None:
         """Handle a DONE: the command finished.
 
         A DONE with no ACK before it also resolves ``ack`` (to 0.0 s).
@@ -393,10 +521,7 @@ class CommandTracker:
         if futures is None:
             self._unknown(reply, "unknown_command")
             return
-        timer = futures._timer
-        if timer is not None:
-            timer.cancel()
-            futures._timer = None
+        futures._deadline = None
         if not futures._acked:
             futures._acked = True
             self.log.warning(
@@ -411,6 +536,19 @@ class CommandTracker:
 
     # --- internals -------------------------------------------------------------
 
+    def _set_deadline(self, futures: CommandFutures, when: float) -> None:
+        futures._deadline = when
+        heap = self._deadlines
+        heapq.heappush(heap, (when, next(self._tiebreak), futures))
+        if len(heap) > 2 * len(self._records) + 64:
+            # Mostly stale entries: rebuild from the records (amortised O(1)).
+            self._deadlines = [
+                (f._deadline, next(self._tiebreak), f)
+                for f in self._records.values()
+                if f._deadline is not None
+            ]
+            heapq.heapify(self._deadlines)
+
     def _unknown(self, reply: AckReply | NoAckReply | DoneReply, why: str) -> None:
         self.unknown_replies += 1
         if not should_log_occurrence(self.unknown_replies):
@@ -423,44 +561,29 @@ class CommandTracker:
             unknown_replies=self.unknown_replies,
         )
 
-    def _ack_timed_out(self, futures: CommandFutures) -> None:
-        futures._timer = None
-        if self._records.get(futures.sequence_id) is not futures:
-            return
-        del self._records[futures.sequence_id]
+    def _time_out(self, futures: CommandFutures) -> CommandTimeout:
+        """Fail one command whose deadline passed (no ACK, or no DONE after the ACK)."""
         name = type(futures.command).__name__
-        self.log.warning("ack_timeout", command=name, sequence_id=futures.sequence_id)
-        self._finish_with_error(
-            futures,
-            CommandTimeout(
-                f"no ACK for {name} (sequence_id={futures.sequence_id}) "
-                f"within {self.ack_timeout:.3g} s"
-            ),
+        if futures._acked:
+            ack = futures.ack
+            estimate = ack.result() if ack.done() and not ack.cancelled() else 0.0
+            what, delivered = "DONE", "yes"
+            within = f"{estimate:.3g} s (ACK timeout_ms) + {self.done_margin:.3g} s (margin)"
+        else:
+            what, delivered = "ACK", "unknown"
+            within = f"{self.ack_timeout:.3g} s"
+        self.log.warning(f"{what.lower()}_timeout", command=name, sequence_id=futures.sequence_id)
+        error = CommandTimeout(
+            f"no {what} for {name} (sequence_id={futures.sequence_id}) within {within}",
+            delivered=delivered,
         )
-
-    def _done_timed_out(self, futures: CommandFutures) -> None:
-        futures._timer = None
-        if self._records.get(futures.sequence_id) is not futures:
-            return
-        del self._records[futures.sequence_id]
-        name = type(futures.command).__name__
-        self.log.warning("done_timeout", command=name, sequence_id=futures.sequence_id)
-        timeout = futures.ack.result() if futures.ack.done() and not futures.ack.cancelled() else 0
-        self._finish_with_error(
-            futures,
-            CommandTimeout(
-                f"no DONE for {name} (sequence_id={futures.sequence_id}) within "
-                f"{timeout:.3g} s (ACK timeout_ms) + {self.done_margin:.3g} s (margin)"
-            ),
-        )
+        self._finish_with_error(futures, error)
+        return error
 
     @staticmethod
     def _finish_with_error(futures: CommandFutures, error: BaseException) -> None:
         """Fail the pending futures of one finished record; exactly one carries it."""
-        timer = futures._timer
-        if timer is not None:
-            timer.cancel()
-            futures._timer = None
+        futures._deadline = None
         carried = False
         if not futures.ack.done():
             futures.ack.set_exception(error)

@@ -60,6 +60,11 @@ class UnsolicitedReplies:
     connection was lost; in both cases replies already queued are delivered
     first. Cancelling ``__anext__`` is safe: no reply is lost. Use as
     ``async with mount.unsolicited() as replies:`` to unsubscribe on exit.
+
+    One subscription has one consumer: a second task that waits on it while
+    another does raises `RuntimeError` (it would otherwise take the first's
+    place and leave it waiting forever). For several consumers make several
+    subscriptions: each gets every reply, in its own bounded queue.
     """
 
     __slots__ = (
@@ -138,7 +143,16 @@ class UnsolicitedReplies:
             After `close`, or once the client was closed and the queue is empty.
         ConnectionClosedError
             Once the connection was lost and the queue is empty.
+        RuntimeError
+            If another task is already waiting on this subscription: each
+            consumer needs its own (call `MountClient.unsolicited` once per
+            consumer; every subscription receives every reply).
         """
+        if self._waiter is not None:
+            raise RuntimeError(
+                "another task is already waiting on this unsolicited-reply subscription; "
+                "give each consumer its own: call MountClient.unsolicited() once per consumer"
+            )
         queue = self._queue
         while not queue:
             if self._ended:

@@ -476,6 +476,30 @@ class ClientServerPair:
             link.on_lost = None
             await link.wait_closed()
 
+    def abort_client(self) -> None:
+        """Reset the client connection at once, discarding what is not yet delivered.
+
+        Sets ``SO_LINGER`` to 0 and aborts the transport: the socket is closed
+        with a TCP reset (RST) rather than a FIN, so bytes still queued in the
+        transport or the kernel are dropped instead of sent. The loss then takes
+        the ordinary path (callback; ``auto_reconnect`` reconnects). Does
+        nothing if the client is not connected.
+        """
+        import contextlib
+        import socket
+        import struct
+
+        link = self._client
+        if link is None or link.writer is None or not link.is_open:
+            return
+        transport = link.writer.transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.log.warning("client_aborted", port=self.client_port)
+        transport.abort()
+
     async def close(self) -> None:
         """Close the client and the server. Idempotent and safe at any moment.
 

@@ -13,6 +13,7 @@ from ..exceptions import ConnectionClosedError, ProtocolError
 from ..protocol import Message, parse_command, parse_reply
 from ..protocol.framing import DEFAULT_MAX_FRAME_BYTES, DecodedFrame, FrameDecoder
 from .client_server_pair import ClientServerPair
+from .errors import IncompleteFrameError
 from .server import ConnectCallback
 
 READ_CHUNK_BYTES = 256 * 1024
@@ -133,7 +134,13 @@ class Communicator(ClientServerPair):
             good message.
         ConnectionClosedError
             The server connection is not connected, was closed by the peer or
-            failed (a `ConnectionError`; the cause is chained).
+            failed (the cause is chained). It is a `ConnectionResetError`; when
+            the peer closed the connection (EOF) it is also an
+            `asyncio.IncompleteReadError` (`IncompleteFrameError`, whose
+            ``partial`` holds the bytes of an unfinished frame, if any), as
+            asyncio's ``readuntil`` reports EOF. Code that catches
+            ``ConnectionResetError`` or ``asyncio.IncompleteReadError`` (or
+            both) sees every hang-up.
         RuntimeError
             Another `read` is already waiting.
 
@@ -164,11 +171,17 @@ class Communicator(ClientServerPair):
         finally:
             self._reading = False
         if not data:
-            raise ConnectionClosedError(f"{self.name}: the peer closed the connection")
+            # As asyncio's readuntil reports EOF: an IncompleteReadError (here also
+            # a ConnectionClosedError) whose ``partial`` is the unfinished frame.
+            decoder = self._decoder
+            where = "in the middle of a frame" if decoder.mid_frame else "between frames"
+            raise IncompleteFrameError(
+                f"{self.name}: the peer closed the connection {where}", decoder.partial_frame()
+            )
         self._pending.extend(self._decoder.feed(data))
 
-    async def write(self, message: Message) -> None:
-        """Write one message.
+    async def write(self, message: Message | bytes) -> None:
+        """Write one message (or raw bytes, sent as they are: fault injection).
 
         The first message written in an iteration of the event loop is sent at
         once; further ones written in the same iteration are sent together in
@@ -185,7 +198,7 @@ class Communicator(ClientServerPair):
         writer = self.client_writer
         if writer is None or not self.client_connected:
             raise ConnectionClosedError(f"{self.name}: client is not connected")
-        data = message.encode()
+        data = message if isinstance(message, bytes) else message.encode()
         if self._flush_handle is None:
             # First write of this loop iteration: send at once (lowest latency)
             # and collect any further writes of the iteration for one send.

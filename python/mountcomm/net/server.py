@@ -7,7 +7,8 @@ __all__ = ["ConnectCallback", "OneClientServer", "call_connect_callback"]
 import asyncio
 import inspect
 from collections.abc import Callable
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from ..log import Logger, get_logger
 from .streams import DEFAULT_STREAM_LIMIT, Link, keepalive_options, set_keepalive, start_link_server
@@ -78,7 +79,9 @@ class OneClientServer:
 
     Notes
     -----
-    Must be constructed with a running event loop.
+    Must be constructed with a running event loop. An async context manager:
+    ``async with OneClientServer(...) as server:`` waits until it listens
+    (raising `OSError` if it cannot bind) and closes it on exit.
     """
 
     def __init__(
@@ -248,6 +251,23 @@ class OneClientServer:
         finally:
             if not self.done_task.done():
                 self.done_task.set_result(None)
+
+    async def __aenter__(self) -> Self:
+        """Wait until the server listens (`start_task`); close it if that fails."""
+        try:
+            await self.start_task
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
 
 def _peer(link: Link) -> Any:

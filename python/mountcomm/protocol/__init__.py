@@ -17,7 +17,7 @@ from .enums import (
 from .framing import DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encode_frame
 from .messages import FieldInfo, Message
 from .replies import Reply, parse_reply
-from .sequence import MAX_SEQUENCE_ID, SequenceIdGenerator
+from .sequence import MAX_SEQUENCE_ID, SequenceIdGenerator, next_sequence_id
 
 __all__ = [
     "ACK_ONLY_COMMANDS",
@@ -39,6 +39,7 @@ __all__ = [
     "encode_frame",
     "enums",
     "fields",
+    "next_sequence_id",
     "parse_command",
     "parse_reply",
     "replies",

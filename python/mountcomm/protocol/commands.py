@@ -4,14 +4,19 @@ Every command starts with four header fields (``sequence_id``, the command code,
 ``source``, ``timestamp``) followed by its parameters. Class names are the
 CamelCase of the code names (``ELEVATION_AXIS_MOVE`` → `ElevationAxisMove`).
 
-``sequence_id`` defaults to 0, meaning "not assigned yet": a `MountClient`
-assigns one from its own per-connection generator when it sends the command.
+A command built without ``sequence_id`` takes the next id of the process-wide
+generator (`mountcomm.protocol.sequence.next_sequence_id`, which starts at a
+random id), as in the original mount classes, so that a command written
+directly through a `Communicator` has a usable id. An explicit ``sequence_id``
+is kept as given. `MountClient` sets the id of every command it sends from its
+own per-connection generator.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "COMMANDS",
+    "AckOnlyCommandCodes",
     "AskForCommand",
     "AzimuthAxisDriveEnable",
     "AzimuthAxisDriveReset",
@@ -34,6 +39,8 @@ __all__ = [
     "CameraCableWrapStop",
     "CameraCableWrapTrack",
     "Command",
+    "CommandDict",
+    "Commands",
     "Disable",
     "ElevationAxisDriveEnable",
     "ElevationAxisDriveReset",
@@ -70,12 +77,13 @@ __all__ = [
 ]
 
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..exceptions import ProtocolError
 from .enums import ACK_ONLY_COMMANDS, CommandCode, Source
 from .fields import BOOL, FLOAT, INT, TIMESTAMP, EnumKind
 from .messages import Message, field
+from .sequence import next_sequence_id
 
 SOURCE = EnumKind(Source)
 
@@ -98,13 +106,33 @@ class Command(Message):
     command_code: ClassVar[CommandCode]
     ack_only: ClassVar[bool] = False
 
-    sequence_id: int = field(INT, default=0, doc="Sequence id; 0: not assigned yet.")
+    sequence_id: int = field(
+        INT,
+        default_factory=next_sequence_id,
+        doc="Sequence id; default: the next id of the process-wide generator.",
+    )
     source: Source = field(SOURCE, default=Source.CSC, doc="Who sends the command.")
     timestamp: float = field(TIMESTAMP, default_factory=time.time, doc="When sent [UTC unix s].")
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls.ack_only = getattr(cls, "command_code", None) in ACK_ONLY_COMMANDS
+
+    @classmethod
+    def from_fields(cls, fields: list[str]) -> Any:
+        """Parse wire fields (code included) into a command.
+
+        On `Command` itself, the class is chosen by the code (as `parse_command`);
+        on a command class, the fields must be of that command.
+
+        Raises
+        ------
+        ProtocolError
+            If the fields do not describe a valid command (of this class).
+        """
+        if cls is Command:
+            return parse_command(fields)
+        return cls._parse_fields(fields)
 
 
 # --- parameter groups of PROTOCOL.md (abstract bases) -------------------------------
@@ -520,6 +548,14 @@ def _all_commands() -> dict[CommandCode, type[Command]]:
 
 COMMANDS: dict[CommandCode, type[Command]] = _all_commands()
 """Every command class, by code."""
+
+# Catalogue names of the original mount classes (same objects as above).
+Commands: tuple[type[Command], ...] = tuple(COMMANDS.values())
+"""Every command class, in declaration order."""
+CommandDict: dict[CommandCode, type[Command]] = COMMANDS
+"""Every command class, by code (the same dict as `COMMANDS`)."""
+AckOnlyCommandCodes: frozenset[CommandCode] = ACK_ONLY_COMMANDS
+"""Codes of the commands that are done when acknowledged (no DONE reply)."""
 
 _BY_TEXT: dict[str, type[Command]] = {str(int(code)): cls for code, cls in COMMANDS.items()}
 

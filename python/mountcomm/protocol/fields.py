@@ -325,15 +325,28 @@ def _parse_prefix(prefix: str) -> int:
     if not all(p.isascii() and p.isdigit() for p in parts):
         raise ValueError(f"expected a timestamp YYYY-MM-DDTHH:MM:SS[.fff], got {prefix!r}")
     year, month, day, hour, minute, second = (int(p) for p in parts)
+    leap = second == 60 and hour == 23 and minute == 59
     try:
-        value = datetime.datetime(year, month, day, hour, minute, second)
+        value = datetime.datetime(year, month, day, hour, minute, 59 if leap else second)
     except ValueError as e:
         raise ValueError(f"invalid timestamp {prefix!r}: {e}") from None
-    return calendar.timegm(value.timetuple())
+    sec = calendar.timegm(value.timetuple())
+    if leap:
+        # A leap second (23:59:60) has no unix time of its own: like POSIX, map
+        # it to the first second of the next day (the same as 00:00:00).
+        sec += 1
+        if sec > _MAX_TIMESTAMP:
+            raise ValueError(f"timestamp {prefix!r} is after year 9999")
+    return sec
 
 
 def parse_timestamp(text: str) -> float:
     """Parse ``YYYY-MM-DDTHH:MM:SS[.f...]`` (UTC, 0 to 9 fraction digits).
+
+    A leap second, ``23:59:60.fff`` (on any day), is accepted and read as POSIX
+    time reads it: as ``00:00:00.fff`` of the next day. So
+    ``2016-12-31T23:59:60.500`` gives 1483228800.5, which encodes back as
+    ``2017-01-01T00:00:00.500``. Any other second 60 is refused.
 
     Returns
     -------
@@ -369,7 +382,10 @@ class TimestampKind(FloatKind):
     """UTC unix seconds, written as ISO-8601 with milliseconds.
 
     Values must lie in years 1 to 9999 (the four-digit years of the wire format);
-    NaN and infinities are refused.
+    NaN and infinities are refused. Besides numbers, a constructor accepts any
+    object with a ``unix`` attribute, such as an `astropy.time.Time` (whose
+    ``unix`` is UTC unix seconds whatever its scale), without importing astropy;
+    the value is stored, and read back, as a `float`.
     """
 
     type_name = "float"
@@ -378,6 +394,15 @@ class TimestampKind(FloatKind):
         return f"(type({var}) is {type_var} and {_MIN_TIMESTAMP!r} <= {var} <= {_MAX_TIMESTAMP!r})"
 
     def coerce(self, value: Any) -> float:
+        if not isinstance(value, (int, float)):
+            unix = getattr(value, "unix", None)
+            if unix is not None:  # duck-typed astropy.time.Time
+                try:
+                    value = float(unix)
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        f"expected a scalar time, got {type(value).__name__} with unix={unix!r}"
+                    ) from None
         t = super().coerce(value)
         if not _MIN_TIMESTAMP <= t <= _MAX_TIMESTAMP:  # also false for NaN
             raise ValueError(f"expected a timestamp in years 1 to 9999 [UTC unix s], got {value!r}")

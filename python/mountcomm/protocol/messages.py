@@ -21,7 +21,7 @@ from __future__ import annotations
 __all__ = ["MISSING", "FieldInfo", "Message", "MessageMeta", "field"]
 
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -308,6 +308,24 @@ class Message(metaclass=MessageMeta):
             If the fields do not describe a valid message of this class.
         """
         return cls._parse_fields(fields)
+
+    def str_fields(self) -> list[str]:
+        """Return the message as its list of wire fields (the same as `fields`).
+
+        The name used by the original mount classes.
+        """
+        return self.fields()
+
+    @classmethod
+    def from_str_fields(cls, fields: Sequence[str]) -> Any:
+        """Parse wire fields (code included); the original classes' name for `from_fields`.
+
+        Raises
+        ------
+        ProtocolError
+            If the fields do not describe a valid message of this class.
+        """
+        return cls.from_fields(list(fields))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):

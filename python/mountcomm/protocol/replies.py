@@ -15,13 +15,15 @@ __all__ = [
     "InPositionReply",
     "NoAckReply",
     "OnStateInfoReply",
+    "Replies",
     "Reply",
+    "ReplyDict",
     "WarningReply",
     "parse_reply",
 ]
 
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..exceptions import ProtocolError
 from .enums import ReplyCode, Source
@@ -45,6 +47,22 @@ class Reply(Message):
     _code_index = 0
     _code_attr = "reply_code"
     reply_code: ClassVar[ReplyCode]
+
+    @classmethod
+    def from_fields(cls, fields: list[str]) -> Any:
+        """Parse wire fields (code included) into a reply.
+
+        On `Reply` itself, the class is chosen by the code (as `parse_reply`);
+        on a reply class, the fields must be of that reply.
+
+        Raises
+        ------
+        ProtocolError
+            If the fields do not describe a valid reply (of this class).
+        """
+        if cls is Reply:
+            return parse_reply(fields)
+        return cls._parse_fields(fields)
 
 
 class _CommandReply(Reply):
@@ -88,7 +106,12 @@ class ErrorReply(Reply):
     code: int = field(INT, doc="Error code: a SubsystemId plus a condition number.")
     subsystem: str = field(STR, doc='"{SubsystemId}. {details}".')
     timestamp: float = field(TIMESTAMP, default_factory=time.time, doc="When [UTC unix s].")
-    extra: tuple[str, ...] = field(EXTRA_STR, default=(), doc="Further text fields.")
+    extra_data: tuple[str, ...] = field(EXTRA_STR, default=(), doc="Further text fields.")
+
+    @property
+    def extra(self) -> tuple[str, ...]:
+        """Read-only alias of `extra_data` (the constructor takes ``extra_data``)."""
+        return self.extra_data
 
 
 class WarningReply(Reply):
@@ -99,7 +122,12 @@ class WarningReply(Reply):
     code: int = field(INT, doc="Warning code: a SubsystemId plus a condition number.")
     subsystem: str = field(STR, doc='"{SubsystemId}. {details}".')
     timestamp: float = field(TIMESTAMP, default_factory=time.time, doc="When [UTC unix s].")
-    extra: tuple[str, ...] = field(EXTRA_STR, default=(), doc="Further text fields.")
+    extra_data: tuple[str, ...] = field(EXTRA_STR, default=(), doc="Further text fields.")
+
+    @property
+    def extra(self) -> tuple[str, ...]:
+        """Read-only alias of `extra_data` (the constructor takes ``extra_data``)."""
+        return self.extra_data
 
 
 class OnStateInfoReply(Reply):
@@ -132,6 +160,12 @@ REPLIES: dict[ReplyCode, type[Reply]] = {
     )
 }
 """Every reply class, by code."""
+
+# Catalogue names of the original mount classes (same objects as above).
+Replies: tuple[type[Reply], ...] = tuple(REPLIES.values())
+"""Every reply class, in code order."""
+ReplyDict: dict[ReplyCode, type[Reply]] = REPLIES
+"""Every reply class, by code (the same dict as `REPLIES`)."""
 
 _BY_TEXT: dict[str, type[Reply]] = {str(int(code)): cls for code, cls in REPLIES.items()}
 

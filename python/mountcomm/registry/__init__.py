@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_attributes
 
 _LAZY = {
+    "ANY_USER": "mountcomm.registry.state",
+    "RegistryStartError": "mountcomm.registry.autostart",
+    "State": "mountcomm.registry.state",
     "PortEntry": "mountcomm.registry.store",
     "PortEvent": "mountcomm.registry.store",
     "PortStore": "mountcomm.registry.store",
@@ -27,6 +30,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "ANY_USER",
     "PortEntry",
     "PortEvent",
     "PortManager",
@@ -36,13 +40,17 @@ __all__ = [
     "Query",
     "RegistryHarness",
     "RegistryServer",
+    "RegistryStartError",
+    "State",
 ]
 
 if TYPE_CHECKING:
+    from .autostart import RegistryStartError
     from .client import PortRegistry, PortWatch
     from .harness import RegistryHarness
     from .manager import PortManager
     from .server import RegistryServer
+    from .state import ANY_USER, State
     from .store import PortEntry, PortEvent, PortStore, Query
 
 

@@ -8,7 +8,7 @@ the caller's child and outlives it). Its output goes to /dev/null; use
 
 from __future__ import annotations
 
-__all__ = ["daemon_command", "is_local_host", "start_daemon"]
+__all__ = ["RegistryStartError", "daemon_command", "is_local_host", "start_daemon"]
 
 import ipaddress
 import socket
@@ -17,8 +17,19 @@ import sys
 import time
 from collections.abc import Sequence
 
+from ..exceptions import ConnectionClosedError
+from ..sockets import is_self_connection
 from .peer import unix_address
 from .pidwatch import pid_alive
+
+
+class RegistryStartError(ConnectionClosedError):
+    """An auto-started registry daemon exited during start-up or did not answer.
+
+    A `ConnectionClosedError` (so a `mountcomm.exceptions.MountcommError` and a
+    `ConnectionError`): what a client that cannot reach its registry raises.
+    """
+
 
 _LAUNCHER = (
     "import subprocess, sys\n"
@@ -61,7 +72,9 @@ def _answers(host: str, port: int, unix_socket: str | None) -> bool:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.connect(unix_address(unix_socket))
         else:
-            socket.create_connection((host, port), timeout=1.0).close()
+            with socket.create_connection((host, port), timeout=1.0) as sock:
+                if is_self_connection(sock):  # nobody listens: we reached ourselves
+                    return False
     except OSError:
         return False
     return True
@@ -100,7 +113,7 @@ def start_daemon(
     ------
     ValueError
         If ``host`` is not local or ``port`` is 0.
-    ConnectionError
+    RegistryStartError
         If the daemon exited during start-up (e.g. another program holds the
         port) or did not answer in time; the message says which.
     """
@@ -124,10 +137,10 @@ def start_daemon(
             # Another daemon may have won a race for the port: fine if it answers.
             if _answers(bind_host, port, unix_socket):
                 break
-            raise ConnectionError(
+            raise RegistryStartError(
                 f"the registry daemon exited during start-up (command: {' '.join(command)})"
             )
         if time.monotonic() > deadline:
-            raise ConnectionError(f"the registry daemon did not answer within {timeout} s")
+            raise RegistryStartError(f"the registry daemon did not answer within {timeout} s")
         time.sleep(_RETRY_INTERVAL)
     return pid

@@ -1,4 +1,4 @@
-"""Async client of the port registry (native dialect, one connection).
+"""Async client of the port registry (native dialect, one connection at a time).
 
 ::
 
@@ -14,246 +14,35 @@ Everything a `PortRegistry` allocates or registers lives as long as its
 connection: `close` (or losing the connection) releases it all. With
 ``reconnect=True`` a client whose daemon restarts connects again by itself,
 registers its entries again and resumes its watches.
+
+The client's life is an explicit state machine (`State`, `TRANSITIONS`); every
+end of a connection goes through one funnel, `PortRegistry._teardown`. The
+jobs live in their own modules: `connection` (one native connection: request
+matching, read loop), `resume` (reconnect and resume), `watch` (`PortWatch`).
 """
 
 from __future__ import annotations
 
-__all__ = ["PortRegistry", "PortWatch", "reconnect_delays"]
+__all__ = ["ANY_USER", "TRANSITIONS", "PortRegistry", "PortWatch", "State", "reconnect_delays"]
 
 import asyncio
 import itertools
-from collections.abc import Callable, Iterator
-from types import TracebackType
+from collections.abc import Iterable
 from typing import Any
 
 from .. import log as mlog
 from .._lifecycle import AsyncResource
-from ..exceptions import (
-    ConnectionClosedError,
-    PoolExhaustedError,
-    PortInUseError,
-    ProtocolError,
-    RegistryError,
-    RegistryPermissionError,
-    RegistryRequestError,
-    UnknownPortError,
-)
-from ..net.retry import backoff
+from ..exceptions import ConnectionClosedError, SelfConnectionError
 from . import wire
-from .peer import unix_address
-from .store import PortEntry, PortEvent, Query
-
-_ERRORS: dict[str, type[RegistryError]] = {
-    cls.code: cls
-    for cls in (
-        RegistryRequestError,
-        RegistryPermissionError,
-        PoolExhaustedError,
-        PortInUseError,
-        UnknownPortError,
-    )
-}
-_MAX_REPLY_BYTES = 64 * 1024 * 1024  # a LIST of every port fits easily
+from .connection import NativeConnection
+from .lookups import RegistryLookups
+from .resume import Record, Resumer, reconnect_delays, watch_fields
+from .state import ANY_USER, TRANSITIONS, Cause, State, check_transition, trust
+from .store import PortEntry
+from .watch import PortWatch
 
 
-def reconnect_delays() -> Iterator[float]:
-    """Delays between the attempts of a `PortRegistry` to reconnect [s].
-
-    50 ms, doubling up to 2 s, each shortened by up to a quarter at random so
-    that the clients of a restarted daemon do not all come back at once.
-    """
-    return backoff(0.05, factor=2.0, maximum=2.0, jitter=0.25)
-
-
-class _Record:
-    """What a client asked for, to ask the same of a new daemon."""
-
-    __slots__ = ("host", "service", "user")
-
-    def __init__(self, service: str, user: str | None, host: str | None = None) -> None:
-        self.service = service
-        self.user = user
-        self.host = host
-
-
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    """Mark a request's failure as seen: its caller may have been cancelled meanwhile."""
-    if not fut.cancelled():
-        fut.exception()
-
-
-class _End:
-    """Queue marker: the watch ended, with ``error`` (None: closed by the user)."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException | None) -> None:
-        self.error = error
-
-
-class PortWatch:
-    """A live view of the registry entries that match a `Query`.
-
-    Made by `PortRegistry.watch`. Iterate over it (``async for``) to get a
-    `PortEvent` for every matching entry that exists when the watch starts
-    (``initial=True``, unless disabled), then one per change as it happens.
-
-    Use it as an async context manager, or call `aclose` when done; otherwise it
-    ends with its registry's connection.
-
-    Attributes
-    ----------
-    query : `Query`
-        What is watched.
-    entries : `list` [`PortEntry`]
-        The matching entries when the watch started (empty before).
-
-    resumptions : `int`
-        How many times the watch was resumed on a new connection (see Notes).
-
-    Notes
-    -----
-    Cancelling ``__anext__`` is safe: no event is lost. After `aclose` the
-    iteration stops; after the connection is lost, ``__anext__`` raises
-    `ConnectionClosedError`; if more than ``max_queue`` events (initial ones
-    included) pile up unread, the watch ends and ``__anext__`` raises
-    `RegistryError` once the events before it are read.
-
-    If the registry was made with ``reconnect=True``, losing the connection
-    does not end the watch. What it delivers across a reconnection, in order:
-
-    1. At once when the connection is lost: a ``removed`` event
-       (``initial=False``) for every entry the watch reported as added and not
-       as removed, in port order. The daemon's entries ended with it (leases
-       are connections), so the watcher's picture is then empty.
-    2. Nothing while the client is reconnecting (changes then are not seen).
-    3. Once the client is connected again and has registered its own entries
-       again: an ``added`` event with ``initial=True`` for every matching
-       entry of the new daemon, whatever ``initial`` was given (`entries` is
-       replaced by that snapshot; `resumptions` is incremented first).
-    4. Then every change as it happens, as before.
-
-    An entry that survives (e.g. the connection dropped but the daemon lived)
-    is thus reported removed, then added again.
-    """
-
-    def __init__(self, registry: PortRegistry, query: Query, initial: bool, max_queue: int) -> None:
-        self.registry = registry
-        self.query = query
-        self.initial = initial
-        self.max_queue = max_queue
-        self.entries: list[PortEntry] = []
-        self.resumptions = 0
-        self._queue: asyncio.Queue[PortEvent | _End] = asyncio.Queue()
-        self._id: int | None = None
-        self._ended = False
-        self._seen: dict[tuple[str, int], PortEntry] = {}  # (host, port): what it was told
-        self._resuming = False
-        self._start_lock = asyncio.Lock()
-
-    @property
-    def ended(self) -> bool:
-        """True once the watch has ended (`aclose`, connection closed, fell behind).
-
-        The events delivered before the end can still be read.
-        """
-        return self._ended
-
-    async def start(self) -> PortWatch:
-        """Start the watch on the daemon (idempotent); return self.
-
-        Raises
-        ------
-        ConnectionClosedError
-            If the connection is closed or lost.
-        TimeoutError
-            If the daemon does not answer within the registry's timeout.
-        """
-        async with self._start_lock:
-            if self._id is None and not self._ended:
-                await self.registry._start_watch(self)
-        return self
-
-    def _started(self, entries: list[PortEntry]) -> None:
-        """Called by the registry's reader with the reply, before any event."""
-        self.entries = entries
-        if self._resuming:
-            self._resuming = False
-            self.resumptions += 1
-        elif not self.initial:
-            return
-        for entry in entries:
-            self._deliver(PortEvent.of("added", entry, initial=True))
-
-    def _suspend(self) -> None:
-        """The connection is lost and will be made again: report every entry removed."""
-        self._resuming = True
-        for entry in sorted(self._seen.values()):
-            self._deliver(PortEvent.of("removed", entry))
-        self._seen.clear()
-
-    def _deliver(self, event: PortEvent) -> None:
-        if self._ended:
-            return
-        if self._queue.qsize() >= self.max_queue:
-            self._end(RegistryError(f"watch fell behind: more than {self.max_queue} events unread"))
-            return
-        if event.kind == "added":
-            self._seen[(event.host, event.port)] = event.entry
-        else:
-            self._seen.pop((event.host, event.port), None)
-        self._queue.put_nowait(event)
-
-    def _end(self, error: BaseException | None) -> None:
-        if not self._ended:
-            self._ended = True
-            if self._id is not None:
-                self.registry._watches.pop(self._id, None)
-            self._queue.put_nowait(_End(error))
-
-    def __aiter__(self) -> PortWatch:
-        return self
-
-    async def __anext__(self) -> PortEvent:
-        if self._id is None and not self._ended:
-            await self.start()
-        item = await self._queue.get()
-        if isinstance(item, _End):
-            self._queue.put_nowait(item)  # every later call ends the same way
-            if item.error is None:
-                raise StopAsyncIteration
-            raise item.error
-        return item
-
-    async def aclose(self) -> None:
-        """Stop the watch (idempotent). Iteration then stops.
-
-        Tells the daemon when the connection is still up (bounded by the
-        registry's timeout); never raises for a lost connection.
-        """
-        if self._ended:
-            return
-        watch_id = self._id
-        self._end(None)
-        if watch_id is not None and self.registry.connected:
-            try:
-                await self.registry._request("unwatch", watch=watch_id)
-            except (ConnectionError, TimeoutError, RegistryError) as e:
-                self.registry.log.debug("unwatch_failed", watch=watch_id, error=str(e))
-
-    async def __aenter__(self) -> PortWatch:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-class PortRegistry(AsyncResource):
+class PortRegistry(RegistryLookups, AsyncResource):
     """Async client of a port registry daemon over one native-dialect connection.
 
     Parameters
@@ -274,11 +63,19 @@ class PortRegistry(AsyncResource):
         After losing the connection (e.g. the daemon restarted), connect again
         by itself, register again what it holds and resume its watches (see
         Notes). `False`: a lost connection is the end, as after `close`.
+    trusted_users : collection of `str`, or `ANY_USER`
+        Whose entries lookups made in order to connect (`watch`, `wait_for`,
+        and so the network classes' ``client_service=`` / ``command_service=``)
+        accept besides this process's own user and root. Owners are the users
+        the daemon verified from the kernel, never the names clients claim.
+        `ANY_USER` (``"*"``): every owner. See doc/registry.md, "Trust".
     log : logger, optional
         `logging.Logger`, structlog logger or `None`.
 
     Attributes
     ----------
+    state : `State`
+        Where the client is in its life.
     reconnect_task : `asyncio.Task` or `None`
         The background task that reconnects, while it runs (owned by this
         client; `close` cancels it).
@@ -294,8 +91,11 @@ class PortRegistry(AsyncResource):
       every later call: make a new `PortRegistry` to reconnect (and register
       again);
     * with ``reconnect``, `reconnect_task` tries to connect again to the same
-      address, at once and then after each delay of `reconnect_delays` (no
-      autostart), until it succeeds or `close` is called. Once connected, it
+      address, at once (if the lost connection had lived
+      `mountcomm.registry.resume.STABLE_AFTER` seconds; else after the next
+      delay) and then after each delay of `reconnect_delays` (no
+      autostart), until it succeeds or `close` is called. A connection that
+      turns out to reach its own socket is closed, logged once and retried. Once connected, it
       registers again every entry this client got from `allocate`/`get_port`
       or `register` (a call that returned) and has not given to `release`
       (under the name the daemon gave it; a re-registration the new daemon
@@ -323,6 +123,7 @@ class PortRegistry(AsyncResource):
         timeout: float = 5.0,
         autostart: bool = False,
         reconnect: bool = False,
+        trusted_users: Iterable[str] | str = (),
         log: Any = None,
     ) -> None:
         self.host = host
@@ -331,26 +132,85 @@ class PortRegistry(AsyncResource):
         self.timeout = timeout
         self.autostart = autostart
         self.reconnect = reconnect
+        self.trusted_users = trust(trusted_users)
         self.reconnect_task: asyncio.Task[None] | None = None
         self.log = mlog.get_logger(log, "PortRegistry", port=port)
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._read_task: asyncio.Task[None] | None = None
+        self._state = State.IDLE
+        self._cause: Cause | None = None  # why the last connection ended
+        self._conn: NativeConnection | None = None
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._watches: dict[int, PortWatch] = {}
-        self._error: Callable[[], ConnectionClosedError] | None = None  # for good
-        self._down: Callable[[], ConnectionClosedError] | None = None  # while reconnecting
-        self._records: dict[int, _Record] = {}  # port -> what to register again
-        self._changed = asyncio.Event()  # set and replaced when `connected` changes
+        self._resumer = Resumer(self)
+        self._changed = asyncio.Event()  # set and replaced when `state` changes
         self._connect_lock = asyncio.Lock()
 
-    # ---- connection -------------------------------------------------------------
+    # ---- state ----------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """Where the client is in its life (see `State`)."""
+        return self._state
 
     @property
     def connected(self) -> bool:
         """True while the connection is up (and, after a reconnection, resumed)."""
-        return self._writer is not None and self._error is None and self._down is None
+        return self._state is State.CONNECTED
+
+    @property
+    def _records(self) -> dict[int, Record]:
+        return self._resumer.records
+
+    def _set_state(self, new: State) -> None:
+        if new is self._state:
+            return
+        check_transition(self._state, new)
+        self._state = new
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _unavailable(self) -> ConnectionClosedError:
+        """The error of a call made while not connected (after a first connection)."""
+        cause = self._cause or Cause(None, "PortRegistry was closed", final=True)
+        if self._state is State.CLOSED:
+            return cause.exception()
+        return cause.exception("; reconnecting")
+
+    def _next_id(self) -> int:
+        return next(self._ids)
+
+    # ---- connection -------------------------------------------------------------------
+
+    async def _open(self) -> NativeConnection:
+        """Make a connection to the daemon, its loss reported to `_teardown` from the start."""
+        return await NativeConnection.open(
+            self.host,
+            self.port,
+            self.unix_socket,
+            timeout=self.timeout,
+            on_lost=self._on_lost,
+            on_event=self._on_event,
+            on_reply=self._on_reply,
+            log=self.log,
+        )
+
+    async def _open_first(self) -> NativeConnection:
+        """`_open`, retrying a self-connection with backoff within ``timeout``."""
+        delays = reconnect_delays()
+        try:
+            async with asyncio.timeout(self.timeout):
+                while True:
+                    try:
+                        return await self._open()
+                    except SelfConnectionError as e:
+                        self._resumer.self_connected(e)
+                        await asyncio.sleep(next(delays))
+        except TimeoutError:
+            raise TimeoutError(
+                f"could not connect to the registry at {self._where()} within {self.timeout} s"
+            ) from None
+
+    def _where(self) -> str:
+        return self.unix_socket if self.unix_socket is not None else f"{self.host}:{self.port}"
 
     async def connect(self) -> None:
         """Connect if not yet connected (idempotent).
@@ -366,30 +226,41 @@ class PortRegistry(AsyncResource):
             If connecting takes longer than ``timeout``.
         """
         async with self._connect_lock:
-            if self._error is not None:
-                raise self._error()
-            if self._down is not None:
-                raise self._down()
-            if self._writer is not None:
+            if self._state is State.CONNECTED:
                 return
+            if self._state is not State.IDLE:
+                raise self._unavailable()
+            self._set_state(State.CONNECTING)
             try:
-                self._reader, self._writer = await self._open()
-            except (ConnectionRefusedError, FileNotFoundError):
-                from . import autostart
-
-                local = self.unix_socket is not None or autostart.is_local_host(self.host)
-                if not (self.autostart and local):
-                    raise
-                await asyncio.to_thread(
-                    autostart.start_daemon,
-                    self.host,
-                    self.port,
-                    unix_socket=self.unix_socket,
-                    timeout=self.timeout,
-                )
-                self._reader, self._writer = await self._open()
-            self._start_reading()
+                conn = await self._connect_or_autostart()
+            except BaseException:
+                if self.state is State.CONNECTING:  # (else: closed meanwhile)
+                    self._set_state(State.IDLE)
+                raise
+            if self.state is not State.CONNECTING:  # closed meanwhile
+                await conn.close()
+                raise self._unavailable()
+            self._conn = conn
+            self._set_state(State.CONNECTED)
             self.log.debug("registry_connected", host=self.host, unix_socket=self.unix_socket)
+
+    async def _connect_or_autostart(self) -> NativeConnection:
+        try:
+            return await self._open_first()
+        except (ConnectionRefusedError, FileNotFoundError):
+            from . import autostart
+
+            local = self.unix_socket is not None or autostart.is_local_host(self.host)
+            if not (self.autostart and local):
+                raise
+            await asyncio.to_thread(
+                autostart.start_daemon,
+                self.host,
+                self.port,
+                unix_socket=self.unix_socket,
+                timeout=self.timeout,
+            )
+            return await self._open_first()
 
     async def wait_connected(self) -> None:
         """Return once connected (cancel-safe).
@@ -406,28 +277,87 @@ class PortRegistry(AsyncResource):
         OSError, TimeoutError
             As `connect`, for the first connection.
         """
-        while self._down is not None and self._error is None:
+        while self._state in (State.RECONNECTING, State.RESUMING, State.CONNECTING):
             await self._changed.wait()
         await self.connect()
 
-    def _notify(self) -> None:
-        """`connected` may have changed: wake `wait_connected`."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+    def _attach(self, conn: NativeConnection) -> bool:
+        """The reconnection made ``conn``: resume on it. False if the client closed."""
+        if self._state is not State.RECONNECTING:
+            return False
+        self._conn = conn
+        self._set_state(State.RESUMING)
+        return True
 
-    def _start_reading(self) -> None:
-        assert self._reader is not None and self._writer is not None
-        self._read_task = asyncio.create_task(
-            self._read_loop(self._reader, self._writer), name="PortRegistry.read"
+    def _resumed(self, attempts: int) -> None:
+        """The reconnection is complete."""
+        self.reconnect_task = None
+        self._cause = None
+        self._set_state(State.CONNECTED)
+        self.log.info(
+            "registry_reconnected",
+            attempts=attempts,
+            entries=len(self._records),
+            watches=len(self._watches),
         )
 
-    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        async with asyncio.timeout(self.timeout):
-            if self.unix_socket is not None:
-                return await asyncio.open_unix_connection(
-                    unix_address(self.unix_socket), limit=_MAX_REPLY_BYTES
+    # ---- the one way to end -------------------------------------------------------------
+
+    def _on_lost(self, conn: NativeConnection, cause: BaseException, message: str) -> None:
+        if conn is self._conn:  # else: an older connection, already torn down
+            self._teardown(Cause(cause, message))
+
+    def _teardown(self, cause: Cause) -> NativeConnection | None:
+        """End the current connection: every waiter fails, then reconnect or close.
+
+        The single path for every end (peer EOF, read or write error, a failed
+        resume, `close`). It records the cause, detaches and ends the
+        connection (failing its pending requests), then either goes to
+        ``RECONNECTING`` (``reconnect`` and not final: watches are suspended
+        and ``reconnect_task`` started) or to ``CLOSED`` (watches end with the
+        error; ``reconnect_task`` is cancelled). Idempotent once closed.
+
+        Returns
+        -------
+        conn : `NativeConnection` or `None`
+            The connection it detached (for `close` to wait on).
+        """
+        if self._state is State.CLOSED:
+            return None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.lost(cause.error or cause.exception(), cause.message)  # no-op if it ended
+            self._resumer.connection_lost(conn)
+        final = cause.final or not self.reconnect or self._state in (State.IDLE, State.CONNECTING)
+        self._cause = cause
+        if final:
+            if cause.error is not None:
+                self.log.info(
+                    "registry_connection_lost", reason=cause.message, error=repr(cause.error)
                 )
-            return await asyncio.open_connection(self.host, self.port, limit=_MAX_REPLY_BYTES)
+            self._set_state(State.CLOSED)
+            for watch in list(self._watches.values()):
+                watch._end(cause.exception())
+            self._watches.clear()
+            task = self.reconnect_task
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+            return conn
+        if self._state is State.CONNECTED:
+            self.log.info(
+                "registry_connection_lost",
+                reason=cause.message,
+                error=repr(cause.error),
+                reconnecting=True,
+            )
+        self._set_state(State.RECONNECTING)
+        for watch in list(self._watches.values()):
+            watch._suspend()
+        if self.reconnect_task is None or self.reconnect_task.done():
+            self.reconnect_task = asyncio.create_task(
+                self._resumer.run(), name="PortRegistry.reconnect"
+            )
+        return conn
 
     async def close(self) -> None:
         """Close the connection, releasing everything it holds (idempotent).
@@ -435,192 +365,31 @@ class PortRegistry(AsyncResource):
         Pending calls raise `ConnectionClosedError`; watches stop; a
         reconnection in progress is cancelled and waited for.
         """
-        self._lost(None, "PortRegistry was closed")
-        tasks = {t for t in (self._read_task, self.reconnect_task) if t is not None}
-        self._read_task = self.reconnect_task = None
-        current = asyncio.current_task()
-        if current is not None:
-            tasks.discard(current)
-        if tasks:
-            await asyncio.wait(tasks)
-        writer = self._writer
-        if writer is not None:
-            try:
-                await asyncio.wait_for(writer.wait_closed(), self.timeout)
-            except (TimeoutError, ConnectionError, OSError):
-                writer.transport.abort()
+        conn = self._teardown(Cause(None, "PortRegistry was closed", final=True))
+        task, self.reconnect_task = self.reconnect_task, None
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.wait({task})
+        if conn is not None:
+            await conn.close()
 
     async def start(self) -> None:
         """Connect (as `connect`); ``async with`` calls it."""
         await self.connect()
 
-    def _lost(self, cause: BaseException | None, message: str) -> None:
-        """The one teardown: record the first cause, fail every waiter, end watches."""
-        if self._error is not None:
-            return
+    # ---- messages from the connection ----------------------------------------------------
 
-        def error() -> ConnectionClosedError:
-            e = ConnectionClosedError(message)
-            e.__cause__ = cause
-            return e
+    def _on_event(self, message: dict[str, Any]) -> None:
+        watch_id = message.get("watch")
+        watch = self._watches.get(watch_id) if isinstance(watch_id, int) else None
+        if watch is not None:
+            watch._deliver(wire.event_from_wire(message))
 
-        self._error = error
-        if cause is not None:
-            self.log.info("registry_connection_lost", reason=message, error=repr(cause))
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(error())
-        for watch in list(self._watches.values()):
-            watch._end(error())
-        self._watches.clear()
-        if self._writer is not None:
-            self._writer.close()
-        for task in (self._read_task, self.reconnect_task):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-        self._notify()
-
-    def _connection_lost(
-        self, cause: BaseException, message: str, writer: asyncio.StreamWriter
-    ) -> None:
-        """``writer``'s connection is lost: end for good, or suspend and reconnect."""
-        if self._error is not None or writer is not self._writer:
-            return  # closed, or an older connection
-        if not self.reconnect:
-            self._lost(cause, message)
-            return
-
-        def error() -> ConnectionClosedError:
-            e = ConnectionClosedError(f"{message}; reconnecting")
-            e.__cause__ = cause
-            return e
-
-        self._down = error
-        self.log.info(
-            "registry_connection_lost", reason=message, error=repr(cause), reconnecting=True
-        )
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(error())
-        for watch in list(self._watches.values()):
-            watch._suspend()
-        writer.close()
-        self._reader = self._writer = None
-        task, self._read_task = self._read_task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-        if self.reconnect_task is None or self.reconnect_task.done():
-            self.reconnect_task = asyncio.create_task(
-                self._reconnect(), name="PortRegistry.reconnect"
-            )
-        self._notify()
-
-    async def _reconnect(self) -> None:
-        """Connect again, register again, resume the watches; retry until closed."""
-        delays = reconnect_delays()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self._reader, self._writer = await self._open()
-            except (OSError, TimeoutError) as e:
-                self.log.debug("registry_reconnect_failed", attempt=attempt, error=repr(e))
-                await asyncio.sleep(next(delays))
-                continue
-            writer = self._writer
-            self._start_reading()
-            try:
-                await self._resume()
-            except Exception as e:  # lost again, no answer, or a reply we cannot read
-                if not isinstance(e, (ConnectionError, TimeoutError)):
-                    self.log.exception("registry_resume_failed", attempt=attempt)
-                self._connection_lost(e, "resuming on the new connection failed", writer)
-                await asyncio.sleep(next(delays))
-                continue
-            self._down = None
-            self.reconnect_task = None
-            self.log.info(
-                "registry_reconnected",
-                attempts=attempt,
-                entries=len(self._records),
-                watches=len(self._watches),
-            )
-            self._notify()
-            return
-
-    async def _resume(self) -> None:
-        """Register again what this client holds, then resume every open watch."""
-        for port, record in list(self._records.items()):
-            try:
-                reply = await self._send(
-                    "register", service=record.service, port=port, user=record.user,
-                    host=record.host,
-                )  # fmt: skip
-            except RegistryError as e:
-                self._records.pop(port, None)
-                self.log.warning(
-                    "reregister_failed", port=port, service=record.service, error=str(e)
-                )
-            else:
-                record.service = wire.entry_from_wire(reply).service
-        for watch in list(self._watches.values()):
-            if watch._resuming and not watch.ended:  # else: ended, or resumed by a failed try
-                await self._resume_watch(watch)
-
-    async def _resume_watch(self, watch: PortWatch) -> None:
-        """Start ``watch`` again, under a new id, on the new connection."""
-        if watch._id is not None:
-            self._watches.pop(watch._id, None)
-        rid = next(self._ids)
-        self._watches[rid] = watch
-        watch._id = rid
-        q = watch.query
-        try:
-            await self._send("watch", rid, service=q.service, beginswith=q.beginswith, user=q.user)
-        except RegistryError as e:
-            self.log.warning("watch_resume_failed", watch=rid, error=str(e))
-            watch._end(e)
-            return
-        if watch.ended:  # closed by its user meanwhile: stop it on the daemon too
-            try:
-                await self._send("unwatch", watch=rid)
-            except RegistryError as e:
-                self.log.debug("unwatch_failed", watch=rid, error=str(e))
-
-    async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                line = await reader.readline()
-                if not line.endswith(b"\n"):
-                    self._connection_lost(
-                        EOFError("registry closed the connection"), "registry went away", writer
-                    )
-                    return
-                try:
-                    self._dispatch(wire.parse_native_message(line))
-                except ProtocolError as e:
-                    self.log.warning("bad_registry_line", error=str(e), line=line[:80])
-        except (ConnectionError, OSError, ValueError) as e:
-            self._connection_lost(e, "connection to the registry failed", writer)
-
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        if "event" in message:
-            watch_id = message.get("watch")
-            watch = self._watches.get(watch_id) if isinstance(watch_id, int) else None
-            if watch is not None:
-                watch._deliver(wire.event_from_wire(message))
-            return
-        rid = message.get("id")
-        fut = self._pending.get(rid) if isinstance(rid, int) else None
-        if rid is None or fut is None or fut.done():
-            self.log.debug("unexpected_reply", id=rid)
-            return
+    def _on_reply(self, rid: int, message: dict[str, Any]) -> None:
         watch = self._watches.get(rid)
         if watch is not None and message.get("ok"):
             watch._started([wire.entry_from_wire(e) for e in message.get("entries", ())])
-        fut.set_result(message)
 
-    # ---- requests ---------------------------------------------------------------
+    # ---- requests ---------------------------------------------------------------------
 
     async def _request(self, op: str, rid: int | None = None, **fields: Any) -> dict[str, Any]:
         await self.connect()
@@ -628,48 +397,17 @@ class PortRegistry(AsyncResource):
 
     async def _send(self, op: str, rid: int | None = None, **fields: Any) -> dict[str, Any]:
         """Send on the current connection (also while it is being resumed)."""
-        if self._error is not None:
-            raise self._error()
-        writer = self._writer
-        if writer is None:
-            assert self._down is not None
-            raise self._down()
-        if rid is None:
-            rid = next(self._ids)
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(_retrieve)
-        self._pending[rid] = fut
-        try:
-            writer.write(wire.native_request(op, rid, **fields))
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await writer.drain()
-                    reply = await fut
-            except TimeoutError:
-                raise TimeoutError(
-                    f"the registry did not answer {op!r} within {self.timeout} s"
-                ) from None
-            except ConnectionError as e:
-                if isinstance(e, ConnectionClosedError):
-                    raise
-                self._connection_lost(e, "connection to the registry failed", writer)
-                raise ConnectionClosedError("connection to the registry failed") from e
-        finally:
-            self._pending.pop(rid, None)
-        if not reply.get("ok"):
-            code = str(reply.get("error", RegistryError.code))
-            raise _ERRORS.get(code, RegistryError)(str(reply.get("message", code)))
-        return reply
+        conn = self._conn
+        if conn is None or self._state is State.CLOSED:
+            raise self._unavailable()
+        return await conn.request(op, self._next_id() if rid is None else rid, **fields)
 
     async def _start_watch(self, watch: PortWatch) -> None:
-        rid = next(self._ids)
+        rid = self._next_id()
         self._watches[rid] = watch  # before sending: events follow the reply at once
         watch._id = rid
-        q = watch.query
         try:
-            await self._request(
-                "watch", rid, service=q.service, beginswith=q.beginswith, user=q.user
-            )
+            await self._request("watch", rid, **watch_fields(watch))
         except BaseException as e:
             self._watches.pop(rid, None)
             watch._end(e if isinstance(e, Exception) else None)
@@ -705,18 +443,20 @@ class PortRegistry(AsyncResource):
         """Get a port of the daemon's pool under ``service``; return the entry.
 
         The entry's service has ``_1``, ``_2``... appended if this user already
-        holds ``service``. ``user`` may only repeat what the credentials say.
+        holds ``service`` on a lower port (names are worked out at each look,
+        as the NSCL port manager does). A ``user`` that differs from the
+        credentials is recorded as claimed; the owner is the verified user.
 
         Raises
         ------
         PoolExhaustedError
             If no port of the pool is free.
         RegistryPermissionError
-            If this client is not on the daemon's host or claims another user.
+            If this client is not on the daemon's host.
         """
         reply = await self._request("allocate", service=service, user=user)
         entry = wire.entry_from_wire(reply)
-        self._records[entry.port] = _Record(entry.service, user)
+        self._records[entry.port] = Record(entry.service, user)
         return entry
 
     async def get_port(self, service: str) -> int:
@@ -745,11 +485,11 @@ class PortRegistry(AsyncResource):
         PortInUseError
             If the port is already registered.
         RegistryPermissionError
-            If this client is not on the daemon's host or claims another user.
+            If this client is not on the daemon's host.
         """
         reply = await self._request("register", service=service, port=port, user=user, host=host)
         entry = wire.entry_from_wire(reply)
-        self._records[entry.port] = _Record(entry.service, user, host)
+        self._records[entry.port] = Record(entry.service, user, host)
         return entry
 
     async def release(self, port: int) -> None:
@@ -769,80 +509,6 @@ class PortRegistry(AsyncResource):
             await self._request("release", port=port)
         finally:  # whatever the outcome, a reconnection does not register it again
             self._records.pop(port, None)
-
-    async def list_ports(self) -> list[PortEntry]:
-        """Return every entry, sorted by port."""
-        reply = await self._request("list")
-        return [wire.entry_from_wire(e) for e in reply.get("entries", ())]
-
-    async def find(
-        self,
-        service: str | None = None,
-        beginswith: str | None = None,
-        user: str | None = None,
-    ) -> list[PortEntry]:
-        """Return the entries matching every given criterion, sorted by port."""
-        reply = await self._request("find", service=service, beginswith=beginswith, user=user)
-        return [wire.entry_from_wire(e) for e in reply.get("entries", ())]
-
-    def watch(
-        self,
-        service: str | None = None,
-        beginswith: str | None = None,
-        user: str | None = None,
-        *,
-        initial: bool = True,
-        max_queue: int = 10_000,
-    ) -> PortWatch:
-        """Return a `PortWatch` of the entries matching every given criterion.
-
-        ``async with registry.watch(service="x") as events: async for e in events``.
-        The watch starts on entering the context (or on the first iteration);
-        with ``initial`` the existing entries come first as ``added`` events
-        flagged ``initial``. There is no gap: every change after the snapshot
-        is reported, in order.
-        """
-        return PortWatch(self, Query(service, beginswith, user), initial, max_queue)
-
-    async def wait_for(
-        self,
-        service: str,
-        timeout: float | None = None,
-        *,
-        user: str | None = None,
-    ) -> int:
-        """Return the port of ``service`` as soon as it is advertised.
-
-        Driven by a watch (no polling): returns at once if the service is
-        already there, else the moment it is added.
-
-        Parameters
-        ----------
-        service : `str`
-            Exact service name.
-        timeout : `float` or `None`
-            How long to wait [s]; `None`: forever.
-        user : `str` or `None`
-            Only an entry of this user counts.
-
-        Raises
-        ------
-        TimeoutError
-            If it is not advertised within ``timeout``.
-        ConnectionClosedError
-            If the connection is lost meanwhile.
-        """
-        try:
-            async with asyncio.timeout(timeout):
-                async with self.watch(service=service, user=user) as events:
-                    async for event in events:
-                        if event.kind == "added":
-                            return event.port
-        except TimeoutError:
-            raise TimeoutError(
-                f"service {service!r} was not advertised within {timeout} s"
-            ) from None
-        raise ConnectionClosedError("the watch ended before the service was advertised")
 
     async def terminate(self) -> None:
         """Ask the daemon to shut down (only its own user or root may).

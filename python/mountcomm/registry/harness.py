@@ -30,6 +30,8 @@ class RegistryHarness(AsyncResource):
         Timeout of the clients' requests [s].
     log : logger, optional
         Logger of the daemon and the clients.
+    **server_options
+        More keyword arguments of `RegistryServer` (e.g. ``line_timeout``).
 
     Attributes
     ----------
@@ -58,6 +60,7 @@ class RegistryHarness(AsyncResource):
         unix_socket: bool = True,
         timeout: float = 5.0,
         log: Any = None,
+        **server_options: Any,
     ) -> None:
         self.host = "127.0.0.1"
         self.timeout = timeout
@@ -67,8 +70,14 @@ class RegistryHarness(AsyncResource):
             token = secrets.token_hex(4)
             self.portserver_address = f"@mountcomm-registry-{os.getpid()}-{token}"
         self._pool = pool
+        self._server_options = server_options
         self.server = RegistryServer(
-            self.host, 0, pool=pool, unix_socket=self.portserver_address, log=log
+            self.host,
+            0,
+            pool=pool,
+            unix_socket=self.portserver_address,
+            log=log,
+            **server_options,
         )
         self._clients: list[PortRegistry] = []
 
@@ -117,7 +126,12 @@ class RegistryHarness(AsyncResource):
         port = self.port
         await self.server.close()
         self.server = RegistryServer(
-            self.host, port, pool=self._pool, unix_socket=self.portserver_address, log=self.log
+            self.host,
+            port,
+            pool=self._pool,
+            unix_socket=self.portserver_address,
+            log=self.log,
+            **self._server_options,
         )
         await self.server.start()
         self.client = await self.new_client()

@@ -9,10 +9,13 @@ from __future__ import annotations
 __all__ = ["PortManager"]
 
 import socket
+import time
 from types import TracebackType
 from typing import Any
 
-from ..exceptions import ConnectionClosedError, ProtocolError
+from .. import log as mlog
+from ..exceptions import ConnectionClosedError, ProtocolError, SelfConnectionError
+from ..sockets import apply_socket_options, check_not_self_connected
 from . import wire
 from .peer import current_user
 
@@ -50,10 +53,12 @@ class PortManager:
     Notes
     -----
     As with the NSCL bindings, a refusal (``FAIL``) raises `RuntimeError` with
-    the registry's message; the registry then closes the connection, so every
-    port this object held is released and the object is unusable: every later
-    call raises `RuntimeError`. A lost connection or a timeout also leaves it
-    unusable (they raise `ConnectionClosedError` and `TimeoutError`).
+    the registry's message; as with NSCL's server, the connection and every
+    port it holds are kept, and the object stays usable. A lost connection or
+    a timeout leaves it unusable (they raise `ConnectionClosedError` and
+    `TimeoutError`; every later call raises `RuntimeError`). A TCP connection
+    that reaches its own socket (nobody listens on a port of the ephemeral
+    range) is closed, logged once and retried with backoff within ``timeout``.
     Not thread-safe.
     """
 
@@ -70,16 +75,46 @@ class PortManager:
         self.port = port
         self.timeout = timeout
         self._failure: str | None = None
+        self.log = mlog.get_logger(None, "PortManager", port=port)
         try:
-            self._sock = socket.create_connection((host, port), timeout=timeout)
+            self._sock = self._connect()
         except ConnectionRefusedError:
             from . import autostart as start
 
             if not autostart or not start.is_local_host(host):
                 raise
             start.start_daemon(host, port, extra_args=daemon_args, timeout=timeout)
-            self._sock = socket.create_connection((host, port), timeout=timeout)
+            self._sock = self._connect()
         self._file = self._sock.makefile("rb")
+
+    def _connect(self) -> socket.socket:
+        """Connect, retrying a self-connection with backoff within ``timeout``."""
+        from .connection import reset_on_close
+        from .resume import reconnect_delays
+
+        deadline = time.monotonic() + self.timeout
+        delays = reconnect_delays()
+        logged = False
+        while True:
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            try:
+                check_not_self_connected(sock)
+                apply_socket_options(sock)
+                return sock
+            except SelfConnectionError as e:
+                reset_on_close(sock)
+                sock.close()
+                (self.log.debug if logged else self.log.warning)(
+                    "registry_self_connection", error=str(e)
+                )
+                logged = True
+                delay = next(delays)
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+            except BaseException:
+                sock.close()
+                raise
 
     # ---- NSCL API ---------------------------------------------------------------
 
@@ -93,7 +128,7 @@ class PortManager:
         ------
         RuntimeError
             With the registry's message if it refuses (pool exhausted, not on
-            the registry's host...); the object is unusable afterwards.
+            the registry's host...); the object and its ports stay.
         ValueError
             If ``service`` is empty or holds white space.
         """
@@ -128,12 +163,12 @@ class PortManager:
 
         Raises
         ------
-        TypeError
-            If a criterion is not one of those three.
+        RuntimeError
+            If a criterion is not one of those three (as the NSCL bindings do).
         """
         unknown = sorted(set(criteria) - set(_CRITERIA))
         if unknown:
-            raise TypeError(f"unknown search key(s) {unknown}; expected some of {_CRITERIA}")
+            raise RuntimeError(f"unknown search key(s) {unknown}; expected some of {_CRITERIA}")
         ports = self.listPorts()
         if "service" in criteria:
             ports = [p for p in ports if p["service"] == criteria["service"]]
@@ -205,7 +240,6 @@ class PortManager:
         except ProtocolError as e:
             self._fail(str(e))
             raise
-        if not ok:
-            self._fail(value)
+        if not ok:  # the registry keeps the connection and its ports, as NSCL's does
             raise RuntimeError(value)
         return ok, value

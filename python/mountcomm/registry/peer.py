@@ -24,6 +24,7 @@ __all__ = [
     "unix_address",
     "unix_peer_credentials",
     "user_name",
+    "user_uid",
 ]
 
 import errno
@@ -88,6 +89,16 @@ def user_name(uid: int) -> str:
         return str(uid)
 
 
+def user_uid(name: str) -> int | None:
+    """Return the uid of login name ``name`` (or of a uid in decimal), or `None`."""
+    try:
+        import pwd
+
+        return pwd.getpwnam(name).pw_uid
+    except (ImportError, KeyError):
+        return int(name) if name.isdecimal() and name.isascii() else None
+
+
 def current_user() -> str:
     """Return the name of the user running this process, as the registry sees it.
 
@@ -125,9 +136,25 @@ def unix_address(name: str) -> str:
     return "\0" + name[1:] if name.startswith("@") else name
 
 
+def _ip(host: str, *, unmap: bool = False) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """Parse a numeric address, dropping an IPv6 scope (``%eth0``).
+
+    With ``unmap``, an IPv4-mapped IPv6 address becomes the IPv4 address.
+
+    Raises
+    ------
+    ValueError
+        If ``host`` is not a numeric address.
+    """
+    address = ipaddress.ip_address(host.split("%", 1)[0])
+    if unmap and isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def _proc_address(host: str, port: int) -> tuple[str, str]:
     """Return (/proc/net file, "ADDR:PORT" as that file prints it)."""
-    address = ipaddress.ip_address(host.split("%", 1)[0])
+    address = _ip(host)
     if address.version == 4:
         (word,) = struct.unpack("=I", address.packed)
         return "tcp", f"{word:08X}:{port:04X}"
@@ -162,7 +189,7 @@ def tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int | None:
 
 
 def _packed(host: str) -> tuple[socket.AddressFamily, bytes]:
-    address = ipaddress.ip_address(host.split("%", 1)[0])
+    address = _ip(host)
     family = socket.AF_INET if address.version == 4 else socket.AF_INET6
     return family, address.packed
 
@@ -255,17 +282,7 @@ def is_local_address(peer_host: str, local_host: str) -> bool:
     """Return True if a TCP peer at ``peer_host`` that reached us at ``local_host``
     is on this host."""
     try:
-        peer = ipaddress.ip_address(peer_host.split("%", 1)[0])
+        peer = _ip(peer_host, unmap=True)
+        return peer.is_loopback or peer == _ip(local_host, unmap=True)
     except ValueError:
         return False
-    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
-        peer = peer.ipv4_mapped
-    if peer.is_loopback:
-        return True
-    try:
-        local = ipaddress.ip_address(local_host.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(local, ipaddress.IPv6Address) and local.ipv4_mapped is not None:
-        local = local.ipv4_mapped
-    return peer == local

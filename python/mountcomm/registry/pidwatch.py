@@ -8,7 +8,7 @@ back the moment the process dies; elsewhere by checking every ``poll_interval``.
 
 from __future__ import annotations
 
-__all__ = ["PidWatcher", "check_pid_request", "pid_alive", "pid_uid"]
+__all__ = ["PidWatcher", "check_pid_request", "is_kernel_thread", "pid_alive", "pid_uid"]
 
 import asyncio
 import os
@@ -19,6 +19,7 @@ from .. import log as mlog
 from .peer import Credentials
 
 _PROC = "/proc"
+_PF_KTHREAD = 0x00200000  # task flag of kernel threads (linux/sched.h)
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -52,6 +53,17 @@ def pid_alive(pid: int) -> bool:
     return True  # pragma: no cover
 
 
+def is_kernel_thread(pid: int) -> bool:
+    """Return True if ``pid`` is a kernel thread (it has no user process to hold a port)."""
+    fields = _stat_fields(pid)
+    if fields is None or len(fields) < 7:
+        return False
+    try:
+        return bool(int(fields[6]) & _PF_KTHREAD)
+    except ValueError:
+        return False
+
+
 def pid_uid(pid: int) -> int | None:
     """Return the uid owning process ``pid``, or `None` if it cannot be told."""
     try:
@@ -66,8 +78,9 @@ def check_pid_request(pid: int, credentials: Credentials) -> str | None:
     Returns
     -------
     reason : `str` or `None`
-        Why not, or `None` if it may: ``pid`` is a live process other than init,
-        owned by the caller (unless the caller is root or its uid is unknown).
+        Why not, or `None` if it may: ``pid`` is a live process other than init
+        and not a kernel thread, owned by the caller (unless the caller is root
+        or its uid is unknown).
     """
     if pid <= 0:
         return f"pid must be positive, got {pid}"
@@ -75,6 +88,8 @@ def check_pid_request(pid: int, credentials: Credentials) -> str | None:
         return "pid 1 never exits; send the pid of the process that will use the port"
     if not pid_alive(pid):
         return f"no running process has pid {pid}"
+    if is_kernel_thread(pid):
+        return f"pid {pid} is a kernel thread, not a process that can use a port"
     owner = pid_uid(pid)
     caller = credentials.uid
     if caller not in (None, 0) and owner is not None and owner != caller:

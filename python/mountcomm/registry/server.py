@@ -11,9 +11,10 @@ import itertools
 import os
 import socket
 import stat
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .. import __version__
 from .. import log as mlog
@@ -21,8 +22,9 @@ from .._lifecycle import AsyncResource
 from . import peer, pidwatch, probe, wire
 from .cluster import ClusterLink, ClusterSettings
 from .peer import Credentials, unix_address
-from .session import Session
+from .session import MAX_WATCHES, Session
 from .store import Lease, PortEntry, PortEvent, PortStore, Query, format_pool
+from .watchindex import WatchIndex
 
 DEFAULT_POOL: tuple[tuple[int, int], ...] = ((30001, 30999),)
 """The pool of the shipped configuration."""
@@ -36,6 +38,7 @@ class _Connection:
     session: Session
     writer: asyncio.StreamWriter
     task: asyncio.Task[Any]
+    line_started: float = 0.0  # loop time when the incomplete line began
 
 
 class RegistryServer(AsyncResource):
@@ -65,6 +68,11 @@ class RegistryServer(AsyncResource):
         How long `close` waits for connections to finish [s].
     max_write_buffer : `int`
         A watcher that lets more than this pile up unread is disconnected [bytes].
+    line_timeout : `float`
+        A connection that has sent part of a line but not its end for this
+        long is closed (e.g. a portpicker pid line that never completes) [s].
+    max_watches : `int`
+        Most watches one connection may hold.
     cluster : `ClusterSettings`, optional
         Join this etcd cluster: publish every entry, and answer native
         ``list``, ``find`` and ``watch`` from every daemon's entries (see
@@ -121,16 +129,22 @@ class RegistryServer(AsyncResource):
         max_line_bytes: int = wire.DEFAULT_MAX_LINE_BYTES,
         shutdown_timeout: float = 2.0,
         max_write_buffer: int = 1024 * 1024,
+        line_timeout: float = 10.0,
+        max_watches: int = MAX_WATCHES,
         cluster: ClusterSettings | None = None,
         advertise_host: str | None = None,
         log: Any = None,
     ) -> None:
+        if not line_timeout > 0:
+            raise ValueError(f"line_timeout must be positive, got {line_timeout!r}")
         self.host = host
         self.port = port
         self.unix_socket = unix_socket
         self.max_line_bytes = max_line_bytes
         self.shutdown_timeout = shutdown_timeout
         self.max_write_buffer = max_write_buffer
+        self.line_timeout = line_timeout
+        self.max_watches = max_watches
         self.log = mlog.get_logger(log, "RegistryServer")
         self._raw_log = log
         self.cluster_settings = cluster
@@ -147,7 +161,10 @@ class RegistryServer(AsyncResource):
         )
         self._ids = itertools.count(1)
         self._connections: dict[int, _Connection] = {}
-        self._watchers: set[_Connection] = set()
+        self._by_session: dict[Session, _Connection] = {}
+        self.index = WatchIndex()
+        self._counts = {"connections": 0, "line_timeouts": 0, "watchers_dropped": 0}
+        self._started_at = time.monotonic()
         self._servers: list[asyncio.Server] = []
         self._unix_inode: tuple[int, int] | None = None
         self._pidwatch: pidwatch.PidWatcher | None = None
@@ -167,6 +184,28 @@ class RegistryServer(AsyncResource):
     def closed(self) -> bool:
         """True once shutdown has begun."""
         return self._closing is not None
+
+    def statistics(self) -> dict[str, Any]:
+        """Figures for an operator (``mountcomm registry`` logs them on SIGUSR1).
+
+        Returns
+        -------
+        stats : `dict`
+            ``entries``, ``leases``, ``connections`` (open), ``watches``,
+            ``pids_watched``, ``connections_total``, ``line_timeouts``,
+            ``watchers_dropped``, ``uptime`` [s].
+        """
+        return {
+            "entries": len(self.store),
+            "leases": len(self.store.leases()),
+            "connections": len(self._connections),
+            "watches": len(self.index),
+            "pids_watched": 0 if self._pidwatch is None else len(self._pidwatch),
+            "connections_total": self._counts["connections"],
+            "line_timeouts": self._counts["line_timeouts"],
+            "watchers_dropped": self._counts["watchers_dropped"],
+            "uptime": round(time.monotonic() - self._started_at, 3),
+        }
 
     async def start(self) -> None:
         """Start listening (idempotent).
@@ -359,12 +398,17 @@ class RegistryServer(AsyncResource):
             info=self._info,
             lookup=self._lookup if self.cluster is not None else None,
             status=self._status,
+            index=self.index,
+            max_watches=self.max_watches,
             log=self._raw_log,
         )
         task = asyncio.current_task()
-        assert task is not None
+        if task is None:  # pragma: no cover - asyncio runs handlers as tasks
+            raise RuntimeError("a connection handler must run in a task")
         conn = _Connection(session, writer, task)
         self._connections[ident] = conn
+        self._by_session[session] = conn
+        self._counts["connections"] += 1
         self.log.debug("connection_opened", connection=ident, peer=address, local=local)
         try:
             await self._converse(conn, reader)
@@ -374,7 +418,7 @@ class RegistryServer(AsyncResource):
             self.log.exception("connection_failed", connection=ident)
         finally:
             del self._connections[ident]
-            self._watchers.discard(conn)
+            del self._by_session[session]
             self._publish(session.close().events)
             self.log.debug(
                 "connection_closed",
@@ -383,23 +427,39 @@ class RegistryServer(AsyncResource):
             )
             await self._close_writer(writer)
 
+    async def _read(self, conn: _Connection, reader: asyncio.StreamReader) -> bytes | None:
+        """Read what arrives; `None` if part of a line waited too long for its end."""
+        if not conn.session.partial:
+            return await reader.read(_READ_BYTES)
+        try:
+            async with asyncio.timeout_at(conn.line_started + self.line_timeout):
+                return await reader.read(_READ_BYTES)
+        except TimeoutError:
+            return None
+
     async def _converse(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
         session, writer = conn.session, conn.writer
         while not session.closed:
-            data = await reader.read(_READ_BYTES)
+            data = await self._read(conn, reader)
+            if data is None:
+                self._counts["line_timeouts"] += 1
+                self.log.info(
+                    "line_timeout", connection=session.lease.ident, timeout=self.line_timeout
+                )
+                return
             if not data:
                 return
+            before = session.buffered
             out = session.feed(data)
+            if session.buffered and (not before or session.buffered < before + len(data)):
+                # a new incomplete line began: its time runs from now
+                conn.line_started = asyncio.get_running_loop().time()
             if out.data:
                 writer.write(out.data)
-            if session.watches:
-                self._watchers.add(conn)
-            else:
-                self._watchers.discard(conn)
             self._publish(out.events, conn)
             for pid in out.watch_pids:
-                assert self._pidwatch is not None
-                self._pidwatch.watch(pid)
+                if self._pidwatch is not None:
+                    self._pidwatch.watch(pid)
             if out.terminate:
                 self._terminate()
             await writer.drain()
@@ -429,19 +489,25 @@ class RegistryServer(AsyncResource):
         self._push(events, origin)
 
     def _push(self, events: Sequence[PortEvent], origin: _Connection | None = None) -> None:
-        """Push ``events`` to the watchers, except ``origin`` (its session already did)."""
+        """Push ``events`` to the watchers, except ``origin`` (its session already did).
+
+        Only the watches of the events' services and the general ones are
+        visited (`WatchIndex`), not every watch.
+        """
         if not events:
             return
-        for conn in list(self._watchers):
-            if conn is origin:
+        for owner, routed in self.index.route(events).items():
+            session = cast(Session, owner)
+            conn = self._by_session.get(session)
+            if conn is None or conn is origin or session.closed:
                 continue
-            data = conn.session.push(events)
             writer = conn.writer
-            if not data or writer.is_closing():
+            if writer.is_closing():
                 continue
-            writer.write(data)
+            writer.write(Session.encode_events(routed))
             if writer.transport.get_write_buffer_size() > self.max_write_buffer:
-                self.log.warning("watcher_too_slow", connection=conn.session.lease.ident)
+                self._counts["watchers_dropped"] += 1
+                self.log.warning("watcher_too_slow", connection=session.lease.ident)
                 writer.transport.abort()
 
     def _pid_exited(self, pid: int) -> None:

@@ -10,21 +10,31 @@ Policy (the same for every dialect):
 
 * The first line chooses the dialect (`wire.detect_dialect`).
 * Allocating, registering, releasing and terminating need a peer on this host.
-* The user is the one the peer's credentials name; a claimed user that
-  contradicts them is refused. Where the OS cannot tell, the claim is taken
-  as is; where it could but the peer vanished first (`Credentials.gone`),
-  anything that needs the peer's identity is refused.
+* The owner is the user the peer's credentials name. A claimed user that
+  differs is accepted and recorded (NSCL clients send ``$USER``, which differs
+  under su, sudo or in containers): the native dialect shows it as
+  ``claimed_user``; the owner, what ``LIST`` shows and what trust is judged
+  by, stays the verified user. Where the OS cannot tell, the claim is taken
+  as is (unverified: no uid); where it could but the peer vanished first
+  (`Credentials.gone`), anything that needs the peer's identity is refused.
+* A watch with ``trusted_users`` matches only entries whose verified owner is
+  the watcher's own user, root, or one of those users (the trust model of
+  lookups made in order to connect). A connection holds at most
+  `MAX_WATCHES` watches.
 * Entries of native and NSCL connections are held by the connection's lease
   and end with `close`; portpicker entries are held by the pid's lease.
-* Native refusals keep the connection; an NSCL ``FAIL`` ends it (as the NSCL
-  port manager does, releasing its ports); a portpicker connection ends after
-  its one reply. A line over the length limit gets an error reply and ends
-  the connection in every dialect.
+* Refusals keep the connection in the native and NSCL dialects (an NSCL
+  ``FAIL`` keeps the client's earlier ports, as the NSCL port manager does).
+  A portpicker connection ends after its one reply; a refused pid gets no
+  reply at all (the connection is closed, as portpicker's own port server
+  does, so the client sees no port rather than port ``0``). A line over the
+  length limit ends the connection in every dialect (with an error reply in
+  the native and NSCL dialects).
 """
 
 from __future__ import annotations
 
-__all__ = ["Output", "Session", "default_check_pid"]
+__all__ = ["MAX_WATCHES", "Output", "Session", "default_check_pid"]
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,16 +43,20 @@ from typing import Any
 from .. import log as mlog
 from ..exceptions import RegistryError, RegistryPermissionError, RegistryRequestError
 from . import wire
-from .peer import Credentials
+from .peer import Credentials, user_uid
 from .store import Change, Lease, PortEntry, PortEvent, PortStore, Query
+from .watchindex import WatchIndex
 from .wire import Dialect
 
 UNKNOWN_USER = "unknown"
 """User name of entries whose owner neither the OS nor the request names."""
 
+MAX_WATCHES = 1000
+"""Most watches one connection may hold at once."""
+
 
 def default_check_pid(pid: int, credentials: Credentials) -> str | None:
-    """Accept any pid above 1 (the daemon checks liveness and ownership too)."""
+    """Accept any pid above 1 (the daemon checks liveness, kernel threads, ownership)."""
     if pid <= 1:
         return f"pid must be greater than 1, got {pid}"
     return None
@@ -95,6 +109,13 @@ class Session:
         Longest request line [bytes].
     info : mapping
         Extra fields of the ``ping`` reply (version, daemon pid...).
+    index : `WatchIndex`, optional
+        The daemon's index of every connection's watches (shared by every
+        session); a private one by default.
+    resolve_user : callable (`str`) -> `int` or `None`
+        The uid of a user name (for ``trusted_users``), or `None` if unknown.
+    max_watches : `int`
+        Most watches this connection may hold.
     lookup : callable (`Query` or `None`) -> `list` [`PortEntry`], optional
         What native ``list``, ``find`` and ``watch`` answer from (default: the
         store's entries; a cluster member passes its merged view). NSCL
@@ -126,6 +147,9 @@ class Session:
         daemon_uid: int | None = None,
         max_line_bytes: int = wire.DEFAULT_MAX_LINE_BYTES,
         info: Mapping[str, Any] | None = None,
+        index: WatchIndex | None = None,
+        resolve_user: Callable[[str], int | None] = user_uid,
+        max_watches: int = MAX_WATCHES,
         lookup: Callable[[Query | None], list[PortEntry]] | None = None,
         status: Callable[[], dict[str, Any]] | None = None,
         log: Any = None,
@@ -144,6 +168,9 @@ class Session:
         self.dialect: Dialect | None = None
         self.watches: dict[int | str, Query] = {}
         self.closed = False
+        self.index = WatchIndex() if index is None else index
+        self.resolve_user = resolve_user
+        self.max_watches = max_watches
         self._splitter = wire.LineSplitter(max_line_bytes)
 
     @property
@@ -152,6 +179,16 @@ class Session:
         if self._credentials is None:
             self._credentials = self._lookup_credentials()
         return self._credentials
+
+    @property
+    def partial(self) -> bool:
+        """True while part of a line has arrived but not its end."""
+        return self._splitter.buffered > 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held of an incomplete line."""
+        return self._splitter.buffered
 
     # ---- input ------------------------------------------------------------------
 
@@ -177,16 +214,19 @@ class Session:
         """Return the watch events of this connection for ``events`` (maybe none)."""
         if not self.watches or self.closed:
             return b""
-        return b"".join(
-            wire.native_event(watch, event)
-            for event in events
-            for watch, query in self.watches.items()
-            if query.matches(event)
-        )
+        routed = self.index.route(events, only=self).get(self, ())
+        return self.encode_events(routed)
+
+    @staticmethod
+    def encode_events(routed: Sequence[tuple[Any, PortEvent]]) -> bytes:
+        """Encode (watch id, event) pairs (from `WatchIndex.route`) as event lines."""
+        return b"".join(wire.native_event(watch, event) for watch, event in routed)
 
     def close(self) -> Change:
         """End the connection's lease (idempotent); return the entries' removal."""
         self.closed = True
+        for watch_id, query in self.watches.items():
+            self.index.remove(self, watch_id, query)
         self.watches.clear()
         return self.store.end_lease(self.lease)
 
@@ -203,24 +243,48 @@ class Session:
                 "could tell whose it is"
             )
 
-    def _user(self, claimed: str | None) -> str:
+    def _owner(self, claimed: str | None) -> dict[str, Any]:
+        """The owner of a new entry: ``user``, ``uid`` and ``claimed`` (store keywords)."""
         self._require_identity("tell the client's user")
-        actual = self.credentials.user
-        if actual is None:
-            return claimed if claimed is not None else UNKNOWN_USER
-        if claimed is not None and claimed != actual:
-            raise RegistryPermissionError(
-                f"claimed user {claimed!r} contradicts the connection's credentials "
-                f"(user {actual!r})"
-            )
-        return actual
+        creds = self.credentials
+        if creds.user is None:  # the OS cannot tell: the claim, unverified
+            return {"user": claimed if claimed is not None else UNKNOWN_USER}
+        if claimed is not None and claimed != creds.user:
+            self.log.info("claimed_user_differs", claimed=claimed, user=creds.user)
+        return {"user": creds.user, "uid": creds.uid, "claimed": claimed}
 
-    def _apply(self, change: Change, out: Output, what: str) -> dict[str, Any]:
+    def _entry_dict(self, entry: PortEntry) -> dict[str, Any]:
+        """An entry as the native dialect shows it (with a differing claimed user)."""
+        fields = entry.as_dict()
+        if self.store.get(entry.port) != entry:  # another cluster member's entry
+            return fields
+        claimed = self.store.claimed_user(entry.port)
+        if claimed is not None:
+            fields["claimed_user"] = claimed
+        return fields
+
+    def _apply(self, change: Change, out: Output, what: str) -> PortEntry:
         out.events.extend(change.events)
-        assert change.entry is not None
         entry = change.entry
+        if entry is None:
+            raise RuntimeError(f"{what}: the store reported no entry")
         self.log.info(what, port=entry.port, service=entry.service, user=entry.user)
-        return entry.as_dict()
+        return entry
+
+    def _trust(self, users: tuple[str, ...] | None) -> frozenset[int] | None:
+        """The uids a watch with ``trusted_users`` accepts (`None`: every owner)."""
+        if users is None:
+            return None
+        creds = self.credentials
+        if creds.uid is None and not creds.gone:
+            return None  # this OS cannot tell whose anything is: nothing to enforce
+        trusted = {0} if creds.uid is None else {0, creds.uid}
+        for name in users:
+            uid = self.resolve_user(name)
+            if uid is None:
+                raise RegistryRequestError(f"trusted_users: no user is named {name!r}")
+            trusted.add(uid)
+        return frozenset(trusted)
 
     def _too_long(self, line: wire.LineTooLong, out: Output) -> None:
         dialect = self.dialect
@@ -230,11 +294,9 @@ class Session:
         self.log.info("line_too_long", limit=line.limit, dialect=dialect.value)
         if dialect is Dialect.NATIVE:
             out.data += wire.native_error(None, RegistryRequestError.code, line.message)
-        elif dialect is Dialect.PORTPICKER:
-            out.data += wire.pid_reply(0)
-        else:
+        elif dialect is Dialect.NSCL:
             out.data += wire.nscl_fail(line.message)
-        out.close = True
+        out.close = True  # portpicker: no answer, as for any refusal
 
     # ---- native -----------------------------------------------------------------
 
@@ -262,26 +324,32 @@ class Session:
 
     def _allocate(self, request: wire.Allocate, out: Output) -> dict[str, Any]:
         self._require_local("allocate ports")
-        change = self.store.allocate(request.service, self._user(request.user), self.lease)
-        return self._apply(change, out, "port_allocated")
+        owner = self._owner(request.user)
+        change = self.store.allocate(request.service, lease=self.lease, **owner)
+        return self._entry_dict(self._apply(change, out, "port_allocated"))
 
     def _register(self, request: wire.Register, out: Output) -> dict[str, Any]:
         self._require_local("register ports")
-        user = self._user(request.user)
+        owner = self._owner(request.user)
         change = self.store.register(
-            request.service, request.port, user, self.lease, host=request.host
+            request.service, request.port, lease=self.lease, host=request.host, **owner
         )
-        return self._apply(change, out, "port_registered")
+        return self._entry_dict(self._apply(change, out, "port_registered"))
 
     def _release(self, request: wire.Release, out: Output) -> dict[str, Any]:
         self._require_local("release ports")
-        return self._apply(self.store.release(request.port, self.lease), out, "port_released")
+        claimed = self.store.claimed_user(request.port)
+        entry = self._apply(self.store.release(request.port, self.lease), out, "port_released")
+        fields = entry.as_dict()
+        if claimed is not None:
+            fields["claimed_user"] = claimed
+        return fields
 
     def _list(self, request: wire.ListPorts, out: Output) -> dict[str, Any]:
-        return {"entries": [e.as_dict() for e in self.lookup(None)]}
+        return {"entries": [self._entry_dict(e) for e in self.lookup(None)]}
 
     def _find(self, request: wire.Find, out: Output) -> dict[str, Any]:
-        return {"entries": [e.as_dict() for e in self.lookup(request.query)]}
+        return {"entries": [self._entry_dict(e) for e in self.lookup(request.query)]}
 
     def _status(self, request: wire.Status, out: Output) -> dict[str, Any]:
         extra = {"cluster": None} if self._status_fields is None else self._status_fields()
@@ -292,12 +360,22 @@ class Session:
             raise RegistryRequestError(
                 "watch needs an id that no active watch of this connection uses"
             )
-        self.watches[request.id] = request.query
-        return {"entries": [e.as_dict() for e in self.lookup(request.query)]}
+        if len(self.watches) >= self.max_watches:
+            raise RegistryRequestError(
+                f"this connection already holds {self.max_watches} watches, the limit; "
+                "stop some (unwatch) or use another connection"
+            )
+        q = request.query
+        query = Query(q.service, q.beginswith, q.user, self._trust(request.trusted_users))
+        self.watches[request.id] = query
+        self.index.add(self, request.id, query)
+        return {"entries": [self._entry_dict(e) for e in self.lookup(query)]}
 
     def _unwatch(self, request: wire.Unwatch, out: Output) -> dict[str, Any]:
-        if self.watches.pop(request.watch, None) is None:
+        query = self.watches.pop(request.watch, None)
+        if query is None:
             raise RegistryRequestError(f"no active watch has id {request.watch!r}")
+        self.index.remove(self, request.watch, query)
         return {}
 
     def _terminate(self, request: wire.Terminate, out: Output) -> dict[str, Any]:
@@ -328,29 +406,28 @@ class Session:
     # ---- NSCL -------------------------------------------------------------------
 
     def _nscl_line(self, line: bytes, out: Output) -> None:
+        """One NSCL request; a ``FAIL`` keeps the connection and its ports."""
         request = wire.parse_nscl(line)
         if isinstance(request, wire.BadRequest):
             self.log.debug("bad_request", dialect="nscl", message=request.message)
             out.data += wire.nscl_fail(request.message)
-            out.close = True
         elif isinstance(request, wire.ListPorts):
-            out.data += wire.nscl_list(self.store.entries())
+            out.data += wire.nscl_list(self.store.entries_by_user())
         else:
             try:
                 self._require_local("allocate ports")
-                user = self._user(request.user)
-                change = self.store.allocate(request.service, user, self.lease)
+                owner = self._owner(request.user)
+                change = self.store.allocate(request.service, lease=self.lease, **owner)
             except RegistryError as e:
                 self.log.info("request_refused", op="GIMME", error=e.code, reason=str(e))
                 out.data += wire.nscl_fail(str(e))
-                out.close = True
             else:
-                port = self._apply(change, out, "port_allocated")["port"]
-                out.data += wire.nscl_ok(port)
+                out.data += wire.nscl_ok(self._apply(change, out, "port_allocated").port)
 
     # ---- portpicker ---------------------------------------------------------------
 
     def _pid_line(self, line: bytes, out: Output) -> None:
+        """One portpicker request: a port, or no answer at all (never ``0``)."""
         out.close = True
         request = wire.parse_pid(line)
         try:
@@ -361,15 +438,13 @@ class Session:
             reason = self.check_pid(request.pid, self.credentials)
             if reason is not None:
                 raise RegistryPermissionError(reason)
-            user = self._user(None)
-            change = self.store.allocate(
-                f"portpicker.{request.pid}", user, Lease("pid", request.pid)
-            )
+            owner = self._owner(None)
+            name = f"portpicker.{request.pid}"
+            change = self.store.allocate(name, lease=Lease("pid", request.pid), **owner)
         except RegistryError as e:
             self.log.info("request_refused", op="pid", error=e.code, reason=str(e))
-            out.data += wire.pid_reply(0)
-            return
-        port = self._apply(change, out, "port_reserved")["port"]
+            return  # closed without an answer, as portserver does
+        port = self._apply(change, out, "port_reserved").port
         out.watch_pids.append(request.pid)
         out.data += wire.pid_reply(port)
 

@@ -12,8 +12,15 @@ daemon pushes to watchers::
 
 Rules:
 
-* A service name already held by the same user gets ``_1``, ``_2``, ... appended
-  (the lowest free suffix); different users may hold the same name.
+* Names are worked out as the NSCL port manager does, at each look: among the
+  entries one user holds under one requested name, the lowest port gets the
+  plain name and the others ``_1``, ``_2``, ... in port order (skipping names
+  that user requested for other entries). So when the first holder of ``svc``
+  leaves, the next one *becomes* ``svc``; the store reports such a rename as
+  the removal of the old name and the addition of the new one. Different users
+  may hold the same name.
+* Each entry records its owner's verified uid (`PortEntry.uid`, `None` when
+  the OS cannot tell) and the user name a client claimed, when that differs.
 * Allocation walks the pool round-robin from just after the last port handed
   out, skipping ports in the table and ports ``is_free`` reports busy, so a
   port is only handed out if it could be bound right now. With no pool at all,
@@ -38,24 +45,24 @@ __all__ = [
     "validate_name",
 ]
 
+import bisect
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..exceptions import (
-    PoolExhaustedError,
     PortInUseError,
     RegistryPermissionError,
     RegistryRequestError,
     UnknownPortError,
 )
+from .pool import Pool, format_pool, normalize_pool, parse_pool
 
 MAX_NAME_LENGTH = 128
 """Longest service or user name accepted [characters]."""
 
-_NAME = re.compile(r"[A-Za-z0-9_.:@+=,%/-]+")
-_EPHEMERAL_ATTEMPTS = 20
+_SUFFIXED = re.compile(r"(.+)_([1-9][0-9]*)")
 
 EventKind = Literal["added", "removed"]
 """Kind of a `PortEvent`."""
@@ -64,9 +71,9 @@ EventKind = Literal["added", "removed"]
 def validate_name(name: object, what: str = "service") -> str:
     """Return ``name`` if it is a valid service or user name.
 
-    A name is 1 … `MAX_NAME_LENGTH` characters among letters, digits and
-    ``_ . : @ + = , % / -``: no white space (the NSCL wire separates fields with
-    spaces) and nothing a Tcl list parser would treat specially.
+    A name is a token of 1 … `MAX_NAME_LENGTH` printable characters with no
+    white space (the NSCL wire separates fields with spaces), as the NSCL port
+    manager accepts: ``Spec#Tcl`` is a name.
 
     Raises
     ------
@@ -79,77 +86,11 @@ def validate_name(name: object, what: str = "service") -> str:
         raise RegistryRequestError(
             f"{what} name is {len(name)} characters long; at most {MAX_NAME_LENGTH} allowed"
         )
-    if not _NAME.fullmatch(name):
+    if not name or not name.isprintable() or len(name.split()) != 1 or name.strip() != name:
         raise RegistryRequestError(
-            f"bad {what} name {name!r}: expected letters, digits and _.:@+=,%/- only"
+            f"bad {what} name {name!r}: expected one word of printable characters, no spaces"
         )
     return name
-
-
-def normalize_pool(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    """Check port ranges and merge overlapping or adjacent ones.
-
-    Parameters
-    ----------
-    ranges : iterable of (`int`, `int`)
-        Inclusive ranges ``(lo, hi)`` with 1 <= lo <= hi <= 65535.
-
-    Returns
-    -------
-    pool : `tuple` of (`int`, `int`)
-        Sorted, disjoint, non-adjacent ranges.
-
-    Raises
-    ------
-    ValueError
-        If a range is out of bounds or reversed.
-    """
-    checked = []
-    for item in ranges:
-        lo, hi = item
-        if isinstance(lo, bool) or isinstance(hi, bool) or not 1 <= lo <= hi <= 65535:
-            raise ValueError(f"bad port range {lo}-{hi}: expected 1 <= LO <= HI <= 65535")
-        checked.append((int(lo), int(hi)))
-    merged: list[tuple[int, int]] = []
-    for lo, hi in sorted(checked):
-        if merged and lo <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
-        else:
-            merged.append((lo, hi))
-    return tuple(merged)
-
-
-def parse_pool(text: str) -> tuple[tuple[int, int], ...] | None:
-    """Parse ``"LO-HI[,LO-HI...]"`` (a single port ``"P"`` is ``P-P``).
-
-    ``"ephemeral"`` returns `None`: no pool, the OS picks each port.
-
-    Raises
-    ------
-    ValueError
-        If the text is not of that form; the message quotes the bad part.
-    """
-    if text.strip().lower() == "ephemeral":
-        return None
-    ranges = []
-    for part in text.split(","):
-        lo_text, sep, hi_text = part.strip().partition("-")
-        try:
-            lo = int(lo_text)
-            hi = int(hi_text) if sep else lo
-        except ValueError:
-            raise ValueError(
-                f"bad port range {part.strip()!r}: expected LO-HI, e.g. 30001-30999"
-            ) from None
-        ranges.append((lo, hi))
-    return normalize_pool(ranges)
-
-
-def format_pool(pool: Sequence[tuple[int, int]] | None) -> str:
-    """Inverse of `parse_pool`."""
-    if pool is None:
-        return "ephemeral"
-    return ",".join(f"{lo}-{hi}" for lo, hi in pool)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -163,16 +104,21 @@ class PortEntry:
     service : `str`
         The service name, suffix included (``"mount_csc_1"``).
     user : `str`
-        Name of the user who holds it.
+        Name of the user who holds it (the verified one where the OS can tell).
     host : `str`
         Where the port is reachable; ``""``: the registry's own host (a
         registry that is not part of a cluster leaves it empty).
+    uid : `int` or `None`
+        The owner's verified uid; `None` where the daemon could not verify it
+        (and on the client side: the wire does not carry it). For an entry of
+        another cluster member, the uid that member verified. Not compared.
     """
 
     port: int
     service: str
     user: str
     host: str = ""
+    uid: int | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """Return ``{"port": ..., "service": ..., "user": ...}`` (and ``"host"`` if set)."""
@@ -197,6 +143,8 @@ class PortEvent:
         reported once as ``"added"`` before any live event).
     host : `str`
         The entry's host (see `PortEntry`).
+    uid : `int` or `None`
+        The owner's verified uid (see `PortEntry`). Not compared.
     """
 
     kind: EventKind
@@ -205,16 +153,17 @@ class PortEvent:
     user: str
     initial: bool = False
     host: str = ""
+    uid: int | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, kind: EventKind, entry: PortEntry, initial: bool = False) -> PortEvent:
         """Make the event of ``kind`` about ``entry``."""
-        return cls(kind, entry.port, entry.service, entry.user, initial, entry.host)
+        return cls(kind, entry.port, entry.service, entry.user, initial, entry.host, entry.uid)
 
     @property
     def entry(self) -> PortEntry:
         """The entry concerned."""
-        return PortEntry(self.port, self.service, self.user, self.host)
+        return PortEntry(self.port, self.service, self.user, self.host, self.uid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +195,15 @@ class Query:
         The service name starts with this.
     user : `str` or `None`
         The user equals this.
+    trusted : `frozenset` [`int`] or `None`
+        The owner's verified uid is one of these (`None`: any owner, verified
+        or not). The trust model of lookups made in order to connect.
     """
 
     service: str | None = None
     beginswith: str | None = None
     user: str | None = None
+    trusted: frozenset[int] | None = None
 
     def matches(self, entry: PortEntry | PortEvent) -> bool:
         """Return True if ``entry`` meets every given criterion."""
@@ -258,6 +211,7 @@ class Query:
             (self.service is None or entry.service == self.service)
             and (self.beginswith is None or entry.service.startswith(self.beginswith))
             and (self.user is None or entry.user == self.user)
+            and (self.trusted is None or (entry.uid is not None and entry.uid in self.trusted))
         )
 
 
@@ -301,17 +255,18 @@ class PortStore:
     Notes
     -----
     Not thread-safe; the daemon uses it from its event loop only. Every method
-    either raises before changing anything or completes its change.
+    either raises before changing anything or completes its change. A change
+    costs O(entries of the user and name concerned), whatever the table holds.
     """
 
     __slots__ = (
+        "_base",
         "_by_lease",
-        "_cursor",
+        "_claimed",
         "_entries",
+        "_groups",
         "_leases",
-        "_names",
         "_pool",
-        "_size",
         "host",
         "is_free",
         "pick_ephemeral",
@@ -325,25 +280,25 @@ class PortStore:
         pick_ephemeral: Callable[[], int] | None = None,
         host: str = "",
     ) -> None:
-        self._pool = normalize_pool(pool or ())
-        self._size = sum(hi - lo + 1 for lo, hi in self._pool)
-        if not self._pool and pick_ephemeral is None:
+        self._pool = Pool(pool)
+        if not self._pool.ranges and pick_ephemeral is None:
             raise ValueError("a store without a pool needs pick_ephemeral")
         self.is_free = is_free
         self.pick_ephemeral = pick_ephemeral
         self.host = host
-        self._cursor = 0
-        self._entries: dict[int, PortEntry] = {}
+        self._entries: dict[int, PortEntry] = {}  # with the names as worked out now
         self._leases: dict[int, Lease] = {}
         self._by_lease: dict[Lease, set[int]] = {}
-        self._names: dict[tuple[str, str], int] = {}  # (user, service) -> port
+        self._base: dict[int, str] = {}  # port -> the name requested
+        self._groups: dict[tuple[str, str], list[int]] = {}  # (user, base) -> sorted ports
+        self._claimed: dict[int, str] = {}  # port -> claimed user name, if it differed
 
     # ---- queries --------------------------------------------------------------
 
     @property
     def pool(self) -> tuple[tuple[int, int], ...] | None:
         """The pool's ranges, or `None` if the OS picks the ports."""
-        return self._pool or None
+        return self._pool.ranges or None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -359,6 +314,10 @@ class PortStore:
         """Return the lease holding ``port``, or `None`."""
         return self._leases.get(port)
 
+    def claimed_user(self, port: int) -> str | None:
+        """Return the user name the client of ``port`` claimed, if it differed."""
+        return self._claimed.get(port)
+
     def leases(self) -> list[Lease]:
         """Return the leases that hold at least one entry."""
         return list(self._by_lease)
@@ -368,15 +327,39 @@ class PortStore:
         found = (e for e in self._entries.values() if query is None or query.matches(e))
         return sorted(found)
 
+    def entries_by_user(self) -> list[PortEntry]:
+        """Return every entry sorted by user, then service name (NSCL ``LIST``)."""
+        return sorted(self._entries.values(), key=lambda e: (e.user, e.service, e.port))
+
     # ---- changes --------------------------------------------------------------
 
-    def allocate(self, service: str, user: str, lease: Lease) -> Change:
+    def allocate(
+        self,
+        service: str,
+        user: str,
+        lease: Lease,
+        *,
+        uid: int | None = None,
+        claimed: str | None = None,
+    ) -> Change:
         """Hand out a free port of the pool under ``service`` for ``user``.
+
+        Parameters
+        ----------
+        service, user : `str`
+            The name requested and the owner (the verified user, if known).
+        lease : `Lease`
+            What keeps the entry alive.
+        uid : `int` or `None`
+            The owner's verified uid.
+        claimed : `str` or `None`
+            The user name the client claimed, if it differs from ``user``.
 
         Returns
         -------
         change : `Change`
-            The new entry (its service possibly suffixed) and one ``added`` event.
+            The new entry (its name as worked out now) and its ``added`` event,
+            after the renames it caused (if any).
 
         Raises
         ------
@@ -387,16 +370,24 @@ class PortStore:
         """
         validate_name(service)
         validate_name(user, "user")
-        port = self._pick_port()
-        return self._add(port, service, user, lease)
+        port = self._pool.pick(self._entries, self.is_free, self.pick_ephemeral)
+        return self._add(port, service, user, lease, uid, claimed)
 
     def register(
-        self, service: str, port: int, user: str, lease: Lease, host: str | None = None
+        self,
+        service: str,
+        port: int,
+        user: str,
+        lease: Lease,
+        *,
+        uid: int | None = None,
+        claimed: str | None = None,
+        host: str | None = None,
     ) -> Change:
         """Advertise ``port``, which the caller has already bound, under ``service``.
 
-        ``host`` is where the port is reachable, if the caller says (else the
-        store's `host`).
+        Parameters as `allocate`; ``host`` is where the port is reachable, if
+        the caller says (else the store's `host`).
 
         Raises
         ------
@@ -416,7 +407,7 @@ class PortStore:
             raise PortInUseError(
                 f"port {port} is already registered as {held.service!r} by user {held.user!r}"
             )
-        return self._add(port, service, user, lease, host)
+        return self._add(port, service, user, lease, uid, claimed, host)
 
     def release(self, port: int, lease: Lease) -> Change:
         """Remove the entry of ``port``, which ``lease`` must hold.
@@ -436,85 +427,149 @@ class PortStore:
                 f"port {port} ({entry.service!r}, user {entry.user!r}) is held by another "
                 "client; a client may release only its own ports"
             )
-        return Change(entry, (self._remove(port),))
+        return Change(entry, self._remove(port))
 
     def end_lease(self, lease: Lease) -> Change:
-        """Remove every entry ``lease`` holds (idempotent); one event per entry."""
-        ports = sorted(self._by_lease.get(lease, ()))
-        return Change(None, tuple(self._remove(port) for port in ports))
+        """Remove every entry ``lease`` holds (idempotent); its events in order."""
+        return Change(None, self._remove(*self._by_lease.get(lease, ())))
 
     def clear(self) -> Change:
         """Remove every entry; one event per entry."""
-        return Change(None, tuple(self._remove(port) for port in sorted(self._entries)))
+        events = tuple(PortEvent.of("removed", self._entries[p]) for p in sorted(self._entries))
+        self._entries.clear()
+        self._leases.clear()
+        self._by_lease.clear()
+        self._base.clear()
+        self._groups.clear()
+        self._claimed.clear()
+        return Change(None, events)
 
-    # ---- internals ------------------------------------------------------------
+    # ---- names ----------------------------------------------------------------
 
-    def _unique_name(self, service: str, user: str) -> str:
-        name = service
-        suffix = 0
-        while (user, name) in self._names:
+    def _names(self, key: tuple[str, str]) -> dict[int, str]:
+        """The names of the group ``key`` as worked out now: port -> name."""
+        user, base = key
+        ports = self._groups.get(key, [])
+        names: dict[int, str] = {}
+        suffix = 1
+        for i, port in enumerate(ports):
+            if i == 0:
+                names[port] = base
+                continue
+            while (user, f"{base}_{suffix}") in self._groups:
+                suffix += 1
+            names[port] = f"{base}_{suffix}"
             suffix += 1
-            name = f"{service}_{suffix}"
-        return name
+        return names
+
+    def _affected(self, user: str, base: str) -> list[tuple[str, str]]:
+        """Groups whose names may change when ``(user, base)`` appears or goes."""
+        keys = [(user, base)]
+        match = _SUFFIXED.fullmatch(base)
+        if match is not None and (user, match.group(1)) in self._groups:
+            keys.append((user, match.group(1)))
+        return keys
+
+    def _rename(self, before: dict[int, str], keys: list[tuple[str, str]]) -> list[PortEvent]:
+        """Bring ``_entries`` up to date for ``keys``; return removed-then-added events."""
+        removed: list[PortEvent] = []
+        added: list[PortEvent] = []
+        after: dict[int, str] = {}
+        for key in keys:
+            after.update(self._names(key))
+        for port, name in sorted(after.items()):
+            old = before.get(port)
+            if old == name:
+                continue
+            entry = self._entries.get(port)
+            if entry is not None:
+                removed.append(PortEvent.of("removed", entry))
+                entry = PortEntry(port, name, entry.user, entry.host, entry.uid)
+                self._entries[port] = entry
+                added.append(PortEvent.of("added", entry))
+        return removed + added
+
+    def _snapshot(self, keys: list[tuple[str, str]]) -> dict[int, str]:
+        before: dict[int, str] = {}
+        for key in keys:
+            for port in self._groups.get(key, ()):
+                before[port] = self._entries[port].service
+        return before
 
     def _add(
-        self, port: int, service: str, user: str, lease: Lease, host: str | None = None
+        self,
+        port: int,
+        service: str,
+        user: str,
+        lease: Lease,
+        uid: int | None,
+        claimed: str | None,
+        host: str | None = None,
     ) -> Change:
-        entry = PortEntry(port, self._unique_name(service, user), user, host or self.host)
-        self._entries[port] = entry
+        where = host or self.host
+        keys = self._affected(user, service)
+        fresh = len(keys) == 1 and (user, service) not in self._groups  # renames nothing
+        before = {} if fresh else self._snapshot(keys)
+        bisect.insort(self._groups.setdefault((user, service), []), port)
+        self._base[port] = service
         self._leases[port] = lease
         self._by_lease.setdefault(lease, set()).add(port)
-        self._names[(user, entry.service)] = port
-        return Change(entry, (PortEvent.of("added", entry),))
+        if claimed is not None and claimed != user:
+            self._claimed[port] = claimed
+        if fresh:
+            entry = self._entries[port] = PortEntry(port, service, user, where, uid)
+            return Change(entry, (PortEvent.of("added", entry),))
+        # a placeholder that _rename turns into the named entry (and its event)
+        self._entries[port] = PortEntry(port, "", user, where, uid)
+        before[port] = ""
+        events = self._rename(before, keys)
+        new = [e for e in events if not (e.kind == "removed" and e.port == port)]
+        return Change(self._entries[port], tuple(new))
 
-    def _remove(self, port: int) -> PortEvent:
+    def _remove(self, *ports: int) -> tuple[PortEvent, ...]:
+        """Remove ``ports``: their ``removed`` events (in port order), then the renames.
+
+        Removing several at once renames each survivor once at most (a lease
+        that held ``svc`` and ``svc_1`` causes no rename at all).
+        """
+        if len(ports) == 1:  # the common case: one entry, alone under its name
+            entry = self._entries[ports[0]]
+            key = (entry.user, self._base[ports[0]])
+            if self._groups[key] == [ports[0]] and len(self._affected(*key)) == 1:
+                return self._remove_alone(ports[0], key)
+        keys: list[tuple[str, str]] = []
+        for port in ports:
+            for key in self._affected(self._entries[port].user, self._base[port]):
+                if key not in keys:
+                    keys.append(key)
+        before = self._snapshot(keys)
+        removed: list[PortEvent] = []
+        for port in sorted(ports):
+            entry = self._entries.pop(port)
+            removed.append(PortEvent.of("removed", entry))
+            lease = self._leases.pop(port)
+            held = self._by_lease[lease]
+            held.discard(port)
+            if not held:
+                del self._by_lease[lease]
+            key = (entry.user, self._base.pop(port))
+            self._claimed.pop(port, None)
+            group = self._groups[key]
+            group.remove(port)
+            if not group:
+                del self._groups[key]
+            before.pop(port)
+        return (*removed, *self._rename(before, keys))
+
+    def _remove_alone(self, port: int, key: tuple[str, str]) -> tuple[PortEvent, ...]:
+        """Remove the only entry of its group, whose going renames nothing."""
         entry = self._entries.pop(port)
         lease = self._leases.pop(port)
-        ports = self._by_lease[lease]
-        ports.discard(port)
-        if not ports:
+        held = self._by_lease[lease]
+        held.discard(port)
+        if not held:
             del self._by_lease[lease]
-        del self._names[(entry.user, entry.service)]
-        return PortEvent.of("removed", entry)
-
-    def _pool_port(self, index: int) -> int:
-        for lo, hi in self._pool:
-            width = hi - lo + 1
-            if index < width:
-                return lo + index
-            index -= width
-        raise IndexError(index)  # pragma: no cover - callers stay below _size
-
-    def _candidates(self) -> Iterator[int]:
-        start = self._cursor
-        for i in range(self._size):
-            index = (start + i) % self._size
-            self._cursor = (index + 1) % self._size
-            yield self._pool_port(index)
-
-    def _pick_port(self) -> int:
-        if not self._pool:
-            assert self.pick_ephemeral is not None
-            for _ in range(_EPHEMERAL_ATTEMPTS):
-                try:
-                    port = self.pick_ephemeral()
-                except OSError as e:
-                    raise PoolExhaustedError(f"the OS offered no free port: {e}") from None
-                if port not in self._entries:
-                    return port
-            raise PoolExhaustedError(
-                f"the OS offered only ports the registry already holds "
-                f"({_EPHEMERAL_ATTEMPTS} attempts)"
-            )
-        held = busy = 0
-        for port in self._candidates():
-            if port in self._entries:
-                held += 1
-            elif self.is_free(port):
-                return port
-            else:
-                busy += 1
-        raise PoolExhaustedError(
-            f"no free port in pool {format_pool(self._pool)}: {held} held through the "
-            f"registry, {busy} in use by other programs"
-        )
+        del self._base[port]
+        del self._groups[key]
+        self._claimed.pop(port, None)
+        return (PortEvent.of("removed", entry),)

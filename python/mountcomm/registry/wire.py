@@ -10,11 +10,13 @@ native
     "port": P, "service": S, "user": U}``. See `NATIVE_OPS` for the fields.
 NSCL port manager
     ``GIMME <service> <user>`` → ``OK <port>`` or ``FAIL <reason>``;
-    ``LIST`` → ``OK <n>`` then n lines ``<port> <service> <user>``. A reason
-    with spaces is sent as one Tcl list element (``FAIL {no free port}``), which
-    is what the NSCL bindings parse.
+    ``LIST`` → ``OK <n>`` then n lines ``<port> <service> <user>``, ordered by
+    user, then name. A reason with spaces is sent as one Tcl list element
+    (``FAIL {no free port}``), which is what the NSCL bindings parse. Replies
+    end in ``"\r\n"``, as the NSCL server's do.
 portpicker port server
-    ``<pid>`` → ``<port>``, or ``0`` on failure.
+    ``<pid>`` → ``<port>``; a refusal gets no answer (the daemon closes the
+    connection, as portserver does, and the client sees no port).
 
 The request parsers never raise: a malformed line gives a `BadRequest` that
 carries what was expected and what arrived (and the request id when it could be
@@ -74,6 +76,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ..exceptions import ProtocolError
+from ..protocol import lines
 from .store import PortEntry, PortEvent, Query
 
 DEFAULT_MAX_LINE_BYTES = 4096
@@ -138,7 +141,9 @@ class LineSplitter:
     """Split a byte stream into lines, holding at most ``max_line_bytes`` + 1 bytes.
 
     A line longer than the limit comes out as a `LineTooLong` in its place and
-    the splitter skips to the next newline.
+    the splitter skips to the next newline. Built on
+    `mountcomm.protocol.lines.LineSplitter`: linear in the bytes fed, however
+    they are chunked.
 
     Parameters
     ----------
@@ -146,48 +151,38 @@ class LineSplitter:
         Longest line accepted, terminator excluded [bytes].
     """
 
-    __slots__ = ("_buffer", "_skipping", "max_line_bytes")
+    __slots__ = ("_lines", "max_line_bytes")
 
     def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         if max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes}")
         self.max_line_bytes = max_line_bytes
-        self._buffer = b""
-        self._skipping = False
+        # + 1: room for a "\r" before the newline.
+        self._lines = lines.LineSplitter(b"\n", max_line_bytes + 1)
 
     @property
     def buffered(self) -> int:
         """Bytes held for an incomplete line."""
-        return len(self._buffer)
+        return self._lines.buffered
+
+    @property
+    def scanned_bytes(self) -> int:
+        """Bytes searched for a newline so far (see `mountcomm.protocol.lines`)."""
+        return self._lines.scanned_bytes
 
     def feed(self, data: bytes) -> list[bytes | LineTooLong]:
         """Add received bytes; return the lines they complete, in order.
 
         Lines are returned without ``"\\n"`` and without a ``"\\r"`` before it.
         """
-        buf = self._buffer + data if self._buffer else data
         limit = self.max_line_bytes
-        start = 0
         out: list[bytes | LineTooLong] = []
-        if self._skipping:
-            newline = buf.find(b"\n")
-            if newline < 0:
-                self._buffer = b""
-                return out
-            self._skipping = False
-            start = newline + 1
-        while (newline := buf.find(b"\n", start)) >= 0:
-            line = buf[start:newline]
-            if line.endswith(b"\r"):
-                line = line[:-1]
+        for item in self._lines.feed(data):
+            if isinstance(item, lines.LineOverflow):
+                out.append(LineTooLong(item.prefix, limit))
+                continue
+            line = bytes(item[:-1] if item.endswith(b"\r") else item)
             out.append(line if len(line) <= limit else LineTooLong(line[:_SAMPLE_BYTES], limit))
-            start = newline + 1
-        rest = buf[start:]
-        if len(rest) > limit + 1:  # + 1: room for a "\r" before the newline
-            out.append(LineTooLong(rest[:_SAMPLE_BYTES], limit))
-            self._skipping = True
-            rest = b""
-        self._buffer = rest
         return out
 
 
@@ -255,13 +250,17 @@ class Find:
 class Watch:
     """Reply with the matching entries, then push every matching change.
 
-    The request id names the watch in the events and in `Unwatch`.
+    The request id names the watch in the events and in `Unwatch`. With
+    ``trusted_users`` (a tuple, maybe empty) only entries whose verified owner
+    is the watcher's own user, root, or one of those users match: the trust
+    model of lookups made in order to connect. `None`: entries of every owner.
     """
 
     service: str | None = None
     beginswith: str | None = None
     user: str | None = None
     id: RequestId = None
+    trusted_users: tuple[str, ...] | None = None
 
     @property
     def query(self) -> Query:
@@ -333,7 +332,9 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "host": (str,),
     "port": (int,),
     "watch": _ID_TYPES,
+    "trusted_users": (list,),
 }
+_MAX_TRUSTED_USERS = 64
 
 NATIVE_OPS: dict[str, tuple[Callable[..., NativeRequest], tuple[str, ...], tuple[str, ...]]] = {
     "ping": (Ping, (), ()),
@@ -342,7 +343,7 @@ NATIVE_OPS: dict[str, tuple[Callable[..., NativeRequest], tuple[str, ...], tuple
     "release": (Release, ("port",), ()),
     "list": (ListPorts, (), ()),
     "find": (Find, (), ("service", "beginswith", "user")),
-    "watch": (Watch, (), ("service", "beginswith", "user")),
+    "watch": (Watch, (), ("service", "beginswith", "user", "trusted_users")),
     "unwatch": (Unwatch, ("watch",), ()),
     "status": (Status, (), ()),
     "terminate": (Terminate, (), ()),
@@ -357,7 +358,8 @@ def _valid_id(value: Any) -> bool:
 
 
 def _type_name(types: tuple[type, ...]) -> str:
-    return " or ".join({int: "an integer", str: "a string"}[t] for t in types)
+    names = {int: "an integer", str: "a string", list: "a list of user names"}
+    return " or ".join(names[t] for t in types)
 
 
 def parse_native(line: bytes) -> NativeRequest | BadRequest:
@@ -397,6 +399,17 @@ def parse_native(line: bytes) -> NativeRequest | BadRequest:
             return BadRequest(f"{op}: port must be in 0…65535, got {value}", rid)
         if name == "watch" and not _valid_id(value):
             return BadRequest(f"{op}: watch must be a request id", rid)
+        if name == "trusted_users":
+            users = cast(list[Any], value)
+            if len(users) > _MAX_TRUSTED_USERS or not all(
+                isinstance(u, str) and 0 < len(u) <= _MAX_ID_LENGTH for u in users
+            ):
+                return BadRequest(
+                    f"{op}: trusted_users must be a list of at most {_MAX_TRUSTED_USERS} "
+                    f"user names of 1…{_MAX_ID_LENGTH} characters",
+                    rid,
+                )
+            obj[name] = tuple(users)
     return cls(id=rid, **obj)
 
 
@@ -541,20 +554,23 @@ def nscl_gimme(service: str, user: str) -> bytes:
 
 
 def nscl_ok(value: int) -> bytes:
-    """Encode ``OK <value>`` (a port, or the count that starts a list)."""
-    return f"OK {value}\n".encode()
+    """Encode ``OK <value>\\r\\n`` (a port, or the count that starts a list)."""
+    return f"OK {value}\r\n".encode()
 
 
 def nscl_fail(reason: str) -> bytes:
-    """Encode ``FAIL <reason>``, the reason as one Tcl list element."""
-    return f"FAIL {_tcl_element(reason)}\n".encode()
+    """Encode ``FAIL <reason>\\r\\n``, the reason as one Tcl list element."""
+    return f"FAIL {_tcl_element(reason)}\r\n".encode()
 
 
 def nscl_list(entries: Iterable[PortEntry]) -> bytes:
-    """Encode the reply to ``LIST``: ``OK <n>`` then one line per entry."""
+    """Encode the reply to ``LIST``: ``OK <n>`` then one line per entry, in order.
+
+    The caller orders the entries (the daemon: by user, then name).
+    """
     items = list(entries)
-    lines = [f"OK {len(items)}\n"]
-    lines.extend(f"{e.port} {e.service} {e.user}\n" for e in items)
+    lines = [f"OK {len(items)}\r\n"]
+    lines.extend(f"{e.port} {e.service} {e.user}\r\n" for e in items)
     return "".join(lines).encode()
 
 
@@ -610,5 +626,5 @@ def parse_pid(line: bytes) -> PidRequest | BadRequest:
 
 
 def pid_reply(port: int) -> bytes:
-    """Encode a portpicker reply: the port, or ``0`` for a refusal."""
+    """Encode a portpicker reply: the port (the daemon never answers ``0``)."""
     return f"{port}\n".encode()

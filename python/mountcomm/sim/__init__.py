@@ -1,9 +1,11 @@
 """The simulator: a mock mount controller, scripted consoles and telemetry.
 
 Layers, bottom up: `motion` (pure kinematics) and `devices` (pure state
-machines; time is an argument), `authority` (who may command) and `faults`
-(fault-injection settings), both pure, then the asyncio glue: `telemetry`
-(stream server and client), `controller` (`MockController`) and `console`
+machines; time is an argument), `authority` (who may command), `faults`
+(fault-injection settings), `core` (the answering core: commands in, replies
+out), `clock` and `throttle`, all pure, then the asyncio glue: `telemetry`
+(stream server and client), `console_port` (one console's sockets),
+`fault_injection`, `controller` (`MockController`) and `console`
 (`SimulatedConsole`).
 
 Public names are imported lazily, so ``import mountcomm.sim.motion`` or
@@ -19,11 +21,13 @@ from .._lazy import lazy_attributes
 _LAZY = {
     "AxisLimits": "mountcomm.sim.motion",
     "CommandAuthority": "mountcomm.sim.authority",
+    "Executed": "mountcomm.sim.core",
     "MockController": "mountcomm.sim.controller",
     "Mount": "mountcomm.sim.devices",
     "Pause": "mountcomm.sim.console",
     "ScriptResult": "mountcomm.sim.console",
     "Severity": "mountcomm.sim.devices",
+    "SimClock": "mountcomm.sim.clock",
     "SimulatedConsole": "mountcomm.sim.console",
     "TAI_MINUS_UTC": "mountcomm.sim.controller",
     "TelemetryClient": "mountcomm.sim.telemetry",
@@ -36,11 +40,13 @@ __all__ = [
     "TAI_MINUS_UTC",
     "AxisLimits",
     "CommandAuthority",
+    "Executed",
     "MockController",
     "Mount",
     "Pause",
     "ScriptResult",
     "Severity",
+    "SimClock",
     "SimulatedConsole",
     "TelemetryClient",
     "TelemetryServer",
@@ -50,8 +56,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .authority import CommandAuthority
+    from .clock import SimClock
     from .console import Pause, ScriptResult, SimulatedConsole
     from .controller import TAI_MINUS_UTC, MockController, tai_now
+    from .core import Executed
     from .devices import Mount, Severity, Timings
     from .motion import AxisLimits
     from .telemetry import TelemetryClient, TelemetryServer

@@ -13,13 +13,19 @@ Rules (PROTOCOL.md, "Command life cycle"):
 
 The role is the port pair a command arrived on, never its ``source`` field,
 which a console could forge; this class is given the role by the controller.
-Command stays with a role across reconnections of its console.
+
+A console that vanishes (its command connection ends: closed, or declared dead
+by TCP keepalive) while holding command keeps it for a grace period, so that a
+console that reconnects soon finds command where it left it. If the console
+is not back when the grace ends, command is released (holder NONE) and anyone
+may take it. Time is an argument (any monotonic clock, in seconds).
 """
 
 from __future__ import annotations
 
-__all__ = ["CONSOLE_ROLES", "CommandAuthority"]
+__all__ = ["CONSOLE_ROLES", "DEFAULT_AUTHORITY_GRACE", "CommandAuthority"]
 
+import math
 from collections.abc import Iterable
 
 from ..protocol.enums import Source
@@ -27,6 +33,9 @@ from .devices.base import RejectCode, Rejected
 
 CONSOLE_ROLES = (Source.CSC, Source.EUI, Source.HHD)
 """The roles that may connect to the controller as consoles."""
+
+DEFAULT_AUTHORITY_GRACE = 30.0
+"""How long a vanished console keeps command [s]."""
 
 
 class CommandAuthority:
@@ -38,20 +47,37 @@ class CommandAuthority:
         The console roles served.
     holder : `Source`
         Who holds command at first (default: nobody).
+    grace : `float`
+        How long the holder keeps command after its console vanished [s];
+        ``math.inf``: for ever.
 
     Attributes
     ----------
     holder : `Source`
         The role holding command, or `Source.NONE`.
     roles : `frozenset` [`Source`]
+    grace : `float`
+    release_at : `float` or `None`
+        When command will be released because its holder's console is gone,
+        or `None`.
 
     Raises
     ------
     ValueError
-        A role that is not a console role, or a holder that is not served.
+        A role that is not a console role, a holder that is not served, or a
+        negative or NaN grace.
     """
 
-    def __init__(self, roles: Iterable[Source], holder: Source = Source.NONE) -> None:
+    def __init__(
+        self,
+        roles: Iterable[Source],
+        holder: Source = Source.NONE,
+        grace: float = DEFAULT_AUTHORITY_GRACE,
+    ) -> None:
+        if not grace >= 0:
+            raise ValueError(f"grace must be >= 0 s (math.inf: for ever), got {grace!r}")
+        self.grace = float(grace)
+        self.release_at: float | None = None
         self.roles = frozenset(Source(r) for r in roles)
         bad = self.roles - set(CONSOLE_ROLES)
         if bad:
@@ -93,4 +119,23 @@ class CommandAuthority:
                     f"{role.name} may only ask for command for itself (asked for {commander.name})",
                 )
         self.holder = commander
+        self.release_at = None
         return None
+
+    def console_lost(self, role: Source, now: float) -> None:
+        """``role``'s console vanished at ``now`` [s]: start the grace if it holds command."""
+        if role is self.holder and self.release_at is None and not math.isinf(self.grace):
+            self.release_at = now + self.grace
+
+    def console_back(self, role: Source) -> None:
+        """``role``'s console is connected again: it keeps command if it held it."""
+        if role is self.holder:
+            self.release_at = None
+
+    def expire(self, now: float) -> bool:
+        """Release command if the grace has ended at ``now`` [s]; True if released."""
+        if self.release_at is None or now < self.release_at:
+            return False
+        self.holder = Source.NONE
+        self.release_at = None
+        return True

@@ -1,9 +1,10 @@
 """`MockController`: the simulated mount controller (the PXI role), in-process.
 
-Thin asyncio glue around the pure core: `Mount` (devices),
-`CommandAuthority` (who may command) and `FaultPlan` (fault injection). It
-moves messages between sockets and the core, owns the tasks, and turns device
-events into replies.
+Thin asyncio glue: the answering core (`ControllerCore`: `Mount`,
+`CommandAuthority`, `FaultPlan`) decides every reply; one `ConsolePort` per
+console role moves frames between its sockets and the core; this class owns
+the ports, the simulated clock, telemetry and the shutdown order. Fault
+injection methods come from `FaultInjection`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ __all__ = ["SHUTDOWN_EXPLANATION", "TAI_MINUS_UTC", "MockController", "tai_now"]
 import asyncio
 import contextlib
 import dataclasses
-import math
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -23,75 +23,28 @@ from .._lifecycle import AsyncResource
 from ..config import Config
 from ..exceptions import ProtocolError
 from ..log import get_logger
-from ..net.communicator import Communicator
 from ..net.discovery import DEFAULT_SERVICE_PREFIX, ServiceRegistry
-from ..protocol import replies
-from ..protocol.commands import AskForCommand, Command
-from ..protocol.enums import ReplyCode, Source
-from ..protocol.replies import Reply
-from .authority import CommandAuthority
-from .devices import (
-    Accepted,
-    AlarmChanged,
-    Event,
-    Failed,
-    Finished,
-    InPositionChanged,
-    Mount,
-    Rejected,
-    Severity,
-    Superseded,
-    Timings,
+from ..protocol.commands import Command
+from ..protocol.enums import Source
+from ..sockets import (
+    DEFAULT_TCP_KEEPALIVE,
+    DEFAULT_TCP_USER_TIMEOUT,
+    TcpKeepalive,
+    coerce_keepalive,
+    validate_user_timeout,
 )
+from .authority import DEFAULT_AUTHORITY_GRACE, CommandAuthority
+from .clock import TAI_MINUS_UTC, SimClock, tai_now
+from .console_port import ConsolePort, role_of
+from .core import SHUTDOWN_EXPLANATION, ControllerCore, Executed, Output
+from .devices import Mount, Timings
+from .fault_injection import FaultInjection
 from .faults import FaultPlan
-from .notices import ControllerStatus, alarm_reply, in_position_reply, state_info_replies
 from .registry_link import ControllerServices
 from .telemetry import TelemetryServer
 
-TAI_MINUS_UTC = 37.0
-"""TAI - UTC [s] (leap seconds, constant since 2017)."""
 
-SHUTDOWN_EXPLANATION = "Controller shutting down"
-"""NOACK explanation of the operations still running when the controller closes."""
-
-REPLY_CONNECT_WAIT = 2.0
-MAX_QUEUED_REPLIES = 10_000
-"""Replies waiting for one console beyond which new ones are dropped (memory bound)."""
-"""How long a reply waits for its console's reply connection before it is dropped [s]."""
-
-
-def tai_now() -> float:
-    """The current time as TAI unix seconds (the simulator's clock)."""
-    return time.time() + TAI_MINUS_UTC
-
-
-def _role(role: Source | str) -> Source:
-    return Source[role.upper()] if isinstance(role, str) else Source(role)
-
-
-@dataclasses.dataclass
-class _Operation:
-    """An accepted command waiting for its DONE / NOACK."""
-
-    role: Source
-    sequence_id: int
-    source: Source
-
-
-@dataclasses.dataclass(eq=False)
-class _Console:
-    """One console role's port pair and its fault settings."""
-
-    role: Source
-    comm: Communicator
-    reply_port: int
-    queue: asyncio.Queue[tuple[float, Reply | bytes]]
-    changed: asyncio.Event
-    client_up: asyncio.Event
-    tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
-
-
-class MockController(AsyncResource):
+class MockController(FaultInjection, AsyncResource):
     """A simulated mount controller serving consoles and a telemetry stream.
 
     For each console role it is given (CSC, EUI, HHD; any subset) it holds one
@@ -137,6 +90,29 @@ class MockController(AsyncResource):
         whenever the console comes back (see `registry_link`).
     service_prefix : `str`
         The ``<prefix>`` of those names (default ``mount``).
+    time_scale : `float`
+        Simulated seconds per wall second (default 1: real time). Motions
+        and device durations take ``1 / time_scale`` of their simulated time
+        on the wall clock, and ACKs carry that wall time as ``timeout_ms``,
+        so clients wait the right time. The tracking timeout
+        (``Timings.track_timeout_s``) is a tolerance of the client's pace and
+        stays in wall seconds. TRACK targets' ``tai`` and telemetry
+        timestamps are on the simulated clock (`now`). See `SimClock`.
+    tcp_keepalive : `TcpKeepalive`, `float` or `None`
+        TCP keepalive of every console connection (a number: the idle time
+        [s]); `None`: off. With it, a console that vanished without a word
+        (host crash, cable pulled) is noticed and its connections closed.
+    tcp_user_timeout : `float` or `None`
+        ``TCP_USER_TIMEOUT`` of every console connection [s]: written data
+        unacknowledged for this long ends the connection. `None`: kernel default.
+    authority_grace : `float`
+        How long a console that held command and vanished keeps it [s]
+        (default 30); if it does not reconnect in time, command is released.
+        ``math.inf``: for ever.
+    max_command_age : `float` or `None`
+        Refuse (NOACK ``"stale: ..."``) commands whose ``timestamp`` is older
+        than this [s]; `None` (the default) turns the check off, as the
+        consoles' clocks may differ from the controller's.
 
     Attributes
     ----------
@@ -147,8 +123,13 @@ class MockController(AsyncResource):
         The fault-injection settings (set them through the methods below).
     received : `collections.deque` [(`Source`, `Command`)]
         The last 1000 commands received, with the role they arrived on.
+    executed : `collections.deque` [`Executed`]
+        Every command acted upon (ACK sent): ``(role, sequence_id, command_code)``.
+    clock : `SimClock`
+        The simulated clock (``clock.now()``: simulated TAI).
     bad_frames : `int`
-        Frames that could not be parsed.
+        Frames that could not be parsed. Their log lines are throttled per
+        console (`LogThrottle`): a few per period, then a count.
     replies_dropped : `int`
         Replies dropped because a console let `MAX_QUEUED_REPLIES` pile up
         (it sends commands but does not read its replies).
@@ -166,9 +147,11 @@ class MockController(AsyncResource):
 
     **Consoles.** A console may disconnect and reconnect; the controller keeps
     listening, and reconnects its reply client (retrying) as soon as the
-    console's reply server is back. Garbage from one console is logged (and
-    answered with NOACK when a sequence id can be read) without disturbing it or
-    the others.
+    console's reply server is back. If the console held command, it keeps it
+    for ``authority_grace`` seconds, then command is released. Garbage from
+    one console is logged (throttled) and answered with NOACK when a sequence
+    id can be read, without disturbing it or the others; so is a command whose
+    handling fails unexpectedly.
 
     **Shutdown** (`close`, idempotent), in order:
 
@@ -199,15 +182,20 @@ class MockController(AsyncResource):
         shutdown_timeout: float = 1.0,
         registry: ServiceRegistry | None = None,
         service_prefix: str = DEFAULT_SERVICE_PREFIX,
+        time_scale: float = 1.0,
+        tcp_keepalive: TcpKeepalive | float | None = DEFAULT_TCP_KEEPALIVE,
+        tcp_user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
+        authority_grace: float = DEFAULT_AUTHORITY_GRACE,
+        max_command_age: float | None = None,
     ) -> None:
         config = config or Config()
-        self.roles = tuple(dict.fromkeys(_role(r) for r in roles))
+        self.roles = tuple(dict.fromkeys(role_of(r) for r in roles))
         if not self.roles:
             raise ValueError("a MockController needs at least one console role")
         self.host = host
         self.console_host = console_host
-        self._command_ports = {_role(r): p for r, p in (command_ports or {}).items()}
-        self._reply_ports = {_role(r): p for r, p in (reply_ports or {}).items()}
+        self._command_ports = {role_of(r): p for r, p in (command_ports or {}).items()}
+        self._reply_ports = {role_of(r): p for r, p in (reply_ports or {}).items()}
         self.services = None
         if registry is not None:
             self.services = ControllerServices(registry, service_prefix, self._reply_ports.keys())
@@ -215,23 +203,31 @@ class MockController(AsyncResource):
         self.telemetry_rate_hz = telemetry_rate_hz or config.telemetry_rate_hz
         if not self.telemetry_rate_hz > 0:
             raise ValueError(f"telemetry_rate_hz must be positive, got {telemetry_rate_hz}")
+        self.tcp_keepalive = coerce_keepalive(tcp_keepalive)
+        self.tcp_user_timeout = validate_user_timeout(tcp_user_timeout)
         self.log = get_logger(log, "MockController")
         self._log_arg = log
         self.shutdown_timeout = shutdown_timeout
-        self.mount = Mount(config, timings, enabled=enabled)
-        self.authority = CommandAuthority(self.roles, commander)
-        self.received: deque[tuple[Source, Command]] = deque(maxlen=1000)
+        self.clock = SimClock(time_scale)
+        self.mount = Mount(config, _wall_track_timeout(timings, time_scale), enabled=enabled)
+        self.authority = CommandAuthority(self.roles, commander, grace=authority_grace)
+        self.faults = FaultPlan(self.roles)
+        self.core = ControllerCore(
+            self.mount,
+            self.authority,
+            self.faults,
+            self.clock,
+            max_command_age=max_command_age,
+            log=self.log,
+        )
         self.bad_frames = 0
-        self.replies_dropped = 0
-        self._consoles: dict[Source, _Console] = {}
-        self._ops: dict[int, _Operation] = {}
+        self.closing = False
+        self._consoles: dict[Source, ConsolePort] = {}
         self._telemetry = TelemetryServer(host, telemetry_port, log)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Event | None = None
-        self._running: asyncio.Event | None = None
-        self.faults = FaultPlan(self.roles)
+        self._release_timer: asyncio.TimerHandle | None = None
         self._started = False
-        self._closing = False
         self._done: asyncio.Future[None] | None = None
 
     @classmethod
@@ -239,7 +235,7 @@ class MockController(AsyncResource):
         cls, config: Config, roles: Iterable[Source | str] | None = None, **kwargs: Any
     ) -> MockController:
         """A controller on the configured ports (``config.roles``, telemetry, host)."""
-        roles = tuple(_role(r) for r in (roles or [r.upper() for r in config.roles]))
+        roles = tuple(role_of(r) for r in (roles or [r.upper() for r in config.roles]))
         ports = {r: config.roles[r.name.lower()] for r in roles}
         kwargs.setdefault("host", config.host)
         kwargs.setdefault("telemetry_port", config.telemetry_port)
@@ -250,6 +246,25 @@ class MockController(AsyncResource):
             config=config,
             **kwargs,
         )
+
+    @property
+    def received(self) -> deque[tuple[Source, Command]]:
+        """The last 1000 commands received, with the role they arrived on."""
+        return self.core.received
+
+    @property
+    def executed(self) -> deque[Executed]:
+        """Every command acted upon (ACK sent): ``(role, sequence_id, command_code)``."""
+        return self.core.executed
+
+    @property
+    def replies_dropped(self) -> int:
+        """Replies dropped because a console's reply queue was full."""
+        return sum(port.replies_dropped for port in self._consoles.values())
+
+    def now(self) -> float:
+        """The simulated time [TAI unix s] (see ``time_scale``)."""
+        return self.clock.now()
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -265,28 +280,24 @@ class MockController(AsyncResource):
             return
         self._started = True
         self._wake = asyncio.Event()
-        self._running = asyncio.Event()
-        self._running.set()
+        self.running = asyncio.Event()
+        self.running.set()
         self._done = asyncio.get_running_loop().create_future()
         try:
             for role in self.roles:
-                self._consoles[role] = self._make_console(role)
-            for console in self._consoles.values():
-                await console.comm.wait_server_port()
-                if console.comm.advertise_task is not None:
-                    await console.comm.advertise_task
+                self._consoles[role] = self._make_port(role)
+            for port in self._consoles.values():
+                await port.comm.wait_server_port()
+                if port.comm.advertise_task is not None:
+                    await port.comm.advertise_task
             self.telemetry_port = await self._telemetry.start()
             if self.services is not None:
                 await self.services.advertise_telemetry(self.telemetry_port, self.log)
         except BaseException:
             await self.close()
             raise
-        for console in self._consoles.values():
-            console.tasks += [
-                self._spawn(self._read_loop(console), f"read-{console.role.name}"),
-                self._spawn(self._send_loop(console), f"send-{console.role.name}"),
-                self._spawn(self._connect_loop(console), f"connect-{console.role.name}"),
-            ]
+        for port in self._consoles.values():
+            port.start(self._spawn)
         self._tasks += [
             self._spawn(self._clock_loop(), "clock"),
             self._spawn(self._telemetry_loop(), "telemetry"),
@@ -295,34 +306,25 @@ class MockController(AsyncResource):
             "controller_started",
             command_ports={r.name: self.command_port(r) for r in self.roles},
             telemetry_port=self.telemetry_port,
+            time_scale=self.clock.time_scale,
         )
 
-    def _make_console(self, role: Source) -> _Console:
-        command_port = self.command_port(role)
-        reply_port = self.reply_port(role)
-        holder: list[_Console] = []
-        comm = Communicator(
-            f"controller-{role.name.lower()}",
-            self.console_host,
-            reply_port,
-            self.host,
-            command_port,
-            self._log_arg,
-            read_replies=False,
-            connect=False,
-            connect_callback=lambda _comm: self._on_connection_change(holder[0]),
+    def _make_port(self, role: Source) -> ConsolePort:
+        return ConsolePort(
+            self,
+            role,
+            self.reply_port(role),
+            self.faults.replies[role],
+            keepalive=self.tcp_keepalive,
+            user_timeout=self.tcp_user_timeout,
+            log=self.log,
+            client_host=self.console_host,
+            client_port=self.reply_port(role),
+            server_host=self.host,
+            server_port=self.command_port(role),
+            comm_log=self._log_arg,
             **(self.services.communicator_options(role) if self.services else {}),
         )
-        console = _Console(
-            role=role,
-            comm=comm,
-            reply_port=reply_port,
-            queue=asyncio.Queue(MAX_QUEUED_REPLIES),
-            changed=asyncio.Event(),
-            client_up=asyncio.Event(),
-        )
-        holder.append(console)
-        return console
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=f"MockController.{name}")
@@ -330,242 +332,105 @@ class MockController(AsyncResource):
         return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None and not self._closing:
+        if not task.cancelled() and task.exception() is not None and not self.closing:
             self.log.error("task_failed", task=task.get_name(), exc_info=task.exception())
 
     async def close(self) -> None:
         """Shut down in order (see the class notes). Idempotent; safe at any moment."""
-        if self._closing:
+        if self.closing:
             if self._done is not None:
                 await asyncio.shield(self._done)
             return
-        self._closing = True
+        self.closing = True
         try:
-            # 1. Stop reading commands, the clock and telemetry.
-            readers = [c.tasks[0] for c in self._consoles.values() if c.tasks]
-            await _cancel([*self._tasks, *readers])
-            if self._running is not None:
-                self._running.set()  # a stalled controller still says goodbye
-            # 2. Tell the consoles about the operations still running.
-            for op_id in list(self._ops):
-                self._end_operation(op_id, SHUTDOWN_EXPLANATION)
-            # 3. Let the queued replies go out, within a bound.
-            queues = [c.queue.join() for c in self._consoles.values() if c.tasks]
-            if queues:
-                try:
-                    async with asyncio.timeout(self.shutdown_timeout):
-                        await asyncio.gather(*queues)
-                except TimeoutError:
-                    self.log.warning("replies_unsent_at_shutdown")
-            # 4. Cancel the remaining helpers.
-            await _cancel([t for c in self._consoles.values() for t in c.tasks])
-            # 5. Release the sockets in reverse order of creation.
-            if self.services is not None:
-                await self.services.withdraw_telemetry()
-            await self._telemetry.close()
-            for console in reversed(list(self._consoles.values())):
-                await console.comm.close()
-            self.log.info("controller_closed")
+            await self._shut_down()
         finally:
             if self._done is not None and not self._done.done():
                 self._done.set_result(None)
+
+    async def _shut_down(self) -> None:
+        ports = list(self._consoles.values())
+        # 1. Stop reading commands, the clock and telemetry.
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+        await _cancel([*self._tasks, *(p.tasks[0] for p in ports if p.tasks)])
+        if self._started:
+            self.running.set()  # a stalled controller still says goodbye
+        # 2. Tell the consoles about the operations still running.
+        self._route(self.core.shutdown())
+        for port in ports:
+            port.log_suppressed()
+        # 3. Let the queued replies go out, within a bound.
+        queues = [p.queue.join() for p in ports if p.tasks]
+        if queues:
+            try:
+                async with asyncio.timeout(self.shutdown_timeout):
+                    await asyncio.gather(*queues)
+            except TimeoutError:
+                self.log.warning("replies_unsent_at_shutdown")
+        # 4. Cancel the remaining helpers.
+        await _cancel([t for p in ports for t in p.tasks])
+        # 5. Release the sockets in reverse order of creation.
+        if self.services is not None:
+            await self.services.withdraw_telemetry()
+        await self._telemetry.close()
+        for port in reversed(ports):
+            await port.comm.close()
+        self.log.info("controller_closed")
 
     @property
     def done_task(self) -> asyncio.Future[None] | None:
         """Done when `close` has finished (`None` before `start`)."""
         return self._done
 
-    # --- ports and connections ------------------------------------------------------
-
-    def _console(self, role: Source | str) -> _Console:
-        try:
-            return self._consoles[_role(role)]
-        except KeyError:
-            raise ValueError(
-                f"{role!r} is not served (roles: {[r.name for r in self.roles]}), "
-                "or the controller is not started"
-            ) from None
-
-    def command_port(self, role: Source | str) -> int:
-        """The port where ``role``'s console sends commands.
-
-        Before `start`, the configured port (0 if the OS is to pick).
-        """
-        role = self._served(role)
-        if role in self._consoles:
-            return self._consoles[role].comm.server_port
-        return self._command_ports.get(role, 0)
-
-    def reply_port(self, role: Source | str) -> int:
-        """The console's reply port the controller connects to (0: not known yet)."""
-        role = self._served(role)
-        if role in self._consoles:
-            return self._consoles[role].comm.client_port
-        command_port = self._command_ports.get(role, 0)
-        return self._reply_ports.get(role, command_port + 1 if command_port else 0)
-
-    def _served(self, role: Source | str) -> Source:
-        source = _role(role)
-        if source not in self.roles:
-            raise ValueError(f"{role!r} is not served (roles: {[r.name for r in self.roles]})")
-        return source
-
-    def connect_console(self, role: Source | str, reply_port: int, host: str | None = None) -> None:
-        """Tell the controller where ``role``'s console listens for replies.
-
-        The controller connects (retrying) at once, and again whenever the
-        connection is lost.
-        """
-        console = self._console(role)
-        if not reply_port:
-            raise ValueError(f"reply_port must be nonzero, got {reply_port!r}")
-        console.reply_port = reply_port
-        console.comm.client_port = reply_port
-        console.comm.client_service = None  # an explicit port wins over the registry
-        if host is not None:
-            console.comm.client_host = host
-        console.changed.set()
-
-    def console_connected(self, role: Source | str) -> bool:
-        """Are both connections of ``role``'s console up?"""
-        return self._console(role).comm.connected
-
-    async def wait_console_connected(self, role: Source | str) -> None:
-        """Wait until both connections of ``role``'s console are up. Cancel-safe."""
-        console = self._console(role)
-        while not console.comm.connected:
-            await console.client_up.wait()
-            await console.comm.server.wait_connected()
-
-    def _on_connection_change(self, console: _Console) -> None:
-        if console.comm.client_connected:
-            console.client_up.set()
-        else:
-            console.client_up.clear()
-        console.changed.set()
-
-    async def _connect_loop(self, console: _Console) -> None:
-        """Keep the reply client connected whenever the reply port is known."""
-        comm = console.comm
-        while True:
-            console.changed.clear()
-            if (console.reply_port or comm.client_service) and not comm.client_connected:
-                await comm.connect_client()
-                continue
-            await console.changed.wait()
-
-    # --- commands -------------------------------------------------------------------
-
-    async def _read_loop(self, console: _Console) -> None:
-        comm = console.comm
-        running = self._running
-        assert running is not None
-        while True:
-            await comm.server.wait_connected()
-            try:
-                message = await comm.read()
-            except ProtocolError as e:
-                self._bad_frame(console, e)
-                continue
-            except ConnectionError:
-                continue
-            await running.wait()
-            assert isinstance(message, Command)
-            self._handle(console, message)
-
-    def _bad_frame(self, console: _Console, error: ProtocolError) -> None:
-        self.bad_frames += 1
-        frame = error.frame
-        if isinstance(frame, bytes):
-            fields = frame.decode("utf-8", "replace").split("\n")
-        else:
-            fields = frame or []
-        sequence_id = None
-        if fields:
-            with contextlib.suppress(ValueError):
-                sequence_id = int(fields[0])
-        self.log.warning(
-            "bad_command", role=console.role.name, error=str(error), sequence_id=sequence_id
-        )
-        if sequence_id is not None and sequence_id > 0:
-            source = Source.CSC
-            with contextlib.suppress(ValueError, IndexError):
-                source = Source(int(fields[2]))
-            self._reply(
-                console,
-                replies.NoAckReply(
-                    sequence_id=sequence_id, source=source, explanation=f"Invalid command: {error}"
-                ),
-            )
-
-    def _handle(self, console: _Console, command: Command) -> None:
-        """Answer one command, then announce the state it changed (synchronously)."""
-        before = self._status()
-        self._answer(console, command)
-        self._announce(before)
-
-    def _answer(self, console: _Console, command: Command) -> None:
-        """Answer one command: NOACK, or ACK and the replies it causes at once."""
-        role = console.role
-        self.received.append((role, command))
-        self.log.debug(
-            "command_received",
-            role=role.name,
-            command=command.command_code.name,
-            sequence_id=command.sequence_id,
-        )
-
-        def noack(explanation: str) -> None:
-            self._reply(
-                console,
-                replies.NoAckReply(
-                    sequence_id=command.sequence_id,
-                    source=command.source,
-                    explanation=explanation,
-                ),
-            )
-
-        def ack(timeout_ms: int = 0) -> None:
-            self._reply(
-                console,
-                replies.AckReply(
-                    sequence_id=command.sequence_id, source=command.source, timeout_ms=timeout_ms
-                ),
-            )
-
-        rejection = self.faults.take_rejection()
-        if rejection is not None:
-            noack(rejection)
+    def console_changed(self, port: ConsolePort, was_up: bool) -> None:
+        """A console's command connection went down (``was_up``) or up: authority grace."""
+        if self.closing:
             return
-        if isinstance(command, AskForCommand):
-            rejected = self.authority.ask(role, command.commander)
-            if rejected is not None:
-                noack(rejected.reason)
-                return
-            self.log.info("commander_changed", commander=self.authority.holder.name, by=role.name)
-            ack()
-            self._reply(
-                console, replies.DoneReply(sequence_id=command.sequence_id, source=command.source)
-            )
-            return
-        rejected = self.authority.check(role)
-        if rejected is not None:
-            noack(rejected.reason)
-            return
-        now = tai_now()
-        outcome = self.mount.handle(command, now)
-        events = self.mount.advance(now)
-        if isinstance(outcome, Rejected):
-            noack(outcome.reason)
+        loop = asyncio.get_running_loop()
+        if was_up:
+            self.log.info("console_lost", role=port.role.name)
+            self.authority.console_lost(port.role, loop.time())
         else:
-            assert isinstance(outcome, Accepted)
-            if outcome.op_id is not None:
-                self._ops[outcome.op_id] = _Operation(role, command.sequence_id, command.source)
-            ack(math.ceil(outcome.duration_s * 1000))
-        self._dispatch(events)
+            self.authority.console_back(port.role)
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
+        if self.authority.release_at is not None:
+            self._release_timer = loop.call_at(self.authority.release_at, self._release_authority)
+
+    def _release_authority(self) -> None:
+        self._release_timer = None
+        self._route(self.core.release_authority(asyncio.get_running_loop().time()))
+
+    # --- commands and replies -------------------------------------------------------
+
+    def handle_command(self, port: ConsolePort, command: Command) -> None:
+        """Answer one command from ``port``'s console (and announce what changed)."""
+        self._route(self.core.command(port.role, command, self.clock.now(), time.time()))
         self._wake_clock()
 
-    # --- events and replies ---------------------------------------------------------
+    def command_failed(self, port: ConsolePort, command: Command, error: Exception) -> None:
+        """Answer NOACK to a command whose handling raised ``error``."""
+        self._route([self.core.internal_error(port.role, command, error)])
+
+    def bad_frame(self, port: ConsolePort, error: ProtocolError) -> int | None:
+        """Count, log (throttled) and answer a frame that is not a valid command."""
+        self.bad_frames += 1
+        sequence_id, outputs = self.core.bad_frame(port.role, error)
+        port.log_bad_frame(error, sequence_id)
+        self._route(outputs)
+        return sequence_id
+
+    def _route(self, outputs: list[Output]) -> None:
+        """Queue each reply to its console, or to every connected one (role `None`)."""
+        for output in outputs:
+            if output.role is None:
+                for port in self._consoles.values():
+                    if port.comm.client_connected:
+                        port.reply(output.reply)
+            elif (target := self._consoles.get(output.role)) is not None:
+                target.reply(output.reply)
 
     def _wake_clock(self) -> None:
         if self._wake is not None:
@@ -574,119 +439,33 @@ class MockController(AsyncResource):
     async def _clock_loop(self) -> None:
         """Advance the devices when their next change is due."""
         wake = self._wake
-        assert wake is not None
+        if wake is None:
+            raise RuntimeError("the clock loop runs only after start()")
         while True:
             wake.clear()
             due = self.mount.next_event_time()
             if due is None:
                 await wake.wait()
-            elif (delay := due - tai_now()) > 0:
+            elif (delay := self.clock.wall_seconds(due - self.clock.now())) > 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await wake.wait()
-            self._dispatch(self.mount.advance(tai_now()))
-
-    def _dispatch(self, events: list[Event]) -> None:
-        for event in events:
-            if isinstance(event, Finished):
-                self._end_operation(event.op_id, None)
-            elif isinstance(event, Failed):
-                self._end_operation(event.op_id, event.reason)
-            elif isinstance(event, Superseded):
-                self._end_operation(event.op_id, "Superseded")
-            elif isinstance(event, InPositionChanged):
-                if (reply := in_position_reply(event)) is not None:
-                    self._broadcast(reply)
-            elif isinstance(event, AlarmChanged):
-                self._broadcast(alarm_reply(event))
-
-    def _status(self) -> ControllerStatus:
-        return ControllerStatus(self.authority.holder, self.mount.enabled, self.mount.interlock)
-
-    def _announce(self, before: ControllerStatus) -> None:
-        """Broadcast ON_STATE_INFO for what changed since ``before``."""
-        for reply in state_info_replies(before, self._status()):
-            self.log.info("state_info", description=reply.description)
-            self._broadcast(reply)
-
-    def _end_operation(self, op_id: int, failure: str | None) -> None:
-        op = self._ops.pop(op_id, None)
-        if op is None:
-            return
-        console = self._consoles[op.role]
-        reply: Reply
-        if failure is None:
-            reply = replies.DoneReply(sequence_id=op.sequence_id, source=op.source)
-        else:
-            reply = replies.NoAckReply(
-                sequence_id=op.sequence_id, source=op.source, explanation=failure
-            )
-        self._reply(console, reply)
-
-    def _reply(self, console: _Console, reply: Reply | bytes) -> None:
-        faults = self.faults.replies[console.role]
-        if faults.withholds(reply):
-            self.log.info("reply_withheld", role=console.role.name, reply=repr(reply))
-            return
-        if console.queue.full():
-            self.replies_dropped += 1
-            if self.replies_dropped == 1 or self.replies_dropped % 1000 == 0:
-                self.log.warning(
-                    "reply_queue_full", role=console.role.name, dropped=self.replies_dropped
-                )
-            return
-        loop = asyncio.get_running_loop()
-        console.queue.put_nowait((loop.time() + faults.delay_s, reply))
-
-    def _broadcast(self, reply: Reply) -> None:
-        for console in self._consoles.values():
-            if console.comm.client_connected:
-                self._reply(console, reply)
-
-    async def _send_loop(self, console: _Console) -> None:
-        loop = asyncio.get_running_loop()
-        running = self._running
-        assert running is not None
-        while True:
-            deliver_at, reply = await console.queue.get()
             try:
-                if (delay := deliver_at - loop.time()) > 0:
-                    await asyncio.sleep(delay)
-                await running.wait()
-                await self._send(console, reply)
-            finally:
-                console.queue.task_done()
-
-    async def _send(self, console: _Console, reply: Reply | bytes) -> None:
-        comm = console.comm
-        if not comm.client_connected and not self._closing:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(REPLY_CONNECT_WAIT):
-                    await console.client_up.wait()
-        if not comm.client_connected or comm.client_writer is None:
-            self.log.warning("reply_dropped", role=console.role.name, reply=repr(reply))
-            return
-        try:
-            if isinstance(reply, bytes):
-                comm.client_writer.write(reply)
-            else:
-                await comm.write(reply)
-        except ConnectionError as e:
-            self.log.warning("reply_dropped", role=console.role.name, error=str(e))
+                self._route(self.core.advance(self.clock.now()))
+            except Exception as e:  # a device bug must not stop the clock
+                self.log.error("advance_failed", exc_info=e)
 
     # --- telemetry ------------------------------------------------------------------
 
     async def _telemetry_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        running = self._running
-        assert running is not None
         period = 1.0 / self.telemetry_rate_hz
         due = loop.time()
         while True:
             due = max(due + period, loop.time())
             await asyncio.sleep(due - loop.time())
-            if running.is_set() and self._telemetry.client_count:
-                self._telemetry.publish(self.mount.telemetry(tai_now()))
+            if self.running.is_set() and self._telemetry.client_count:
+                self._telemetry.publish(self.mount.telemetry(self.clock.now()))
 
     @property
     def telemetry_client_count(self) -> int:
@@ -697,90 +476,17 @@ class MockController(AsyncResource):
         """Wait until at least ``count`` telemetry clients are connected. Cancel-safe."""
         await self._telemetry.wait_client_count(lambda n: n >= count)
 
-    # --- fault injection ------------------------------------------------------------
-
-    def reject_next(self, count: int = 1, explanation: str = "Rejected by fault injection") -> None:
-        """Answer the next ``count`` commands (from any console) with NOACK ``explanation``."""
-        self.faults.reject_next(count, explanation)
-
-    def delay_replies(self, seconds: float, role: Source | str | None = None) -> None:
-        """Delay every later reply to ``role`` (default: every role) by ``seconds``."""
-        self.faults.delay(seconds, self._maybe_role(role))
-
-    def withhold_replies(
-        self, codes: Iterable[ReplyCode] | None = None, role: Source | str | None = None
-    ) -> None:
-        """Drop later replies with these codes (default: all) to ``role`` (default: all).
-
-        E.g. ``withhold_replies([ReplyCode.DONE])`` makes every command time out
-        after its ACK. `resume_replies` undoes it.
-        """
-        self.faults.withhold(codes, self._maybe_role(role))
-
-    def resume_replies(self, role: Source | str | None = None) -> None:
-        """Stop withholding and delaying replies to ``role`` (default: all)."""
-        self.faults.resume(self._maybe_role(role))
-
-    async def drop_connection(self, role: Source | str) -> None:
-        """Close both connections of ``role``'s console, as if the network failed.
-
-        The controller keeps listening and reconnects its reply client as soon as
-        it can; the console must reconnect its command client.
-        """
-        console = self._console(role)
-        self.log.info("fault_drop_connection", role=console.role.name)
-        await console.comm.close_client()
-        await console.comm.server.close_client()
-        self._on_connection_change(console)
-
-    def send_malformed(
-        self, data: bytes = b"\xff\xfenot a reply\r\n", role: Source | str | None = None
-    ) -> None:
-        """Send raw bytes (a malformed frame by default) to ``role`` (default: all), in
-        order with the replies."""
-        for console in self._select(role):
-            self._reply(console, data)
-
-    def stall(self) -> None:
-        """Freeze: stop handling commands, sending replies and telemetry (see `resume`).
-
-        The devices keep moving; what happens meanwhile is sent on `resume`.
-        """
-        assert self._running is not None, "call start() first"
-        self._running.clear()
-
-    def resume(self) -> None:
-        """Undo `stall`."""
-        assert self._running is not None, "call start() first"
-        self._running.set()
-
-    def inject_alarm(self, device: str, text: str, severity: Severity = Severity.ERROR) -> None:
-        """Raise an alarm on a device (see `Mount.device`); consoles get ERROR/WARNING."""
-        self.mount.inject_alarm(device, tai_now(), text, severity)
-        self._dispatch(self.mount.advance(tai_now()))
-        self._wake_clock()
-
-    def trip_interlock(self, text: str = "emergency stop") -> None:
-        """Trip the safety interlock (everything off until SAFETY_RESET)."""
-        before = self._status()
-        self.mount.trip_interlock(tai_now(), text)
-        self._dispatch(self.mount.advance(tai_now()))
-        self._announce(before)
-        self._wake_clock()
-
-    def _maybe_role(self, role: Source | str | None) -> Source | None:
-        return None if role is None else self._console(role).role
-
-    def _select(self, role: Source | str | None) -> list[_Console]:
-        if role is None:
-            return list(self._consoles.values())
-        return [self._console(role)]
-
     def __repr__(self) -> str:
         return (
             f"MockController(roles={[r.name for r in self.roles]}, "
             f"commander={self.authority.holder.name})"
         )
+
+
+def _wall_track_timeout(timings: Timings | None, time_scale: float) -> Timings:
+    """``timings`` with the tracking timeout in wall time (it is the client's pace)."""
+    timings = timings or Timings()
+    return dataclasses.replace(timings, track_timeout_s=timings.track_timeout_s * time_scale)
 
 
 async def _cancel(tasks: Iterable[asyncio.Task[None]]) -> None:

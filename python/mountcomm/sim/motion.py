@@ -198,11 +198,6 @@ class Path:
         return self._starts[0]
 
     @property
-    def end_time(self) -> float:
-        """When the last (endless) segment starts [s]."""
-        return self._starts[-1]
-
-    @property
     def final(self) -> Segment:
         """The last, endless segment."""
         return self.segments[-1]
@@ -217,10 +212,6 @@ class Path:
         if self.limits is not None and not self.limits.contains(state.position):
             return Kinematics(self.limits.clip(state.position))
         return state
-
-    def is_arrived(self, t: float) -> bool:
-        """Has the path reached its goal at time ``t`` [s]?"""
-        return t >= self.arrival_time
 
     def __repr__(self) -> str:
         return (

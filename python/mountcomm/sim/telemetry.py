@@ -1,12 +1,8 @@
-"""The telemetry stream: JSON objects, one per line, terminated ``"\\r\\n"``.
+"""The simulator's side of the telemetry stream: `TelemetryServer`.
 
-Each object has ``topicID`` (`TelemetryTopicId`), ``timestamp`` (TAI unix
-seconds) and the topic's fields (for an axis: ``angleActual``, ``angleSet``,
-``velocityActual``, ``velocitySet``, ``accelerationActual``, ``torqueActual``;
-for an axis's drives: ``current``, one value per drive).
-
-`TelemetryServer` publishes samples to any number of clients (the simulator's
-side); `TelemetryClient` reads the stream into dicts (the user's side).
+The stream format (`encode_sample`, `decode_sample`, the topics' fields) and the
+client (`TelemetryClient`) live in `mountcomm.telemetry`; they are re-exported
+here for code written against earlier releases.
 """
 
 from __future__ import annotations
@@ -20,46 +16,24 @@ __all__ = [
 ]
 
 import asyncio
-import json
-from collections import deque
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .._lifecycle import AsyncResource
-from ..exceptions import ConnectionClosedError, ProtocolError
 from ..log import get_logger
-from ..net.streams import Link, open_link, start_link_server
+from ..net.streams import Link, start_link_server
+from ..telemetry.client import TelemetryClient
+from ..telemetry.codec import decode_sample, encode_sample
 
-TERMINATOR = b"\r\n"
 DEFAULT_MAX_BUFFER_BYTES = 1 << 20
 """A telemetry client further behind than this is disconnected [bytes]."""
-MAX_LINE_BYTES = 1 << 16
 
 
-def encode_sample(sample: Mapping[str, Any]) -> bytes:
-    """Encode one sample as a JSON line (with its ``"\\r\\n"``)."""
-    return json.dumps(sample, separators=(",", ":")).encode() + TERMINATOR
-
-
-def decode_sample(line: bytes) -> dict[str, Any]:
-    """Decode one JSON line (with or without its terminator).
-
-    Raises
-    ------
-    ProtocolError
-        Not a JSON object with an integer ``topicID``.
-    """
-    try:
-        sample = json.loads(line)
-    except ValueError as e:  # includes UnicodeDecodeError
-        raise ProtocolError(f"telemetry line is not JSON: {e}", line[:200]) from None
-    if not isinstance(sample, dict) or not isinstance(sample.get("topicID"), int):
-        raise ProtocolError("telemetry line is not an object with an int topicID", line[:200])
-    return sample
-
-
-class TelemetryServer:
+class TelemetryServer(AsyncResource):
     """Publish telemetry samples to every connected client.
+
+    An async context manager: ``async with TelemetryServer(...)`` starts it and
+    closes it on exit.
 
     Parameters
     ----------
@@ -71,6 +45,8 @@ class TelemetryServer:
     max_buffer_bytes : `int`
         A client that lets more than this queue up unread is disconnected, so
         memory stays bounded [bytes].
+    close_timeout : `float`
+        Bound on each step of `close` that waits for the clients [s].
 
     Notes
     -----
@@ -84,8 +60,10 @@ class TelemetryServer:
         log: Any = None,
         *,
         max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        close_timeout: float = 1.0,
     ) -> None:
         self.host = host
+        self.close_timeout = close_timeout
         self.port = port
         self.log = get_logger(log, "TelemetryServer")
         self.max_buffer_bytes = max_buffer_bytes
@@ -157,158 +135,29 @@ class TelemetryServer:
             writer.write(data)
 
     async def close(self) -> None:
-        """Stop listening and disconnect every client. Idempotent."""
+        """Stop listening and disconnect every client, within ``close_timeout``. Idempotent.
+
+        Steps: (1) stop accepting; (2) close every client connection and wait
+        up to ``close_timeout`` for what is queued to go out; (3) abort the
+        connections still open then (a client that does not read: its unsent
+        samples are discarded); (4) wait up to ``close_timeout`` for the
+        listening server to finish.
+        """
         if self._closed:
             return
         self._closed = True
         if self._server is not None:
             self._server.close()
         links, self._links = self._links, set()
-        await asyncio.gather(*(link.wait_closed() for link in links))
+        await asyncio.gather(*(link.wait_closed(self.close_timeout) for link in links))
+        stuck = [link.writer for link in links if link.writer is not None and not link.lost.done()]
+        for writer in stuck:
+            writer.transport.abort()
+        if stuck:
+            self.log.warning("telemetry_clients_aborted", clients=len(stuck))
         if self._server is not None:
-            await self._server.wait_closed()
-
-
-class TelemetryClient(AsyncResource):
-    """Read a telemetry stream into dicts.
-
-    Parameters
-    ----------
-    host : `str` or `None`
-        Telemetry server host; `None`: localhost.
-    port : `int`
-        Telemetry server port.
-    log : logger or `None`
-    queue_size : `int`
-        Samples kept for the async iterator; when the consumer falls behind,
-        the oldest are dropped (the latest values are always in `latest`).
-
-    Attributes
-    ----------
-    latest : `dict` [`int`, `dict`]
-        The most recent sample of each topic id.
-    count : `int`
-        Samples received.
-
-    Examples
-    --------
-    >>> async with TelemetryClient("127.0.0.1", port) as telemetry:  # doctest: +SKIP
-    ...     sample = await telemetry.next_sample(topic=15)
-    ...     async for sample in telemetry: ...
-    """
-
-    def __init__(
-        self, host: str | None, port: int, log: Any = None, *, queue_size: int = 1000
-    ) -> None:
-        self.host = host or "127.0.0.1"
-        self.port = port
-        self.log = get_logger(log, "TelemetryClient", port=port)
-        self.latest: dict[int, dict[str, Any]] = {}
-        self.count = 0
-        self._queue: deque[dict[str, Any]] = deque(maxlen=queue_size)
-        self._changed: asyncio.Event | None = None
-        self._waiters: list[tuple[int | None, asyncio.Future[dict[str, Any]]]] = []
-        self._link: Link | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._closed_error: ConnectionClosedError | None = None
-
-    async def start(self) -> None:
-        """Connect and start reading.
-
-        Raises
-        ------
-        OSError
-            If the connection cannot be made.
-        """
-        self._changed = asyncio.Event()
-        self._link = await open_link(self.host, self.port, limit=MAX_LINE_BYTES)
-        self._task = asyncio.create_task(self._read_loop(self._link))
-
-    @property
-    def connected(self) -> bool:
-        """True while the stream is open."""
-        return self._link is not None and self._closed_error is None
-
-    async def _read_loop(self, link: Link) -> None:
-        reader = link.reader
-        try:
-            while True:
-                try:
-                    line = await reader.readuntil(TERMINATOR)
-                except asyncio.LimitOverrunError as e:
-                    await reader.readexactly(e.consumed)  # skip the oversized line
-                    self.log.warning("telemetry_line_too_long")
-                    continue
-                try:
-                    sample = decode_sample(line)
-                except ProtocolError as e:
-                    self.log.warning("telemetry_bad_line", error=str(e))
-                    continue
-                self.count += 1
-                self.latest[sample["topicID"]] = sample
-                self._queue.append(sample)
-                self._notify(sample)
-        except (asyncio.IncompleteReadError, OSError) as e:
-            self._closed_error = ConnectionClosedError(f"telemetry stream closed: {e!r}")
-        finally:
-            if self._closed_error is None:
-                self._closed_error = ConnectionClosedError("telemetry client closed")
-            self._notify(None)
-
-    def _notify(self, sample: dict[str, Any] | None) -> None:
-        if self._changed is not None:
-            self._changed.set()
-        waiting: list[tuple[int | None, asyncio.Future[dict[str, Any]]]] = []
-        for topic, future in self._waiters:
-            if future.done():
-                continue
-            if sample is None:
-                assert self._closed_error is not None
-                future.set_exception(self._closed_error)
-            elif topic is None or sample["topicID"] == topic:
-                future.set_result(sample)
-            else:
-                waiting.append((topic, future))
-        self._waiters = waiting
-
-    async def _wait_change(self) -> None:
-        assert self._changed is not None, "call start() first"
-        self._changed.clear()
-        await self._changed.wait()
-
-    async def next_sample(self, topic: int | None = None) -> dict[str, Any]:
-        """Wait for the next sample (of ``topic`` if given) that arrives after this call.
-
-        Independent of the async iterator. Cancel-safe.
-
-        Raises
-        ------
-        ConnectionClosedError
-            The stream is closed.
-        """
-        if self._closed_error is not None:
-            raise self._closed_error
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiters.append((None if topic is None else int(topic), future))
-        return await future
-
-    def get(self, topic: int) -> dict[str, Any] | None:
-        """The most recent sample of ``topic``, or `None`."""
-        return self.latest.get(int(topic))
-
-    async def __aiter__(self) -> AsyncGenerator[dict[str, Any], None]:
-        """Yield samples in order until the stream closes (one consumer at a time)."""
-        while True:
-            while self._queue:
-                yield self._queue.popleft()
-            if self._closed_error is not None:
-                return
-            await self._wait_change()
-
-    async def close(self) -> None:
-        """Disconnect and stop reading. Idempotent."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._link is not None:
-            await self._link.wait_closed()
+            try:
+                async with asyncio.timeout(self.close_timeout):
+                    await self._server.wait_closed()
+            except TimeoutError:
+                self.log.warning("telemetry_server_close_timeout", timeout=self.close_timeout)

@@ -11,8 +11,11 @@ communicator_pair
 port_registry
     A port registry daemon in this process (a `RegistryHarness`).
 mock_controller
-    A started `MockController` serving the CSC, EUI and HHD roles, with fast
-    device timings (`Timings.fast`) and the real motion limits.
+    A started `MockController` serving the CSC, EUI and HHD roles, with the
+    real motion limits and device timings, on a simulated clock that runs
+    `FIXTURE_TIME_SCALE` (100) times faster than the wall clock: a 30 s slew
+    takes 0.3 s. Mark a test ``@pytest.mark.mountcomm_time_scale(1)`` for
+    real-time behaviour (or any other factor).
 mount_client
     A `MountClient` in the CSC role, connected to ``mock_controller``, that
     already holds command.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 
 from ..commanding.client import MountClient
@@ -33,7 +37,37 @@ from ..sim.controller import MockController
 from ..sim.devices.base import Timings
 from .harness import connected_communicator_pair
 
-__all__ = ["communicator_pair", "mock_controller", "mount_client", "port_registry"]
+__all__ = [
+    "FIXTURE_TIME_SCALE",
+    "communicator_pair",
+    "mock_controller",
+    "mount_client",
+    "port_registry",
+]
+
+FIXTURE_TIME_SCALE = 100.0
+"""Simulated seconds per wall second of the ``mock_controller`` fixture."""
+
+TIME_SCALE_MARKER = "mountcomm_time_scale"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``mountcomm_time_scale`` marker."""
+    config.addinivalue_line(
+        "markers",
+        f"{TIME_SCALE_MARKER}(scale): the mock_controller fixture's time scale "
+        f"(simulated seconds per wall second; default {FIXTURE_TIME_SCALE:g}, 1: real time)",
+    )
+
+
+def fixture_time_scale(request: pytest.FixtureRequest) -> float:
+    """The time scale asked for by the test's ``mountcomm_time_scale`` marker, or the default."""
+    marker = request.node.get_closest_marker(TIME_SCALE_MARKER)
+    if marker is None:
+        return FIXTURE_TIME_SCALE
+    if len(marker.args) != 1 or marker.kwargs:
+        raise TypeError(f"use @pytest.mark.{TIME_SCALE_MARKER}(scale), e.g. (1) for real time")
+    return float(marker.args[0])
 
 
 @pytest_asyncio.fixture
@@ -68,8 +102,13 @@ async def port_registry() -> AsyncIterator[RegistryHarness]:
 
 
 @pytest_asyncio.fixture
-async def mock_controller() -> AsyncIterator[MockController]:
-    """A started MockController (CSC, EUI, HHD roles) on port 0 with fast timings.
+async def mock_controller(request: pytest.FixtureRequest) -> AsyncIterator[MockController]:
+    """A started MockController (CSC, EUI, HHD roles) on port 0, in fast simulated time.
+
+    The simulated clock runs `FIXTURE_TIME_SCALE` times faster than the wall
+    clock (ACK timeouts are scaled to match, the tracking timeout stays in wall
+    seconds); ``@pytest.mark.mountcomm_time_scale(1)`` gives real time. Use
+    ``mock_controller.now()`` (simulated TAI) for TRACK targets.
 
     Example::
 
@@ -77,7 +116,10 @@ async def mock_controller() -> AsyncIterator[MockController]:
             await mount_client.run(commands.ElevationAxisMove(position=60))
     """
     controller = MockController(
-        (Source.CSC, Source.EUI, Source.HHD), host="127.0.0.1", timings=Timings.fast()
+        (Source.CSC, Source.EUI, Source.HHD),
+        host="127.0.0.1",
+        timings=Timings(),
+        time_scale=fixture_time_scale(request),
     )
     async with controller:
         yield controller

@@ -310,6 +310,12 @@ class EtcdSession:
         with contextlib.suppress(Exception):
             await self._grpc.run(close())
 
+    async def __aenter__(self) -> EtcdSession:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
 
 class _WatchEnd:
     __slots__ = ("error",)

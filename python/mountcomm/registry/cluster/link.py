@@ -22,10 +22,9 @@ capped exponential backoff over the endpoints.
 
 from __future__ import annotations
 
-__all__ = ["ClusterLink", "uid_of_user"]
+__all__ = ["ClusterLink"]
 
 import asyncio
-import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,19 +40,6 @@ from .settings import ClusterSettings
 from .view import ClusterView
 
 EventSink = Callable[[Sequence[PortEvent]], None]
-
-
-@functools.lru_cache(maxsize=1024)
-def uid_of_user(user: str) -> int | None:
-    """The uid of a local user name, or `None` if this host does not know it (cached)."""
-    try:
-        import pwd
-    except ImportError:  # pragma: no cover - not on POSIX
-        return None
-    try:
-        return pwd.getpwnam(user).pw_uid
-    except KeyError:
-        return None
 
 
 class _LeaseLost(EtcdUnavailable):
@@ -178,7 +164,7 @@ class ClusterLink(AsyncResource):
             if event.kind == "added":
                 now = time.time()
                 record = ClusterRecord(
-                    event.service, host, event.port, event.user, uid_of_user(event.user),
+                    event.service, host, event.port, event.user, event.uid,
                     now, self.daemon_id,
                 )  # fmt: skip
                 self._desired[key] = record.encode()
@@ -275,13 +261,11 @@ class ClusterLink(AsyncResource):
         if lease is None:
             return
         host, port = self.settings.endpoints[self._endpoint]
-        session = EtcdSession(self.settings, host, port)
-        try:
-            await asyncio.wait_for(session.revoke(lease), self.settings.op_timeout)
-        except (EtcdUnavailable, OSError, TimeoutError) as e:
-            self.log.info("lease_not_revoked", lease=f"{lease:x}", error=str(e))
-        finally:
-            await session.close()
+        async with EtcdSession(self.settings, host, port) as session:
+            try:
+                await asyncio.wait_for(session.revoke(lease), self.settings.op_timeout)
+            except (EtcdUnavailable, OSError, TimeoutError) as e:
+                self.log.info("lease_not_revoked", lease=f"{lease:x}", error=str(e))
 
     async def _run_session(self, session: EtcdSession) -> None:
         old_lease = self._lease_id

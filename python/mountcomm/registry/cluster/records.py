@@ -69,8 +69,8 @@ class ClusterRecord:
 
     @property
     def entry(self) -> PortEntry:
-        """The record as a `PortEntry` (with its host)."""
-        return PortEntry(self.port, self.service, self.user, self.host)
+        """The record as a `PortEntry` (with its host and the uid its daemon verified)."""
+        return PortEntry(self.port, self.service, self.user, self.host, self.uid)
 
     def encode(self) -> bytes:
         """The value stored in etcd (compact JSON)."""

@@ -28,6 +28,7 @@ past a position limit) and `TRACK_TIMEOUT_CONDITION`.
 from __future__ import annotations
 
 __all__ = [
+    "ACTION_HANDLERS",
     "ALARM_CONDITION",
     "AZIMUTH",
     "CAMERA_CABLE_WRAP",
@@ -41,17 +42,27 @@ __all__ = [
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...protocol import commands
 from ...protocol.commands import Command
-from ...protocol.enums import CommandCode, SubsystemId, TelemetryTopicId
 from ..motion import AxisLimits, Kinematics, Path, plan_hold, plan_move, plan_stop, plan_track
+from .axis_spec import (
+    ALARM_CONDITION,
+    AZIMUTH,
+    CAMERA_CABLE_WRAP,
+    ELEVATION,
+    LIMIT_CONDITION,
+    POSITION_TOLERANCE,
+    TRACK_TIMEOUT_CONDITION,
+    AxisSpec,
+)
 from .base import (
     Accepted,
     AlarmChanged,
     Device,
+    Handler,
     InPositionChanged,
     OpIds,
     Outcome,
@@ -61,117 +72,7 @@ from .base import (
     Timings,
     _Timer,
 )
-
-POSITION_TOLERANCE = 1e-4
-"""An axis closer than this to its goal [deg, deg/s] stays in position."""
-
-ALARM_CONDITION = 1
-"""Condition number of an injected alarm (code = subsystem id + 1)."""
-LIMIT_CONDITION = 2
-"""Condition number of the WARNING "tracking target runs past the position limit"."""
-TRACK_TIMEOUT_CONDITION = 3
-"""Condition number of the WARNING "tracking targets stopped"."""
-
-
-@dataclasses.dataclass(frozen=True)
-class AxisSpec:
-    """What distinguishes one axis from another.
-
-    Attributes
-    ----------
-    name : `str`
-        Key in ``Config.sim_limits`` and in `InPositionChanged` events.
-    label : `str`
-        Used in explanations.
-    subsystem : `SubsystemId`
-    topic : `TelemetryTopicId`
-    drives : `int`
-        Number of drives.
-    home : `float` or `None`
-        Home position [deg]; `None` if the axis has no HOME command.
-    inertia : `float`
-        Moment of inertia [kg m²], for the simulated torque.
-    codes : `dict` [`str`, `CommandCode`]
-        Command code of each action (``power``, ``stop``, ``move``, ``track``,
-        ``home``, ``reset_alarm``, ``enable_tracking``, ``drive_reset``,
-        ``drive_enable``).
-    drive_topic : `TelemetryTopicId` or `None`
-        Telemetry topic of the drives' currents; `None`: not published.
-    torque_constant : `float`
-        Torque of one drive per ampere [N m / A], for the simulated currents.
-    """
-
-    name: str
-    label: str
-    subsystem: SubsystemId
-    topic: TelemetryTopicId
-    drives: int
-    home: float | None
-    inertia: float
-    codes: dict[str, CommandCode]
-    drive_topic: TelemetryTopicId | None = None
-    torque_constant: float = 1.0
-
-
-_AXIS_ACTIONS = (
-    "power",
-    "stop",
-    "move",
-    "track",
-    "home",
-    "reset_alarm",
-    "enable_tracking",
-    "drive_reset",
-    "drive_enable",
-)
-
-
-def _axis_codes(prefix: str) -> dict[str, CommandCode]:
-    """The modelled commands of one axis: action → ``CommandCode[prefix_ACTION]``."""
-    codes = {}
-    for action in _AXIS_ACTIONS:
-        name = f"{prefix}_{action.upper()}"
-        if name in CommandCode.__members__:
-            codes[action] = CommandCode[name]
-    return codes
-
-
-AZIMUTH = AxisSpec(
-    name="azimuth",
-    label="Azimuth axis",
-    subsystem=SubsystemId.AZIMUTH_AXIS,
-    topic=TelemetryTopicId.AZIMUTH,
-    drives=16,
-    home=0.0,
-    inertia=1.3e6,
-    codes=_axis_codes("AZIMUTH_AXIS"),
-    drive_topic=TelemetryTopicId.AZIMUTH_DRIVE,
-    torque_constant=400.0,
-)
-
-ELEVATION = AxisSpec(
-    name="elevation",
-    label="Elevation axis",
-    subsystem=SubsystemId.ELEVATION_AXIS,
-    topic=TelemetryTopicId.ELEVATION,
-    drives=12,
-    home=86.5,
-    inertia=6.0e5,
-    codes=_axis_codes("ELEVATION_AXIS"),
-    drive_topic=TelemetryTopicId.ELEVATION_DRIVE,
-    torque_constant=100.0,
-)
-
-CAMERA_CABLE_WRAP = AxisSpec(
-    name="camera_cable_wrap",
-    label="Camera cable wrap",
-    subsystem=SubsystemId.CAMERA_CABLE_WRAP,
-    topic=TelemetryTopicId.CAMERA_CABLE_WRAP,
-    drives=2,
-    home=None,
-    inertia=2.0e3,
-    codes=_axis_codes("CAMERA_CABLE_WRAP"),
-)
+from .validation import check_duration, check_profile
 
 
 class Axis(Device):
@@ -212,7 +113,7 @@ class Axis(Device):
         self.spec = spec
         self.limits = limits
         self.timings = timings or Timings()
-        self.handlers = {code: f"_do_{action}" for action, code in spec.codes.items()}
+        self.handlers = {code: ACTION_HANDLERS[action] for action, code in spec.codes.items()}
         start = position if position is not None else (spec.home or 0.0)
         self.powered = False
         self.drives_enabled = [False] * spec.drives
@@ -539,14 +440,21 @@ class Axis(Device):
             command,
             commands.AzimuthAxisMove | commands.ElevationAxisMove | commands.CameraCableWrapMove,
         )
-        return self.move(now, command.position, command.velocity, command.acceleration)
+        return self.move(
+            now, command.position, command.velocity, command.acceleration, command.jerk
+        )
 
     def _do_home(self, command: Command, now: float) -> Outcome:
         assert self.spec.home is not None
         return self.move(now, self.spec.home)
 
     def move(
-        self, now: float, position: float, velocity: float = 0.0, acceleration: float = 0.0
+        self,
+        now: float,
+        position: float,
+        velocity: float = 0.0,
+        acceleration: float = 0.0,
+        jerk: float = 0.0,
     ) -> Outcome:
         """Start a point-to-point move (MOVE, HOME, or one half of BOTH_AXES_MOVE).
 
@@ -556,11 +464,33 @@ class Axis(Device):
             [TAI unix s]
         position : `float`
             Target [deg].
-        velocity, acceleration : `float`
-            Requested maxima [deg/s], [deg/s²]; 0 means the axis limit.
+        velocity, acceleration, jerk : `float`
+            Requested maxima [deg/s], [deg/s²], [deg/s³]; 0 means the axis
+            default (see `prepare_move` for what is rejected).
+        """
+        plan = self.prepare_move(now, position, velocity, acceleration, jerk)
+        if isinstance(plan, Rejected):
+            return plan
+        return self.start_move(now, plan)
+
+    def prepare_move(
+        self,
+        now: float,
+        position: float,
+        velocity: float = 0.0,
+        acceleration: float = 0.0,
+        jerk: float = 0.0,
+    ) -> Path | Rejected:
+        """Plan a move to ``position`` without starting it, or say why it is rejected.
+
+        Rejected: the axis cannot move (`check_move`), a maximum outside
+        ``(0, limit]`` (0 means the default; see `check_profile`), or a plan
+        whose duration is not finite or longer than `MAX_DURATION_S`.
         """
         self._run_until(now)
-        rejected = self.check_move(position)
+        rejected = self.check_move(position) or check_profile(
+            self.name, self.limits, velocity, acceleration, jerk
+        )
         if rejected is not None:
             return rejected
         path = plan_move(
@@ -571,8 +501,12 @@ class Axis(Device):
             velocity=velocity,
             acceleration=acceleration,
         )
+        return check_duration(self.name, path.arrival_time - now) or path
+
+    def start_move(self, now: float, path: Path) -> Accepted:
+        """Start a move planned by `prepare_move` at the same ``now``."""
         accepted = self._begin("motion", now, path.arrival_time - now)
-        self._set_path(path, self._hold_goal(position), now)
+        self._set_path(path, self._hold_goal(path.final.position), now)
         return accepted
 
     def _do_track(self, command: Command, now: float) -> Outcome:
@@ -640,3 +574,17 @@ class Axis(Device):
             self.halt(now, f"{self.name} alarm: {text}")
             self.tracking_enabled = False
         self._raise_alarm(now, text, code, severity)
+
+
+ACTION_HANDLERS: Mapping[str, Handler] = {
+    "power": Axis._do_power,
+    "stop": Axis._do_stop,
+    "move": Axis._do_move,
+    "track": Axis._do_track,
+    "home": Axis._do_home,
+    "reset_alarm": Axis._do_reset_alarm,
+    "enable_tracking": Axis._do_enable_tracking,
+    "drive_reset": Axis._do_drive_reset,
+    "drive_enable": Axis._do_drive_enable,
+}
+"""The handler of each axis action (`AxisSpec.codes` maps the actions to codes)."""

@@ -28,6 +28,7 @@ __all__ = [
     "Event",
     "Failed",
     "Finished",
+    "Handler",
     "InPositionChanged",
     "OpIds",
     "Outcome",
@@ -42,8 +43,8 @@ import dataclasses
 import enum
 import heapq
 import itertools
-from collections.abc import Callable, Iterator
-from typing import ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
 
 from ...protocol.commands import Command
 from ...protocol.enums import CommandCode, SubsystemId
@@ -251,12 +252,18 @@ class _Op:
     timer: _Timer
 
 
+Handler = Callable[[Any, Command, float], "Rejected | Accepted"]
+"""A command handler: an unbound device method ``(self, command, now) -> Outcome``."""
+
+
 class Device:
     """Base class of the simulated devices.
 
-    Subclasses fill ``HANDLERS`` (command code → method name; the method takes
-    ``(command, now)`` and returns an `Outcome`; copied to the ``handlers``
-    attribute, which an instance may change), and use the helpers to run
+    Subclasses declare ``HANDLERS``, a table from command code to handler (an
+    unbound method taking ``(self, command, now)`` and returning an `Outcome`,
+    named in the class body so that a typo fails at import and under mypy);
+    it is copied to the ``handlers`` attribute, which an instance may change.
+    They use the helpers to run
     operations: `_begin` starts one in a *slot* (a newer operation in the same
     slot supersedes the older one), `_fail` ends one with an error, `_schedule`
     runs an action at a later time, `_emit` queues an event.
@@ -271,12 +278,12 @@ class Device:
         Source of operation ids, shared by all the devices of one mount.
     """
 
-    HANDLERS: ClassVar[dict[CommandCode, str]] = {}
+    HANDLERS: ClassVar[Mapping[CommandCode, Handler]] = {}
 
     def __init__(self, name: str, subsystem: SubsystemId, ids: OpIds | None = None) -> None:
         self.name = name
         self.subsystem = subsystem
-        self.handlers: dict[CommandCode, str] = dict(type(self).HANDLERS)
+        self.handlers: dict[CommandCode, Handler] = dict(type(self).HANDLERS)
         self._ids: OpIds = ids if ids is not None else itertools.count(1)
         self._timers: list[tuple[float, int, _Timer]] = []
         self._timer_seq = itertools.count()
@@ -299,13 +306,12 @@ class Device:
         of an instant one).
         """
         self._run_until(now)
-        name = self.handlers.get(command.command_code)
-        if name is None:
+        handler = self.handlers.get(command.command_code)
+        if handler is None:
             return Rejected(
                 RejectCode.UNSUPPORTED, f"{self.name} does not support {command.command_code.name}"
             )
-        outcome: Outcome = getattr(self, name)(command, now)
-        return outcome
+        return handler(self, command, now)
 
     def advance(self, now: float) -> list[Event]:
         """Bring time up to ``now`` and return what happened, in time order."""

@@ -1,6 +1,7 @@
 """Simulated top-end chiller.
 
-POWER on takes ``Timings.chiller_power_s``; TRACK_AMBIENT needs the chiller on
+POWER on takes ``Timings.chiller_power_s``; POWER off is instant (see
+`PoweredDevice`). TRACK_AMBIENT needs the chiller on
 and a set point in ``SETPOINT_RANGE`` when not tracking ambient.
 """
 
@@ -14,12 +15,13 @@ from ...protocol import commands
 from ...protocol.commands import Command
 from ...protocol.enums import CommandCode, SubsystemId
 from .base import Device, OpIds, Outcome, RejectCode, Rejected, Timings
+from .powered import PoweredDevice
 
 SETPOINT_RANGE = (-20.0, 40.0)
 """Allowed set points [C]."""
 
 
-class TopEndChiller(Device):
+class TopEndChiller(PoweredDevice):
     """The top-end chiller (pure state machine; time is an argument).
 
     Attributes
@@ -30,34 +32,14 @@ class TopEndChiller(Device):
         [C]
     """
 
-    HANDLERS = {
-        CommandCode.TOP_END_CHILLER_POWER: "_do_power",
-        CommandCode.TOP_END_CHILLER_TRACK_AMBIENT: "_do_track_ambient",
-        CommandCode.TOP_END_CHILLER_RESET_ALARM: "_reset_alarm",
-    }
-
     def __init__(self, timings: Timings | None = None, ids: OpIds | None = None) -> None:
-        super().__init__("Top-end chiller", SubsystemId.TOP_END_CHILLER, ids)
-        self.timings = timings or Timings()
-        self.powered = False
+        timings = timings or Timings()
+        super().__init__(
+            "Top-end chiller", SubsystemId.TOP_END_CHILLER, timings.chiller_power_s, ids
+        )
+        self.timings = timings
         self.track_ambient = True
         self.setpoint = 0.0
-
-    def _do_power(self, command: Command, now: float) -> Outcome:
-        assert isinstance(command, commands.TopEndChillerPower)
-        if command.on:
-            rejected = self._check_alarm()
-            if rejected is not None:
-                return rejected
-            if self.powered:
-                return self._instant(now)
-            return self._begin("power", now, self.timings.chiller_power_s, self._powered_on)
-        self._supersede("power", now)
-        self.powered = False
-        return self._instant(now)
-
-    def _powered_on(self, _at: float) -> None:
-        self.powered = True
 
     def _do_track_ambient(self, command: Command, now: float) -> Outcome:
         assert isinstance(command, commands.TopEndChillerTrackAmbient)
@@ -77,3 +59,9 @@ class TopEndChiller(Device):
         self.track_ambient = command.on
         self.setpoint = command.temperature
         return self._instant(now)
+
+    HANDLERS = {
+        CommandCode.TOP_END_CHILLER_POWER: PoweredDevice._do_power,
+        CommandCode.TOP_END_CHILLER_TRACK_AMBIENT: _do_track_ambient,
+        CommandCode.TOP_END_CHILLER_RESET_ALARM: Device._reset_alarm,
+    }

@@ -189,14 +189,6 @@ class LinearDriveGroup(Device):
 class MirrorCovers(LinearDriveGroup):
     """The four mirror covers: DEPLOY (close) and RETRACT (open), per drive or all."""
 
-    HANDLERS = {
-        CommandCode.MIRROR_COVERS_POWER: "_do_power",
-        CommandCode.MIRROR_COVERS_STOP: "_do_stop",
-        CommandCode.MIRROR_COVERS_DEPLOY: "_do_deploy",
-        CommandCode.MIRROR_COVERS_RETRACT: "_do_retract",
-        CommandCode.MIRROR_COVERS_RESET_ALARM: "_do_reset",
-    }
-
     def __init__(self, timings: Timings | None = None, ids: OpIds | None = None) -> None:
         timings = timings or Timings()
         super().__init__(
@@ -211,16 +203,17 @@ class MirrorCovers(LinearDriveGroup):
         assert isinstance(command, commands.MirrorCoversRetract)
         return self.move_drives(command.drive, 0.0, now)
 
+    HANDLERS = {
+        CommandCode.MIRROR_COVERS_POWER: LinearDriveGroup._do_power,
+        CommandCode.MIRROR_COVERS_STOP: LinearDriveGroup._do_stop,
+        CommandCode.MIRROR_COVERS_DEPLOY: _do_deploy,
+        CommandCode.MIRROR_COVERS_RETRACT: _do_retract,
+        CommandCode.MIRROR_COVERS_RESET_ALARM: LinearDriveGroup._do_reset,
+    }
+
 
 class MirrorCoverLocks(LinearDriveGroup):
     """The four mirror cover locks: MOVE_ALL with ``deploy`` true locks, false unlocks."""
-
-    HANDLERS = {
-        CommandCode.MIRROR_COVER_LOCKS_POWER: "_do_power",
-        CommandCode.MIRROR_COVER_LOCKS_STOP: "_do_stop",
-        CommandCode.MIRROR_COVER_LOCKS_MOVE_ALL: "_do_move_all",
-        CommandCode.MIRROR_COVER_LOCKS_RESET_ALARM: "_do_reset",
-    }
 
     def __init__(self, timings: Timings | None = None, ids: OpIds | None = None) -> None:
         timings = timings or Timings()
@@ -234,3 +227,10 @@ class MirrorCoverLocks(LinearDriveGroup):
     def _do_move_all(self, command: Command, now: float) -> Outcome:
         assert isinstance(command, commands.MirrorCoverLocksMoveAll)
         return self.move_drives(command.drive, 1.0 if command.deploy else 0.0, now)
+
+    HANDLERS = {
+        CommandCode.MIRROR_COVER_LOCKS_POWER: LinearDriveGroup._do_power,
+        CommandCode.MIRROR_COVER_LOCKS_STOP: LinearDriveGroup._do_stop,
+        CommandCode.MIRROR_COVER_LOCKS_MOVE_ALL: _do_move_all,
+        CommandCode.MIRROR_COVER_LOCKS_RESET_ALARM: LinearDriveGroup._do_reset,
+    }

@@ -19,8 +19,8 @@ from __future__ import annotations
 __all__ = ["Mount"]
 
 import itertools
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 from ...config import Config
 from ...protocol import commands
@@ -46,6 +46,10 @@ from .chiller import TopEndChiller
 from .covers import MirrorCoverLocks, MirrorCovers
 from .oil import OilSupplySystem
 from .power import MainPowerSupply
+from .validation import check_finite
+
+MountHandler = Callable[["Mount", Command, float], Outcome]
+"""A handler of a mount-level command: an unbound `Mount` method."""
 
 _ALWAYS_ALLOWED = frozenset({CommandCode.ENABLE, CommandCode.DISABLE, CommandCode.SAFETY_RESET})
 
@@ -132,14 +136,6 @@ class Mount:
         self._route: dict[CommandCode, Device] = {
             code: device for device in self.devices for code in device.command_codes()
         }
-        self._own = {
-            CommandCode.ENABLE: self._do_enable,
-            CommandCode.DISABLE: self._do_disable,
-            CommandCode.SAFETY_RESET: self._do_safety_reset,
-            CommandCode.BOTH_AXES_MOVE: self._do_both_move,
-            CommandCode.BOTH_AXES_TRACK: self._do_both_track,
-            CommandCode.BOTH_AXES_STOP: self._do_both_stop,
-        }
         self.enabled = enabled
         self.interlock = False
         self._children: dict[int, int] = {}  # child op id -> composite op id
@@ -149,7 +145,7 @@ class Mount:
 
     def supports(self, code: CommandCode) -> bool:
         """Does the mount model command ``code``?"""
-        return code in self._route or code in self._own
+        return code in self._route or code in self.HANDLERS
 
     def handle(self, command: Command, now: float) -> Outcome:
         """Handle one command at ``now`` [TAI unix s]; then call `advance`."""
@@ -160,9 +156,12 @@ class Mount:
             )
         if not self.enabled and code not in _ALWAYS_ALLOWED:
             return Rejected(RejectCode.DISABLED, "Mount is disabled; send ENABLE first")
-        own = self._own.get(code)
+        rejected = check_finite(command)
+        if rejected is not None:
+            return rejected
+        own = self.HANDLERS.get(code)
         if own is not None:
-            return own(command, now)
+            return own(self, command, now)
         device = self._route.get(code)
         if device is None:
             return Rejected(RejectCode.UNSUPPORTED, f"{code.name} is not supported")
@@ -286,16 +285,14 @@ class Mount:
     def _do_both_move(self, command: Command, now: float) -> Outcome:
         assert isinstance(command, commands.BothAxesMove)
         azimuth = -command.azimuth if command.negate_azimuth else command.azimuth
-        rejected = self._either(
-            self.azimuth.check_move(azimuth), self.elevation.check_move(command.elevation)
-        )
-        if rejected is not None:
-            return rejected
+        az = self.azimuth.prepare_move(now, azimuth, command.azimuth_velocity)
+        el = self.elevation.prepare_move(now, command.elevation, command.elevation_velocity)
+        if isinstance(az, Rejected):
+            return az
+        if isinstance(el, Rejected):
+            return el
         return self._composite(
-            [
-                self.azimuth.move(now, azimuth, command.azimuth_velocity),
-                self.elevation.move(now, command.elevation, command.elevation_velocity),
-            ]
+            [self.azimuth.start_move(now, az), self.elevation.start_move(now, el)]
         )
 
     def _do_both_track(self, command: Command, now: float) -> Outcome:
@@ -336,3 +333,13 @@ class Mount:
             self.interlock = False
             self._level.clear_alarm(now)
         return self._level._instant(now)
+
+    HANDLERS: ClassVar[Mapping[CommandCode, MountHandler]] = {
+        CommandCode.ENABLE: _do_enable,
+        CommandCode.DISABLE: _do_disable,
+        CommandCode.SAFETY_RESET: _do_safety_reset,
+        CommandCode.BOTH_AXES_MOVE: _do_both_move,
+        CommandCode.BOTH_AXES_TRACK: _do_both_track,
+        CommandCode.BOTH_AXES_STOP: _do_both_stop,
+    }
+    """Commands the mount handles itself (the rest are routed to a device)."""

@@ -35,11 +35,6 @@ class OilSupplySystem(Device):
         State of each stage of `OIL_STAGES`.
     """
 
-    HANDLERS = {
-        **dict.fromkeys(_STAGE_OF, "_do_stage"),
-        CommandCode.OIL_SUPPLY_SYSTEM_RESET_ALARM: "_reset_alarm",
-    }
-
     def __init__(self, timings: Timings | None = None, ids: OpIds | None = None) -> None:
         super().__init__("Oil supply system", SubsystemId.OIL_SUPPLY_SYSTEM, ids)
         self.timings = timings or Timings()
@@ -88,3 +83,8 @@ class OilSupplySystem(Device):
             if later != stage:
                 self._fail(later, now, reason)
             self.on[later] = False
+
+    HANDLERS = {
+        **dict.fromkeys(_STAGE_OF, _do_stage),
+        CommandCode.OIL_SUPPLY_SYSTEM_RESET_ALARM: Device._reset_alarm,
+    }

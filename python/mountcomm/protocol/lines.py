@@ -1,0 +1,242 @@
+"""`LineSplitter`: split a byte stream at a terminator, in linear time. No I/O.
+
+The one line splitter of mountcomm: the mount protocol's `FrameDecoder`
+(terminator ``b"\\r\\n"``) and the port registry's request reader (terminator
+``b"\\n"``) both use it.
+
+Two properties matter, whatever the peer sends:
+
+* **Linear time.** Incomplete data is kept in one `bytearray` that grows in
+  place, and the search for the terminator resumes where the previous one
+  stopped; a short incomplete line is joined to the next chunk only when that
+  chunk is at least as long. Each byte received is searched at most three
+  times (plus the bytes of a split terminator once per chunk), however the
+  stream is cut into chunks; a 64 KiB line fed one byte at
+  a time costs 64 Ki small appends, not 2 Gi bytes of copying.
+* **Bounded memory.** A line longer than ``max_line_bytes`` comes out as a
+  `LineOverflow` in its place; the splitter then discards bytes up to the next
+  terminator and carries on with the following line (it stays in sync).
+"""
+
+from __future__ import annotations
+
+__all__ = ["OVERFLOW_SAMPLE_BYTES", "LineOverflow", "LineSplitter"]
+
+OVERFLOW_SAMPLE_BYTES = 80
+"""How many leading bytes of an over-long line a `LineOverflow` keeps."""
+
+
+class LineOverflow:
+    """Returned by `LineSplitter.feed` in place of a line longer than the limit.
+
+    Parameters
+    ----------
+    prefix : `bytes`
+        The first bytes of the line (at most `OVERFLOW_SAMPLE_BYTES`).
+    limit : `int`
+        The limit it exceeded [bytes].
+    """
+
+    __slots__ = ("limit", "prefix")
+
+    def __init__(self, prefix: bytes, limit: int) -> None:
+        self.prefix = prefix
+        self.limit = limit
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not LineOverflow:
+            return NotImplemented
+        return (self.prefix, self.limit) == (other.prefix, other.limit)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LineOverflow(prefix={self.prefix!r}, limit={self.limit})"
+
+
+def _partial_terminator(buf: bytearray, terminator: bytes) -> int:
+    """Length of the longest proper prefix of ``terminator`` that ends ``buf``."""
+    for k in range(len(terminator) - 1, 0, -1):
+        if buf.endswith(terminator[:k]):
+            return k
+    return 0
+
+
+class LineSplitter:
+    """Split a byte stream into lines at ``terminator``; linear time, bounded memory.
+
+    Parameters
+    ----------
+    terminator : `bytes`
+        What ends a line (not included in the lines returned), e.g. ``b"\\r\\n"``.
+    max_line_bytes : `int`
+        Longest line accepted, terminator excluded [bytes]. The splitter never
+        holds more than this plus the terminator plus one chunk.
+
+    Attributes
+    ----------
+    terminator : `bytes`
+        As given.
+    max_line_bytes : `int`
+        As given.
+
+    Raises
+    ------
+    ValueError
+        If ``terminator`` is empty or ``max_line_bytes`` is not positive.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_overflows",
+        "_scan",
+        "_scanned",
+        "_skipping",
+        "_tail",
+        "max_line_bytes",
+        "terminator",
+    )
+
+    def __init__(self, terminator: bytes, max_line_bytes: int) -> None:
+        if not terminator:
+            raise ValueError("terminator must not be empty")
+        if max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes}")
+        self.terminator = bytes(terminator)
+        self.max_line_bytes = max_line_bytes
+        self._buf = bytearray()
+        self._scan = 0  # no terminator starts before this offset of _buf
+        self._tail = len(terminator) - 1  # bytes of a terminator split across feeds
+        self._scanned = 0
+        self._overflows = 0
+        self._skipping = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for an incomplete line (0 while discarding an over-long one)."""
+        return len(self._buf) if not self._skipping else 0
+
+    @property
+    def mid_line(self) -> bool:
+        """True if bytes of an unfinished line were received (held or being discarded)."""
+        return self._skipping or bool(self._buf)
+
+    @property
+    def overflows(self) -> int:
+        """How many `LineOverflow` items `feed` has returned so far."""
+        return self._overflows
+
+    def held(self) -> bytes:
+        """A copy of the bytes held for an incomplete line (empty while discarding)."""
+        return bytes(self._buf) if not self._skipping else b""
+
+    @property
+    def scanned_bytes(self) -> int:
+        """Total bytes searched for a terminator so far (a diagnostic counter).
+
+        At most three times the bytes fed plus ``len(terminator) - 1`` per
+        call of `feed`, however the stream was chunked: that is what makes the
+        splitter linear.
+        """
+        return self._scanned
+
+    def feed(self, data: bytes | bytearray) -> list[bytes | bytearray | LineOverflow]:
+        """Add received bytes; return the lines they complete, in order.
+
+        Parameters
+        ----------
+        data : `bytes` or `bytearray`
+            Bytes as received; may hold no line, part of one, or many.
+
+        Returns
+        -------
+        lines : `list` [`bytes` or `bytearray` or `LineOverflow`]
+            Each completed line without its terminator (`bytes`; `bytearray` if
+            ``data`` was one), or a `LineOverflow` in place of a line longer
+            than ``max_line_bytes``.
+        """
+        term = self.terminator
+        buf = self._buf
+        if self._skipping:
+            data = self._skip(data)
+            if self._skipping:
+                return []
+        if buf:
+            if len(buf) > len(data):
+                # A long line is building up: append in place and search only the
+                # new bytes (and a split terminator), never the held ones again.
+                buf += data
+                scan = self._scan
+                self._scanned += len(buf) - scan
+                if buf.find(term, scan) < 0:
+                    return self._held_grew()
+                data = bytes(buf)
+            else:
+                # Joining costs no more than twice this chunk: still linear.
+                data = b"".join((buf, data))
+            buf.clear()
+        # Split as bytes: a bytes line costs one allocation, a bytearray line two.
+        size = len(data)
+        self._scanned += size
+        parts = data.split(term)
+        if len(parts) == 1:
+            buf += data
+            return self._held_grew()
+        rest = parts.pop()
+        if rest:
+            buf += rest
+            n = len(buf) - self._tail
+            self._scan = n if n > 0 else 0
+        else:
+            self._scan = 0
+        limit = self.max_line_bytes
+        if size > limit and (len(buf) > limit or max(map(len, parts)) > limit):
+            return self._overflowed(parts)  # type: ignore[arg-type]
+        return parts  # type: ignore[return-value]
+
+    def _skip(self, data: bytes | bytearray) -> bytes:
+        """Discard bytes up to the end of an over-long line; return what follows it."""
+        term = self.terminator
+        buf = self._buf  # holds at most a partial terminator
+        buf += data
+        end = buf.find(term)
+        if end < 0:
+            self._scanned += len(buf)
+            del buf[: len(buf) - _partial_terminator(buf, term)]
+            return b""
+        self._scanned += end + len(term)
+        self._skipping = False
+        rest = bytes(buf[end + len(term) :])
+        buf.clear()
+        return rest
+
+    def _held_grew(self) -> list[bytes | bytearray | LineOverflow]:
+        """No line completed: remember where to search next; bound what is held."""
+        n = len(self._buf) - self._tail
+        self._scan = n if n > 0 else 0
+        if len(self._buf) > self.max_line_bytes:
+            return self._overflowed([])
+        return []
+
+    def _overflowed(
+        self, parts: list[bytes | bytearray | LineOverflow]
+    ) -> list[bytes | bytearray | LineOverflow]:
+        """The slow path: replace over-long lines, complete or not, by `LineOverflow`."""
+        limit = self.max_line_bytes
+        out: list[bytes | bytearray | LineOverflow] = []
+        for line in parts:
+            if not isinstance(line, LineOverflow) and len(line) > limit:
+                self._overflows += 1
+                out.append(LineOverflow(bytes(line[:OVERFLOW_SAMPLE_BYTES]), limit))
+            else:
+                out.append(line)
+        buf = self._buf
+        partial = _partial_terminator(buf, self.terminator)
+        if len(buf) - partial > limit:
+            # Incomplete and already too long: report it now, discard the rest of it.
+            self._overflows += 1
+            out.append(LineOverflow(bytes(buf[:OVERFLOW_SAMPLE_BYTES]), limit))
+            self._skipping = True
+            del buf[: len(buf) - partial]
+            self._scan = 0
+        return out

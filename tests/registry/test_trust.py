@@ -1,0 +1,159 @@
+"""The trust model of lookups made in order to connect, with a real second uid."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from mountcomm.registry import PortRegistry
+from mountcomm.registry.client import ANY_USER
+from mountcomm.registry.harness import RegistryHarness
+
+from .conftest import T
+
+pytestmark = pytest.mark.skipif(
+    not (hasattr(os, "getuid") and os.getuid() == 0 and shutil.which("setpriv")),
+    reason="needs root and setpriv (to run a client as user nobody)",
+)
+
+_NOBODY_SCRIPT = """
+import asyncio, sys
+from mountcomm.registry import PortRegistry
+
+async def main():
+    async with PortRegistry("127.0.0.1", int(sys.argv[1]), timeout=5) as registry:
+        for port in sys.argv[2:]:
+            await registry.register("mount.csc.command", int(port))
+        print("registered", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+asyncio.run(main())
+"""
+
+
+async def as_nobody(port: int, *ports: int) -> asyncio.subprocess.Process:
+    """A client running as user nobody that registers ``ports`` and holds them."""
+    proc = await asyncio.create_subprocess_exec(
+        "setpriv",
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        sys.executable,
+        "-c",
+        _NOBODY_SCRIPT,
+        str(port),
+        *map(str, ports),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd="/",
+    )
+    assert proc.stdout is not None
+    line = b"-"
+    while line and line != b"registered\n":  # (its log lines may come first)
+        line = await asyncio.wait_for(proc.stdout.readline(), 2 * T)
+    if line != b"registered\n":
+        proc.kill()
+        _, err = await asyncio.wait_for(proc.communicate(), T)
+        raise AssertionError(f"the client as nobody failed: {err.decode()[-2000:]}")
+    return proc
+
+
+async def end(proc: asyncio.subprocess.Process) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()
+    await asyncio.wait_for(proc.communicate(), T)
+
+
+@pytest.fixture
+async def hijacker(port_registry: RegistryHarness) -> AsyncIterator[asyncio.subprocess.Process]:
+    """User nobody holds mount.csc.command on a low port, before anyone else."""
+    proc = await as_nobody(port_registry.port, 1111)
+    try:
+        yield proc
+    finally:
+        await end(proc)
+
+
+async def test_an_untrusted_entry_is_never_chosen(
+    port_registry: RegistryHarness, hijacker: asyncio.subprocess.Process
+) -> None:
+    client = port_registry.client
+    # registering a name another user holds stays allowed (and gets the plain name)
+    entries = await client.find(service="mount.csc.command")
+    assert [(e.port, e.user) for e in entries] == [(1111, "nobody")]
+    mine = await (await port_registry.new_client()).register("mount.csc.command", 2222)
+    assert mine.service == "mount.csc.command"  # names are per user
+    # the lookup made to connect takes root's entry, although nobody's port is lower
+    assert await client.wait_for("mount.csc.command", timeout=T) == 2222
+    async with client.watch(service="mount.csc.command") as events:
+        first = await asyncio.wait_for(events.__anext__(), T)
+        assert (first.port, first.user) == (2222, "root")
+        assert [e.port for e in events.entries] == [2222]
+
+
+async def test_an_untrusted_entry_alone_is_waited_past(
+    port_registry: RegistryHarness, hijacker: asyncio.subprocess.Process
+) -> None:
+    client = port_registry.client
+    with pytest.raises(TimeoutError):
+        await client.wait_for("mount.csc.command", timeout=0.2)
+    waiter = asyncio.create_task(client.wait_for("mount.csc.command", timeout=T))
+    owner = await port_registry.new_client()
+    await owner.register("mount.csc.command", 3333)
+    assert await asyncio.wait_for(waiter, T) == 3333
+
+
+async def test_named_users_are_trusted(
+    port_registry: RegistryHarness, hijacker: asyncio.subprocess.Process
+) -> None:
+    client = port_registry.client
+    assert await client.wait_for("mount.csc.command", timeout=T, trusted_users=["nobody"]) == 1111
+    assert await client.wait_for("mount.csc.command", timeout=T, trusted_users=ANY_USER) == 1111
+    trusting = PortRegistry(
+        port_registry.host, port_registry.port, timeout=T, trusted_users=["nobody"]
+    )
+    async with trusting:
+        assert await trusting.wait_for("mount.csc.command", timeout=T) == 1111
+    with pytest.raises(TypeError, match="collection of user names"):
+        client.watch(trusted_users="nobody")
+
+
+async def test_the_network_classes_connect_only_to_trusted_peers(
+    port_registry: RegistryHarness,
+) -> None:
+    """`connect_service` (client_service= / command_service=) goes through the watch."""
+    from mountcomm import log as mlog
+    from mountcomm.net.discovery import connect_service
+
+    def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    servers = [await asyncio.start_server(accept, "127.0.0.1", 0) for _ in range(2)]
+    # the man in the middle holds the lower port: a lookup by lowest port picks it
+    rogue_port, honest_port = sorted(s.sockets[0].getsockname()[1] for s in servers)
+    proc = await as_nobody(port_registry.port, rogue_port)
+    try:
+        owner = await port_registry.new_client()
+        task = asyncio.create_task(
+            connect_service(
+                port_registry.client,
+                "mount.csc.command",
+                "127.0.0.1",
+                log=mlog.get_logger(None, "test"),
+            )
+        )
+        await owner.register("mount.csc.command", honest_port)
+        link, found = await asyncio.wait_for(task, T)
+        link.close()
+        assert found == honest_port  # never nobody's rogue port, though it was first
+    finally:
+        await end(proc)
+        for server in servers:
+            server.close()
+            await server.wait_closed()
