@@ -12,6 +12,7 @@ import structlog
 
 from mountcomm import ClientServerPair, OneClientServer
 from mountcomm.net import client_server_pair as csp_module
+from mountcomm.sockets import TcpKeepalive, coerce_keepalive
 
 from .helpers import LOCAL_HOST, STD_TIMEOUT, StateWatcher, free_port
 
@@ -340,13 +341,13 @@ async def test_close_client_does_not_call_callback() -> None:
         await asyncio.gather(pair1.close(), pair2.close())
 
 
-def test_keepalive_options_policy() -> None:
-    from mountcomm.net.streams import keepalive_options
-
-    assert keepalive_options(30) == {"idle": 30, "interval": 10, "count": 3}
-    assert keepalive_options(0.2) == {"idle": 1, "interval": 1, "count": 3}
+def test_keepalive_number_keeps_its_old_meaning() -> None:
+    """A number is the idle time; probes every third of it (at least 1 s), 3 probes."""
+    assert coerce_keepalive(30) == TcpKeepalive(idle=30, interval=10, count=3)
+    short = coerce_keepalive(0.2)
+    assert short is not None and short.detection_time == 1 + 1 * 3
     with pytest.raises(ValueError):
-        keepalive_options(0)
+        coerce_keepalive(0)
 
 
 async def test_tcp_keepalive_is_set_on_both_connections() -> None:
