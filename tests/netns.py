@@ -34,8 +34,8 @@ The API:
 `NamespaceLoop`
     An event loop running in a thread that has entered the namespace: every
     socket created by code it runs lives in that namespace (a socket keeps its
-    namespace for life). ``await ns_loop.run(coro_fn, *args)`` runs
-    ``coro_fn(*args)`` there and returns its result (cancelling the caller cancels
+    namespace for life). ``await ns_loop.run(coro_fn, *args, **kwargs)``
+    runs ``coro_fn(*args, **kwargs)`` there and returns its result (cancelling the caller cancels
     it). Objects created there must only be used through ``run`` (they belong to
     that loop). On exit the loop cancels what is still running, and closes.
 `VethNetwork.set_link(up)`
@@ -142,13 +142,17 @@ class NamespaceLoop:
         self._thread.start()
         await asyncio.wrap_future(self._started)
 
-    async def run(self, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
-        """Run ``await fn(*args)`` on this loop (inside the namespace); return its result."""
+    async def run(self, fn: Callable[..., Awaitable[_T]], *args: Any, **kwargs: Any) -> _T:
+        """Run ``await fn(*args, **kwargs)`` on this loop (inside the namespace).
+
+        Returns its result or raises its exception; cancelling the caller
+        cancels it.
+        """
         if self._loop is None:
             raise RuntimeError(f"the loop of namespace {self.name} is not running")
 
         async def call() -> _T:
-            return await fn(*args)
+            return await fn(*args, **kwargs)
 
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), self._loop))
 
