@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from typing import Any
@@ -381,3 +382,17 @@ async def test_close_waits_for_refused_connections_to_close() -> None:
             writer.close()
             await writer.wait_closed()
     assert not server._refused
+
+
+@pytest.mark.parametrize("iterations", [0, 1, 2, 3])
+async def test_close_while_a_connection_is_being_accepted_leaks_nothing(iterations: int) -> None:
+    """A connection accepted by the kernel as the server closes is closed, not leaked."""
+    for _ in range(5):
+        server = OneClientServer("closing", LOCAL_HOST, 0, None)
+        await asyncio.wait_for(server.start_task, STD_TIMEOUT)
+        with socket.create_connection((LOCAL_HOST, server.port)):
+            for _ in range(iterations):
+                await asyncio.sleep(0)
+            await server.close()
+        assert not server.connected and not server._refused
+    gc.collect()  # an unclosed transport would now be reported (warnings are errors)
