@@ -11,6 +11,7 @@ import pytest
 
 from mountcomm import ClientServerPair, OneClientServer
 from mountcomm.net.client_state import ClientState
+from mountcomm.net.streams import open_link
 from mountcomm.registry import RegistryHarness
 
 from .helpers import LOCAL_HOST, STD_TIMEOUT, StateWatcher
@@ -165,3 +166,25 @@ async def test_only_a_connection_that_lived_long_enough_resets_the_delays(stable
     finally:
         await a.close()
         await server.close()
+
+
+async def test_a_link_lost_before_adoption_is_refused_by_adopt() -> None:
+    """Loss is a state of the link: adopting a dead link fails instead of waiting forever."""
+    called: list[object] = []
+    async with closing_peer() as bad:
+        link = await open_link(LOCAL_HOST, bad.port)
+        await asyncio.wait_for(asyncio.shield(link.lost), STD_TIMEOUT)  # EOF, nobody adopted it
+        assert not link.adopt(called.append)
+        await link.wait_closed()
+        live = OneClientServer("live", LOCAL_HOST, 0, None)
+        try:
+            await asyncio.wait_for(live.start_task, STD_TIMEOUT)
+            link = await open_link(LOCAL_HOST, live.port)
+            assert link.adopt(called.append)
+            await asyncio.wait_for(live.wait_connected(), STD_TIMEOUT)
+            await live.close_client()
+            await asyncio.wait_for(asyncio.shield(link.lost), STD_TIMEOUT)
+            assert called == [link]  # the handler saw the loss exactly once
+            await link.wait_closed()
+        finally:
+            await live.close()
