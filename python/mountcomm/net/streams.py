@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,9 @@ from ..sockets import (
 )
 
 DEFAULT_STREAM_LIMIT = 2**16
+
+ABORT_TIMEOUT = 1.0
+"""Bound on waiting for an aborted connection's socket to close [s]."""
 
 
 class Link:
@@ -186,8 +190,13 @@ async def open_link(
     try:
         check_not_self_connected(sock)
         apply_socket_options(sock, keepalive=keepalive, user_timeout=user_timeout)
-    except BaseException:
+    except Exception:
         link.abort()
+        # Return only once the socket is closed, so that its port (for a
+        # self-connection: the very port a server is about to bind) is free.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ABORT_TIMEOUT):
+                await asyncio.shield(link.lost)
         raise
     return link
 
