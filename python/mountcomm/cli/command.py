@@ -29,6 +29,7 @@ from ..net.discovery import mount_service_name
 from ..protocol import Source, commands
 from ..protocol.fields import BoolKind, EnumKind, FloatKind, IntKind
 from ..protocol.messages import FieldInfo, Message
+from ..telemetry.record import Recorder
 from .common import (
     CliError,
     add_config_argument,
@@ -131,6 +132,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="give up waiting for DONE after S seconds in all (default %(default)s; DONE is "
         "also late when it misses the ACK's announced duration plus a margin)",
+    )
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help="append the command and its replies to FILE as JSON lines (with "
+        "`mountcomm monitor --record FILE` alongside, the file also holds the telemetry; "
+        "`mountcomm plot FILE` draws it)",
     )
     add_config_argument(parser)
     add_registry_arguments(parser)
@@ -416,9 +424,12 @@ async def _exchange(
 ) -> int:
     """Connect ``mount`` (to ``where``: host, port, service), send ``cmd``, print its replies."""
     futures = None
+    recorder = Recorder(args.record) if args.record else None
     try:
         await _connect(mount, *where[:2], args.connect_timeout, where[2])
         futures = await mount.send(cmd)
+        if recorder is not None:
+            recorder.track(futures)
         _print("sent", start, futures.command)
         deadline = start + args.timeout
         if not await _await(futures.ack, deadline):
@@ -445,6 +456,8 @@ async def _exchange(
             futures.ack.cancel()
             futures.done.cancel()
         await mount.close()
+        if recorder is not None:
+            recorder.close()
     return 0
 
 
