@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from mountcomm import MountClient, PortRegistry
+from mountcomm.registry.resume import STABLE_AFTER
 
 from .procs import Child, free_port, registry_child, sim_child
 from .stream import STUCK_BOUND, CommandStream, StreamStats
@@ -164,7 +165,10 @@ async def registry_kills(kills: int) -> KillResult:
             try:
                 names = ("mount.csc.command", "mount.csc.reply")
                 for _ in range(kills):
-                    await asyncio.sleep(0.1)
+                    # Let the clients' connections live past the point where
+                    # their reconnection backoff starts afresh, as between
+                    # two real restarts.
+                    await asyncio.sleep(STABLE_AFTER + 0.2)
                     await registry.kill()
                     result.kills += 1
                     await _restart(registry, "mountcomm registry: listening")
