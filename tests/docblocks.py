@@ -18,6 +18,8 @@ The conventions (written out for contributors in doc/contributing.md):
   - ``text``: not code (a synopsis, a tree, a wire dialogue, sample output of
     a command that is not run). Never run.
 
+* A python block must use every function it defines at top level (an
+  example whose ``main`` is never called shows nothing).
 * A python or console block that must not run starts with the line
   ``# not run: REASON``, visible to readers. The test lists every such block
   (`EXCLUDED` in tests/test_docs.py), so that the exclusions cannot grow
@@ -188,6 +190,39 @@ def run_python(block: Block, namespace: dict[str, Any]) -> str:
         if asyncio.iscoroutine(result):
             asyncio.run(result)
     return out.getvalue()
+
+
+def uncalled_functions(doc: Doc) -> list[str]:
+    """Functions that a page's python blocks define at top level and never use.
+
+    An example that defines ``main`` and never calls it runs without error
+    and shows nothing; this finds it. Test functions (pytest modules) are
+    left to pytest.
+    """
+    blocks = [
+        b
+        for b in doc.runnable
+        if b.kind == "python" and b.skip_reason is None and not b.is_pytest_module
+    ]
+    used: set[str] = set()
+    defined: list[tuple[Block, str]] = []
+    for block in blocks:
+        tree = ast.parse(block.text)
+        used.update(
+            node.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+        )
+        defined.extend(
+            (block, node.name)
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        )
+    return [
+        f"{block.where}: {name}() is defined but never called"
+        for block, name in defined
+        if name not in used
+    ]
 
 
 def console_commands(block: Block) -> list[tuple[str, str]]:

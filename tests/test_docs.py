@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from .docblocks import Block, Doc, DocError, collect, console_commands, parse_blocks, run_python
+from .docblocks import (
+    Block,
+    Doc,
+    DocError,
+    collect,
+    console_commands,
+    parse_blocks,
+    run_python,
+    uncalled_functions,
+)
 
 ROOT = Path(__file__).parent.parent
 DOC_NAMES = ["README.md", *sorted(f"doc/{p.name}" for p in (ROOT / "doc").glob("*.md"))]
@@ -24,12 +33,9 @@ EXCLUDED = [
     ("doc/performance.md", "takes minutes; the benchmarks are not tests"),
     ("doc/registry.md", "serves the conventional port 30000 until terminated"),
     ("doc/registry.md", "starts a daemon on the conventional port 30000 in the background"),
-    ("doc/registry.md", "needs a registry daemon on port 30000 and a peer named mount_pxi"),
     ("doc/registry.md", "fragment: `connect_to` and `disconnect` stand for your own code"),
-    ("doc/registry.md", "needs a registry daemon on port 30000 and a peer at mount.csc.command"),
     ("doc/registry.md", "needs a registry daemon on port 30000 and a peer named mount_pxi"),
     ("doc/registry.md", "needs a registry daemon on port 30000"),
-    ("doc/registry.md", "fragment of a MountClient set-up; `registry` is a PortRegistry"),
 ]
 """(file, reason) of every block marked ``# not run:``: add here when you add one."""
 
@@ -64,6 +70,11 @@ def test_docs_follow_the_conventions(doc: Doc) -> None:
 def test_exclusions_are_the_listed_ones() -> None:
     found = [(b.path, b.skip_reason) for doc in DOCS for b in doc.excluded]
     assert sorted(found) == sorted(EXCLUDED)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[d.path for d in DOCS])
+def test_examples_call_what_they_define(doc: Doc) -> None:
+    assert uncalled_functions(doc) == []
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=[d.path for d in DOCS])
@@ -142,6 +153,16 @@ def test_output_block_belongs_to_the_python_block_above() -> None:
 def test_broken_conventions_are_reported(markdown: str, message: str) -> None:
     with pytest.raises(DocError, match=message):
         parse_blocks(markdown, "x.md").blocks[0].skip_reason  # noqa: B018
+
+
+def test_a_function_never_called_is_reported() -> None:
+    markdown = (
+        "```python\nasync def main():\n    pass\n```\n"
+        "```python\ndef helper():\n    pass\nhelper()\n```\n"
+    )
+    assert uncalled_functions(parse_blocks(markdown, "x.md")) == [
+        "x.md:1: main() is defined but never called"
+    ]
 
 
 def test_top_level_await_runs_in_its_own_loop() -> None:
