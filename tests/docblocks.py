@@ -204,25 +204,24 @@ def uncalled_functions(doc: Doc) -> list[str]:
         for b in doc.runnable
         if b.kind == "python" and b.skip_reason is None and not b.is_pytest_module
     ]
-    used: set[str] = set()
-    defined: list[tuple[Block, str]] = []
-    for block in blocks:
-        tree = ast.parse(block.text)
-        used.update(
+    trees = [ast.parse(block.text) for block in blocks]
+    loads = [
+        {
             node.id
             for node in ast.walk(tree)
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
-        )
-        defined.extend(
-            (block, node.name)
-            for node in tree.body
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        )
-    return [
-        f"{block.where}: {name}() is defined but never called"
-        for block, name in defined
-        if name not in used
+        }
+        for tree in trees
     ]
+    problems = []
+    for i, (block, tree) in enumerate(zip(blocks, trees, strict=True)):
+        used = set().union(*loads[i:])  # in this block or a later one
+        problems.extend(
+            f"{block.where}: {node.name}() is defined but never called"
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name not in used
+        )
+    return problems
 
 
 def console_commands(block: Block) -> list[tuple[str, str]]:

@@ -160,11 +160,13 @@ def test_broken_conventions_are_reported(markdown: str, message: str) -> None:
 
 def test_a_function_never_called_is_reported() -> None:
     markdown = (
+        "```python\nmain()\n```\n"
         "```python\nasync def main():\n    pass\n```\n"
-        "```python\ndef helper():\n    pass\nhelper()\n```\n"
+        "```python\ndef helper():\n    pass\n```\n"
+        "```python\nhelper()\n```\n"
     )
     assert uncalled_functions(parse_blocks(markdown, "x.md")) == [
-        "x.md:1: main() is defined but never called"
+        "x.md:4: main() is defined but never called"
     ]
 
 
