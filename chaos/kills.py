@@ -91,12 +91,8 @@ async def sim_on_fixed_ports(kills: int) -> KillResult:
             auto_reconnect=True,
             connect_timeout=CONNECT_TIMEOUT,
         ) as mount:
-            stream = CommandStream(mount)
-            stream.start()
-            try:
+            async with CommandStream(mount) as stream:
                 await _kill_loop(result, stream, sim, "READY", kills)
-            finally:
-                await stream.stop()
             result.stream = stream.stats
     finally:
         await sim.stop()
@@ -121,12 +117,8 @@ async def sim_through_registry(kills: int) -> KillResult:
                     connect_timeout=CONNECT_TIMEOUT,
                 ) as mount,
             ):
-                stream = CommandStream(mount)
-                stream.start()
-                try:
+                async with CommandStream(mount) as stream:
                     await _kill_loop(result, stream, sim, "READY", kills)
-                finally:
-                    await stream.stop()
                 result.stream = stream.stats
         finally:
             await sim.stop()
@@ -160,9 +152,7 @@ async def registry_kills(kills: int) -> KillResult:
                 None, 0, registry=client, auto_reconnect=True, connect_timeout=CONNECT_TIMEOUT
             ) as mount,
         ):
-            stream = CommandStream(mount)
-            stream.start()
-            try:
+            async with CommandStream(mount) as stream:
                 names = ("mount.csc.command", "mount.csc.reply")
                 for _ in range(kills):
                     # Let the clients' connections live past the point where
@@ -182,8 +172,6 @@ async def registry_kills(kills: int) -> KillResult:
                         )
                         break
                     result.recovery.append(max(back, flowing))
-            finally:
-                await stream.stop()
             result.stream = stream.stats
     finally:
         await sim.stop()
