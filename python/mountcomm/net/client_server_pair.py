@@ -59,6 +59,7 @@ class ClientServerPair:
         Turn on TCP keepalive on both connections with this idle time [s]: a
         peer that vanishes without closing (power cut, cable pulled) is reported
         lost after about twice this time instead of never. `None`: off.
+        Default 2 (a silent peer is lost within 5 s).
     registry : `PortRegistry` or `None`, keyword-only
         A connected port registry client (anything with the methods of
         `ServiceRegistry`), needed by ``server_service`` and ``client_service``.
@@ -135,7 +136,7 @@ class ClientServerPair:
         connect_retry_factor: float = 1.0,
         connect_retry_jitter: float = 0.0,
         limit: int = DEFAULT_STREAM_LIMIT,
-        tcp_keepalive: float | None = None,
+        tcp_keepalive: float | None = 2.0,
         registry: ServiceRegistry | None = None,
         server_service: str | None = None,
         client_service: str | None = None,
