@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ __all__ = [
     "Outcome",
     "PartitionRig",
     "partition_rig",
+    "pin_neighbours",
 ]
 
 ACK_TIMEOUT = 1.0
@@ -195,15 +197,35 @@ class PartitionRig:
 
 
 @contextlib.asynccontextmanager
-async def partition_rig(**client_options: Any) -> AsyncIterator[PartitionRig]:
+async def partition_rig(
+    *,
+    static_neighbours: bool = False,
+    max_command_age: float | None = None,
+    **client_options: Any,
+) -> AsyncIterator[PartitionRig]:
     """Build the rig (needs root: see `tests.netns.require_root`); tear it down on exit.
 
-    ``client_options`` are passed to `MountClient` (after the rig's own:
-    ``auto_reconnect``, `ACK_TIMEOUT`, `DONE_MARGIN`).
+    Parameters
+    ----------
+    static_neighbours : `bool`
+        Pin each host's neighbour entry for the other (`pin_neighbours`): the
+        cable is then pulled as if further away (a switch port), with no
+        address resolution queueing packets on either host. Default: the
+        console's own NIC loses its carrier, as when its cable is pulled.
+    max_command_age : `float` or `None`
+        The controller's ``max_command_age`` [s] (off by default, as in the
+        library).
+    **client_options
+        Passed to `MountClient` (after the rig's own: ``auto_reconnect``,
+        `ACK_TIMEOUT`, `DONE_MARGIN`).
     """
     with veth_network() as net:
+        if static_neighbours:
+            await asyncio.to_thread(pin_neighbours, net)
         async with net.a.loop() as a, net.b.loop() as b:
-            controller = await a.run(_start_controller, net.a.address, net.b.address)
+            controller = await a.run(
+                _start_controller, net.a.address, net.b.address, max_command_age
+            )
             try:
                 port = controller.command_port(Source.CSC)
                 mount = await b.run(
@@ -221,16 +243,38 @@ async def partition_rig(**client_options: Any) -> AsyncIterator[PartitionRig]:
                 await a.run(_bounded_close, controller)
 
 
+def pin_neighbours(net: VethNetwork) -> None:
+    """Make each host's neighbour (ARP) entry for the other permanent.
+
+    Without it, a host whose link loses its carrier flushes its neighbour
+    entries, and packets sent meanwhile wait in the kernel's address
+    resolution queue (about 3 s on Linux defaults): if the link comes back
+    in time they are sent then, even those of a socket that was reset since.
+    """
+    for here, there in ((net.a, net.b), (net.b, net.a)):
+        if here.interface is None or there.interface is None:
+            raise RuntimeError("pin_neighbours needs a veth network")
+        shown = there.exec("ip", "-j", "link", "show", "dev", there.interface)
+        mac = json.loads(shown.stdout)[0]["address"]
+        here.exec(
+            "ip", "neigh", "replace", there.address, "lladdr", mac,
+            "dev", here.interface, "nud", "permanent",
+        )  # fmt: skip
+
+
 # --- run inside the namespaces' loops -------------------------------------------------------
 
 
-async def _start_controller(address: str, console_address: str) -> MockController:
+async def _start_controller(
+    address: str, console_address: str, max_command_age: float | None
+) -> MockController:
     controller = MockController(
         [Source.CSC],
         host=address,
         console_host=console_address,
         timings=Timings.fast(),
         commander=Source.CSC,
+        max_command_age=max_command_age,
     )
     async with asyncio.timeout(SETUP_BOUND):
         await controller.start()
