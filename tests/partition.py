@@ -191,6 +191,25 @@ class PartitionRig:
         """Wait until the client is connected again; return when [monotonic]."""
         return await self.b.run(_wait_connected, self.mount, bound)
 
+    async def restart_controller(self) -> None:
+        """Close the controller and start a new one on the same ports (a reboot)."""
+        old = self.controller
+        port = old.command_port(Source.CSC)
+        reply_port = old.reply_port(Source.CSC)
+        await self.a.run(_bounded_close, old)
+        self.controller = await self.a.run(
+            _start_controller,
+            self.net.a.address,
+            self.net.b.address,
+            old.core.max_command_age,
+            port,
+        )
+        await self.a.run(_connect_console, self.controller, reply_port, self.net.b.address)
+
+    async def first_success(self, bound: float) -> float:
+        """Run commands (retrying after typed errors) until one succeeds; return when."""
+        return await self.b.run(_first_success, self.mount, bound)
+
     async def run(self, cmd: commands.Command, timeout: float) -> float:
         """Run one command from namespace b; return how long it took [s]."""
         return await self.b.run(_timed_run, self.mount, cmd, timeout)
@@ -266,10 +285,11 @@ def pin_neighbours(net: VethNetwork) -> None:
 
 
 async def _start_controller(
-    address: str, console_address: str, max_command_age: float | None
+    address: str, console_address: str, max_command_age: float | None, port: int = 0
 ) -> MockController:
     controller = MockController(
         [Source.CSC],
+        command_ports={Source.CSC: port},
         host=address,
         console_host=console_address,
         timings=Timings.fast(),
@@ -343,3 +363,14 @@ async def _timed_run(mount: MountClient, cmd: commands.Command, timeout: float) 
     started = time.monotonic()
     await mount.run(cmd, timeout=timeout)
     return time.monotonic() - started
+
+
+async def _first_success(mount: MountClient, bound: float) -> float:
+    async with asyncio.timeout(bound):
+        while True:
+            try:
+                await mount.wait_connected()
+                await mount.run(commands.AskForCommand(commander=Source.CSC))
+                return time.monotonic()
+            except (ConnectionError, CommandTimeout):
+                await asyncio.sleep(0)  # let the client take in the loss

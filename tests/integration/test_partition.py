@@ -162,3 +162,16 @@ async def test_next_command_succeeds_soon_after_the_reconnection(traffic: bool) 
     assert took <= NEXT_COMMAND_BOUND
     assert time.monotonic() >= reconnected  # measured after the reconnection
     assert ACK_TIMEOUT < NEXT_COMMAND_BOUND
+
+
+async def test_controller_rebooted_during_a_partition() -> None:
+    """The controller restarts while the cable is out: the console finds it again."""
+    require_root()
+    async with partition_rig() as rig:
+        await rig.run(commands.AskForCommand(commander=Source.CSC), timeout=COMMAND_BOUND)
+        await rig.set_link(False)
+        await rig.restart_controller()
+        up = await rig.set_link(True)
+        working = await rig.first_success(DETECTION_BOUND)
+    print(f"first command done {working - up:.2f} s after the link came back")
+    assert working - up <= DETECTION_BOUND
