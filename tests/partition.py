@@ -245,6 +245,7 @@ async def partition_rig(
             controller = await a.run(
                 _start_controller, net.a.address, net.b.address, max_command_age
             )
+            rig: PartitionRig | None = None
             try:
                 port = controller.command_port(Source.CSC)
                 mount = await b.run(
@@ -254,12 +255,14 @@ async def partition_rig(
                     reply_port = await b.run(mount.wait_reply_port)
                     await a.run(_connect_console, controller, reply_port, net.b.address)
                     await b.run(_bounded_start, mount)
-                    yield PartitionRig(net, a, b, controller, mount)
+                    rig = PartitionRig(net, a, b, controller, mount)
+                    yield rig
                 finally:
                     await asyncio.to_thread(net.set_link, True)  # a clean close
                     await b.run(_bounded_close, mount)
             finally:
-                await a.run(_bounded_close, controller)
+                # restart_controller may have replaced it (the old one is closed).
+                await a.run(_bounded_close, controller if rig is None else rig.controller)
 
 
 def pin_neighbours(net: VethNetwork) -> None:
