@@ -6,11 +6,17 @@ joined by a veth pair (`tests.partition`); the cable is pulled with
 
 How "no command that timed out is executed after the link comes back" is checked:
 
+0. Each host's neighbour (ARP) entry for the other is pinned, so the cable is
+   pulled as if at a switch: no packet waits for address resolution in either
+   kernel, and what the console's socket holds is the only way a command can
+   arrive late. (At the console's own NIC, segments already handed to address
+   resolution can still go out after the reset: doc/reliability.md.)
 1. Commands flow from 4 workers; the link goes down; 3 more commands are sent
    at once; the test waits until a command that *started after the link went
-   down* has failed with `CommandTimeout` (``delivered="unknown"``). Its bytes were in the client's
-   kernel, unacknowledged, when the cable was out: before the fix, they were
-   retransmitted and executed once it was back.
+   down* has failed with `CommandTimeout` (``delivered="unknown"``). Its bytes
+   were in the client's kernel, unacknowledged, when the cable was out: before
+   the reset on ACK timeout, they were retransmitted and executed once it was
+   back (6 of them, measured on that code).
 2. Just before plugging the cable back, the test takes ``n0 =
    len(controller.executed)``. Every entry from index ``n0`` on was executed
    after that moment, so the set of commands executed after the link came back
