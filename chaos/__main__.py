@@ -6,15 +6,19 @@ import argparse
 import asyncio
 import sys
 import time
+from collections import Counter
 from typing import Any, TypeVar
 
-from . import fuzz, kills, owners
+from . import fuzz, kills, owners, partition
 
 T = TypeVar("T")
 
 GOAL_RECOVERY_P99 = 0.5
 GOAL_RSS_GROWTH_MIB = 10.0
 GOAL_REGISTRY_KILLS = 50
+GOAL_DETECTION_TRAFFIC = partition.ACK_TIMEOUT + 0.5
+GOAL_DETECTION_SILENT = 10.0
+GOAL_NEXT_COMMAND = 2.0
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -142,9 +146,89 @@ def report_owners(result: owners.OwnerResult, cross: owners.CrossUserResult, goa
     goals.check(cross.trusted_found, "cross-user: the trusted entry was not found")
 
 
+def report_partition(results: list[partition.PartitionResult], goals: Goals) -> None:
+    if not results[0].ran:
+        print(f"cable pulls: {'; '.join(results[0].notes)}")
+        return
+    header = [
+        "cable pulled at",
+        "traffic",
+        "out for",
+        "detection",
+        "controller",
+        "reconnection",
+        "next command",
+    ]
+    rows = [
+        [
+            r.name,
+            "yes" if p.traffic else "no",
+            f"{p.down_for:.1f} s",
+            _ms(p.detection),
+            _ms(p.controller_detection),
+            _ms(p.reconnection),
+            _ms(p.next_command),
+        ]
+        for r in results
+        for p in r.pulls
+    ]
+    print(_table(rows, header))
+    for r in results:
+        _partition_summary(r, goals)
+
+
+def _partition_summary(result: partition.PartitionResult, goals: Goals) -> None:
+    outcomes = result.outcomes
+    untyped = [o for o in outcomes if not o.typed]
+    slow = [o for o in outcomes if o.duration > partition.COMMAND_BOUND]
+    kinds = Counter(type(o.error).__name__ for o in outcomes if o.error is not None)
+    late = len(result.executed_after_timeout)
+    done = sum(o.error is None for o in outcomes)
+    print(
+        f"  {result.name}: commands {len(outcomes)}, done {done}, "
+        f"timed out without ACK {result.timed_out_unknown}, untyped {len(untyped)}, "
+        f"over {partition.COMMAND_BOUND:.1f} s {len(slow)}, executed after their timeout {late}"
+        + ("" if result.static_neighbours else " (for information)")
+    )
+    print(f"    typed errors {dict(kinds)}")
+    name = f"cable pulls {result.name}"
+    goals.check(result.stuck == 0, f"{name}: stuck ({'; '.join(result.notes)})")
+    goals.check(not untyped, f"{name}: untyped errors {[repr(o.error) for o in untyped]}")
+    goals.check(not slow, f"{name}: {len(slow)} commands over {partition.COMMAND_BOUND} s")
+    goals.check(result.timed_out_unknown > 0, f"{name}: no command timed out (nothing tested)")
+    if result.static_neighbours:
+        goals.check(late == 0, f"{name}: executed after their timeout: {late}")
+    for p in result.pulls:
+        bound = GOAL_DETECTION_TRAFFIC if p.traffic else GOAL_DETECTION_SILENT
+        kind = f"{name}, {'with' if p.traffic else 'no'} traffic"
+        goals.check(
+            p.detection is not None and p.detection <= bound,
+            f"{kind}: detection {_ms(p.detection)} > {bound * 1000:.0f} ms",
+        )
+        if not p.traffic:
+            goals.check(
+                p.controller_detection is not None and p.controller_detection <= bound,
+                f"{kind}: controller detection {_ms(p.controller_detection)}",
+            )
+        goals.check(
+            p.next_command is not None and p.next_command <= GOAL_NEXT_COMMAND,
+            f"{kind}: next command {_ms(p.next_command)} after the reconnection",
+        )
+
+
+async def _partitions(args: argparse.Namespace) -> list[partition.PartitionResult]:
+    results = [await partition.cable_pulls(args.cable_pulls)]
+    if results[0].ran:
+        results.append(await partition.cable_pulls(2, static_neighbours=False, silent=False))
+    return results
+
+
 async def main(args: argparse.Namespace) -> int:
     goals = Goals()
     started = time.monotonic()
+    if args.only == "partition":
+        report_partition(await _partitions(args), goals)
+        return _verdict(goals, started)
     kill_results = [
         await kills.sim_on_fixed_ports(args.fixed_kills),
         await kills.sim_through_registry(args.registry_kills),
@@ -161,6 +245,7 @@ async def main(args: argparse.Namespace) -> int:
     ]
     owner_result = await owners.owner_deaths(args.owners)
     cross = await owners.cross_user()
+    pulls = await _partitions(args)
     print()
     report_kills(kill_results, goals)
     print()
@@ -168,6 +253,12 @@ async def main(args: argparse.Namespace) -> int:
     print()
     if owner_result is not None and cross is not None:
         report_owners(owner_result, cross, goals)
+    print()
+    report_partition(pulls, goals)
+    return _verdict(goals, started)
+
+
+def _verdict(goals: Goals, started: float) -> int:
     print(f"\nchaos suite took {time.monotonic() - started:.0f} s")
     if goals.failed:
         print("\nFAILED goals:")
@@ -206,6 +297,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--owners", type=int, default=100, help="owner processes killed (default %(default)s)"
+    )
+    parser.add_argument(
+        "--cable-pulls",
+        type=int,
+        default=len(partition.EXTRA_DOWN),
+        help="cable pulls under traffic, then one without (root; default %(default)s)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["partition"],
+        help="run one scenario only",
     )
     return parser.parse_args(argv)
 
