@@ -10,10 +10,10 @@ __all__ = ["PortManager"]
 
 import socket
 import time
-from types import TracebackType
 from typing import Any
 
 from .. import log as mlog
+from .._lifecycle import Closing
 from ..exceptions import ConnectionClosedError, ProtocolError, SelfConnectionError
 from ..sockets import apply_socket_options, check_not_self_connected
 from . import wire
@@ -23,7 +23,7 @@ _MAX_LINE_BYTES = 64 * 1024
 _CRITERIA = ("service", "beginswith", "user")
 
 
-class PortManager:
+class PortManager(Closing):
     """Blocking client of a port registry, NSCL-bindings compatible.
 
     Connects in the constructor and keeps the connection: ports obtained with
@@ -189,17 +189,6 @@ class PortManager:
         """Close the connection, releasing every port it holds (idempotent)."""
         self._file.close()
         self._sock.close()
-
-    def __enter__(self) -> PortManager:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ---- internals --------------------------------------------------------------
 

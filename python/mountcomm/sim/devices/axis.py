@@ -27,18 +27,7 @@ past a position limit) and `TRACK_TIMEOUT_CONDITION`.
 
 from __future__ import annotations
 
-__all__ = [
-    "ACTION_HANDLERS",
-    "ALARM_CONDITION",
-    "AZIMUTH",
-    "CAMERA_CABLE_WRAP",
-    "ELEVATION",
-    "LIMIT_CONDITION",
-    "POSITION_TOLERANCE",
-    "TRACK_TIMEOUT_CONDITION",
-    "Axis",
-    "AxisSpec",
-]
+__all__ = ["ACTION_HANDLERS", "Axis"]
 
 import dataclasses
 import math
@@ -50,9 +39,6 @@ from ...protocol.commands import Command
 from ..motion import AxisLimits, Kinematics, Path, plan_hold, plan_move, plan_stop, plan_track
 from .axis_spec import (
     ALARM_CONDITION,
-    AZIMUTH,
-    CAMERA_CABLE_WRAP,
-    ELEVATION,
     LIMIT_CONDITION,
     POSITION_TOLERANCE,
     TRACK_TIMEOUT_CONDITION,
@@ -199,6 +185,10 @@ class Axis(Device):
         return rejected
 
     def _drive_indices(self, drive: int) -> list[int] | Rejected:
+        """The drives a DRIVE_ENABLE or DRIVE_RESET names, or why it is rejected."""
+        rejected = self._check_powered()
+        if rejected is not None:
+            return rejected
         if drive == -1:
             return list(range(self.spec.drives))
         if 0 <= drive < self.spec.drives:
@@ -378,9 +368,6 @@ class Axis(Device):
             | commands.ElevationAxisDriveEnable
             | commands.CameraCableWrapDriveEnable,
         )
-        rejected = self._check_powered()
-        if rejected is not None:
-            return rejected
         indices = self._drive_indices(command.drive)
         if isinstance(indices, Rejected):
             return indices
@@ -407,9 +394,6 @@ class Axis(Device):
             | commands.ElevationAxisDriveReset
             | commands.CameraCableWrapDriveReset,
         )
-        rejected = self._check_powered()
-        if rejected is not None:
-            return rejected
         indices = self._drive_indices(command.drive)
         if isinstance(indices, Rejected):
             return indices
