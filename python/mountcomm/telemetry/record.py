@@ -37,7 +37,7 @@ from ..exceptions import CommandRejected, CommandSuperseded, CommandTimeout
 from .timescales import tai_to_utc
 
 if TYPE_CHECKING:
-    from ..commanding.tracker import CommandFutures
+    from ..commanding.futures import CommandFutures
     from ..protocol.commands import Command
 
 RECORD_TYPES = ("telemetry", "command", "reply")
