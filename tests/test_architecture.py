@@ -98,10 +98,12 @@ def target_of(module: str, name: str | None) -> str | None:
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_import_from_a_higher_layer(module: str) -> None:
     path = MODULES[module]
+    assert module in LEVELS, f"{module} is not in doc/architecture.md's layer table"
     for imported, name in imports.raw_imports(path, imports.package_of(path)):
         target = target_of(imported, name)
         if target is None:
             continue
+        assert target in LEVELS, f"{module} imports {target}, not in the layer table"
         assert LEVELS[target] <= LEVELS[module], (
             f"{module} (layer {ROWS[LEVELS[module]].package}) imports {target} "
             f"(layer {ROWS[LEVELS[target]].package}, a later row of the table)"
