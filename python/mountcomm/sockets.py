@@ -28,11 +28,14 @@ __all__ = [
     "check_not_self_connected",
     "coerce_keepalive",
     "is_self_connection",
+    "reset_on_close",
     "validate_user_timeout",
 ]
 
+import contextlib
 import math
 import socket
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,6 +197,19 @@ def check_not_self_connected(sock: socket.socket | None) -> None:
             f"connection to {host}:{port} reached itself (nobody listens on that port, "
             "which lies in the kernel's ephemeral range)"
         )
+
+
+def reset_on_close(sock: socket.socket | None) -> None:
+    """Make closing ``sock`` reset the connection (``SO_LINGER`` 0).
+
+    Closing then sends a TCP RST and discards what the kernel still holds,
+    instead of delivering it; the socket leaves no ``TIME_WAIT`` behind. For
+    `None` or a closed socket this does nothing.
+    """
+    if sock is None or sock.fileno() < 0:
+        return
+    with contextlib.suppress(OSError):  # already reset by the peer
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def _whole_seconds(value: float) -> int:

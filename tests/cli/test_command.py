@@ -7,12 +7,14 @@ import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from mountcomm import Communicator
 from mountcomm.cli.command import build_command, describe_fields
 from mountcomm.protocol import Source, commands, replies
+from mountcomm.telemetry.record import read_record
 
 from .launch import Finished, T, finish, interrupt, run_cli, spawn_cli
 
@@ -106,9 +108,12 @@ def command_args(command_port: int, reply_port: int, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize("outcome", ["done", "noack"])
-async def test_command_prints_replies_and_exit_status(outcome: str) -> None:
+async def test_command_prints_replies_and_exit_status(outcome: str, tmp_path: Path) -> None:
+    record = tmp_path / "session.jsonl"
     async with controller_peer() as (peer, command_port, reply_port):
-        args = command_args(command_port, reply_port, "--role", "eui", "--timeout", str(T))
+        args = command_args(
+            command_port, reply_port, "--role", "eui", "--timeout", str(T), "--record", str(record)
+        )
         proc = await spawn_cli(*args, "ElevationAxisMove", "position=60")
         try:
             await asyncio.wait_for(peer.connect(), T)
@@ -126,13 +131,19 @@ async def test_command_prints_replies_and_exit_status(outcome: str) -> None:
                 )
         finally:
             result = await finish(proc)
+    recorded = read_record(record)
+    assert recorded[0]["type"] == "command"
+    assert recorded[0]["name"] == "ElevationAxisMove" and recorded[0]["fields"]["position"] == 60
+    codes = [r["code"] for r in recorded if r["type"] == "reply"]
     if outcome == "done":
         assert (result.returncode, result.stderr) == (0, "")
         assert "ACK" in result.stdout and "1.500 s" in result.stdout
         assert "DONE" in result.stdout and "InPositionReply" in result.stdout
+        assert codes == ["ACK", "DONE"]
     else:
         assert "CommandRejected" in result.stdout
         assert_one_line_error(result, 1, "ElevationAxisMove rejected", "off")
+        assert codes == ["NOACK"]
 
 
 @pytest.mark.parametrize(

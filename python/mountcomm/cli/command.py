@@ -28,6 +28,7 @@ from ..exceptions import CommandError, CommandRejected, CommandTimeout
 from ..protocol import Source, commands
 from ..protocol.fields import BoolKind, EnumKind, FloatKind, IntKind
 from ..protocol.messages import FieldInfo, Message
+from ..telemetry.record import Recorder
 from .common import (
     CliError,
     add_config_argument,
@@ -129,6 +130,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="give up waiting for DONE after S seconds in all (default %(default)s; DONE is "
         "also late when it misses the ACK's announced duration plus a margin)",
+    )
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help="append the command and its replies to FILE as JSON lines (with "
+        "`mountcomm monitor --record FILE` alongside, the file also holds the telemetry; "
+        "`mountcomm plot FILE` draws it)",
     )
     add_config_argument(parser)
     parser.add_argument("name", help="command class or code name, e.g. ElevationAxisMove")
@@ -374,9 +382,12 @@ async def _send(args: argparse.Namespace, cfg: mconfig.Config, cmd: commands.Com
         unsolicited_callback=lambda reply: _print("unsolicited", start, reply),
     )
     futures = None
+    recorder = Recorder(args.record) if args.record else None
     try:
         await _connect(mount, host, port_, args.connect_timeout)
         futures = await mount.send(cmd)
+        if recorder is not None:
+            recorder.track(futures)
         _print("sent", start, futures.command)
         deadline = start + args.timeout
         if not await _await(futures.ack, deadline):
@@ -403,6 +414,8 @@ async def _send(args: argparse.Namespace, cfg: mconfig.Config, cmd: commands.Com
             futures.ack.cancel()
             futures.done.cancel()
         await mount.close()
+        if recorder is not None:
+            recorder.close()
     return 0
 
 

@@ -13,6 +13,7 @@ from ..net.discovery import ServiceRegistry
 from ..protocol.commands import Command
 from ..protocol.enums import Source
 from ..protocol.replies import Reply
+from ..sockets import DEFAULT_TCP_KEEPALIVE, DEFAULT_TCP_USER_TIMEOUT, TcpKeepalive
 from .connection import ConsoleConnection
 from .futures import CommandFutures
 from .ids import IdRange
@@ -84,12 +85,12 @@ class MountClient(ConsoleConnection):
     auto_reconnect : `bool`, keyword-only
         Survive a lost connection (see the notes). Default False: one
         connection, one life.
-    tcp_keepalive : `float` or `None`, keyword-only
+    tcp_keepalive : `TcpKeepalive`, `float` or `None`, keyword-only
         TCP keepalive of both connections, as `Communicator`'s option of that
-        name; `None`: the `Communicator` default.
+        name (default: a silent controller is noticed within 5 s); `None`: off.
     tcp_user_timeout : `float` or `None`, keyword-only
         ``TCP_USER_TIMEOUT`` of both connections [s], as `Communicator`'s
-        option of that name; `None`: the `Communicator` default.
+        option of that name (default 5 s); `None`: the kernel's default.
     **communicator_options
         Keyword-only options of `Communicator` (``connect_timeout``,
         ``max_frame_bytes``, retry settings, ...). ``connect``,
@@ -164,15 +165,12 @@ class MountClient(ConsoleConnection):
         command_service: str | None = None,
         reply_service: str | None = None,
         auto_reconnect: bool = False,
-        tcp_keepalive: float | None = None,
-        tcp_user_timeout: float | None = None,
+        tcp_keepalive: TcpKeepalive | float | None = DEFAULT_TCP_KEEPALIVE,
+        tcp_user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
         **communicator_options: Any,
     ) -> None:
-        # None: leave the Communicator's default.
-        if tcp_keepalive is not None:
-            communicator_options["tcp_keepalive"] = tcp_keepalive
-        if tcp_user_timeout is not None:
-            communicator_options["tcp_user_timeout"] = tcp_user_timeout
+        communicator_options["tcp_keepalive"] = tcp_keepalive
+        communicator_options["tcp_user_timeout"] = tcp_user_timeout
         super().__init__(
             host,
             command_port,

@@ -5,21 +5,35 @@ from __future__ import annotations
 __all__ = ["ClientServerPair"]
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any
 
+from .._lifecycle import AsyncResource
+from ..exceptions import ConnectionClosedError, SelfConnectionError
 from ..log import get_logger
-from .discovery import Advertisement, ServiceRegistry, connect_service, registry_host
-from .retry import backoff
-from .server import ConnectCallback, OneClientServer, call_connect_callback
-from .streams import DEFAULT_STREAM_LIMIT, Link, open_link, set_keepalive
+from ..sockets import (
+    DEFAULT_TCP_KEEPALIVE,
+    DEFAULT_TCP_USER_TIMEOUT,
+    TcpKeepalive,
+    coerce_keepalive,
+    validate_user_timeout,
+)
+from .client_state import ClientState, check_transition
+from .discovery import (
+    Advertisement,
+    ServiceRegistry,
+    connect_service,
+    registry_host,
+)
+from .retry import DEFAULT_STABLE_CONNECTION_TIME, RetryDelays, backoff
+from .server import ConnectCallback, OneClientServer, call_connect_callback, finish_callbacks
+from .streams import DEFAULT_STREAM_LIMIT, Link, open_link
 
 LOCALHOST = "localhost"
-_T = TypeVar("_T")
+_LOG_EVERY = 50
+"""Repeated connection failures are logged on the first attempt and every this many."""
 
 
-class ClientServerPair:
+class ClientServerPair(AsyncResource):
     """A TCP client and a TCP server used together, as the mount protocol does.
 
     The mount controller talks to each peer over two sockets: a client socket
@@ -45,6 +59,7 @@ class ClientServerPair:
     connect_callback : callable or `None`, optional
         ``connect_callback(pair)``, sync or async, called each time
         `client_connected` or `server_connected` changes. Exceptions are logged.
+        Async callbacks run as tasks owned by the pair (see `close`).
     connect_timeout : `float` or `None`, keyword-only
         Limit for `connect` [s]; `None`: wait forever, as the original did.
     connect_retry_max : `float` or `None`, keyword-only
@@ -53,12 +68,24 @@ class ClientServerPair:
         Growth of the retry interval after each failed attempt (1: constant).
     connect_retry_jitter : `float`, keyword-only
         Random fraction [0, 1] taken off each retry interval.
+    stable_connection_time : `float`, keyword-only
+        A client connection that lived at least this long [s] resets the retry
+        delays; one that ended sooner (a peer that accepts and closes at once)
+        counts as a failed attempt, so the next attempt waits the next delay.
+        Default `DEFAULT_STABLE_CONNECTION_TIME` (1 s).
     limit : `int`, keyword-only
         Buffer limit of the stream readers [bytes].
-    tcp_keepalive : `float` or `None`, keyword-only
-        Turn on TCP keepalive on both connections with this idle time [s]: a
-        peer that vanishes without closing (power cut, cable pulled) is reported
-        lost after about twice this time instead of never. `None`: off.
+    tcp_keepalive : `TcpKeepalive`, `float` or `None`, keyword-only
+        TCP keepalive timings of both connections: a peer that vanishes without
+        closing (power cut, cable pulled) is reported lost when the probes go
+        unanswered, with or without traffic. A number is the idle time [s]
+        (probes every third of it, 3 probes), as in older releases; `None`:
+        off. Default `DEFAULT_TCP_KEEPALIVE` (a silent peer is lost within 5 s).
+    tcp_user_timeout : `float` or `None`, keyword-only
+        ``TCP_USER_TIMEOUT`` of both connections [s]: data written but not
+        acknowledged for this long ends the connection (`read` and `write`
+        then raise `ConnectionClosedError`; the callback runs). `None`: the
+        kernel's default (about 15 minutes). Default `DEFAULT_TCP_USER_TIMEOUT`.
     registry : `PortRegistry` or `None`, keyword-only
         A connected port registry client (anything with the methods of
         `ServiceRegistry`), needed by ``server_service`` and ``client_service``.
@@ -98,6 +125,10 @@ class ClientServerPair:
         The `connect` started at construction (only if ``connect`` is true).
     registry, server_service, client_service, auto_reconnect
         As given.
+    tcp_keepalive : `TcpKeepalive` or `None`
+        The keepalive timings in use.
+    tcp_user_timeout : `float` or `None`
+        The ``TCP_USER_TIMEOUT`` in use [s].
     advertise_task : `asyncio.Task` or `None`
         With ``server_service``: done when the server's port is advertised; its
         result is the registry's `PortEntry` (whose service may carry a ``_N``
@@ -111,9 +142,20 @@ class ClientServerPair:
     Must be constructed with a running event loop. Connection loss is noticed at
     once (no polling), whether or not anyone is reading.
 
-    Shutdown (`close`): (1) cancel `connect_task`, `reconnect_task` and
-    `advertise_task`, (2) release the advertised port, so that peers see it
-    go before the connections drop, (3) close the client, (4) close the server.
+    The client side is a state machine (`client_state`, see
+    `mountcomm.net.client_state`). Every connection attempt, explicit or
+    automatic, refuses a connection that is already lost when it is made (the
+    peer accepted and closed at once) or that reached its own socket
+    (`SelfConnectionError`): both count as failed attempts, logged, and are
+    retried after the backoff delay. Every way a client connection ends goes
+    through one funnel that logs it, updates the state and starts the
+    reconnection.
+
+    Shutdown (`close`): (1) cancel `connect_task`, any connection attempt,
+    `reconnect_task` and `advertise_task`, (2) release the advertised port, so
+    that peers see it go before the connections drop, (3) close the client,
+    (4) close the server, (5) let async callbacks finish (bounded by
+    `CALLBACK_GRACE`), cancel the rest.
     """
 
     connect_retry_interval = 0.1
@@ -134,8 +176,10 @@ class ClientServerPair:
         connect_retry_max: float | None = None,
         connect_retry_factor: float = 1.0,
         connect_retry_jitter: float = 0.0,
+        stable_connection_time: float = DEFAULT_STABLE_CONNECTION_TIME,
         limit: int = DEFAULT_STREAM_LIMIT,
-        tcp_keepalive: float | None = None,
+        tcp_keepalive: TcpKeepalive | float | None = DEFAULT_TCP_KEEPALIVE,
+        tcp_user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
         registry: ServiceRegistry | None = None,
         server_service: str | None = None,
         client_service: str | None = None,
@@ -161,16 +205,22 @@ class ClientServerPair:
         self.connect_retry_jitter = connect_retry_jitter
         # Validate the retry settings now rather than at the first failure.
         next(self._retry_delays())
+        self._delays = RetryDelays(self._retry_delays, stable_connection_time)
         self._limit = limit
-        self.tcp_keepalive = tcp_keepalive
+        self.tcp_keepalive = coerce_keepalive(tcp_keepalive)
+        self.tcp_user_timeout = validate_user_timeout(tcp_user_timeout)
         self.registry = registry
         self.server_service = server_service
         self.client_service = client_service
         self.auto_reconnect = auto_reconnect
         self.reconnect_task: asyncio.Task[None] | None = None
+        self._attempt_task: asyncio.Task[None] | None = None  # the connection attempts
         self._client: Link | None = None
-        self._closed = False
-        self._closing: asyncio.Future[None] = loop.create_future()
+        self._connected_at = 0.0
+        self._self_connections = 0  # self-connections refused since the last connection
+        self._state = ClientState.IDLE
+        self._state_changed: asyncio.Future[None] = loop.create_future()
+        self._callback_tasks: set[asyncio.Future[Any]] = set()
         self.client_connected_task: asyncio.Future[None] = loop.create_future()
         self._server = OneClientServer(
             name=name,
@@ -179,7 +229,8 @@ class ClientServerPair:
             log=log,
             connect_callback=self._server_changed,
             limit=limit,
-            tcp_keepalive=tcp_keepalive,
+            tcp_keepalive=self.tcp_keepalive,
+            tcp_user_timeout=self.tcp_user_timeout,
         )
         self.start_task = self._server.start_task
         self._advertisement: Advertisement | None = None
@@ -195,9 +246,18 @@ class ClientServerPair:
     # --- state -------------------------------------------------------------------
 
     @property
+    def client_state(self) -> ClientState:
+        """The state of the client connection (see `ClientState`)."""
+        return self._state
+
+    @property
     def client_connected(self) -> bool:
         """True while the client is connected."""
-        return self._client is not None and self._client.is_open
+        return (
+            self._state is ClientState.CONNECTED
+            and self._client is not None
+            and self._client.is_open
+        )
 
     @property
     def server_connected(self) -> bool:
@@ -244,11 +304,18 @@ class ClientServerPair:
         """The underlying server."""
         return self._server
 
+    def _set_state(self, new: ClientState) -> None:
+        check_transition(self._state, new)
+        self._state = new
+        changed = self._state_changed
+        self._state_changed = asyncio.get_running_loop().create_future()
+        changed.set_result(None)
+
     # --- callbacks -----------------------------------------------------------------
 
     def call_connect_callback(self, *args: Any, **kwargs: Any) -> None:
         """Call `connect_callback` with this pair; never raises. Arguments are ignored."""
-        call_connect_callback(self.connect_callback, self, self.log)
+        call_connect_callback(self.connect_callback, self, self.log, self._callback_tasks)
 
     def _server_changed(self, server: OneClientServer) -> None:
         self._on_server_changed()
@@ -257,23 +324,49 @@ class ClientServerPair:
     def _on_server_changed(self) -> None:
         """Hook for subclasses: the server connection was made or lost."""
 
+    def _on_client_connected(self) -> None:
+        """Hook for subclasses: a new client connection is up (before the callback)."""
+
     def _client_lost(self, link: Link) -> None:
-        if link is not self._client:
+        if link is self._client and self._state is ClientState.CONNECTED:
+            self._teardown(link.lost.result(), by_peer=True)
+
+    def _teardown(self, cause: BaseException | None, *, by_peer: bool) -> None:
+        """End the client connection: the one way it ends (peer, `close_client`, `close`).
+
+        Records the connection's lifetime for the retry delays, closes the
+        link, moves to the next state and, when the peer ended it, logs, calls
+        the callback and (``auto_reconnect``) starts `reconnect_task`.
+        """
+        link = self._client
+        if link is None:
             return
-        exc = link.lost.result()
-        self.log.info("client_disconnected", error="eof" if exc is None else repr(exc))
+        was_connected = self._state is ClientState.CONNECTED
+        loop = asyncio.get_running_loop()
+        lifetime = loop.time() - self._connected_at
+        if was_connected:
+            self._delays.connection_ended(self.client_port, lifetime)
+        link.on_lost = None
         link.close()
+        if not by_peer:
+            if was_connected:
+                self._set_state(ClientState.IDLE)
+            return
+        self.log.info("client_disconnected", error=_describe(cause), lifetime=round(lifetime, 3))
+        reconnect = self.auto_reconnect
+        self._set_state(ClientState.RECONNECTING if reconnect else ClientState.IDLE)
         self.call_connect_callback()
-        if self.auto_reconnect and not self._closed and self.reconnect_task is None:
-            self.reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+        if reconnect and self._state is ClientState.RECONNECTING:
+            task = loop.create_task(self._reconnect())
+            self.reconnect_task = self._attempt_task = task
 
     async def _reconnect(self) -> None:
         """Reconnect the client after a loss (the body of `reconnect_task`)."""
         self.log.info("client_reconnecting", port=self.client_port, service=self.client_service)
         try:
-            await self.connect_client()
-        except ConnectionError as e:
-            if not self._closed:  # e.g. the registry connection was lost
+            await self._attempts()
+        except Exception as e:
+            if self._state is not ClientState.CLOSED:  # e.g. the registry connection was lost
                 self.log.error("reconnect_failed", error=repr(e))
         finally:
             if self.reconnect_task is asyncio.current_task():
@@ -284,7 +377,11 @@ class ClientServerPair:
         return await advertisement.register(self._server.port)
 
     def _advertise_done(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None and not self._closed:
+        if (
+            not task.cancelled()
+            and task.exception() is not None
+            and self._state is not ClientState.CLOSED
+        ):
             self.log.error(
                 "advertise_failed", service=self.server_service, error=repr(task.exception())
             )
@@ -294,6 +391,16 @@ class ClientServerPair:
             self.log.error("connect_failed", error=repr(task.exception()))
 
     # --- operations ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Wait until the server listens (``async with`` calls it).
+
+        Raises
+        ------
+        OSError
+            If the server could not bind its address.
+        """
+        await self.wait_server_port()
 
     async def wait_server_port(self) -> int:
         """Wait until the server listens; return its port.
@@ -333,16 +440,18 @@ class ClientServerPair:
             ``client_service``.
         TimeoutError
             If ``connect_timeout`` was given and expired.
-        ConnectionError
+        ConnectionClosedError
             If the pair is closed meanwhile.
+        RuntimeError
+            If another `connect` or `connect_client` is under way.
 
         Notes
         -----
         Without ``connect_timeout`` this waits forever, retrying every
-        `connect_retry_interval` (refused connections, unresolvable hosts and
-        hosts whose every address refuses are all retried). With
-        ``client_service`` there is no retry interval: the connection is made
-        the moment the registry reports the service.
+        `connect_retry_interval` (refused connections, unresolvable hosts,
+        hosts whose every address refuses, self-connections and connections
+        closed by the peer at once are all retried). With ``client_service``
+        the connection is made the moment the registry reports the service.
         """
         if port is not None:
             if self.client_service:
@@ -360,120 +469,185 @@ class ClientServerPair:
     async def connect_client(self) -> None:
         """Connect only the client, retrying until it succeeds (see `connect`).
 
+        Cancel-safe: cancelling stops the attempts; a connection already made
+        stays (see `client_connected`).
+
         Raises
         ------
-        ConnectionError
+        ConnectionClosedError
             If the pair is closed meanwhile, or (with ``client_service``) the
             registry connection is lost.
+        RuntimeError
+            If another `connect_client` is under way.
         """
+        self._check_can_connect()
         await self.close_client()
-        self._raise_if_closed()
-        if self.client_service:
-            link = await self._unless_closed(
-                self._connect_service(self.client_service), lambda link: link.close()
-            )
-            attempt = 1
-        else:
-            link, attempt = await self._connect_port()
-        host = self.client_host or LOCALHOST
-        if self._closed:  # close() ran while the connection was being made
-            await link.wait_closed()
-            self._raise_if_closed()
-        self._client = link
-        link.on_lost = self._client_lost
-        if self.tcp_keepalive is not None:
-            set_keepalive(link, self.tcp_keepalive)
-        self.log.info("client_connected", host=host, port=self.client_port, attempts=attempt)
-        if not self.client_connected_task.done():
-            self.client_connected_task.set_result(None)
-        self.call_connect_callback()
-
-    async def _unless_closed(
-        self, coro: Coroutine[Any, Any, _T], discard: Callable[[_T], None]
-    ) -> _T:
-        """Run ``coro`` until it ends or `close` is called (then raise ConnectionError).
-
-        If our caller is cancelled just as ``coro`` produced its result, the
-        result is passed to ``discard`` (so that no connection is left open).
-        """
-        task = asyncio.ensure_future(coro)
-        waiting: set[asyncio.Future[Any]] = {task, self._closing}
+        self._check_can_connect()
+        self._set_state(ClientState.CONNECTING)
+        task = asyncio.get_running_loop().create_task(self._attempts())
+        self._attempt_task = task
         try:
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and (current is None or not current.cancelling()):
+                # Stopped by close() or close_client(), not by our caller.
+                raise ConnectionClosedError(
+                    f"{self.name}: connection attempt stopped by close"
+                ) from None
+            raise
+
+    def _check_can_connect(self) -> None:
+        self._raise_if_closed()
+        if self._state is ClientState.CONNECTING:
+            raise RuntimeError(f"{self.name}: connect_client() is already under way")
+
+    async def _attempts(self) -> None:
+        """Attempt until a connection is adopted (the body of each connecting task)."""
+        try:
+            attempt = 0
+            while True:
+                attempt += 1
+                link = await self._open_client_link(attempt)
+                if link is not None and self._adopt(link, attempt):
+                    return
+                self._delays.attempt_failed(self.client_port)
         except BaseException:
-            if task.done() and not task.cancelled() and task.exception() is None:
-                discard(task.result())
+            if self._state in (ClientState.CONNECTING, ClientState.RECONNECTING):
+                self._set_state(ClientState.IDLE)
             raise
         finally:
-            if not task.done():
-                await _cancel(task)
-        if task.cancelled() or task.exception() is not None:
-            self._raise_if_closed()
-        return task.result()
+            if self._attempt_task is asyncio.current_task():
+                self._attempt_task = None
 
-    async def _connect_service(self, service: str) -> Link:
-        assert self.registry is not None
-        host = self.client_host or registry_host(self.registry) or LOCALHOST
-        self.log.debug("client_waiting_for_service", service=service)
-        link, port = await connect_service(
-            self.registry, service, host, limit=self._limit, log=self.log
-        )
-        self.client_port = port
-        return link
+    async def _open_client_link(self, attempt: int) -> Link | None:
+        """One connection attempt: the new link, or `None` if it failed (logged).
 
-    async def _connect_port(self) -> tuple[Link, int]:
+        Raises
+        ------
+        ConnectionClosedError
+            With ``client_service``, if the registry connection is lost.
+        """
+        options: dict[str, Any] = {
+            "limit": self._limit,
+            "keepalive": self.tcp_keepalive,
+            "user_timeout": self.tcp_user_timeout,
+        }
+        if self.client_service:
+            if self.registry is None:  # checked by the constructor
+                raise RuntimeError(f"{self.name}: client_service needs a registry")
+            host = self.client_host or registry_host(self.registry) or LOCALHOST
+            self.log.debug("client_waiting_for_service", service=self.client_service)
+            # Refused and self-connected advertised ports are skipped inside.
+            link, self.client_port = await connect_service(
+                self.registry, self.client_service, host, log=self.log, pace=self._pace, **options
+            )
+            return link
         host = self.client_host or LOCALHOST
-        delays = self._retry_delays()
-        attempt = 0
-        while True:
+        try:
+            await self._pace(self.client_port)
+            return await open_link(host, self.client_port, **options)
+        except SelfConnectionError as e:
+            self._self_connections += 1
+            if self._self_connections == 1:
+                self.log.warning("self_connection_refused", error=str(e))
+            elif self._self_connections % _LOG_EVERY == 0:
+                self.log.debug("self_connection_refused", count=self._self_connections)
+        except OSError as e:
+            if attempt == 1 or attempt % _LOG_EVERY == 0:
+                self.log.debug(
+                    "connect_retry", host=host, port=self.client_port, attempt=attempt, error=str(e)
+                )
+        return None
+
+    async def _pace(self, port: int) -> None:
+        """Wait the retry delay owed by ``port``, if any (see `RetryDelays`)."""
+        delay = self._delays.next_delay(port)
+        if delay:
+            await asyncio.sleep(delay)
+
+    def _adopt(self, link: Link, attempts: int) -> bool:
+        """Make ``link`` the client connection if it is still open (one step, no await)."""
+        if self._state is ClientState.CLOSED:
+            link.close()
             self._raise_if_closed()
-            attempt += 1
-            try:
-                link = await open_link(host, self.client_port, limit=self._limit)
-                break
-            except OSError as e:
-                if attempt == 1 or attempt % 50 == 0:
-                    self.log.debug(
-                        "connect_retry",
-                        host=host,
-                        port=self.client_port,
-                        attempt=attempt,
-                        error=str(e),
-                    )
-                await asyncio.sleep(next(delays))
-        return link, attempt
+        if not link.adopt(self._client_lost):
+            if attempts == 1 or attempts % _LOG_EVERY == 0:
+                self.log.info(
+                    "client_lost_at_once",
+                    port=self.client_port,
+                    attempt=attempts,
+                    error=_describe(link.lost.result() if link.lost.done() else None),
+                )
+            link.close()
+            return False
+        self._client = link
+        self._connected_at = asyncio.get_running_loop().time()
+        self._delays.connected()
+        self._self_connections = 0
+        self._set_state(ClientState.CONNECTED)
+        self.log.info(
+            "client_connected",
+            host=self.client_host or LOCALHOST,
+            port=self.client_port,
+            attempts=attempts,
+        )
+        if not self.client_connected_task.done():
+            self.client_connected_task.set_result(None)
+        self._on_client_connected()
+        self.call_connect_callback()
+        return True
 
     def _raise_if_closed(self) -> None:
-        if self._closed:
-            raise ConnectionError(f"{self.name} is closed")
+        if self._state is ClientState.CLOSED:
+            raise ConnectionClosedError(f"{self.name} is closed")
 
     async def wait_connected(self) -> None:
         """Wait until both the client and the server are connected.
 
-        Returns at once if they are. Cancel-safe.
+        Returns at once if they are. While the client is being connected
+        (`connect_client` or ``auto_reconnect`` under way) this waits for it.
+        Cancel-safe.
 
         Raises
         ------
-        ConnectionError
-            If the client is not connected (nothing would connect it) or the
-            pair is closed while waiting.
+        RuntimeError
+            If the client was never connected and nothing is connecting it
+            (call `connect` first).
+        ConnectionClosedError
+            If the client connection was lost and nothing will reconnect it, or
+            the pair is closed while waiting.
         """
-        if not self.client_connected:
-            raise ConnectionError(f"{self.name}: client is not connected; call connect()")
+        while self._state is not ClientState.CONNECTED:
+            state = self._state
+            if state is ClientState.CLOSED:
+                raise ConnectionClosedError(f"{self.name} is closed")
+            if state is ClientState.IDLE:
+                if self._client is None:
+                    raise RuntimeError(
+                        f"{self.name}: the client was never connected; call connect()"
+                    )
+                raise ConnectionClosedError(
+                    f"{self.name}: the client connection was lost; call connect()"
+                )
+            await asyncio.shield(self._state_changed)
         await self._server.wait_connected()
 
     async def close_client(self) -> None:
         """Close the client connection. Idempotent. Does **not** call the callback.
 
-        Also stops a reconnection under way (``auto_reconnect``).
+        Also stops a connection attempt or reconnection under way (their
+        callers get `ConnectionClosedError`).
         """
-        task = self.reconnect_task
-        if task is not None and task is not asyncio.current_task():
+        current = asyncio.current_task()
+        for task in (self._attempt_task, self.reconnect_task):
+            if task is not None and task is not current:
+                await _cancel(task)
+        if self.reconnect_task is not current:
             self.reconnect_task = None
-            await _cancel(task)
         link = self._client
         if link is not None:
-            link.on_lost = None
+            self._teardown(None, by_peer=False)
             await link.wait_closed()
 
     def abort_client(self) -> None:
@@ -503,57 +677,46 @@ class ClientServerPair:
     async def close(self) -> None:
         """Close the client and the server. Idempotent and safe at any moment.
 
-        Steps: (1) cancel `connect_task`, `reconnect_task` and
-        `advertise_task` if running, (2) release the advertised server port
-        (bounded by the registry's timeout; a lost registry is not an error),
-        (3) close the client (no callback), (4) close the server (callback if
-        it was connected), which sets the server's ``done_task``.
+        See the numbered shutdown steps in the class notes; the server's
+        ``done_task`` is set at the end.
         """
-        if self._closed:
+        if self._state is ClientState.CLOSED:
             await self._server.done_task
             return
-        self._closed = True
-        self._closing.set_result(None)
+        self._set_state(ClientState.CLOSED)
         try:
-            for task in (getattr(self, "connect_task", None), self.reconnect_task):
-                if task is not None:
+            current = asyncio.current_task()
+            for task in (
+                getattr(self, "connect_task", None),
+                self._attempt_task,
+                self.reconnect_task,
+                self.advertise_task,
+            ):
+                if task is not None and task is not current:
                     await _cancel(task)
             self.reconnect_task = None
-            if self.advertise_task is not None:
-                await _cancel(self.advertise_task)
             if self._advertisement is not None:
                 await self._advertisement.withdraw()
         finally:
             await self.close_client()
             await self._server.close()
+            await finish_callbacks(self._callback_tasks)
 
     @property
     def done_task(self) -> asyncio.Future[None]:
         """Done when the pair has been closed."""
         return self._server.done_task
 
-    async def __aenter__(self) -> Self:
-        try:
-            await self.wait_server_port()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(name={self.name!r}, client={self.client_host}:"
             f"{self.client_port}, server={self.server_host}:{self.server_port}, "
-            f"client_connected={self.client_connected}, server_connected={self.server_connected})"
+            f"client_state={self._state.name}, server_connected={self.server_connected})"
         )
+
+
+def _describe(exc: BaseException | None) -> str:
+    return "eof" if exc is None else f"{type(exc).__name__}: {exc}"
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:

@@ -92,9 +92,9 @@ class Communicator(ClientServerPair):
             self._decoder = FrameDecoder(self.max_frame_bytes)
             self._pending.clear()
 
-    async def connect_client(self) -> None:
-        """Connect the client (see `ClientServerPair.connect_client`) and monitor it."""
-        await super().connect_client()
+    def _on_client_connected(self) -> None:
+        # A new outbound stream (connect_client or a reconnection): drop what an
+        # earlier connection left unsent, and monitor the new one.
         self._discard_output()
         if self._monitor_task is None or self._monitor_task.done():
             self._monitor_task = asyncio.create_task(self.monitor_client_reader())

@@ -24,10 +24,12 @@ __all__ = [
     "registry_host",
 ]
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
 from ..exceptions import ConnectionClosedError, RegistryError, UnknownPortError
 from ..protocol.enums import Source
+from ..sockets import DEFAULT_TCP_KEEPALIVE, DEFAULT_TCP_USER_TIMEOUT, TcpKeepalive
 from .streams import DEFAULT_STREAM_LIMIT, Link, open_link
 
 DEFAULT_SERVICE_PREFIX = "mount"
@@ -175,7 +177,10 @@ async def connect_service(
     host: str,
     *,
     limit: int = DEFAULT_STREAM_LIMIT,
+    keepalive: TcpKeepalive | None = DEFAULT_TCP_KEEPALIVE,
+    user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
     log: Any,
+    pace: Callable[[int], Awaitable[None]] | None = None,
 ) -> tuple[Link, int]:
     """Connect to ``service`` as soon as it is advertised; return the link and port.
 
@@ -194,8 +199,13 @@ async def connect_service(
         Host to connect to (the registry's host, usually).
     limit : `int`, optional
         Buffer limit of the stream reader [bytes].
+    keepalive, user_timeout : optional
+        Socket options of the connection (see `open_link`).
     log : structlog logger
         Where to log.
+    pace : callable or `None`, optional
+        ``await pace(port)`` runs before each attempt on an advertised port,
+        e.g. to wait a retry delay that this port owes.
 
     Raises
     ------
@@ -204,6 +214,9 @@ async def connect_service(
 
     Notes
     -----
+    The link returned may already be lost (the peer accepted and closed at
+    once): take it with `Link.adopt`. A self-connection counts as a refusal.
+
     Waits forever; bound it with `asyncio.timeout`. Cancel-safe: the watch is
     stopped and no connection is left open. With a registry client that
     reconnects by itself (``PortRegistry(reconnect=True)``), a lost registry
@@ -211,7 +224,16 @@ async def connect_service(
     """
     while True:
         try:
-            return await _connect_when_advertised(registry, service, host, limit, log)
+            return await _connect_when_advertised(
+                registry,
+                service,
+                host,
+                log,
+                pace,
+                limit=limit,
+                keepalive=keepalive,
+                user_timeout=user_timeout,
+            )
         except ConnectionClosedError:
             if not getattr(registry, "reconnect", False):
                 raise
@@ -220,7 +242,12 @@ async def connect_service(
 
 
 async def _connect_when_advertised(
-    registry: ServiceRegistry, service: str, host: str, limit: int, log: Any
+    registry: ServiceRegistry,
+    service: str,
+    host: str,
+    log: Any,
+    pace: Callable[[int], Awaitable[None]] | None,
+    **options: Any,
 ) -> tuple[Link, int]:
     link: Link | None = None
     try:
@@ -228,8 +255,10 @@ async def _connect_when_advertised(
             async for event in events:
                 if event.kind != "added":
                     continue
+                if pace is not None:
+                    await pace(event.port)
                 try:
-                    link = await open_link(host, event.port, limit=limit)
+                    link = await open_link(host, event.port, **options)
                 except OSError as e:
                     log.info(
                         "advertised_port_refused", service=service, port=event.port, error=str(e)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["backoff"]
+__all__ = ["DEFAULT_STABLE_CONNECTION_TIME", "RetryDelays", "backoff"]
 
+import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 
 
 def backoff(
@@ -53,3 +54,73 @@ def backoff(
         delay *= factor
         if maximum is not None and delay > maximum:
             delay = maximum
+
+
+DEFAULT_STABLE_CONNECTION_TIME = 1.0
+"""A connection that lived at least this long [s] resets the retry delays."""
+
+
+class RetryDelays:
+    """The delays a reconnecting client owes, carried across connections.
+
+    Pure policy, no I/O. A failed attempt on an address, or a connection to it
+    that ended sooner than ``stable_time`` after it was made (a peer that
+    accepts and closes at once), makes the next attempt *on the same address*
+    wait the next delay of the backoff; only a connection that lived
+    ``stable_time`` or longer starts the backoff afresh. An attempt on another
+    address (a peer found again by name on a new port) waits nothing, and
+    neither does the first attempt.
+
+    Parameters
+    ----------
+    make_delays : callable
+        Returns a fresh delay iterator (e.g. a `backoff`); called lazily, at the
+        first delay after each reset, so it sees the current settings.
+    stable_time : `float`
+        Lifetime [s] from which a connection resets the delays (≥ 0).
+
+    Raises
+    ------
+    ValueError
+        If ``stable_time`` is negative or not finite.
+    """
+
+    __slots__ = ("_delays", "_failed", "_make", "stable_time")
+
+    def __init__(self, make_delays: Callable[[], Iterator[float]], stable_time: float) -> None:
+        if not (isinstance(stable_time, int | float) and math.isfinite(stable_time)) or (
+            stable_time < 0
+        ):
+            raise ValueError(f"stable_time must be a finite number >= 0, got {stable_time!r}")
+        self._make = make_delays
+        self.stable_time = float(stable_time)
+        self._delays: Iterator[float] | None = None
+        self._failed: Hashable | None = None  # the address that owes a delay
+
+    def owed(self, address: Hashable) -> bool:
+        """True if the next attempt on ``address`` must first wait `next_delay`."""
+        return self._failed is not None and self._failed == address
+
+    def next_delay(self, address: Hashable) -> float:
+        """The delay to wait before the next attempt on ``address`` [s] (0 if none)."""
+        if not self.owed(address):
+            return 0.0
+        if self._delays is None:
+            self._delays = self._make()
+        return next(self._delays)
+
+    def attempt_failed(self, address: Hashable) -> None:
+        """An attempt on ``address`` failed (refused, self-connected, closed at once)."""
+        self._failed = address
+
+    def connected(self) -> None:
+        """An attempt succeeded: the connection is up."""
+        self._failed = None
+
+    def connection_ended(self, address: Hashable, lifetime: float) -> None:
+        """The connection to ``address`` ended after ``lifetime`` [s]."""
+        if lifetime >= self.stable_time:
+            self._delays = None
+            self._failed = None
+        else:
+            self._failed = address

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["ConnectCallback", "OneClientServer", "call_connect_callback"]
+__all__ = [
+    "CALLBACK_GRACE",
+    "ConnectCallback",
+    "OneClientServer",
+    "call_connect_callback",
+    "finish_callbacks",
+]
 
 import asyncio
 import inspect
@@ -10,18 +16,36 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
+from ..exceptions import ConnectionClosedError
 from ..log import Logger, get_logger
-from .streams import DEFAULT_STREAM_LIMIT, Link, keepalive_options, set_keepalive, start_link_server
+from ..sockets import (
+    DEFAULT_TCP_KEEPALIVE,
+    DEFAULT_TCP_USER_TIMEOUT,
+    TcpKeepalive,
+    coerce_keepalive,
+    validate_user_timeout,
+)
+from .streams import DEFAULT_STREAM_LIMIT, Link, start_link_server, stop_link_server
 
 ConnectCallback = Callable[[Any], Any]
 """``callback(obj)``: a plain function or a coroutine function."""
 
+CALLBACK_GRACE = 1.0
+"""How long `close` lets running async connect callbacks finish before cancelling them [s]."""
 
-def call_connect_callback(callback: ConnectCallback | None, obj: Any, log: Logger) -> None:
+
+def call_connect_callback(
+    callback: ConnectCallback | None,
+    obj: Any,
+    log: Logger,
+    tasks: set[asyncio.Future[Any]] | None = None,
+) -> None:
     """Call a connect callback with ``obj``; never raise.
 
-    A coroutine function is scheduled as a task whose failure is logged.
-    Exceptions from a plain function are logged.
+    A coroutine function is run as a task whose failure is logged; the task is
+    kept in ``tasks`` (when given) until it ends, so that its owner can wait
+    for it or cancel it (see `finish_callbacks`). Exceptions from a plain
+    function are logged.
     """
     if callback is None:
         return
@@ -30,8 +54,26 @@ def call_connect_callback(callback: ConnectCallback | None, obj: Any, log: Logge
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
             task.add_done_callback(lambda t: _log_callback_failure(t, log))
+            if tasks is not None:
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
     except Exception:
         log.exception("connect_callback_failed", callback=repr(callback))
+
+
+async def finish_callbacks(tasks: set[asyncio.Future[Any]], grace: float = CALLBACK_GRACE) -> None:
+    """Let callback ``tasks`` finish for up to ``grace`` [s], then cancel and await the rest.
+
+    The calling task is skipped (a callback may close its owner).
+    """
+    current = asyncio.current_task()
+    pending = {task for task in tasks if task is not current and not task.done()}
+    if not pending:
+        return
+    _, late = await asyncio.wait(pending, timeout=grace)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
 
 
 def _log_callback_failure(task: asyncio.Future[Any], log: Logger) -> None:
@@ -60,9 +102,15 @@ class OneClientServer:
         exceptions are logged, never raised).
     limit : `int`, optional
         Buffer limit of the stream reader [bytes].
-    tcp_keepalive : `float` or `None`, optional
-        Turn on TCP keepalive with this idle time [s], so that a client that
-        vanishes without closing is seen as lost (after about twice this time).
+    tcp_keepalive : `TcpKeepalive`, `float` or `None`, keyword-only
+        TCP keepalive timings of the accepted connections, so that a client
+        that vanishes without closing is seen as lost; a number is the idle
+        time [s] (probes every third of it, 3 probes); `None`: off. Default
+        `DEFAULT_TCP_KEEPALIVE` (a silent peer is lost within 5 s).
+    tcp_user_timeout : `float` or `None`, keyword-only
+        ``TCP_USER_TIMEOUT`` [s] of the accepted connections: written data
+        unacknowledged for this long ends the connection. `None`: the
+        kernel's default (minutes). Default `DEFAULT_TCP_USER_TIMEOUT`.
 
     Attributes
     ----------
@@ -82,6 +130,13 @@ class OneClientServer:
     Must be constructed with a running event loop. An async context manager:
     ``async with OneClientServer(...) as server:`` waits until it listens
     (raising `OSError` if it cannot bind) and closes it on exit.
+
+    Shutdown (`close`): (1) let a bind in progress finish, then stop
+    accepting; (2) close the client connection (the callback is called if one
+    was connected); (3) wait (bounded) for refused connections to close;
+    (4) fail `wait_connected` waiters with `ConnectionClosedError`; (5) let
+    async callbacks finish (`CALLBACK_GRACE`), cancel the rest; (6) set
+    `done_task`.
     """
 
     def __init__(
@@ -93,7 +148,8 @@ class OneClientServer:
         connect_callback: ConnectCallback | None = None,
         *,
         limit: int = DEFAULT_STREAM_LIMIT,
-        tcp_keepalive: float | None = None,
+        tcp_keepalive: TcpKeepalive | float | None = DEFAULT_TCP_KEEPALIVE,
+        tcp_user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
     ) -> None:
         loop = asyncio.get_running_loop()
         self.name = name
@@ -102,9 +158,9 @@ class OneClientServer:
         self.log = get_logger(log, f"OneClientServer({name})")
         self.connect_callback = connect_callback
         self._limit = limit
-        if tcp_keepalive is not None:
-            keepalive_options(tcp_keepalive)  # validate now
-        self.tcp_keepalive = tcp_keepalive
+        self.tcp_keepalive = coerce_keepalive(tcp_keepalive)
+        self.tcp_user_timeout = validate_user_timeout(tcp_user_timeout)
+        self._callback_tasks: set[asyncio.Future[Any]] = set()
         self._server: asyncio.Server | None = None
         self._link: Link | None = None
         self._refused: set[Link] = set()  # refused connections still closing
@@ -146,7 +202,12 @@ class OneClientServer:
     async def start(self) -> None:
         """Start listening (called by the constructor as `start_task`)."""
         self._server = await start_link_server(
-            self._accept, self.host, self.port, limit=self._limit
+            self._accept,
+            self.host,
+            self.port,
+            limit=self._limit,
+            keepalive=self.tcp_keepalive,
+            user_timeout=self.tcp_user_timeout,
         )
         if self._closed:  # close() ran while we were binding
             self._server.close()
@@ -171,10 +232,9 @@ class OneClientServer:
             link.on_lost = self._refused.discard
             link.close()
             return
+        # Called from connection_made, before any data or EOF: the link is open.
+        link.adopt(self._lost)
         self._link = link
-        link.on_lost = self._lost
-        if self.tcp_keepalive is not None:
-            set_keepalive(link, self.tcp_keepalive)
         self.log.info("client_connected", peer=_peer(link))
         for waiter in self._connected_waiters:
             if not waiter.done():
@@ -191,17 +251,22 @@ class OneClientServer:
 
     def call_connect_callback(self) -> None:
         """Call `connect_callback` with this server (never raises)."""
-        call_connect_callback(self.connect_callback, self, self.log)
+        call_connect_callback(self.connect_callback, self, self.log, self._callback_tasks)
 
     async def wait_connected(self) -> None:
         """Wait until a client is connected (return at once if one is).
 
-        Cancel-safe. Raises `ConnectionError` if the server is closed first.
+        Cancel-safe.
+
+        Raises
+        ------
+        ConnectionClosedError
+            If the server is closed first.
         """
         if self.connected:
             return
         if self._closed:
-            raise ConnectionError(f"server {self.name} is closed")
+            raise ConnectionClosedError(f"server {self.name} is closed")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._connected_waiters.append(waiter)
         try:
@@ -227,9 +292,7 @@ class OneClientServer:
     async def close(self) -> None:
         """Stop listening and close the client. Idempotent; safe at any moment.
 
-        Steps: (1) let a bind in progress finish, then stop accepting; (2) close
-        the client connection (the callback is called if one was connected);
-        (3) fail `wait_connected` waiters; (4) set `done_task`.
+        See the numbered steps in the class notes.
         """
         if self._closed:
             await self.done_task
@@ -240,14 +303,15 @@ class OneClientServer:
             # orphan a listening socket; start() closes it once it sees _closed.
             await asyncio.gather(self.start_task, return_exceptions=True)
             if self._server is not None:
-                self._server.close()
+                await stop_link_server(self._server)
             await self.close_client()
             # Refused connections: wait (bounded) until their sockets are closed.
             await asyncio.gather(*(link.wait_closed() for link in list(self._refused)))
             for waiter in self._connected_waiters:
                 if not waiter.done():
-                    waiter.set_exception(ConnectionError(f"server {self.name} closed"))
+                    waiter.set_exception(ConnectionClosedError(f"server {self.name} closed"))
             self._connected_waiters.clear()
+            await finish_callbacks(self._callback_tasks)
         finally:
             if not self.done_task.done():
                 self.done_task.set_result(None)

@@ -4,6 +4,16 @@ asyncio's stream helpers give no event when the peer hangs up until somebody
 reads. The classes here give each connection a `Link` whose ``lost`` future
 completes the moment the peer sends EOF or the transport fails, so the owner can
 update its state and call its callback at once, whoever reads the data.
+
+Loss is a *state* of the link, not only an event: an owner takes a link with
+`Link.adopt`, which attaches its loss handler only if the link is still open, in
+the same step. A connection that died before anyone adopted it (a peer that
+accepts and closes at once) can therefore never be mistaken for a live one.
+
+Every connection made (`open_link`) or accepted (`start_link_server`) here gets
+the options of `mountcomm.sockets` (``TCP_NODELAY``, keepalive,
+``TCP_USER_TIMEOUT``; defaults `DEFAULT_TCP_KEEPALIVE` and
+`DEFAULT_TCP_USER_TIMEOUT`), and `open_link` refuses a self-connection.
 """
 
 from __future__ import annotations
@@ -11,18 +21,30 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_STREAM_LIMIT",
     "Link",
-    "keepalive_options",
     "open_link",
-    "set_keepalive",
     "start_link_server",
+    "stop_link_server",
 ]
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Callable
 from typing import Any
 
+from ..sockets import (
+    DEFAULT_TCP_KEEPALIVE,
+    DEFAULT_TCP_USER_TIMEOUT,
+    TcpKeepalive,
+    apply_socket_options,
+    check_not_self_connected,
+    reset_on_close,
+)
+
 DEFAULT_STREAM_LIMIT = 2**16
+
+ABORT_TIMEOUT = 1.0
+"""Bound on waiting for an aborted connection's socket to close [s]."""
 
 
 class Link:
@@ -37,6 +59,9 @@ class Link:
     lost : `asyncio.Future` [`BaseException` or `None`]
         Done when the peer sent EOF (result `None`) or the connection failed
         (result: the exception). Never raises; never replaced.
+    on_lost : callable or `None`
+        ``on_lost(link)``, called once when the link is lost; set it with
+        `adopt` (which refuses a link that is already lost).
     """
 
     __slots__ = ("lost", "on_lost", "reader", "writer")
@@ -52,6 +77,22 @@ class Link:
         """True while the peer is connected and nobody closed the link."""
         return not self.lost.done() and self.writer is not None and not self.writer.is_closing()
 
+    def adopt(self, on_lost: Callable[[Link], None]) -> bool:
+        """Take ownership: attach ``on_lost`` if the link is still open.
+
+        Returns
+        -------
+        adopted : `bool`
+            True if the link is open and ``on_lost`` will be called once when
+            it is lost; False if it was already lost or closed (``on_lost`` is
+            not attached and will never be called: treat it as a failed
+            connection attempt and close it).
+        """
+        if not self.is_open:
+            return False
+        self.on_lost = on_lost
+        return True
+
     def mark_lost(self, exc: BaseException | None) -> None:
         """Record the loss (first call wins) and notify ``on_lost`` once."""
         if self.lost.done():
@@ -61,9 +102,23 @@ class Link:
             self.on_lost(self)
 
     def close(self) -> None:
-        """Close the transport. Idempotent; does not call ``on_lost``."""
+        """Close the transport (unsent data is still sent first). Idempotent.
+
+        ``on_lost`` is called when the transport reports its end, unless the
+        owner detached it (``link.on_lost = None``) first.
+        """
         if self.writer is not None and not self.writer.is_closing():
             self.writer.close()
+
+    def abort(self) -> None:
+        """Reset the connection (TCP RST), discarding unsent data. Idempotent.
+
+        Unlike `close`, nothing the kernel still holds is delivered to the
+        peer. ``on_lost`` is called as after `close`.
+        """
+        if self.writer is not None:
+            reset_on_close(self.writer.get_extra_info("socket"))
+            self.writer.transport.abort()
 
     async def wait_closed(self, timeout: float = 1.0) -> None:
         """Close and wait (bounded) until the socket is really closed.
@@ -98,66 +153,52 @@ class _LinkProtocol(asyncio.StreamReaderProtocol):
 
 
 async def open_link(
-    host: str, port: int, *, limit: int = DEFAULT_STREAM_LIMIT, **kwargs: Any
+    host: str,
+    port: int,
+    *,
+    limit: int = DEFAULT_STREAM_LIMIT,
+    keepalive: TcpKeepalive | None = DEFAULT_TCP_KEEPALIVE,
+    user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
+    **kwargs: Any,
 ) -> Link:
     """Connect to ``host:port`` and return the new `Link`.
 
+    The socket gets ``TCP_NODELAY``, ``keepalive`` and ``user_timeout`` (see
+    `mountcomm.sockets.apply_socket_options`). Other keyword arguments go to
+    `asyncio.loop.create_connection` (e.g. ``local_addr``).
+
     Raises
     ------
+    SelfConnectionError
+        If the connection reached its own socket (nobody listens on ``port``,
+        which lies in the ephemeral range). The connection has been reset: a
+        caller that retries treats it as a refused attempt (it is an `OSError`).
     OSError
         If the connection cannot be made (refused, unreachable, unresolvable).
+
+    Notes
+    -----
+    The returned link may already be lost (the peer accepted and closed at
+    once): take it with `Link.adopt`, which says so.
     """
     loop = asyncio.get_running_loop()
     link = Link(asyncio.StreamReader(limit=limit, loop=loop))
     protocol = _LinkProtocol(link)
     transport, _ = await loop.create_connection(lambda: protocol, host, port, **kwargs)
     link.writer = asyncio.StreamWriter(transport, protocol, link.reader, loop)
-    _set_nodelay(transport)
-    return link
-
-
-def keepalive_options(idle: float) -> dict[str, int]:
-    """TCP keepalive timings for a peer that must be declared dead after about twice ``idle``.
-
-    Pure policy: probes start after ``idle`` seconds of silence, are repeated
-    every ``idle / 3`` seconds, and 3 unanswered probes end the connection.
-
-    Raises
-    ------
-    ValueError
-        If ``idle`` is not positive.
-    """
-    if not idle > 0:
-        raise ValueError(f"tcp_keepalive must be a positive number of seconds, got {idle!r}")
-    return {"idle": max(1, round(idle)), "interval": max(1, round(idle / 3)), "count": 3}
-
-
-def set_keepalive(link: Link, idle: float) -> None:
-    """Turn on TCP keepalive on ``link``'s socket (see `keepalive_options`).
-
-    A peer that vanishes without closing (power cut, cable pulled) is then
-    reported as lost instead of leaving the connection open forever.
-    """
-    if link.writer is None:
-        return
-    sock = link.writer.get_extra_info("socket")
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return
-    options = keepalive_options(idle)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in (
-        ("TCP_KEEPIDLE", options["idle"]),
-        ("TCP_KEEPINTVL", options["interval"]),
-        ("TCP_KEEPCNT", options["count"]),
-    ):
-        if hasattr(socket, name):  # Linux names; other systems keep their defaults
-            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
-
-
-def _set_nodelay(transport: asyncio.BaseTransport) -> None:
     sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        check_not_self_connected(sock)
+        apply_socket_options(sock, keepalive=keepalive, user_timeout=user_timeout)
+    except Exception:
+        link.abort()
+        # Return only once the socket is closed, so that its port (for a
+        # self-connection: the very port a server is about to bind) is free.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ABORT_TIMEOUT):
+                await asyncio.shield(link.lost)
+        raise
+    return link
 
 
 def _listen_socket(host: str | None, port: int) -> socket.socket | None:
@@ -181,11 +222,16 @@ async def start_link_server(
     port: int,
     *,
     limit: int = DEFAULT_STREAM_LIMIT,
+    keepalive: TcpKeepalive | None = DEFAULT_TCP_KEEPALIVE,
+    user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
 ) -> asyncio.Server:
     """Listen on ``host:port``; call ``on_accept(link)`` for each new connection.
 
     ``host=None`` listens on all interfaces (one dual-stack socket where IPv6
-    exists, so that ``port=0`` yields a single port).
+    exists, so that ``port=0`` yields a single port). Each accepted socket gets
+    ``TCP_NODELAY``, ``keepalive`` and ``user_timeout`` before ``on_accept``
+    sees it (see `mountcomm.sockets.apply_socket_options`). ``on_accept`` is
+    called before any data or EOF of the connection can be delivered.
 
     Raises
     ------
@@ -199,7 +245,9 @@ async def start_link_server(
 
         def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             link.writer = writer
-            _set_nodelay(writer.transport)
+            apply_socket_options(
+                writer.get_extra_info("socket"), keepalive=keepalive, user_timeout=user_timeout
+            )
             on_accept(link)
 
         return _LinkProtocol(link, connected)
@@ -208,3 +256,24 @@ async def start_link_server(
     if sock is not None:
         return await loop.create_server(factory, sock=sock)
     return await loop.create_server(factory, host, port, reuse_address=True)
+
+
+async def stop_link_server(server: asyncio.Server) -> None:
+    """Stop accepting on ``server`` and close it, leaving no half-accepted connection.
+
+    asyncio (3.11) can accept a connection just before `asyncio.Server.close`
+    and then fail to build its transport, leaking the socket. Here the
+    listening sockets stop being watched first; connections already accepted
+    get one loop iteration to reach ``on_accept`` (whose owner refuses them
+    when closing); then the server is closed. Idempotent.
+    """
+    loop = asyncio.get_running_loop()
+    sockets = server.sockets
+    if not sockets:
+        server.close()
+        return
+    for sock in sockets:
+        loop.remove_reader(sock.fileno())
+    for _ in range(2):  # accept task step, then its connection_made
+        await asyncio.sleep(0)
+    server.close()

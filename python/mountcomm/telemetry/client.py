@@ -7,8 +7,6 @@ __all__ = ["DEFAULT_QUEUE_SIZE", "MAX_SELF_CONNECTIONS", "TelemetryClient"]
 import asyncio
 import math
 import os
-import socket
-import struct
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
@@ -21,8 +19,6 @@ from ..net.streams import Link, open_link
 from ..sockets import (
     DEFAULT_TCP_KEEPALIVE,
     TcpKeepalive,
-    apply_socket_options,
-    check_not_self_connected,
     coerce_keepalive,
 )
 from .codec import MAX_LINE_BYTES, TERMINATOR, decode_sample
@@ -36,19 +32,6 @@ self-connections in a row (each means that nobody listens)."""
 
 Sample = dict[str, Any]
 SampleCallback = Callable[[Sample], object]
-
-
-async def _reset(link: Link, sock: Any) -> None:
-    """Close ``link`` with a reset, so its local port is free at once (no TIME_WAIT).
-
-    A self-connection's local port is the very port the peer should listen on;
-    an ordinary close would keep it unbindable for the TIME_WAIT period.
-    """
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    if link.writer is not None:
-        link.writer.transport.abort()
-    await link.wait_closed()
 
 
 class TelemetryClient(AsyncResource):
@@ -220,15 +203,13 @@ class TelemetryClient(AsyncResource):
 
     async def _attempt(self, deadline: float | None) -> Link:
         async with asyncio.timeout_at(deadline):
-            link = await open_link(self.host, self.port, limit=MAX_LINE_BYTES)
-        sock = link.writer.get_extra_info("socket") if link.writer is not None else None
-        try:
-            check_not_self_connected(sock)
-        except SelfConnectionError:
-            await _reset(link, sock)
-            raise
-        apply_socket_options(sock, keepalive=self._keepalive, user_timeout=None)
-        return link
+            return await open_link(
+                self.host,
+                self.port,
+                limit=MAX_LINE_BYTES,
+                keepalive=self._keepalive,
+                user_timeout=None,
+            )
 
     def _timeout_error(self, error: OSError | None) -> TimeoutError:
         reason = ""
