@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mountcomm.exceptions import ProtocolError
 from mountcomm.registry import nscl, wire
-from mountcomm.registry.store import PortEntry, PortEvent, Query
+from mountcomm.registry.entries import PortEntry, PortEvent, Query
 from mountcomm.registry.wire import (
     Allocate,
     BadRequest,

@@ -24,7 +24,7 @@ __all__ = [
 from collections.abc import Iterable
 
 from ..exceptions import ProtocolError
-from .store import PortEntry
+from .entries import PortEntry
 from .wire import Allocate, BadRequest, ListPorts
 
 _TCL_SPECIAL = set(' \t"[]$;')

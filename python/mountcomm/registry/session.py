@@ -43,8 +43,9 @@ from typing import Any
 from .. import log as mlog
 from ..exceptions import RegistryError, RegistryPermissionError, RegistryRequestError
 from . import nscl, wire
+from .entries import Change, Lease, PortEntry, PortEvent, Query
 from .peer import Credentials, user_uid
-from .store import Change, Lease, PortEntry, PortEvent, PortStore, Query
+from .store import PortStore
 from .watchindex import WatchIndex
 from .wire import Dialect
 

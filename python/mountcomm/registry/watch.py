@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .._lifecycle import AsyncResource
 from ..exceptions import RegistryError
-from .store import PortEntry, PortEvent, Query
+from .entries import PortEntry, PortEvent, Query
 
 if TYPE_CHECKING:
     from .client import PortRegistry

@@ -66,7 +66,7 @@ from typing import Any, cast
 
 from ..exceptions import ProtocolError
 from ..protocol import lines
-from .store import PortEntry, PortEvent, Query
+from .entries import PortEntry, PortEvent, Query
 
 DEFAULT_MAX_LINE_BYTES = 4096
 """Longest request line the daemon accepts, terminator excluded [bytes]."""
