@@ -124,7 +124,7 @@ async def sim_target(frames: int) -> FuzzResult:
         probe = commands.AskForCommand(sequence_id=123456789, commander=Source.CSC)
         writer.write(probe.encode())
         await writer.drain()
-        result.alive = await _answered(replies, b"123456789\n")
+        result.alive = await _answered(replies, b"123456789")
         result.rss_after = rss_mib(sim.pid)
         writer.close()
     finally:
@@ -137,10 +137,11 @@ async def sim_target(frames: int) -> FuzzResult:
     return result
 
 
-async def _answered(replies: asyncio.Queue[bytes], prefix: bytes) -> bool:
+async def _answered(replies: asyncio.Queue[bytes], sequence_id: bytes) -> bool:
+    """True once a reply to ``sequence_id`` (a reply's second field) arrives."""
     try:
         async with asyncio.timeout(LIVENESS_TIMEOUT):
-            while not (await replies.get()).startswith(prefix):
+            while (await replies.get()).split(b"\n")[1:2] != [sequence_id]:
                 pass
     except TimeoutError:
         return False

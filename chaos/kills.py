@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from mountcomm import MountClient, PortRegistry
+from mountcomm.registry.resume import STABLE_AFTER
 
 from .procs import Child, free_port, registry_child, sim_child
 from .stream import STUCK_BOUND, CommandStream, StreamStats
@@ -90,12 +91,8 @@ async def sim_on_fixed_ports(kills: int) -> KillResult:
             auto_reconnect=True,
             connect_timeout=CONNECT_TIMEOUT,
         ) as mount:
-            stream = CommandStream(mount)
-            stream.start()
-            try:
+            async with CommandStream(mount) as stream:
                 await _kill_loop(result, stream, sim, "READY", kills)
-            finally:
-                await stream.stop()
             result.stream = stream.stats
     finally:
         await sim.stop()
@@ -120,12 +117,8 @@ async def sim_through_registry(kills: int) -> KillResult:
                     connect_timeout=CONNECT_TIMEOUT,
                 ) as mount,
             ):
-                stream = CommandStream(mount)
-                stream.start()
-                try:
+                async with CommandStream(mount) as stream:
                     await _kill_loop(result, stream, sim, "READY", kills)
-                finally:
-                    await stream.stop()
                 result.stream = stream.stats
         finally:
             await sim.stop()
@@ -159,12 +152,13 @@ async def registry_kills(kills: int) -> KillResult:
                 None, 0, registry=client, auto_reconnect=True, connect_timeout=CONNECT_TIMEOUT
             ) as mount,
         ):
-            stream = CommandStream(mount)
-            stream.start()
-            try:
+            async with CommandStream(mount) as stream:
                 names = ("mount.csc.command", "mount.csc.reply")
                 for _ in range(kills):
-                    await asyncio.sleep(0.1)
+                    # Let the clients' connections live past the point where
+                    # their reconnection backoff starts afresh, as between
+                    # two real restarts.
+                    await asyncio.sleep(STABLE_AFTER + 0.2)
                     await registry.kill()
                     result.kills += 1
                     await _restart(registry, "mountcomm registry: listening")
@@ -178,8 +172,6 @@ async def registry_kills(kills: int) -> KillResult:
                         )
                         break
                     result.recovery.append(max(back, flowing))
-            finally:
-                await stream.stop()
             result.stream = stream.stats
     finally:
         await sim.stop()

@@ -52,6 +52,13 @@ class CommandStream:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    async def __aenter__(self) -> CommandStream:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:

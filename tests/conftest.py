@@ -7,6 +7,8 @@ import inspect
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Check every coroutine test for leaked tasks (pure tests get no event loop)."""

@@ -40,7 +40,7 @@ def test_reconnect_delays_back_off_with_jitter() -> None:
     delays = reconnect_delays()
     first = [next(delays) for _ in range(12)]
     assert 0.0375 <= first[0] <= 0.05
-    assert all(0.75 * 2.0 <= d <= 2.0 for d in first[-3:])  # capped at 2 s
+    assert all(0.75 * 0.4 <= d <= 0.4 for d in first[-3:])  # capped at 0.4 s
 
 
 async def test_a_restarted_daemon_gets_the_entries_back_and_watches_resume() -> None:

@@ -10,7 +10,7 @@ connection lived `STABLE_AFTER` seconds.
 
 from __future__ import annotations
 
-__all__ = ["STABLE_AFTER", "Record", "Resumer", "reconnect_delays"]
+__all__ = ["MAX_RECONNECT_DELAY", "STABLE_AFTER", "Record", "Resumer", "reconnect_delays"]
 
 import asyncio
 from collections.abc import Iterator
@@ -28,14 +28,19 @@ if TYPE_CHECKING:
 STABLE_AFTER = 2.0
 """A connection that lived this long resets the reconnection backoff [s]."""
 
+MAX_RECONNECT_DELAY = 0.4
+"""Longest delay between two attempts to reconnect to the daemon [s]."""
+
 
 def reconnect_delays() -> Iterator[float]:
     """Delays between the attempts of a `PortRegistry` to reconnect [s].
 
-    50 ms, doubling up to 2 s, each shortened by up to a quarter at random so
-    that the clients of a restarted daemon do not all come back at once.
+    50 ms, doubling up to `MAX_RECONNECT_DELAY`, each shortened by up to a
+    quarter at random so that the clients of a restarted daemon do not all come
+    back at once. The cap is short because the daemon is local: a restarted
+    daemon is found again within half a second of its return.
     """
-    return backoff(0.05, factor=2.0, maximum=2.0, jitter=0.25)
+    return backoff(0.05, factor=2.0, maximum=MAX_RECONNECT_DELAY, jitter=0.25)
 
 
 class Record:

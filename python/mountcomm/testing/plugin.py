@@ -19,6 +19,17 @@ mock_controller
 mount_client
     A `MountClient` in the CSC role, connected to ``mock_controller``, that
     already holds command.
+
+Event loop
+----------
+The fixtures are function-scoped async fixtures. In pytest-asyncio's strict
+mode (its default) a test that uses them must be marked
+``@pytest.mark.asyncio`` (or set ``asyncio_mode = auto``). The test must run in
+the event loop of the fixtures: with the default settings both are
+function-scoped. A test in a loop of another scope (e.g.
+``@pytest.mark.asyncio(loop_scope="module")``), or an async test pytest-asyncio
+would not run, fails at fixture set-up with a message that names the fix
+(`mountcomm.testing.loop_scope`).
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from ..sim.console import SimulatedConsole
 from ..sim.controller import MockController
 from ..sim.devices.base import Timings
 from .harness import connected_communicator_pair
+from .loop_scope import check_loop_scope
 
 __all__ = [
     "FIXTURE_TIME_SCALE",
@@ -71,14 +83,17 @@ def fixture_time_scale(request: pytest.FixtureRequest) -> float:
 
 
 @pytest_asyncio.fixture
-async def communicator_pair() -> AsyncIterator[tuple[Communicator, Communicator]]:
+async def communicator_pair(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[Communicator, Communicator]]:
     """Two Communicators on port 0, connected to each other; closed afterwards."""
+    check_loop_scope(request)
     async with connected_communicator_pair() as pair:
         yield pair
 
 
 @pytest_asyncio.fixture
-async def port_registry() -> AsyncIterator[RegistryHarness]:
+async def port_registry(request: pytest.FixtureRequest) -> AsyncIterator[RegistryHarness]:
     """A port registry daemon in this process on 127.0.0.1, port 0.
 
     Yields a `mountcomm.registry.RegistryHarness`: ``.host`` and ``.port`` of
@@ -97,6 +112,7 @@ async def port_registry() -> AsyncIterator[RegistryHarness]:
             other = await port_registry.new_client()
             assert await other.wait_for("my_server", timeout=5) == server_port
     """
+    check_loop_scope(request)
     async with RegistryHarness() as harness:
         yield harness
 
@@ -115,6 +131,7 @@ async def mock_controller(request: pytest.FixtureRequest) -> AsyncIterator[MockC
         async def test_el_move(mock_controller, mount_client):
             await mount_client.run(commands.ElevationAxisMove(position=60))
     """
+    check_loop_scope(request)
     controller = MockController(
         (Source.CSC, Source.EUI, Source.HHD),
         host="127.0.0.1",
@@ -126,8 +143,11 @@ async def mock_controller(request: pytest.FixtureRequest) -> AsyncIterator[MockC
 
 
 @pytest_asyncio.fixture
-async def mount_client(mock_controller: MockController) -> AsyncIterator[MountClient]:
+async def mount_client(
+    request: pytest.FixtureRequest, mock_controller: MockController
+) -> AsyncIterator[MountClient]:
     """A MountClient (CSC role) connected to ``mock_controller``, holding command."""
+    check_loop_scope(request)
     console = SimulatedConsole(mock_controller, role=Source.CSC)
     try:
         await console.start()
