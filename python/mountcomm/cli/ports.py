@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ..exceptions import RegistryError
 from ..registry.client import PortRegistry
-from ..registry.store import PortEntry
+from ..registry.entries import PortEntry
 from . import common
 from .common import load_config
 

@@ -20,9 +20,10 @@ from .. import __version__
 from .. import log as mlog
 from .._lifecycle import AsyncResource
 from . import peer, pidwatch, probe, wire
+from .entries import Lease, PortEvent
 from .peer import Credentials, unix_address
 from .session import MAX_WATCHES, Session
-from .store import Lease, PortEvent, PortStore, format_pool
+from .store import PortStore, format_pool
 from .watchindex import WatchIndex
 
 DEFAULT_POOL: tuple[tuple[int, int], ...] = ((30001, 30999),)
