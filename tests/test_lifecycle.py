@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
 from mountcomm import ClientServerPair, MockController
 from mountcomm.protocol import Source
+from mountcomm.telemetry.record import Recorder
 
 HOST = "127.0.0.1"
 
@@ -34,3 +36,13 @@ async def test_pair_failed_start_is_closed(taken_port: int) -> None:
         async with pair:
             pass
     assert pair.done_task.done()
+
+
+def test_closing_closes_on_the_way_out_even_after_an_error(tmp_path: Path) -> None:
+    with Recorder(tmp_path / "r.jsonl") as recorder:
+        recorder.write({"type": "note"})
+    assert recorder._file.closed
+    with pytest.raises(ValueError, match="inside"), Recorder(tmp_path / "r.jsonl") as again:
+        raise ValueError("inside")
+    assert again._file.closed
+    again.close()  # idempotent

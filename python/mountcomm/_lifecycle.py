@@ -1,10 +1,9 @@
-"""`AsyncResource`: the ``async with`` protocol shared by mountcomm's services."""
+"""`AsyncResource` and `Closing`: the context-manager protocols shared by mountcomm's classes."""
 
 from __future__ import annotations
 
-__all__ = ["AsyncResource"]
+__all__ = ["AsyncResource", "Closing"]
 
-from types import TracebackType
 from typing import Self
 
 
@@ -32,10 +31,23 @@ class AsyncResource:
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+class Closing:
+    """Mixin: ``with obj`` returns ``obj`` and, on exit, calls ``obj.close()``.
+
+    For classes whose ``close`` is synchronous and idempotent (a file, a
+    blocking connection); like `contextlib.closing`, but declared on the class.
+    """
+
+    def close(self) -> None:
+        """Close the object; idempotent (defined by subclasses)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

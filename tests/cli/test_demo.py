@@ -7,23 +7,15 @@ import io
 
 import pytest
 
-from mountcomm.cli.demo import Plan, run_demo
-from mountcomm.sim.devices.base import Timings
+from mountcomm.cli.demo import run_demo
 
+from .demo_plan import SHORT_PLAN
 from .launch import cli_process, interrupt
 
 
 async def test_demo_runs_and_summarises() -> None:
-    plan = Plan(
-        Timings.fast(0.01),
-        azimuth=3.0,
-        elevation=84.0,
-        track_seconds=0.3,
-        track_rate=0.05,
-        telemetry_hz=50.0,
-    )
     out = io.StringIO()
-    status = await asyncio.wait_for(run_demo(plan, out), 30)
+    status = await asyncio.wait_for(run_demo(SHORT_PLAN, out), 30)
     text = out.getvalue()
     assert status == 0, text
     assert "BothAxesMove" in text and "done" in text

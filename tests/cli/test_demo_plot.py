@@ -7,26 +7,18 @@ import io
 import sys
 from pathlib import Path
 
-from mountcomm.cli.demo import Plan, run_demo
+from mountcomm.cli.demo import run_demo
 from mountcomm.cli.plot import plot_file
-from mountcomm.sim.devices.base import Timings
 from mountcomm.telemetry import Recorder, read_record
 
-PLAN = Plan(
-    Timings.fast(0.01),
-    azimuth=3.0,
-    elevation=84.0,
-    track_seconds=0.3,
-    track_rate=0.05,
-    telemetry_hz=50.0,
-)
+from .demo_plan import SHORT_PLAN
 
 
 async def test_demo_output_names_on_off_and_lists_only_arrivals(tmp_path: Path) -> None:
     out = io.StringIO()
     path = tmp_path / "demo.jsonl"
     with Recorder(path) as recorder:
-        status = await asyncio.wait_for(run_demo(PLAN, out, recorder=recorder), 30)
+        status = await asyncio.wait_for(run_demo(SHORT_PLAN, out, recorder=recorder), 30)
     text = out.getvalue()
     assert status == 0, text
     for name in ("AzimuthAxisEnableTracking", "ElevationAxisEnableTracking"):

@@ -15,7 +15,7 @@ from mountcomm.registry.cluster import (
     record_key,
 )
 from mountcomm.registry.cluster.records import prefix_range_end
-from mountcomm.registry.store import PortEntry, PortEvent, Query
+from mountcomm.registry.entries import PortEntry, PortEvent, Query
 
 P = "/mountcomm/v1/"
 
@@ -169,7 +169,8 @@ def test_resync_reports_the_difference():
 def test_a_registrant_may_name_its_host():
     from mountcomm.exceptions import RegistryRequestError
     from mountcomm.registry import wire
-    from mountcomm.registry.store import Lease, PortStore
+    from mountcomm.registry.entries import Lease
+    from mountcomm.registry.store import PortStore
 
     store = PortStore([(1, 10)], host="10.0.0.2")
     lease = Lease("connection", 1)

@@ -9,7 +9,7 @@ import socket
 import time
 
 from mountcomm.registry.client import PortRegistry
-from mountcomm.registry.store import PortEntry
+from mountcomm.registry.entries import PortEntry
 
 from .conftest import TTL, daemon, start_daemon_process
 

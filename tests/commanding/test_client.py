@@ -77,6 +77,15 @@ def move(position: float = 45.0) -> Command:
     return commands.ElevationAxisMove(position=position)
 
 
+async def run_answered(mount: MountClient, controller: Controller) -> None:
+    """Run a move that the controller acknowledges and finishes; it must succeed."""
+    task = asyncio.create_task(mount.run(move()))
+    cmd = await controller.next_command()
+    await controller.ack(cmd)
+    await controller.done(cmd)
+    await asyncio.wait_for(task, T)
+
+
 # --- success paths ---------------------------------------------------------------------
 
 
@@ -182,11 +191,7 @@ async def test_ack_timeout(unit: float) -> None:
             await mount.wait_connected()
             await controller.communicator.server.wait_connected()
         mount.tracker.ack_timeout = T  # the new connection's commands: no hurry
-        follow_up = asyncio.create_task(mount.run(move()))
-        cmd2 = await controller.next_command()
-        await controller.ack(cmd2)
-        await controller.done(cmd2)
-        await asyncio.wait_for(follow_up, T)
+        await run_answered(mount, controller)
         assert mount.unknown_replies == 1
 
 
@@ -199,11 +204,7 @@ async def test_done_timeout(unit: float) -> None:
             await asyncio.wait_for(task, T)
         assert info.value.delivered == "yes"
         assert mount.connected  # a DONE timeout keeps the connection
-        follow_up = asyncio.create_task(mount.run(move()))
-        cmd2 = await controller.next_command()
-        await controller.ack(cmd2)
-        await controller.done(cmd2)
-        await asyncio.wait_for(follow_up, T)
+        await run_answered(mount, controller)
         assert mount.connected
 
 
@@ -329,11 +330,7 @@ async def test_garbage_frame_does_not_kill_the_client() -> None:
 async def test_unknown_sequence_id_is_counted_not_fatal() -> None:
     async with connected() as (mount, controller):
         await controller.send(replies.AckReply(sequence_id=999), replies.DoneReply(sequence_id=998))
-        task = asyncio.create_task(mount.run(move()))
-        cmd = await controller.next_command()
-        await controller.ack(cmd)
-        await controller.done(cmd)
-        await asyncio.wait_for(task, T)
+        await run_answered(mount, controller)
         assert mount.unknown_replies == 2
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 import textwrap
@@ -11,6 +10,8 @@ from pathlib import Path
 import pytest
 
 import mountcomm.protocol
+
+from .. import imports
 
 FORBIDDEN = ("asyncio", "socket")
 PROTOCOL_DIR = Path(mountcomm.protocol.__file__).parent
@@ -43,30 +44,9 @@ def test_modules_found() -> None:
     assert {"__init__", "commands", "enums", "fields", "framing", "messages", "replies"} <= names
 
 
-def called_name(call: ast.Call) -> str:
-    """``f`` for ``f(...)`` and ``x.f(...)``."""
-    func = call.func
-    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-
-
 def imported_modules(path: Path) -> list[str]:
     """Absolute names of every module ``path`` imports (relative ones resolved)."""
-    package = ["mountcomm", "protocol"]
-    names: list[str] = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - node.level + 1]
-                module = ".".join([*base, node.module] if node.module else base)
-            else:
-                module = node.module or ""
-            names.append(module)
-            names += [f"{module}.{alias.name}" for alias in node.names]
-        elif isinstance(node, ast.Call) and called_name(node) in ("import_module", "__import__"):
-            names += [a.value for a in node.args if isinstance(getattr(a, "value", None), str)]
-    return names
+    return imports.imported_modules(path, ("mountcomm", "protocol"))
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)

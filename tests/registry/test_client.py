@@ -125,6 +125,24 @@ async def test_watch_without_initial_and_without_context(port_registry: Registry
     await events.aclose()
 
 
+async def test_watch_close_is_aclose_and_a_failed_start_ends_it(
+    port_registry: RegistryHarness,
+) -> None:
+    client = port_registry.client
+    events = client.watch(service="svc")
+    await asyncio.wait_for(events.start(), T)
+    await events.close()
+    await events.aclose()  # the same, and idempotent
+    with pytest.raises(StopAsyncIteration):
+        await events.__anext__()
+    await client.close()
+    late = client.watch(service="svc")
+    with pytest.raises(ConnectionClosedError):
+        async with late:
+            pass
+    assert late.ended
+
+
 async def test_two_watches_on_one_connection(port_registry: RegistryHarness) -> None:
     client = port_registry.client
     async with client.watch(service="a") as wa, client.watch(service="b") as wb:

@@ -12,11 +12,11 @@ import pytest
 from mountcomm.exceptions import ConnectionClosedError
 from mountcomm.registry import PortEvent, PortRegistry
 from mountcomm.registry.client import TRANSITIONS, State, reconnect_delays
+from mountcomm.registry.entries import Lease
 from mountcomm.registry.harness import RegistryHarness
 from mountcomm.registry.peer import current_user
 from mountcomm.registry.server import RegistryServer
 from mountcomm.registry.state import check_transition
-from mountcomm.registry.store import Lease
 
 from .conftest import T
 

@@ -9,9 +9,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mountcomm.registry.entries import Lease, PortEntry, PortEvent
 from mountcomm.registry.peer import Credentials
 from mountcomm.registry.session import Session, default_check_pid
-from mountcomm.registry.store import Lease, PortEntry, PortEvent, PortStore
+from mountcomm.registry.store import PortStore
 from mountcomm.registry.wire import Dialect
 
 ALICE = Credentials(1000, "alice", 55)
@@ -436,7 +437,7 @@ def test_watches_per_connection_are_limited() -> None:
 
 
 def test_watch_index_visits_only_the_events_service_and_general_watches() -> None:
-    from mountcomm.registry.store import Query
+    from mountcomm.registry.entries import Query
     from mountcomm.registry.watchindex import WatchIndex
 
     class Counting(Query):

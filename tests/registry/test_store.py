@@ -16,17 +16,8 @@ from mountcomm.exceptions import (
     RegistryRequestError,
     UnknownPortError,
 )
-from mountcomm.registry.store import (
-    Lease,
-    PortEntry,
-    PortEvent,
-    PortStore,
-    Query,
-    format_pool,
-    normalize_pool,
-    parse_pool,
-    validate_name,
-)
+from mountcomm.registry.entries import Lease, PortEntry, PortEvent, Query, validate_name
+from mountcomm.registry.store import PortStore, format_pool, normalize_pool, parse_pool
 
 A = Lease("connection", 1)
 B = Lease("connection", 2)

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mountcomm.exceptions import ProtocolError
-from mountcomm.registry import wire
-from mountcomm.registry.store import PortEntry, PortEvent, Query
+from mountcomm.registry import nscl, wire
+from mountcomm.registry.entries import PortEntry, PortEvent, Query
 from mountcomm.registry.wire import (
     Allocate,
     BadRequest,
@@ -200,9 +200,9 @@ def test_client_side_parsers_refuse_garbage() -> None:
 
 
 def test_parse_nscl() -> None:
-    assert wire.parse_nscl(b"GIMME svc alice") == Allocate("svc", "alice")
-    assert wire.parse_nscl(b"gimme  svc\talice ") == Allocate("svc", "alice")
-    assert wire.parse_nscl(b"LIST") == ListPorts()
+    assert nscl.parse_request(b"GIMME svc alice") == Allocate("svc", "alice")
+    assert nscl.parse_request(b"gimme  svc\talice ") == Allocate("svc", "alice")
+    assert nscl.parse_request(b"LIST") == ListPorts()
     for line, message in [
         (b"", "empty request"),
         (b"GIMME svc", "GIMME takes a service and a user, got 1"),
@@ -211,36 +211,36 @@ def test_parse_nscl() -> None:
         (b"HELLO", "unknown request 'HELLO'; expected GIMME"),
         (b"\xff", "not valid UTF-8"),
     ]:
-        result = wire.parse_nscl(line)
+        result = nscl.parse_request(line)
         assert isinstance(result, BadRequest) and message in result.message
 
 
 def test_nscl_formatters() -> None:
-    assert wire.nscl_gimme("svc", "alice") == b"GIMME svc alice\n"
+    assert nscl.gimme("svc", "alice") == b"GIMME svc alice\n"
     for bad in ("", "a b", " a"):
         with pytest.raises(ValueError, match="one word"):
-            wire.nscl_gimme(bad, "alice")
-    assert wire.nscl_ok(30001) == b"OK 30001\r\n"
-    assert wire.nscl_fail("full") == b"FAIL full\r\n"
+            nscl.gimme(bad, "alice")
+    assert nscl.ok(30001) == b"OK 30001\r\n"
+    assert nscl.fail("full") == b"FAIL full\r\n"
     # a reason with spaces is one Tcl list element, as NSCL's Tcl-parsing bindings expect
-    assert wire.nscl_fail("no free\nport {x}") == b"FAIL {no free port (x)}\r\n"
-    assert wire.nscl_fail("") == b"FAIL {}\r\n"
+    assert nscl.fail("no free\nport {x}") == b"FAIL {no free port (x)}\r\n"
+    assert nscl.fail("") == b"FAIL {}\r\n"
     entries = [PortEntry(5, "a", "u"), PortEntry(6, "b_1", "v")]
-    assert wire.nscl_list(entries) == b"OK 2\r\n5 a u\r\n6 b_1 v\r\n"
-    assert wire.nscl_list([]) == b"OK 0\r\n"
+    assert nscl.list_reply(entries) == b"OK 2\r\n5 a u\r\n6 b_1 v\r\n"
+    assert nscl.list_reply([]) == b"OK 0\r\n"
 
 
 def test_nscl_client_side_parsers() -> None:
-    assert wire.parse_nscl_reply(b"OK 30001\n") == (True, "30001")
-    assert wire.parse_nscl_reply(b"FAIL {no free port}\n") == (False, "no free port")
-    assert wire.parse_nscl_reply(b"FAIL full\r\n") == (False, "full")
+    assert nscl.parse_reply(b"OK 30001\n") == (True, "30001")
+    assert nscl.parse_reply(b"FAIL {no free port}\n") == (False, "no free port")
+    assert nscl.parse_reply(b"FAIL full\r\n") == (False, "full")
     for bad in (b"OK\n", b"MAYBE 1\n", b"\n"):
         with pytest.raises(ProtocolError):
-            wire.parse_nscl_reply(bad)
-    assert wire.parse_nscl_entry(b"5 a u\n") == PortEntry(5, "a", "u")
+            nscl.parse_reply(bad)
+    assert nscl.parse_entry(b"5 a u\n") == PortEntry(5, "a", "u")
     for bad in (b"5 a\n", b"x a u\n"):
         with pytest.raises(ProtocolError):
-            wire.parse_nscl_entry(bad)
+            nscl.parse_entry(bad)
 
 
 # ---- portpicker -------------------------------------------------------------------
@@ -261,7 +261,7 @@ def test_pid_lines() -> None:
 
 @given(st.binary(max_size=300))
 def test_any_bytes_parse_to_a_request_or_a_bad_request(line: bytes) -> None:
-    for parse in (wire.parse_native, wire.parse_nscl, wire.parse_pid):
+    for parse in (wire.parse_native, nscl.parse_request, wire.parse_pid):
         result = parse(line)
         assert isinstance(result, (BadRequest, *wire.Request.__args__))
     assert isinstance(wire.detect_dialect(line), Dialect)

@@ -137,6 +137,17 @@ async def console(
         await comm.close()
 
 
+@contextlib.asynccontextmanager
+async def csc_and_eui() -> AsyncIterator[tuple[MockController, Console, Console]]:
+    """A fast controller serving the CSC and the EUI, with a console connected on each."""
+    async with (
+        fast_controller((Source.CSC, Source.EUI)) as controller,
+        console(controller, Source.CSC) as csc,
+        console(controller, Source.EUI) as eui,
+    ):
+        yield controller, csc, eui
+
+
 async def power_up(c: Console, *axes: str) -> None:
     """Take command, switch on the main power supply and the given axes."""
     await c.take_command()

@@ -6,6 +6,7 @@ from typing import Any
 
 from mountcomm.protocol.commands import Command
 from mountcomm.sim.devices import Accepted, Event, Outcome, RejectCode, Rejected
+from mountcomm.sim.motion import AxisLimits
 
 
 class Bench:
@@ -59,3 +60,7 @@ class Bench:
 
     def of_type(self, cls: type) -> list[Any]:
         return [e for e in self.events if isinstance(e, cls)]
+
+
+EL_LIMITS = AxisLimits(20.0, 86.5, 3.5, 3.5)
+"""Elevation limits used by the device and kinematics tests [deg, deg, deg/s, deg/s²]."""

@@ -21,9 +21,7 @@ from mountcomm.sim.devices import (
 )
 from mountcomm.sim.motion import AxisLimits, plan_move
 
-from .sim_helpers import Bench
-
-EL_LIMITS = AxisLimits(20.0, 86.5, 3.5, 3.5)
+from .sim_helpers import EL_LIMITS, Bench
 
 
 def elevation() -> Bench:

@@ -10,7 +10,7 @@ from mountcomm.protocol import commands, replies
 from mountcomm.protocol.enums import InPositionAxis, Source
 from mountcomm.sim.controller import SHUTDOWN_EXPLANATION, MockController
 
-from .controller_helpers import STD_TIMEOUT, console, fast_controller, power_up
+from .controller_helpers import STD_TIMEOUT, console, csc_and_eui, fast_controller, power_up
 
 CSC, EUI, HHD = Source.CSC, Source.EUI, Source.HHD
 
@@ -39,11 +39,7 @@ async def test_life_cycle_ack_done_noack() -> None:
 
 
 async def test_move_supersession_and_in_position() -> None:
-    async with (
-        fast_controller((CSC, EUI)) as controller,
-        console(controller, CSC) as csc,
-        console(controller, EUI) as eui,
-    ):
+    async with csc_and_eui() as (controller, csc, eui):
         await power_up(csc, "elevation")
         first = await csc.send(commands.ElevationAxisMove(position=30.0))
         ack = await csc.expect(replies.AckReply, first)
@@ -143,11 +139,7 @@ async def test_console_reconnects_and_keeps_command() -> None:
 
 
 async def test_garbage_from_one_console_does_not_disturb_others() -> None:
-    async with (
-        fast_controller((CSC, EUI)) as controller,
-        console(controller, CSC) as csc,
-        console(controller, EUI) as eui,
-    ):
+    async with csc_and_eui() as (controller, csc, eui):
         await eui.take_command()
         writer = csc.comm.client_writer
         assert writer is not None

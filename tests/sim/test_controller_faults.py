@@ -11,7 +11,7 @@ from mountcomm.protocol import commands, replies
 from mountcomm.protocol.enums import ReplyCode, Source
 from mountcomm.sim.devices import Severity
 
-from .controller_helpers import STD_TIMEOUT, console, fast_controller, power_up
+from .controller_helpers import STD_TIMEOUT, console, csc_and_eui, fast_controller, power_up
 
 CSC, EUI = Source.CSC, Source.EUI
 QUIET = 0.2  # how long a test listens to check that nothing arrives [s]
@@ -59,11 +59,7 @@ async def test_withhold_replies() -> None:
 
 
 async def test_drop_connection_and_reconnect() -> None:
-    async with (
-        fast_controller((CSC, EUI)) as controller,
-        console(controller, CSC) as csc,
-        console(controller, EUI) as eui,
-    ):
+    async with csc_and_eui() as (controller, csc, eui):
         await csc.take_command()
         await controller.drop_connection(CSC)
         with pytest.raises(ConnectionClosedError):
@@ -100,11 +96,7 @@ async def test_stall_and_resume() -> None:
 
 
 async def test_alarms_reach_every_console() -> None:
-    async with (
-        fast_controller((CSC, EUI)) as controller,
-        console(controller, CSC) as csc,
-        console(controller, EUI) as eui,
-    ):
+    async with csc_and_eui() as (controller, csc, eui):
         await power_up(csc, "elevation")
         move = await csc.send(commands.ElevationAxisMove(position=30.0))
         await csc.expect(replies.AckReply, move)

@@ -27,11 +27,8 @@ from mountcomm.sim.devices.validation import (
     check_finite,
     check_profile,
 )
-from mountcomm.sim.motion import AxisLimits
 
-from .sim_helpers import Bench
-
-LIMITS = AxisLimits(20.0, 86.5, 3.5, 3.5)
+from .sim_helpers import EL_LIMITS, Bench
 
 
 def test_every_command_code_is_handled_or_explicitly_refused() -> None:
@@ -108,7 +105,7 @@ def test_check_finite_names_the_field() -> None:
     ],
 )
 def test_check_profile(velocity: float, acceleration: float, jerk: float, ok: bool) -> None:
-    rejected = check_profile("Elevation axis", LIMITS, velocity, acceleration, jerk)
+    rejected = check_profile("Elevation axis", EL_LIMITS, velocity, acceleration, jerk)
     assert (rejected is None) is ok, rejected
 
 

@@ -16,9 +16,8 @@ from mountcomm.sim.motion import AxisLimits
 from mountcomm.sim.telemetry import TelemetryClient
 
 from .controller_helpers import STD_TIMEOUT, console, fast_controller, power_up
-from .sim_helpers import Bench
+from .sim_helpers import EL_LIMITS, Bench
 
-EL_LIMITS = AxisLimits(20.0, 86.5, 3.5, 3.5)
 KT = ELEVATION.torque_constant
 
 

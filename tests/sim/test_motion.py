@@ -18,7 +18,8 @@ from mountcomm.sim.motion import (
     plan_track,
 )
 
-EL = AxisLimits(20.0, 86.5, 3.5, 3.5)
+from .sim_helpers import EL_LIMITS
+
 AZ = AxisLimits(-270.0, 270.0, 7.0, 7.0)
 EPS = 1e-6
 
@@ -104,18 +105,18 @@ def test_move_from_rest_is_monotonic_and_inside_limits(
 
 def test_trapezoid_and_triangle_durations() -> None:
     # Long move: trapezoid, duration d/v + v/a.
-    path = plan_move(Kinematics(20.0), 0.0, EL, 80.0)
+    path = plan_move(Kinematics(20.0), 0.0, EL_LIMITS, 80.0)
     assert path.arrival_time == pytest.approx(60 / 3.5 + 3.5 / 3.5)
     assert [s.acceleration for s in path.segments] == [3.5, 0.0, -3.5, 0.0]
     assert path.at(5.0).velocity == pytest.approx(3.5)
     # Short move: triangle, duration 2 sqrt(d/a).
-    path = plan_move(Kinematics(40.0), 0.0, EL, 41.0)
+    path = plan_move(Kinematics(40.0), 0.0, EL_LIMITS, 41.0)
     assert path.arrival_time == pytest.approx(2 * math.sqrt(1 / 3.5))
     assert [s.acceleration for s in path.segments] == [3.5, -3.5, 0.0]
     peak = path.at(path.arrival_time / 2).velocity
     assert peak == pytest.approx(math.sqrt(3.5))
     # Zero-length move: already there.
-    path = plan_move(Kinematics(40.0), 5.0, EL, 40.0)
+    path = plan_move(Kinematics(40.0), 5.0, EL_LIMITS, 40.0)
     assert path.arrival_time == 5.0
     assert path.at(6.0) == Kinematics(40.0)
 
@@ -140,13 +141,13 @@ def test_move_while_moving_away_brakes_first() -> None:
 
 
 def test_stop_decelerates_to_a_halt() -> None:
-    path = plan_stop(Kinematics(10.0, velocity=-3.5), 2.0, EL)
+    path = plan_stop(Kinematics(10.0, velocity=-3.5), 2.0, EL_LIMITS)
     assert path.arrival_time == pytest.approx(3.0)
     assert path.at(2.5).velocity == pytest.approx(-1.75)
     assert path.at(10.0) == Kinematics(10.0 - 3.5**2 / 7)
-    gentle = plan_stop(Kinematics(10.0, velocity=2.0), 0.0, EL, acceleration=1.0)
+    gentle = plan_stop(Kinematics(10.0, velocity=2.0), 0.0, EL_LIMITS, acceleration=1.0)
     assert gentle.arrival_time == pytest.approx(2.0)
-    still = plan_stop(Kinematics(10.0), 0.0, EL)
+    still = plan_stop(Kinematics(10.0), 0.0, EL_LIMITS)
     assert still.arrival_time == 0.0
     assert plan_hold(5.0, 1.0).at(0.0) == Kinematics(5.0)
 
@@ -187,7 +188,7 @@ def test_track_meets_a_moving_target(
 
 
 def test_track_holds_target_then_stops_at_limit() -> None:
-    path = plan_track(Kinematics(40.0), 0.0, EL, position=50.0, velocity=1.0, tai=0.0)
+    path = plan_track(Kinematics(40.0), 0.0, EL_LIMITS, position=50.0, velocity=1.0, tai=0.0)
     assert path.arrival_time > 0
     t = path.arrival_time + 1.0
     assert path.at(t).position == pytest.approx(50.0 + t)
@@ -210,8 +211,8 @@ def test_track_follows_streamed_targets_and_converges() -> None:
     errors = []
     while now < 30.0:
         p_t, v_t = target(now + 0.1)
-        path = plan_track(path.at(now), now, EL, position=p_t, velocity=v_t, tai=now + 0.1)
-        check_path(path, EL, EL.max_velocity, EL.max_acceleration)
+        path = plan_track(path.at(now), now, EL_LIMITS, position=p_t, velocity=v_t, tai=now + 0.1)
+        check_path(path, EL_LIMITS, EL_LIMITS.max_velocity, EL_LIMITS.max_acceleration)
         now += 0.05
         errors.append(abs(path.at(now).position - target(now)[0]))
     assert errors[0] > 10
@@ -226,9 +227,9 @@ def test_limits_validation_and_config() -> None:
     limits = AxisLimits.from_mapping(
         {"min": 20, "max": 86.5, "max_velocity": 3.5, "max_acceleration": 3.5}
     )
-    assert limits == EL
-    assert EL.clip(100) == 86.5
-    assert not EL.contains(19.9)
+    assert limits == EL_LIMITS
+    assert EL_LIMITS.clip(100) == 86.5
+    assert not EL_LIMITS.contains(19.9)
     with pytest.raises(ValueError, match="segment"):
         Path([], 0.0)
     assert "Path(" in repr(plan_hold(1, 0))

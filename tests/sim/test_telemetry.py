@@ -6,14 +6,12 @@ import asyncio
 
 import pytest
 
-from mountcomm.exceptions import ConnectionClosedError, ProtocolError
+from mountcomm.exceptions import ConnectionClosedError
 from mountcomm.protocol import commands
 from mountcomm.protocol.enums import TelemetryTopicId
 from mountcomm.sim.telemetry import (
     TelemetryClient,
     TelemetryServer,
-    decode_sample,
-    encode_sample,
 )
 
 from .controller_helpers import STD_TIMEOUT, console, fast_controller, power_up
@@ -28,15 +26,6 @@ AXIS_FIELDS = {
     "accelerationActual",
     "torqueActual",
 }
-
-
-def test_encode_decode() -> None:
-    line = encode_sample({"topicID": 6, "timestamp": 1.5, "angleActual": 2.0})
-    assert line == b'{"topicID":6,"timestamp":1.5,"angleActual":2.0}\r\n'
-    assert decode_sample(line) == {"topicID": 6, "timestamp": 1.5, "angleActual": 2.0}
-    for bad in (b"nope\r\n", b"[1]\r\n", b'{"topicID": "6"}\r\n', b"\xff\r\n"):
-        with pytest.raises(ProtocolError):
-            decode_sample(bad)
 
 
 async def test_controller_streams_to_many_clients() -> None:

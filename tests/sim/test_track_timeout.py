@@ -17,11 +17,9 @@ from mountcomm.sim.devices import (
     Severity,
     Timings,
 )
-from mountcomm.sim.motion import AxisLimits
 
-from .sim_helpers import Bench
+from .sim_helpers import EL_LIMITS, Bench
 
-EL_LIMITS = AxisLimits(20.0, 86.5, 3.5, 3.5)
 TIMEOUT = Timings().track_timeout_s
 
 

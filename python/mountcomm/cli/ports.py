@@ -13,7 +13,7 @@ from typing import Any
 
 from ..exceptions import RegistryError
 from ..registry.client import PortRegistry
-from ..registry.store import PortEntry
+from ..registry.entries import PortEntry
 from . import common
 from .common import load_config
 

@@ -8,6 +8,7 @@ applies (timeouts, which error a NOACK maps to) are pure functions in
 """
 
 from .client import MountClient
+from .futures import CommandFutures
 from .lifecycle import ClientState
 from .policy import (
     DEFAULT_ACK_TIMEOUT,
@@ -17,7 +18,7 @@ from .policy import (
     noack_exception,
     should_log_occurrence,
 )
-from .tracker import CommandFutures, CommandTracker
+from .tracker import CommandTracker
 from .unsolicited import UnsolicitedReplies
 
 __all__ = [

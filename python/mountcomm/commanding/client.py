@@ -15,11 +15,12 @@ from ..protocol.enums import Source
 from ..protocol.replies import Reply
 from ..sockets import DEFAULT_TCP_KEEPALIVE, DEFAULT_TCP_USER_TIMEOUT, TcpKeepalive
 from .connection import ConsoleConnection
+from .futures import CommandFutures
 from .ids import IdRange
 from .lifecycle import ClientState
 from .policy import DEFAULT_ACK_TIMEOUT, DEFAULT_DONE_MARGIN
 from .timer import DeadlineTimer
-from .tracker import CommandFutures, CommandTracker
+from .tracker import CommandTracker
 from .unsolicited import (
     DEFAULT_UNSOLICITED_QUEUE,
     UnsolicitedCallback,

@@ -157,16 +157,24 @@ class MessageMeta(type):
 
 def _generate(cls: Any, infos: tuple[FieldInfo, ...]) -> None:
     """Generate ``__init__``, ``encode``, ``fields`` and ``_parse_fields``."""
-    name = cls.__name__
-    code = int(getattr(cls, cls._code_attr))
-    code_index: int = cls._code_index
     ns: dict[str, Any] = {
         "_format_timestamp": format_timestamp,
         "ProtocolError": ProtocolError,
         "_new": object.__new__,
         "_cls": cls,
+        "_explain": _explain,
     }
-    # __init__
+    cls.__init__ = _build(cls.__name__, _init_source(cls.__name__, infos, ns), ns, "__init__")
+    # Wire layout: the fixed fields with the code inserted at code_index,
+    # then the variadic tail (if any).
+    variadic = infos[-1] if infos and infos[-1].kind.variadic else None
+    fixed = infos[:-1] if variadic else infos
+    _generate_encoders(cls, fixed, variadic, ns)
+    _generate_parser(cls, fixed, variadic, ns)
+
+
+def _init_source(name: str, infos: tuple[FieldInfo, ...], ns: dict[str, Any]) -> str:
+    """Source of the keyword-only, validating ``__init__``; adds its helpers to ``ns``."""
     params = []
     body = []
     for i, info in enumerate(infos):
@@ -189,22 +197,22 @@ def _generate(cls: Any, infos: tuple[FieldInfo, ...]) -> None:
         if info.default_factory is not None:
             value = f"(_f{i}() if {arg} is None else {value})"
         body.append(f"    self.{arg} = {value}")
-    init_src = "def __init__(self, *, {}):\n{}\n".format(
+    return "def __init__(self, *, {}):\n{}\n".format(
         ", ".join(params), "\n".join(body) or "    pass"
     )
-    cls.__init__ = _build(name, init_src, ns, "__init__")
 
-    # Wire layout: the fixed fields with the code inserted at code_index,
-    # then the variadic tail (if any).
-    variadic = infos[-1] if infos and infos[-1].kind.variadic else None
-    fixed = infos[:-1] if variadic else infos
+
+def _generate_encoders(
+    cls: Any, fixed: tuple[FieldInfo, ...], variadic: FieldInfo | None, ns: dict[str, Any]
+) -> None:
+    """Generate ``fields()`` and ``encode()`` (one f-string)."""
+    name = cls.__name__
+    code = int(getattr(cls, cls._code_attr))
+    code_index: int = cls._code_index
     exprs = [info.kind.encode_expr(f"self.{info.name}") for info in fixed]
     for info in fixed:
         ns.update(info.kind.encode_namespace())
     exprs.insert(code_index, repr(str(code)))
-    wire_index = [i if i < code_index else i + 1 for i in range(len(fixed))]
-
-    # fields() and encode()
     tail = f" + list(self.{variadic.name})" if variadic else ""
     fields_src = f"def fields(self):\n    return [{', '.join(exprs)}]{tail}\n"
     cls.fields = _build(name, fields_src, ns, "fields")
@@ -221,7 +229,15 @@ def _generate(cls: Any, infos: tuple[FieldInfo, ...]) -> None:
         encode_src = f'def encode(self):\n    return f"{fstring}\\r\\n".encode()\n'
     cls.encode = _build(name, encode_src, ns, "encode")
 
-    # _parse_fields(f) -> instance; raises ValueError/IndexError/ProtocolError
+
+def _generate_parser(
+    cls: Any, fixed: tuple[FieldInfo, ...], variadic: FieldInfo | None, ns: dict[str, Any]
+) -> None:
+    """Generate ``_parse_fields(f)``: an instance, or `ProtocolError` naming the field."""
+    name = cls.__name__
+    code = int(getattr(cls, cls._code_attr))
+    code_index: int = cls._code_index
+    wire_index = [i if i < code_index else i + 1 for i in range(len(fixed))]
     lines = []
     for i, info in enumerate(fixed):
         ns[f"_p{i}"] = info.kind.parse_function()
@@ -233,7 +249,6 @@ def _generate(cls: Any, infos: tuple[FieldInfo, ...]) -> None:
         count_check, expected = f"len(f) < {n_fixed}", f"at least {n_fixed}"
     else:
         count_check, expected = f"len(f) != {n_fixed}", str(n_fixed)
-    ns["_explain"] = _explain
     parse_body = "\n".join("    " + line for line in lines)
     parse_src = (
         "def _parse_fields(f):\n"

@@ -1,7 +1,8 @@
 """The port registry: a daemon per host that hands out and advertises ports.
 
-Pure core: `store` (the allocation table), `wire` (the three dialects' line
-codecs), `session` (one connection's protocol). Glue: `server`
+Pure core: `entries` (the value types), `store` (the allocation table),
+`wire` and `nscl` (the three dialects' line codecs), `session` (one
+connection's protocol). Glue: `server`
 (`RegistryServer`, the daemon). Clients: `client` (async `PortRegistry`),
 `manager` (blocking, NSCL-compatible `PortManager`). See ``doc/registry.md``.
 
@@ -18,10 +19,10 @@ _LAZY = {
     "ANY_USER": "mountcomm.registry.state",
     "RegistryStartError": "mountcomm.registry.autostart",
     "State": "mountcomm.registry.state",
-    "PortEntry": "mountcomm.registry.store",
-    "PortEvent": "mountcomm.registry.store",
+    "PortEntry": "mountcomm.registry.entries",
+    "PortEvent": "mountcomm.registry.entries",
     "PortStore": "mountcomm.registry.store",
-    "Query": "mountcomm.registry.store",
+    "Query": "mountcomm.registry.entries",
     "RegistryServer": "mountcomm.registry.server",
     "PortRegistry": "mountcomm.registry.client",
     "PortWatch": "mountcomm.registry.client",
@@ -47,11 +48,12 @@ __all__ = [
 if TYPE_CHECKING:
     from .autostart import RegistryStartError
     from .client import PortRegistry, PortWatch
+    from .entries import PortEntry, PortEvent, Query
     from .harness import RegistryHarness
     from .manager import PortManager
     from .server import RegistryServer
     from .state import ANY_USER, State
-    from .store import PortEntry, PortEvent, PortStore, Query
+    from .store import PortStore
 
 
 __getattr__, __dir__ = lazy_attributes("mountcomm.registry", _LAZY, globals())

@@ -35,10 +35,10 @@ from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError, SelfConnectionError
 from . import wire
 from .connection import NativeConnection
+from .entries import PortEntry
 from .lookups import RegistryLookups
 from .resume import Record, Resumer, reconnect_delays, watch_fields
 from .state import ANY_USER, TRANSITIONS, Cause, State, check_transition, trust
-from .store import PortEntry
 from .watch import PortWatch
 
 

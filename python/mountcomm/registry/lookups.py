@@ -15,8 +15,8 @@ from typing import Any
 
 from ..exceptions import ConnectionClosedError
 from . import wire
+from .entries import PortEntry, Query
 from .state import trust
-from .store import PortEntry, Query
 from .watch import PortWatch
 
 

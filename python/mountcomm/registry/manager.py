@@ -10,20 +10,20 @@ __all__ = ["PortManager"]
 
 import socket
 import time
-from types import TracebackType
 from typing import Any
 
 from .. import log as mlog
+from .._lifecycle import Closing
 from ..exceptions import ConnectionClosedError, ProtocolError, SelfConnectionError
 from ..sockets import apply_socket_options, check_not_self_connected
-from . import wire
+from . import nscl
 from .peer import current_user
 
 _MAX_LINE_BYTES = 64 * 1024
 _CRITERIA = ("service", "beginswith", "user")
 
 
-class PortManager:
+class PortManager(Closing):
     """Blocking client of a port registry, NSCL-bindings compatible.
 
     Connects in the constructor and keeps the connection: ports obtained with
@@ -132,7 +132,7 @@ class PortManager:
         ValueError
             If ``service`` is empty or holds white space.
         """
-        request = wire.nscl_gimme(service, current_user())
+        request = nscl.gimme(service, current_user())
         _, value = self._exchange(request)
         try:
             return int(value)
@@ -142,14 +142,14 @@ class PortManager:
 
     def listPorts(self) -> list[dict[str, Any]]:
         """Return every allocated port as ``{"port": int, "service": str, "user": str}``."""
-        _, value = self._exchange(wire.NSCL_LIST)
+        _, value = self._exchange(nscl.LIST_REQUEST)
         if not value.isdigit():
             self._fail(f"registry answered {value!r} instead of a count")
             raise ProtocolError(f"expected 'OK <count>', got 'OK {value}'")
         entries = []
         for _ in range(int(value)):
             try:
-                entries.append(wire.parse_nscl_entry(self._readline()).as_dict())
+                entries.append(nscl.parse_entry(self._readline()).as_dict())
             except ProtocolError as e:
                 self._fail(str(e))
                 raise
@@ -190,17 +190,6 @@ class PortManager:
         self._file.close()
         self._sock.close()
 
-    def __enter__(self) -> PortManager:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # ---- internals --------------------------------------------------------------
 
     def _fail(self, reason: str) -> None:
@@ -236,7 +225,7 @@ class PortManager:
             self._fail(f"connection lost: {e}")
             raise ConnectionClosedError(f"connection to the registry lost: {e}") from e
         try:
-            ok, value = wire.parse_nscl_reply(self._readline())
+            ok, value = nscl.parse_reply(self._readline())
         except ProtocolError as e:
             self._fail(str(e))
             raise

@@ -21,9 +21,10 @@ from .. import log as mlog
 from .._lifecycle import AsyncResource
 from . import peer, pidwatch, probe, wire
 from .cluster import ClusterLink, ClusterSettings
+from .entries import Lease, PortEntry, PortEvent, Query
 from .peer import Credentials, unix_address
 from .session import MAX_WATCHES, Session
-from .store import Lease, PortEntry, PortEvent, PortStore, Query, format_pool
+from .store import PortStore, format_pool
 from .watchindex import WatchIndex
 
 DEFAULT_POOL: tuple[tuple[int, int], ...] = ((30001, 30999),)

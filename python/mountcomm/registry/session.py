@@ -42,9 +42,10 @@ from typing import Any
 
 from .. import log as mlog
 from ..exceptions import RegistryError, RegistryPermissionError, RegistryRequestError
-from . import wire
+from . import nscl, wire
+from .entries import Change, Lease, PortEntry, PortEvent, Query
 from .peer import Credentials, user_uid
-from .store import Change, Lease, PortEntry, PortEvent, PortStore, Query
+from .store import PortStore
 from .watchindex import WatchIndex
 from .wire import Dialect
 
@@ -295,7 +296,7 @@ class Session:
         if dialect is Dialect.NATIVE:
             out.data += wire.native_error(None, RegistryRequestError.code, line.message)
         elif dialect is Dialect.NSCL:
-            out.data += wire.nscl_fail(line.message)
+            out.data += nscl.fail(line.message)
         out.close = True  # portpicker: no answer, as for any refusal
 
     # ---- native -----------------------------------------------------------------
@@ -407,12 +408,12 @@ class Session:
 
     def _nscl_line(self, line: bytes, out: Output) -> None:
         """One NSCL request; a ``FAIL`` keeps the connection and its ports."""
-        request = wire.parse_nscl(line)
+        request = nscl.parse_request(line)
         if isinstance(request, wire.BadRequest):
             self.log.debug("bad_request", dialect="nscl", message=request.message)
-            out.data += wire.nscl_fail(request.message)
+            out.data += nscl.fail(request.message)
         elif isinstance(request, wire.ListPorts):
-            out.data += wire.nscl_list(self.store.entries_by_user())
+            out.data += nscl.list_reply(self.store.entries_by_user())
         else:
             try:
                 self._require_local("allocate ports")
@@ -420,9 +421,9 @@ class Session:
                 change = self.store.allocate(request.service, lease=self.lease, **owner)
             except RegistryError as e:
                 self.log.info("request_refused", op="GIMME", error=e.code, reason=str(e))
-                out.data += wire.nscl_fail(str(e))
+                out.data += nscl.fail(str(e))
             else:
-                out.data += wire.nscl_ok(self._apply(change, out, "port_allocated").port)
+                out.data += nscl.ok(self._apply(change, out, "port_allocated").port)
 
     # ---- portpicker ---------------------------------------------------------------
 

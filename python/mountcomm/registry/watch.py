@@ -9,11 +9,11 @@ from __future__ import annotations
 __all__ = ["PortWatch"]
 
 import asyncio
-from types import TracebackType
 from typing import TYPE_CHECKING
 
+from .._lifecycle import AsyncResource
 from ..exceptions import RegistryError
-from .store import PortEntry, PortEvent, Query
+from .entries import PortEntry, PortEvent, Query
 
 if TYPE_CHECKING:
     from .client import PortRegistry
@@ -28,15 +28,16 @@ class _End:
         self.error = error
 
 
-class PortWatch:
+class PortWatch(AsyncResource):
     """A live view of the registry entries that match a `Query`.
 
     Made by `PortRegistry.watch`. Iterate over it (``async for``) to get a
     `PortEvent` for every matching entry that exists when the watch starts
     (``initial=True``, unless disabled), then one per change as it happens.
 
-    Use it as an async context manager, or call `aclose` when done; otherwise it
-    ends with its registry's connection.
+    Use it as an async context manager (``async with`` starts it), or call
+    `close` (or `aclose`) when done; otherwise it ends with its registry's
+    connection.
 
     Attributes
     ----------
@@ -173,7 +174,7 @@ class PortWatch:
             raise item.error
         return item
 
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         """Stop the watch (idempotent). Iteration then stops.
 
         Tells the daemon when the connection is still up (bounded by the
@@ -189,13 +190,6 @@ class PortWatch:
             except (ConnectionError, TimeoutError, RegistryError) as e:
                 self.registry.log.debug("unwatch_failed", watch=watch_id, error=str(e))
 
-    async def __aenter__(self) -> PortWatch:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+    async def aclose(self) -> None:
+        """Same as `close` (the name async generators use)."""
+        await self.close()

@@ -17,7 +17,7 @@ __all__ = ["WatchIndex"]
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from .store import PortEvent, Query
+from .entries import PortEvent, Query
 
 
 class WatchIndex:

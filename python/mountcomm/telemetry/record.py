@@ -30,20 +30,20 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
+from .._lifecycle import Closing
 from ..exceptions import CommandRejected, CommandSuperseded, CommandTimeout
 from .timescales import tai_to_utc
 
 if TYPE_CHECKING:
-    from ..commanding.tracker import CommandFutures
+    from ..commanding.futures import CommandFutures
     from ..protocol.commands import Command
 
 RECORD_TYPES = ("telemetry", "command", "reply")
 
 
-class Recorder:
+class Recorder(Closing):
     """Append telemetry samples, commands and their replies to a JSON-lines file.
 
     Parameters
@@ -148,17 +148,6 @@ class Recorder:
     def close(self) -> None:
         """Close the file. Idempotent."""
         self._file.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def read_record(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

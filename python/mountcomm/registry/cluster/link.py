@@ -33,7 +33,7 @@ from typing import Any
 from ... import log as mlog
 from ..._lifecycle import AsyncResource
 from ...net.retry import backoff
-from ..store import PortEntry, PortEvent, Query
+from ..entries import PortEntry, PortEvent, Query
 from .etcd import EtcdSession, EtcdUnavailable, RevisionCompacted
 from .records import ClusterRecord, decode_record, record_key
 from .settings import ClusterSettings

@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import PortEntry, validate_name
+from ..entries import PortEntry, validate_name
 
 DEFAULT_PREFIX = "/mountcomm/v1/"
 """Where the daemons publish; the version changes when the value's format does."""

@@ -28,7 +28,7 @@ __all__ = ["ClusterView"]
 
 from collections.abc import Iterable
 
-from ..store import PortEntry, PortEvent, Query
+from ..entries import PortEntry, PortEvent, Query
 from .records import ClusterRecord, decode_record
 
 

@@ -4,7 +4,8 @@ One module per device family; `Mount` puts them together. See `base` for the
 ``handle(command, now) -> Outcome`` / ``advance(now) -> [Event]`` contract.
 """
 
-from .axis import (
+from .axis import Axis
+from .axis_spec import (
     ALARM_CONDITION,
     AZIMUTH,
     CAMERA_CABLE_WRAP,
@@ -12,7 +13,6 @@ from .axis import (
     LIMIT_CONDITION,
     POSITION_TOLERANCE,
     TRACK_TIMEOUT_CONDITION,
-    Axis,
     AxisSpec,
 )
 from .base import (

@@ -27,32 +27,18 @@ past a position limit) and `TRACK_TIMEOUT_CONDITION`.
 
 from __future__ import annotations
 
-__all__ = [
-    "ACTION_HANDLERS",
-    "ALARM_CONDITION",
-    "AZIMUTH",
-    "CAMERA_CABLE_WRAP",
-    "ELEVATION",
-    "LIMIT_CONDITION",
-    "POSITION_TOLERANCE",
-    "TRACK_TIMEOUT_CONDITION",
-    "Axis",
-    "AxisSpec",
-]
+__all__ = ["ACTION_HANDLERS", "Axis"]
 
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from ...protocol import commands
 from ...protocol.commands import Command
 from ..motion import AxisLimits, Kinematics, Path, plan_hold, plan_move, plan_stop, plan_track
+from .axis_readings import AxisReadings
 from .axis_spec import (
     ALARM_CONDITION,
-    AZIMUTH,
-    CAMERA_CABLE_WRAP,
-    ELEVATION,
     LIMIT_CONDITION,
     POSITION_TOLERANCE,
     TRACK_TIMEOUT_CONDITION,
@@ -75,7 +61,7 @@ from .base import (
 from .validation import check_duration, check_profile
 
 
-class Axis(Device):
+class Axis(AxisReadings, Device):
     """One simulated axis (pure state machine; time is an argument).
 
     Parameters
@@ -99,6 +85,11 @@ class Axis(Device):
     in_position : `bool`
     path : `Path`
         The current motion plan.
+
+    Notes
+    -----
+    What the axis reports (state, torque, drive currents, telemetry samples)
+    is defined in `AxisReadings`; this class acts on commands.
     """
 
     def __init__(
@@ -125,63 +116,6 @@ class Axis(Device):
         self._track_timer: _Timer | None = None
         self._track_warning: AlarmChanged | None = None
 
-    # --- queries ------------------------------------------------------------------
-
-    def state(self, now: float) -> Kinematics:
-        """Position, velocity and acceleration at ``now`` [TAI unix s]."""
-        return self.path.at(now)
-
-    def goal(self, now: float) -> Kinematics:
-        """The commanded position and velocity at ``now`` (a target or a halt)."""
-        return self._goal(now)
-
-    def torque(self, now: float) -> float:
-        """The torque on the axis at ``now``: inertia * acceleration [N m]."""
-        return self.spec.inertia * math.radians(self.path.at(now).acceleration)
-
-    def drive_currents(self, now: float) -> list[float]:
-        """The current of each drive at ``now`` [A].
-
-        The axis torque is shared equally by the enabled drives
-        (``torque / (enabled_drives * torque_constant)``, signed like the
-        torque); a disabled drive carries 0, and so does every drive while the
-        axis is off.
-        """
-        enabled = sum(self.drives_enabled) if self.powered else 0
-        if not enabled:
-            return [0.0] * self.spec.drives
-        share = self.torque(now) / (enabled * self.spec.torque_constant)
-        return [share if on else 0.0 for on in self.drives_enabled]
-
-    def drive_telemetry(self, now: float) -> dict[str, Any] | None:
-        """A drive telemetry sample at ``now`` (``topicID``, ``timestamp``, ``current``).
-
-        `None` if the axis has no drive topic (``spec.drive_topic``).
-        """
-        if self.spec.drive_topic is None:
-            return None
-        return {
-            "topicID": int(self.spec.drive_topic),
-            "timestamp": now,
-            "current": self.drive_currents(now),
-        }
-
-    def telemetry(self, now: float) -> dict[str, Any]:
-        """A telemetry sample at ``now`` (topic of the axis, PROTOCOL.md names)."""
-        actual = self.path.at(now)
-        demand = self._goal(now)
-        torque = self.torque(now)
-        return {
-            "topicID": int(self.spec.topic),
-            "timestamp": now,
-            "angleActual": actual.position,
-            "angleSet": demand.position,
-            "velocityActual": actual.velocity,
-            "velocitySet": demand.velocity,
-            "accelerationActual": actual.acceleration,
-            "torqueActual": torque,
-        }
-
     # --- checks -------------------------------------------------------------------
 
     def _check_powered(self) -> Rejected | None:
@@ -199,6 +133,10 @@ class Axis(Device):
         return rejected
 
     def _drive_indices(self, drive: int) -> list[int] | Rejected:
+        """The drives a DRIVE_ENABLE or DRIVE_RESET names, or why it is rejected."""
+        rejected = self._check_powered()
+        if rejected is not None:
+            return rejected
         if drive == -1:
             return list(range(self.spec.drives))
         if 0 <= drive < self.spec.drives:
@@ -378,9 +316,6 @@ class Axis(Device):
             | commands.ElevationAxisDriveEnable
             | commands.CameraCableWrapDriveEnable,
         )
-        rejected = self._check_powered()
-        if rejected is not None:
-            return rejected
         indices = self._drive_indices(command.drive)
         if isinstance(indices, Rejected):
             return indices
@@ -407,9 +342,6 @@ class Axis(Device):
             | commands.ElevationAxisDriveReset
             | commands.CameraCableWrapDriveReset,
         )
-        rejected = self._check_powered()
-        if rejected is not None:
-            return rejected
         indices = self._drive_indices(command.drive)
         if isinstance(indices, Rejected):
             return indices

@@ -27,7 +27,8 @@ from ...protocol import commands
 from ...protocol.commands import Command
 from ...protocol.enums import CommandCode, SubsystemId
 from ..motion import AxisLimits
-from .axis import AZIMUTH, CAMERA_CABLE_WRAP, ELEVATION, Axis
+from .axis import Axis
+from .axis_spec import AZIMUTH, CAMERA_CABLE_WRAP, ELEVATION
 from .base import (
     Accepted,
     Device,
