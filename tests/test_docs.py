@@ -23,6 +23,7 @@ from .docblocks import (
     run_python,
     uncalled_functions,
 )
+from .user_project import STRICT_MODE_ARGS as USER_PROJECT_ARGS
 
 ROOT = Path(__file__).parent.parent
 DOC_NAMES = ["README.md", *sorted(f"doc/{p.name}" for p in (ROOT / "doc").glob("*.md"))]
@@ -53,19 +54,12 @@ EXCLUDED = [
 DOCS = collect(ROOT, DOC_NAMES)
 
 STRICT_MODE_ARGS = (
-    "-p",
-    "no:cacheprovider",
-    "-p",
-    "no:hypothesispytest",  # it imports hypothesis anew in each run: seconds
-    "-W",
-    "error",
-    "-o",
-    "asyncio_mode=strict",
+    *USER_PROJECT_ARGS,
     "-o",
     "asyncio_default_fixture_loop_scope=function",
     "-q",
 )
-"""A user's project: pytest-asyncio's default (strict) mode, warnings as errors."""
+"""A user's project (see `tests.user_project`), with the fixtures' loop scope set."""
 
 
 def test_every_doc_is_collected() -> None:

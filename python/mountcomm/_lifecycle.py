@@ -12,7 +12,9 @@ class AsyncResource:
 
     If ``start`` fails (or is cancelled) part way, ``close`` runs before the
     error propagates, so nothing half-started is left open. Subclasses define
-    ``start`` and an idempotent ``close`` that is safe at any moment.
+    ``start`` and an idempotent ``close`` that is safe at any moment. A class
+    that starts itself at construction overrides `_until_started` instead (it
+    waits for that start).
     """
 
     async def start(self) -> object:
@@ -23,9 +25,13 @@ class AsyncResource:
         """Close the resource; idempotent (defined by subclasses)."""
         raise NotImplementedError
 
+    async def _until_started(self) -> object:
+        """What ``async with`` awaits before the block runs: `start`, by default."""
+        return await self.start()
+
     async def __aenter__(self) -> Self:
         try:
-            await self.start()
+            await self._until_started()
         except BaseException:
             await self.close()
             raise

@@ -6,20 +6,7 @@ import pytest
 
 from mountcomm.testing.loop_scope import loop_scope_problem
 
-# A user's project: pytest-asyncio's default (strict) mode, a pytest timeout so
-# that a hang fails instead of stalling the suite, warnings as errors.
-STRICT = (
-    "-p",
-    "no:cacheprovider",
-    "-p",
-    "no:hypothesispytest",  # it imports hypothesis anew in each run: seconds
-    "-W",
-    "error",
-    "-o",
-    "asyncio_mode=strict",
-    "-o",
-    "timeout=20",
-)
+from ..user_project import STRICT_MODE_ARGS as STRICT
 
 TESTS = """
 import asyncio

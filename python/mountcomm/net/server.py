@@ -13,9 +13,9 @@ __all__ = [
 import asyncio
 import inspect
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError
 from ..log import Logger, get_logger
 from ..sockets import (
@@ -81,7 +81,7 @@ def _log_callback_failure(task: asyncio.Future[Any], log: Logger) -> None:
         log.error("connect_callback_failed", exc_info=task.exception())
 
 
-class OneClientServer:
+class OneClientServer(AsyncResource):
     """A TCP server that accepts one client at a time.
 
     A second client that connects while one is connected is refused: its
@@ -316,22 +316,9 @@ class OneClientServer:
             if not self.done_task.done():
                 self.done_task.set_result(None)
 
-    async def __aenter__(self) -> Self:
-        """Wait until the server listens (`start_task`); close it if that fails."""
-        try:
-            await self.start_task
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    async def _until_started(self) -> None:
+        """``async with`` waits for the start the constructor began (`start_task`)."""
+        await self.start_task
 
 
 def _peer(link: Link) -> Any:
