@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,60 +11,19 @@ from mountcomm.registry import PortRegistry
 from mountcomm.registry.client import ANY_USER
 from mountcomm.registry.harness import RegistryHarness
 
+from ..as_nobody import needs_root, register_as_nobody, release
 from .conftest import T
 
-pytestmark = pytest.mark.skipif(
-    not (hasattr(os, "getuid") and os.getuid() == 0 and shutil.which("setpriv")),
-    reason="needs root and setpriv (to run a client as user nobody)",
-)
-
-_NOBODY_SCRIPT = """
-import asyncio, sys
-from mountcomm.registry import PortRegistry
-
-async def main():
-    async with PortRegistry("127.0.0.1", int(sys.argv[1]), timeout=5) as registry:
-        for port in sys.argv[2:]:
-            await registry.register("mount.csc.command", int(port))
-        print("registered", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-asyncio.run(main())
-"""
+pytestmark = needs_root
 
 
 async def as_nobody(port: int, *ports: int) -> asyncio.subprocess.Process:
-    """A client running as user nobody that registers ``ports`` and holds them."""
-    proc = await asyncio.create_subprocess_exec(
-        "setpriv",
-        "--reuid=nobody",
-        "--regid=nogroup",
-        "--clear-groups",
-        sys.executable,
-        "-c",
-        _NOBODY_SCRIPT,
-        str(port),
-        *map(str, ports),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd="/",
-    )
-    assert proc.stdout is not None
-    line = b"-"
-    while line and line != b"registered\n":  # (its log lines may come first)
-        line = await asyncio.wait_for(proc.stdout.readline(), 2 * T)
-    if line != b"registered\n":
-        proc.kill()
-        _, err = await asyncio.wait_for(proc.communicate(), T)
-        raise AssertionError(f"the client as nobody failed: {err.decode()[-2000:]}")
-    return proc
+    """A client as user nobody that registers ``ports`` on the harness's daemon."""
+    return await register_as_nobody("127.0.0.1", port, *ports, timeout=T)
 
 
 async def end(proc: asyncio.subprocess.Process) -> None:
-    assert proc.stdin is not None
-    proc.stdin.close()
-    await asyncio.wait_for(proc.communicate(), T)
+    await release(proc, T)
 
 
 @pytest.fixture
