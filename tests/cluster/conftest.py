@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -15,6 +16,13 @@ from mountcomm.testing.etcd import EtcdServer, EtcdUnavailableError
 
 TTL = 2
 """Lease TTL of the test daemons [s] (short, to see a host's death quickly)."""
+
+HOST_A = "127.0.0.2"
+HOST_B = "127.0.0.3"
+"""The two "hosts": loopback addresses of their own."""
+
+T = 10.0
+"""Generous bound on any wait [s]."""
 
 
 @pytest.fixture
@@ -40,6 +48,15 @@ def cluster_settings(etcd: EtcdServer, ttl: int = TTL) -> ClusterSettings:
 def daemon(etcd: EtcdServer, host: str, **kwargs) -> RegistryServer:
     """A registry daemon serving (and advertised) on ``host``, in the test cluster."""
     return RegistryServer(host, 0, pool=None, cluster=cluster_settings(etcd), **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def two_hosts(etcd: EtcdServer) -> AsyncIterator[tuple[RegistryServer, RegistryServer]]:
+    """Daemons on `HOST_A` and `HOST_B`, both joined to the cluster."""
+    async with daemon(etcd, HOST_A) as a, daemon(etcd, HOST_B) as b:
+        await a.cluster.wait_connected(T)
+        await b.cluster.wait_connected(T)
+        yield a, b
 
 
 class Proxy:

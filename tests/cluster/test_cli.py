@@ -19,11 +19,7 @@ from mountcomm.cli.registry import add_arguments, cluster_settings
 from mountcomm.protocol.enums import Source
 from mountcomm.registry.client import PortRegistry
 
-from .conftest import start_daemon_process
-
-HOST_A = "127.0.0.2"
-HOST_B = "127.0.0.3"
-T = 10.0
+from .conftest import HOST_A, HOST_B, T, start_daemon_process
 
 
 def run_ports(*args: str) -> str:

@@ -11,11 +11,7 @@ from mountcomm.registry.client import PortRegistry
 from mountcomm.registry.cluster import ClusterSettings, ClusterView
 from mountcomm.registry.server import RegistryServer
 
-from .conftest import TTL, Proxy, daemon
-
-HOST_A = "127.0.0.2"
-HOST_B = "127.0.0.3"
-T = 10.0
+from .conftest import HOST_A, HOST_B, TTL, Proxy, T, daemon, two_hosts
 
 
 class Recorder:
@@ -54,57 +50,55 @@ async def test_etcd_killed_and_restarted_mid_stream_loses_and_repeats_nothing(et
         for sock in sockets:
             sock.bind((HOST_A, 0))
         port = [sock.getsockname()[1] for sock in sockets]
-        async with daemon(etcd, HOST_A) as a, daemon(etcd, HOST_B) as b:
-            await a.cluster.wait_connected(T)
-            await b.cluster.wait_connected(T)
-            async with (
-                PortRegistry(HOST_A, a.port) as on_a,
-                PortRegistry(HOST_B, b.port) as on_b,
-                on_b.watch(initial=False) as events,
-            ):
-                recorder = Recorder(events)
-                try:
-                    for i in range(4):
-                        await on_a.register(f"svc{i}", port[i])
-                    lease_before = a.cluster.status()["lease"]
-                    await etcd.kill()
-                    await a.cluster.wait_stale(T)
-                    await b.cluster.wait_stale(T)
-                    # etcd is down: local work goes on, and the status says stale
-                    during = await on_a.allocate("during")
-                    await on_a.release(port[0])
-                    await on_a.register("svc4", port[4])
-                    status = await on_a.status()
-                    assert status["cluster"]["stale"] is True
-                    assert status["cluster"]["error"]
-                    assert (await on_b.status())["cluster"]["stale"] is True
-                    await etcd.restart()
-                    await a.cluster.wait_connected(T)
-                    await b.cluster.wait_connected(T)
-                    assert (await on_a.status())["cluster"]["stale"] is False
-                    assert a.cluster.status()["lease"] != lease_before  # a new lease
-                    await on_a.release(port[1])
-                    await on_a.register("svc5", port[5])
-                    await on_a.register("end", port[6])
-                    await recorder.wait_for("added", "end")
-                finally:
-                    await recorder.stop()
-                # What B's watcher saw is exactly etcd's history, replayed.
-                history = await etcd.history(b"/mountcomm/v1/")
-                replay = ClusterView(b.cluster.daemon_id)
-                expected = []
-                for kind, key, revision in history:
-                    value = await _value_at(etcd, key, revision) if kind == "put" else b""
-                    if kind == "put":
-                        expected += replay.put(key, value, revision)
-                    else:
-                        expected += replay.delete(key, revision)
-                assert as_tuples(recorder.seen) == as_tuples(expected)
-                # and B ends with A's entries, each once
-                assert await on_b.find() == await on_a.find()
-                services = sorted(e.service for e in await on_b.list_ports())
-                assert services == ["during", "end", "svc2", "svc3", "svc4", "svc5"]
-                assert during.host == HOST_A
+        async with (
+            two_hosts(etcd) as (a, b),
+            PortRegistry(HOST_A, a.port) as on_a,
+            PortRegistry(HOST_B, b.port) as on_b,
+            on_b.watch(initial=False) as events,
+        ):
+            recorder = Recorder(events)
+            try:
+                for i in range(4):
+                    await on_a.register(f"svc{i}", port[i])
+                lease_before = a.cluster.status()["lease"]
+                await etcd.kill()
+                await a.cluster.wait_stale(T)
+                await b.cluster.wait_stale(T)
+                # etcd is down: local work goes on, and the status says stale
+                during = await on_a.allocate("during")
+                await on_a.release(port[0])
+                await on_a.register("svc4", port[4])
+                status = await on_a.status()
+                assert status["cluster"]["stale"] is True
+                assert status["cluster"]["error"]
+                assert (await on_b.status())["cluster"]["stale"] is True
+                await etcd.restart()
+                await a.cluster.wait_connected(T)
+                await b.cluster.wait_connected(T)
+                assert (await on_a.status())["cluster"]["stale"] is False
+                assert a.cluster.status()["lease"] != lease_before  # a new lease
+                await on_a.release(port[1])
+                await on_a.register("svc5", port[5])
+                await on_a.register("end", port[6])
+                await recorder.wait_for("added", "end")
+            finally:
+                await recorder.stop()
+            # What B's watcher saw is exactly etcd's history, replayed.
+            history = await etcd.history(b"/mountcomm/v1/")
+            replay = ClusterView(b.cluster.daemon_id)
+            expected = []
+            for kind, key, revision in history:
+                value = await _value_at(etcd, key, revision) if kind == "put" else b""
+                if kind == "put":
+                    expected += replay.put(key, value, revision)
+                else:
+                    expected += replay.delete(key, revision)
+            assert as_tuples(recorder.seen) == as_tuples(expected)
+            # and B ends with A's entries, each once
+            assert await on_b.find() == await on_a.find()
+            services = sorted(e.service for e in await on_b.list_ports())
+            assert services == ["during", "end", "svc2", "svc3", "svc4", "svc5"]
+            assert during.host == HOST_A
     finally:
         for sock in sockets:
             sock.close()
@@ -198,28 +192,26 @@ async def test_etcd_that_lost_its_data_is_repopulated_and_views_resync(etcd):
     with socket.socket() as sock:
         sock.bind((HOST_A, 0))
         port = sock.getsockname()[1]
-        async with daemon(etcd, HOST_A) as a, daemon(etcd, HOST_B) as b:
+        async with (
+            two_hosts(etcd) as (a, b),
+            PortRegistry(HOST_A, a.port) as on_a,
+            PortRegistry(HOST_B, b.port) as on_b,
+        ):
+            for i in range(5):  # move etcd's revision well past a fresh one's
+                await on_a.register(f"tmp{i}", port)
+                await on_a.release(port)
+            await on_a.register("svc", port)
+            assert await on_b.wait_for("svc", timeout=T) == port
+            resyncs = b.cluster.resyncs
+            await etcd.kill()
+            shutil.rmtree(etcd.data_dir)  # a new, empty etcd on the same address
+            await etcd.restart()
             await a.cluster.wait_connected(T)
+            await a.cluster.wait_published(T)
             await b.cluster.wait_connected(T)
-            async with (
-                PortRegistry(HOST_A, a.port) as on_a,
-                PortRegistry(HOST_B, b.port) as on_b,
-            ):
-                for i in range(5):  # move etcd's revision well past a fresh one's
-                    await on_a.register(f"tmp{i}", port)
-                    await on_a.release(port)
-                await on_a.register("svc", port)
-                assert await on_b.wait_for("svc", timeout=T) == port
-                resyncs = b.cluster.resyncs
-                await etcd.kill()
-                shutil.rmtree(etcd.data_dir)  # a new, empty etcd on the same address
-                await etcd.restart()
-                await a.cluster.wait_connected(T)
-                await a.cluster.wait_published(T)
-                await b.cluster.wait_connected(T)
-                assert b.cluster.resyncs == resyncs + 1
-                # B resynced from the empty etcd; A's entry is back once A republished
-                assert await on_b.wait_for("svc", timeout=T) == port
-                assert [(e.host, e.port, e.service) for e in await on_b.find(service="svc")] == [
-                    (HOST_A, port, "svc")
-                ]
+            assert b.cluster.resyncs == resyncs + 1
+            # B resynced from the empty etcd; A's entry is back once A republished
+            assert await on_b.wait_for("svc", timeout=T) == port
+            assert [(e.host, e.port, e.service) for e in await on_b.find(service="svc")] == [
+                (HOST_A, port, "svc")
+            ]

@@ -15,11 +15,7 @@ from mountcomm.registry.cluster import ClusterSettings
 from mountcomm.registry.server import RegistryServer
 from mountcomm.testing.etcd import EtcdServer, EtcdUnavailableError, etcd_binary
 
-from .conftest import TTL
-
-HOST_A = "127.0.0.2"
-HOST_B = "127.0.0.3"
-T = 10.0
+from .conftest import HOST_A, HOST_B, TTL, T
 
 
 def openssl(*args: str, cwd: Path) -> None:

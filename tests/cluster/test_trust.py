@@ -10,17 +10,14 @@ import pytest
 from mountcomm.registry.client import ANY_USER, PortRegistry
 
 from ..as_nobody import needs_root, register_as_nobody, release
-from .conftest import daemon
-from .test_two_hosts import HOST_A, HOST_B, T
+from .conftest import HOST_A, HOST_B, T, two_hosts
 
 pytestmark = needs_root
 
 
 async def test_remote_entries_are_trusted_by_the_uid_their_daemon_verified(etcd):
     nobody = pwd.getpwnam("nobody").pw_uid
-    async with daemon(etcd, HOST_A) as a, daemon(etcd, HOST_B) as b:
-        await a.cluster.wait_connected(T)
-        await b.cluster.wait_connected(T)
+    async with two_hosts(etcd) as (a, b):
         proc = await register_as_nobody(HOST_A, a.port, 1111, timeout=T)
         try:
             async with (
