@@ -460,3 +460,28 @@ def test_watch_index_visits_only_the_events_service_and_general_watches() -> Non
     assert Counting.visits == 2  # not 1001
     index.remove("owner", 5, Query(service="svc5"))
     assert "owner" not in index.route([PortEvent("added", 1, "svc5", "u")])
+
+
+# ---- a failure of ours stays with its line -----------------------------------------
+
+
+def test_an_unexpected_error_answers_that_line_and_the_connection_goes_on(
+    monkeypatch: Any,
+) -> None:
+    def broken(self: Session, line: bytes, out: Any) -> None:
+        raise ZeroDivisionError("a bug")
+
+    native_session, nscl_session, pid_session = make(ident=1), make(ident=2), make(ident=3)
+    monkeypatch.setitem(Session._HANDLERS, Dialect.NATIVE, broken)
+    answer = native(native_session, op="ping", id=1)
+    assert (answer["ok"], answer["error"]) == (False, "internal_error")
+    assert not native_session.closed
+    monkeypatch.setitem(Session._HANDLERS, Dialect.NSCL, broken)
+    out = nscl_session.feed(b"LIST\n")
+    assert bytes(out.data).startswith(b"FAIL {internal error") and not out.close
+    monkeypatch.setitem(Session._HANDLERS, Dialect.PORTPICKER, broken)
+    out = pid_session.feed(b"12345\n")
+    assert out.data == b"" and out.close  # portpicker: closed unanswered
+    monkeypatch.undo()
+    assert native(native_session, op="ping", id=2)["ok"] is True  # the next line is served
+    assert bytes(nscl_session.feed(b"LIST\n").data).startswith(b"OK")

@@ -205,7 +205,7 @@ class Session:
                 if self.dialect is None:
                     self.dialect = wire.detect_dialect(line)
                     self.log.debug("dialect_chosen", dialect=self.dialect.value)
-                self._HANDLERS[self.dialect](self, line, out)
+                self._handle(self.dialect, line, out)
             if out.close:
                 self.closed = True
                 break
@@ -286,6 +286,27 @@ class Session:
                 raise RegistryRequestError(f"trusted_users: no user is named {name!r}")
             trusted.add(uid)
         return frozenset(trusted)
+
+    def _handle(self, dialect: Dialect, line: bytes, out: Output) -> None:
+        """Answer one line; a failure of ours stays with that line.
+
+        An unexpected exception is logged with the line and answered as an
+        internal error in the line's dialect (portpicker: closed unanswered,
+        as for any refusal); the connection goes on with the next line.
+        """
+        data = len(out.data)  # (changes already made to the store keep their events)
+        try:
+            self._HANDLERS[dialect](self, line, out)
+        except Exception:
+            self.log.exception("request_failed", dialect=dialect.value, line=line[:80])
+            del out.data[data:]
+            message = "internal error of the registry (logged)"
+            if dialect is Dialect.NATIVE:
+                out.data += wire.native_error(None, "internal_error", message)
+            elif dialect is Dialect.NSCL:
+                out.data += nscl.fail(message)
+            else:
+                out.close = True
 
     def _too_long(self, line: wire.LineTooLong, out: Output) -> None:
         dialect = self.dialect
