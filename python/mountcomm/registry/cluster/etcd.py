@@ -207,10 +207,10 @@ class EtcdSession:
         async def call() -> Any:
             if self._client is None:
                 self._client = _client(self.settings, self._host, self._port)
+            # asyncio.timeout rather than wait_for: no extra task, one loop step less
             with _errors():
-                return await asyncio.wait_for(
-                    getattr(self._client, method)(*args, **kwargs), self._timeout
-                )
+                async with asyncio.timeout(self._timeout):
+                    return await getattr(self._client, method)(*args, **kwargs)
 
         return await self._grpc.run(call())
 
