@@ -268,39 +268,35 @@ async def _all(runs: int) -> dict[str, list[float]]:
     return out
 
 
-def run(runs: int) -> list[Figure]:
-    r = asyncio.run(_all(runs))
-    ms = 1e3
+def _latency(name: str, ours: list[float], raw: list[float], note: str) -> list[Figure]:
+    """p50 and p99 of ``ours`` against ``raw`` [ms]."""
     return [
         Figure(
-            "cluster: cross-daemon watch p50",
+            f"{name} p{q}",
             "ms",
-            percentile(r["watch"], 50) * ms,
-            percentile(r["raw_watch"], 50) * ms,
+            percentile(ours, q) * 1e3,
+            percentile(raw, q) * 1e3,
             higher_is_better=False,
-            note="register on A → added on B via etcd; baseline: 2-hop raw line relay",
+            note=note if q == 50 else "",
+        )
+        for q in (50, 99)
+    ]
+
+
+def run(runs: int) -> list[Figure]:
+    r = asyncio.run(_all(runs))
+    return [
+        *_latency(
+            "cluster: cross-daemon watch",
+            r["watch"],
+            r["raw_watch"],
+            "register on A → added on B via etcd; baseline: 2-hop raw line relay",
         ),
-        Figure(
-            "cluster: cross-daemon watch p99",
-            "ms",
-            percentile(r["watch"], 99) * ms,
-            percentile(r["raw_watch"], 99) * ms,
-            higher_is_better=False,
-        ),
-        Figure(
-            "cluster: connect-on-advertise p50",
-            "ms",
-            percentile(r["conn"], 50) * ms,
-            percentile(r["raw_conn"], 50) * ms,
-            higher_is_better=False,
-            note="register on A → B's waiting client connected; baseline: bare connect",
-        ),
-        Figure(
-            "cluster: connect-on-advertise p99",
-            "ms",
-            percentile(r["conn"], 99) * ms,
-            percentile(r["raw_conn"], 99) * ms,
-            higher_is_better=False,
+        *_latency(
+            "cluster: connect-on-advertise",
+            r["conn"],
+            r["raw_conn"],
+            "register on A → B's waiting client connected; baseline: bare connect",
         ),
         Figure(
             f"cluster: host death seen (TTL {TTL} s), max",

@@ -247,6 +247,7 @@ async def _serve(server: RegistryServer, port_file: Path | None) -> int:
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         reason = stopped.result() if stopped.done() else "terminate request"
         closed.cancel()
+        await asyncio.gather(closed, return_exceptions=True)
         await server.close()
     finally:
         _restore_signals()
