@@ -25,7 +25,6 @@ __all__ = [
 
 import asyncio
 import contextlib
-import socket
 import time
 from typing import Any, Protocol
 
@@ -35,7 +34,7 @@ from ..protocol import Message
 from ..protocol.commands import Command
 from ..protocol.enums import Source
 from ..protocol.replies import Reply
-from ..sockets import TcpKeepalive, apply_socket_options
+from ..sockets import TcpKeepalive
 from .faults import ReplyFaults
 from .throttle import LogThrottle
 
@@ -87,7 +86,8 @@ class ConsolePort:
         Fault settings of the replies to this console.
     keepalive : `TcpKeepalive` or `None`
     user_timeout : `float` or `None`
-        Socket options of both connections (see `mountcomm.sockets`).
+        Socket options of both connections (the `Communicator`'s
+        ``tcp_keepalive`` and ``tcp_user_timeout``; `None` turns one off).
     log : structlog logger
     comm_log : logger or `None`
         The ``log`` argument of the `Communicator`.
@@ -121,8 +121,6 @@ class ConsolePort:
         self.role = role
         self.reply_port = reply_port
         self.faults = faults
-        self.keepalive = keepalive
-        self.user_timeout = user_timeout
         self.log = log
         self.comm = Communicator(
             f"controller-{role.name.lower()}",
@@ -130,6 +128,8 @@ class ConsolePort:
             connect=False,
             connect_callback=lambda _comm: self._connection_changed(),
             log=comm_log,
+            tcp_keepalive=keepalive,
+            tcp_user_timeout=user_timeout,
             **comm_args,
         )
         self.queue: asyncio.Queue[tuple[float, Reply | bytes]] = asyncio.Queue(MAX_QUEUED_REPLIES)
@@ -153,9 +153,6 @@ class ConsolePort:
 
     def _connection_changed(self) -> None:
         comm = self.comm
-        for writer in (comm.client_writer, comm.server_writer):
-            if writer is not None and not writer.is_closing():
-                self._apply_options(writer)
         if comm.client_connected:
             self.client_up.set()
         else:
@@ -164,18 +161,6 @@ class ConsolePort:
         was_up, self._server_up = self._server_up, comm.server_connected
         if was_up != self._server_up:
             self.owner.console_changed(self, was_up)
-
-    def _apply_options(self, writer: asyncio.StreamWriter) -> None:
-        """Set this controller's keepalive and user timeout; `None` turns them off."""
-        sock = writer.get_extra_info("socket")
-        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-            return
-        with contextlib.suppress(OSError):  # the connection may be gone already
-            apply_socket_options(sock, keepalive=self.keepalive, user_timeout=self.user_timeout)
-            if self.keepalive is None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 0)
-            if self.user_timeout is None and hasattr(socket, "TCP_USER_TIMEOUT"):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 0)
 
     async def _connect_loop(self) -> None:
         """Keep the reply client connected whenever the reply port is known."""
