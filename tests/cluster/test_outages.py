@@ -9,6 +9,7 @@ import socket
 
 from mountcomm.registry.client import PortRegistry
 from mountcomm.registry.cluster import ClusterSettings, ClusterView
+from mountcomm.registry.cluster.etcd import EtcdSession
 from mountcomm.registry.server import RegistryServer
 
 from .conftest import HOST_A, HOST_B, TTL, Proxy, T, daemon, two_hosts
@@ -104,22 +105,11 @@ async def test_etcd_killed_and_restarted_mid_stream_loses_and_repeats_nothing(et
             sock.close()
 
 
-async def _value_at(etcd, key: bytes, revision: int) -> bytes:
+async def _value_at(etcd, key: bytes, revision: int) -> bytes | None:
     """The value ``key`` was given at ``revision`` (read from etcd's history)."""
-    from mountcomm.registry.cluster.etcd import import_aetcd, run_on_etcd_loop
-
-    aetcd = import_aetcd()
-
-    async def read() -> bytes:
-        async with aetcd.Client(etcd.host, etcd.client_port, timeout=5) as client:
-            watch = await client.watch(key, start_revision=revision)
-            async for event in watch:
-                value = bytes(event.kv.value)
-                break
-            await watch.cancel()
-        return value
-
-    return await run_on_etcd_loop(read())
+    settings = ClusterSettings(etcd.endpoints, op_timeout=5.0)
+    async with EtcdSession(settings, *etcd.endpoints[0]) as session:
+        return await session.value_at(key, revision)
 
 
 async def test_a_view_that_missed_compacted_history_resyncs_in_full(etcd):

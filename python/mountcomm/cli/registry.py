@@ -22,7 +22,6 @@ from .. import config
 from .. import log as mlog
 from ..registry import store, wire
 from ..registry.cluster import ClusterSettings
-from ..registry.cluster.etcd import import_aetcd
 from ..registry.server import RegistryServer
 from . import common
 from .common import EXIT_USAGE, CliError, load_config
@@ -146,11 +145,6 @@ def run(args: argparse.Namespace) -> int:
         cluster = cluster_settings(args, cfg)
     except (ValueError, OSError) as e:
         raise CliError(f"cluster: {e}", EXIT_USAGE) from None
-    if cluster is not None:
-        try:
-            import_aetcd()
-        except RuntimeError as e:
-            raise CliError(str(e)) from None
     server = RegistryServer(
         args.host or cfg.registry_host,
         cfg.registry_port if args.port is None else args.port,

@@ -32,8 +32,9 @@ from collections import deque
 from pathlib import Path
 
 from .._lifecycle import AsyncResource
-from ..registry.cluster.etcd import import_aetcd, run_on_etcd_loop
+from ..registry.cluster.etcd import EtcdSession
 from ..registry.cluster.records import prefix_range_end
+from ..registry.cluster.settings import ClusterSettings
 
 _READY = "serving client traffic"
 _IN_USE = "address already in use"
@@ -263,17 +264,15 @@ class EtcdServer(AsyncResource):
         if reader is not None:
             await reader
 
+    def _session(self) -> EtcdSession:
+        return EtcdSession(ClusterSettings(self.endpoints, op_timeout=5.0), *self.endpoints[0])
+
     async def compact(self) -> int:
         """Compact etcd's history up to its current revision; return that revision."""
-        aetcd = import_aetcd()
-
-        async def compact() -> int:
-            async with aetcd.Client(self.host, self.client_port, timeout=5) as client:
-                revision = int((await client.get_prefix(b"/")).header.revision)
-                await client.compact(revision, physical=True)
-            return revision
-
-        return await run_on_etcd_loop(compact())
+        async with self._session() as session:
+            revision = await session.revision("/")
+            await session.compact(revision)
+        return revision
 
     async def history(self, prefix: bytes, start_revision: int = 1) -> list[tuple[str, bytes, int]]:
         """etcd's own record of every change under ``prefix`` from ``start_revision``.
@@ -282,29 +281,19 @@ class EtcdServer(AsyncResource):
         ``"delete"``, read with a watch from ``start_revision`` up to the
         current revision.
         """
-        aetcd = import_aetcd()
         sentinel = b"/__history_sentinel"
-
-        async def history() -> list[tuple[str, bytes, int]]:
-            out: list[tuple[str, bytes, int]] = []
-            async with (
-                asyncio.timeout(10),
-                aetcd.Client(self.host, self.client_port, timeout=5) as client,
-            ):
-                await client.put(sentinel, b"")  # the watch ends on reaching it
-                watch = await client.watch(b"/", range_end=b"\0", start_revision=start_revision)
-                async for event in watch:
-                    key = bytes(event.kv.key)
-                    if key == sentinel:
-                        break
-                    if key.startswith(prefix) and key < prefix_range_end(prefix):
-                        kind = "put" if event.kind == "PUT" else "delete"
-                        out.append((kind, key, int(event.kv.mod_revision)))
-                await watch.cancel()
-                await client.delete(sentinel)
-            return out
-
-        return await run_on_etcd_loop(history())
+        out: list[tuple[str, bytes, int]] = []
+        async with asyncio.timeout(10), self._session() as session:
+            await session.put(sentinel, b"", 0)  # the watch ends on reaching it
+            watch = await session.watch("/", start_revision)
+            async for kind, key, _, revision in session.events(watch):
+                if key == sentinel:
+                    break
+                if key.startswith(prefix) and key < prefix_range_end(prefix):
+                    out.append((kind, key, revision))
+            watch.close()
+            await session.delete(sentinel)
+        return out
 
     async def close(self) -> None:
         """Stop etcd and remove its data (idempotent)."""

@@ -1,180 +1,100 @@
-"""The few etcd operations a registry daemon needs, over ``aetcd``, with typed errors.
+"""The few etcd operations a registry daemon needs, over etcd's JSON gateway, with typed errors.
 
-`EtcdSession` is one client connection to one etcd endpoint. Every failure
-of etcd (unreachable, timed out, refused) is raised as `EtcdUnavailable`; a
-watch whose start revision was compacted raises `RevisionCompacted`. aetcd
-is imported only here, so that the registry works without the ``cluster``
-extra until a cluster is asked for.
+`EtcdSession` talks to one etcd endpoint through its v3 JSON gateway
+(``POST /v3/kv/put`` and so on; see `gateway`), on the caller's event loop,
+with no client library and no thread. Changes sent with `put_nowait` and
+`delete_nowait` are pipelined on one connection, and etcd applies them in the
+order sent. Every failure of etcd (unreachable, timed out, refused) is raised
+as `EtcdUnavailable`; a watch whose start revision was compacted raises
+`RevisionCompacted`.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "NOT_FOUND",
+    "EtcdRequestError",
     "EtcdSession",
     "EtcdUnavailable",
     "RevisionCompacted",
-    "import_aetcd",
-    "run_on_etcd_loop",
+    "Watch",
+    "WatchEvent",
 ]
 
 import asyncio
-import contextlib
-import threading
-from collections.abc import AsyncIterator, Coroutine
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+import base64
+import json
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any, Literal
 
+from .errors import EtcdRequestError, EtcdUnavailable, RevisionCompacted
+from .gateway import GatewayConnection, GatewayReply, GatewayStream
 from .records import prefix_range_end
 from .settings import ClusterSettings
-
-T = TypeVar("T")
 
 WatchEvent = tuple[Literal["put", "delete"], bytes, bytes, int]
 """(kind, key, value, revision) of one etcd watch event."""
 
-
-class EtcdUnavailable(ConnectionError):
-    """etcd could not be reached, or failed a request."""
-
-
-class RevisionCompacted(EtcdUnavailable):
-    """The revision a watch should start from was compacted away."""
+NOT_FOUND = 5
+"""etcd's (gRPC's) code for "not found", e.g. an unknown lease."""
 
 
-def import_aetcd() -> Any:
-    """Import ``aetcd``.
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
-    Raises
-    ------
-    RuntimeError
-        If it is not installed (it is the ``cluster`` extra of mountcomm).
-    """
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+def _json_reply(reply: GatewayReply) -> dict[str, Any]:
+    """The answer's object; a streamed answer's first ``result``; an error raised."""
+    body = reply.body.strip()
     try:
-        import aetcd
-    except ImportError as e:
-        raise RuntimeError(
-            "a registry cluster needs the aetcd package: pip install 'mountcomm[cluster]'"
-        ) from e
-    return aetcd
+        message = json.loads(body.split(b"\n", 1)[0]) if body else {}
+    except ValueError:
+        raise EtcdUnavailable(f"etcd answered HTTP {reply.status}: {body[:200]!r}") from None
+    if not isinstance(message, dict):
+        raise EtcdUnavailable(f"etcd answered HTTP {reply.status}: {body[:200]!r}")
+    error = message.get("error")
+    if isinstance(error, dict):  # the shape of an error inside a streamed answer
+        message = error
+    if reply.status != 200 or error is not None:
+        text = message.get("message") or message.get("error") or f"HTTP {reply.status}"
+        code = message.get("code", message.get("grpc_code", 0))
+        raise EtcdRequestError(str(text), int(code) if isinstance(code, int) else 0)
+    result = message.get("result", message)
+    return result if isinstance(result, dict) else {}
 
 
-def _client(settings: ClusterSettings, host: str, port: int) -> Any:
-    aetcd = import_aetcd()
-    kwargs = {
-        "host": host,
-        "port": port,
-        "username": settings.user,
-        "password": settings.password,
-        "timeout": settings.op_timeout,
-    }
+def _ignore(reply: GatewayReply) -> None:
+    _json_reply(reply)
+
+
+def _ssl_context(settings: ClusterSettings) -> ssl.SSLContext | None:
     if not settings.tls:
-        return aetcd.Client(**kwargs)
-    return _tls_client_class(aetcd)(settings, **kwargs)
+        return None
+    context = ssl.create_default_context(cafile=settings.ca_file)
+    if settings.cert_file is not None:
+        context.load_cert_chain(settings.cert_file, settings.key_file)
+    return context
 
 
-def _tls_client_class(aetcd: Any) -> Any:
-    """An aetcd client on a TLS channel (aetcd itself only makes plain ones)."""
-    import grpc
+class Watch:
+    """A watch on a key range: its own connection, carrying etcd's stream."""
 
-    class TlsClient(aetcd.Client):  # type: ignore[misc]
-        def __init__(self, settings: ClusterSettings, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
+    def __init__(self, connection: GatewayConnection, stream: GatewayStream) -> None:
+        self.connection = connection
+        self.stream = stream
 
-            def read(path: str | None) -> bytes | None:
-                return None if path is None else Path(path).read_bytes()
-
-            self._credentials = grpc.ssl_channel_credentials(
-                read(settings.ca_file), read(settings.key_file), read(settings.cert_file)
-            )
-
-        async def connect(self) -> None:
-            # aetcd.Client.connect with a secure channel (aetcd only makes plain ones).
-            if self._connected.is_set():
-                return
-            rpc = aetcd.rpc
-            target = f"{self._host}:{self._port}"
-            self.channel = grpc.aio.secure_channel(
-                target, self._credentials, options=self._options.items()
-            )
-            if self._username is not None and self._password is not None:
-                self.auth_stub = rpc.AuthStub(self.channel)
-                request = rpc.AuthenticateRequest(name=self._username, password=self._password)
-                reply = await self.auth_stub.Authenticate(request, timeout=self._timeout)
-                self.metadata = (("token", reply.token),)
-            self.kvstub = rpc.KVStub(self.channel)
-            self.clusterstub = rpc.ClusterStub(self.channel)
-            self.leasestub = rpc.LeaseStub(self.channel)
-            self.maintenancestub = rpc.MaintenanceStub(self.channel)
-            self._watcher = aetcd.watcher.Watcher(
-                rpc.WatchStub(self.channel), timeout=self._timeout, metadata=self.metadata
-            )
-            self._connected.set()
-
-    return TlsClient
-
-
-def _translate(error: BaseException) -> EtcdUnavailable:
-    aetcd = import_aetcd()
-    if isinstance(error, aetcd.exceptions.RevisionCompactedError):
-        return RevisionCompacted(str(error))
-    return EtcdUnavailable(f"{type(error).__name__}: {error}")
-
-
-@contextlib.contextmanager
-def _errors() -> Any:
-    aetcd = import_aetcd()
-    import grpc
-
-    try:
-        yield
-    except (aetcd.exceptions.ClientError, grpc.aio.AioRpcError) as e:
-        raise _translate(e) from e
-
-
-class _GrpcThread:
-    """One event loop, in a thread of its own, that runs every etcd call.
-
-    grpc's asyncio stack binds to the event loops it is used from and does
-    not cope with a loop that is closed while it is bound (a program or a
-    test suite that runs several loops one after the other then hangs). So
-    every aetcd object lives and is used on this one long-lived loop; callers
-    on any loop await the results through thread-safe futures.
-    """
-
-    _instance: _GrpcThread | None = None
-    _guard = threading.Lock()
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._main, name="mountcomm-etcd", daemon=True)
-        self.thread.start()
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    @classmethod
-    def get(cls) -> _GrpcThread:
-        with cls._guard:
-            if cls._instance is None:
-                cls._instance = _GrpcThread()
-            return cls._instance
-
-    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the etcd loop; cancelling the caller cancels it there."""
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
-
-
-async def run_on_etcd_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro``, which uses aetcd, on the loop every etcd client must use.
-
-    Cancelling the caller cancels ``coro`` there.
-    """
-    return await _GrpcThread.get().run(coro)
+    def close(self) -> None:
+        """End the watch (idempotent)."""
+        self.connection.close()
 
 
 class EtcdSession:
-    """One aetcd client to one endpoint.
+    """One etcd endpoint, reached through its JSON gateway.
 
     Parameters
     ----------
@@ -185,130 +105,213 @@ class EtcdSession:
 
     Notes
     -----
-    Every method raises `EtcdUnavailable` when etcd fails, and waits at most
-    ``settings.op_timeout`` (`TimeoutError` otherwise; a watch's events
-    excepted). `close` never raises. The client runs on a loop of its own
-    (see `_GrpcThread`), so a session may be used from any event loop.
+    The connection is made (and, with credentials, the session
+    authenticated) on the first request. Every method raises
+    `EtcdUnavailable` when etcd fails, and each answer is awaited at most
+    ``settings.op_timeout`` (a watch's events excepted); after a failure the
+    session is unusable. `close` (idempotent, never raises) ends the
+    connection and every watch. Not thread-safe: use one session from one
+    event loop.
     """
 
     def __init__(self, settings: ClusterSettings, host: str, port: int) -> None:
         self.settings = settings
         self.target = f"{host}:{port}"
         self._host, self._port = host, port
-        self._grpc = _GrpcThread.get()
-        self._client: Any = None
-        self._closed = False
         self._timeout = settings.op_timeout
+        self._headers: tuple[tuple[str, str], ...] = ()
+        self._connection: GatewayConnection | None = None
+        self._connecting: asyncio.Task[GatewayConnection] | None = None
+        self._watches: list[GatewayConnection] = []
+        self._closed = False
 
-    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    # ---- connections ---------------------------------------------------------------
+
+    async def _open(self) -> GatewayConnection:
+        try:
+            return await GatewayConnection.open(
+                self._host,
+                self._port,
+                timeout=self._timeout,
+                ssl_context=_ssl_context(self.settings),
+                headers=self._headers,
+            )
+        except (OSError, ssl.SSLError) as e:
+            raise EtcdUnavailable(f"cannot connect to etcd at {self.target}: {e}") from e
+
+    async def _connect(self) -> GatewayConnection:
+        connection = await self._open()
+        if self.settings.user is not None:
+            try:
+                reply = await connection.request(
+                    "/v3/auth/authenticate",
+                    {"name": self.settings.user, "password": self.settings.password},
+                    _json_reply,
+                )
+            except BaseException:
+                connection.close()
+                raise
+            self._headers = (("Authorization", str(reply.get("token", ""))),)
+            connection.headers = self._headers
+        return connection
+
+    def _check_open(self) -> None:
         if self._closed:
             raise EtcdUnavailable("the etcd session is closed")
 
-        async def call() -> Any:
-            if self._client is None:
-                self._client = _client(self.settings, self._host, self._port)
-            # asyncio.timeout rather than wait_for: no extra task, one loop step less
-            with _errors():
-                async with asyncio.timeout(self._timeout):
-                    return await getattr(self._client, method)(*args, **kwargs)
+    async def connection(self) -> GatewayConnection:
+        """The session's request connection, made (and authenticated) if need be."""
+        self._check_open()
+        if self._connection is not None:
+            if self._connection.closed:
+                raise EtcdUnavailable(f"the connection to etcd at {self.target} has ended")
+            return self._connection
+        if self._connecting is None:
+            self._connecting = asyncio.create_task(self._connect())
+        connection = await asyncio.shield(self._connecting)
+        self._check_open()  # close() has closed the connection
+        self._connection = connection
+        return connection
 
-        return await self._grpc.run(call())
+    async def request(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """``POST path`` with ``payload``; return etcd's answer (a ``result`` unwrapped)."""
+        connection = await self.connection()
+        return await connection.request(path, payload, _json_reply)
+
+    # ---- operations ----------------------------------------------------------------
 
     async def grant(self, ttl: int) -> int:
         """Grant a lease of ``ttl`` seconds; return its id."""
-        lease = await self._call("lease", ttl)
-        return int(lease.id)
+        return int((await self.request("/v3/lease/grant", {"TTL": ttl}))["ID"])
 
     async def refresh(self, lease: int) -> int:
         """Keep ``lease`` alive once; return its remaining TTL (≤ 0: it expired) [s]."""
-        reply = await self._call("refresh_lease", lease)
-        return 0 if reply is None else int(reply.TTL)
+        return int((await self.request("/v3/lease/keepalive", {"ID": lease})).get("TTL", 0))
 
     async def revoke(self, lease: int) -> None:
         """Revoke ``lease`` (its keys are deleted); an unknown lease is no error."""
         try:
-            await self._call("revoke_lease", lease)
-        except EtcdUnavailable as e:
-            if "not found" in str(e):
-                return
-            raise
+            await self.request("/v3/lease/revoke", {"ID": lease})
+        except EtcdRequestError as e:
+            if e.code != NOT_FOUND:
+                raise
 
     async def put(self, key: bytes, value: bytes, lease: int) -> None:
         """Put ``key`` attached to ``lease``."""
-        await self._call("put", key, value, lease=lease)
+        await self.connection()
+        await self.send_change(key, value, lease)
 
     async def delete(self, key: bytes) -> None:
         """Delete ``key`` (no error if absent)."""
-        await self._call("delete", key)
+        await self.connection()
+        await self.send_change(key, None, 0)
+
+    def send_change(self, key: bytes, value: bytes | None, lease: int) -> asyncio.Future[None]:
+        """Send a put of ``key`` (a delete if ``value`` is `None`) now; return its answer.
+
+        The change is pipelined after the session's earlier requests, and
+        etcd applies it after them. The future fails with `EtcdUnavailable`
+        if etcd refuses the change or the connection ends first.
+
+        Raises
+        ------
+        EtcdUnavailable
+            If the session has no live connection (see `connection`).
+        """
+        connection = self._connection
+        if connection is None or connection.closed or self._closed:
+            raise EtcdUnavailable(f"no live connection to etcd at {self.target}")
+        if value is None:
+            return connection.request("/v3/kv/deleterange", {"key": _b64(key)}, _ignore)
+        payload = {"key": _b64(key), "value": _b64(value), "lease": lease}
+        return connection.request("/v3/kv/put", payload, _ignore)
 
     async def snapshot_at(self, prefix: str) -> tuple[list[tuple[bytes, bytes]], int]:
         """Every (key, value) under ``prefix`` and the revision of that snapshot."""
-        reply = await self._call("get_prefix", prefix.encode())
-        items = [(bytes(kv.key), bytes(kv.value)) for kv in reply.kvs]
-        return items, int(reply.header.revision)
+        key = prefix.encode()
+        reply = await self.request(
+            "/v3/kv/range", {"key": _b64(key), "range_end": _b64(prefix_range_end(key))}
+        )
+        items = [(_unb64(kv["key"]), _unb64(kv.get("value", ""))) for kv in reply.get("kvs", [])]
+        return items, int(reply["header"]["revision"])
 
     async def snapshot(self, prefix: str) -> list[tuple[bytes, bytes]]:
         """Every (key, value) under ``prefix``."""
         return (await self.snapshot_at(prefix))[0]
 
     async def revision(self, prefix: str) -> int:
-        """etcd's current revision (read with a keys-only range of ``prefix``)."""
-        reply = await self._call("get_prefix", prefix.encode(), keys_only=True)
-        return int(reply.header.revision)
-
-    async def watch(self, prefix: str, start_revision: int) -> Any:
-        """Start watching ``prefix`` from ``start_revision`` (inclusive)."""
+        """etcd's current revision (read with a count-only range of ``prefix``)."""
         key = prefix.encode()
-        return await self._call(
-            "watch", key, range_end=prefix_range_end(key), start_revision=start_revision
-        )
+        payload = {"key": _b64(key), "range_end": _b64(prefix_range_end(key)), "count_only": True}
+        return int((await self.request("/v3/kv/range", payload))["header"]["revision"])
 
-    async def events(self, watch: Any) -> AsyncIterator[WatchEvent]:
-        """Yield the events of ``watch`` until it ends (then return) or fails (raise)."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[WatchEvent | _WatchEnd] = asyncio.Queue()
+    async def value_at(self, key: bytes, revision: int) -> bytes | None:
+        """The value ``key`` had at ``revision`` (`None` if it had none)."""
+        reply = await self.request("/v3/kv/range", {"key": _b64(key), "revision": revision})
+        kvs = reply.get("kvs", [])
+        return _unb64(kvs[0].get("value", "")) if kvs else None
 
-        async def pump() -> None:
-            end = _WatchEnd(None)
-            try:
-                with _errors():
-                    async for event in watch:
-                        kind: Literal["put", "delete"] = "put" if event.kind == "PUT" else "delete"
-                        kv = event.kv
-                        item = (kind, bytes(kv.key), bytes(kv.value), int(kv.mod_revision))
-                        loop.call_soon_threadsafe(queue.put_nowait, item)
-            except Exception as e:
-                end = _WatchEnd(e)
-            finally:
-                with contextlib.suppress(RuntimeError):  # the caller's loop is gone
-                    loop.call_soon_threadsafe(queue.put_nowait, end)
+    async def compact(self, revision: int) -> None:
+        """Compact etcd's history up to ``revision`` (physically)."""
+        await self.request("/v3/kv/compaction", {"revision": revision, "physical": True})
 
-        pumping = asyncio.run_coroutine_threadsafe(pump(), self._grpc.loop)
+    async def watch(self, prefix: str, start_revision: int) -> Watch:
+        """Watch ``prefix`` from ``start_revision`` (inclusive), on a connection of its own."""
+        key = prefix.encode()
+        await self.connection()  # authenticated first, so the watch carries the token
+        connection = await self._open()
+        connection.headers = self._headers
+        self._watches = [c for c in self._watches if not c.closed] + [connection]
+        create = {
+            "key": _b64(key),
+            "range_end": _b64(prefix_range_end(key)),
+            "start_revision": start_revision,
+        }
         try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, _WatchEnd):
-                    if item.error is not None:
-                        raise item.error
-                    return
-                yield item
+            stream = await connection.stream("/v3/watch", {"create_request": create})
+            async with asyncio.timeout(self._timeout):
+                created = _watch_result(await anext(stream))
+            if not created.get("created"):
+                raise EtcdUnavailable(f"the etcd watch did not start: {created!r:.200}")
+        except StopAsyncIteration as e:
+            connection.close()
+            raise EtcdUnavailable(f"the etcd watch did not start: {e}") from e
+        except BaseException:
+            connection.close()
+            raise
+        return Watch(connection, stream)
+
+    async def events(self, watch: Watch) -> AsyncIterator[WatchEvent]:
+        """Yield the events of ``watch`` until it ends (then return) or fails (raise)."""
+        try:
+            async for message in watch.stream:
+                result = _watch_result(message)
+                for event in result.get("events", ()):
+                    kv = event["kv"]
+                    kind: Literal["put", "delete"] = (
+                        "delete" if event.get("type") == "DELETE" else "put"
+                    )
+                    value = _unb64(kv.get("value", ""))
+                    yield kind, _unb64(kv["key"]), value, int(kv["mod_revision"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise EtcdUnavailable(f"etcd sent a watch event we cannot read: {e!r}") from e
         finally:
-            pumping.cancel()
+            watch.close()
 
     async def close(self) -> None:
-        """Close the client (idempotent; never raises)."""
+        """Close the connection and every watch (idempotent; never raises)."""
         if self._closed:
             return
         self._closed = True
-
-        async def close() -> None:
-            client, self._client = self._client, None
-            if client is not None:
-                with contextlib.suppress(Exception):  # a broken client must not fail the caller
-                    await asyncio.wait_for(client.close(), self._timeout)
-
-        with contextlib.suppress(Exception):
-            await self._grpc.run(close())
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None and not connecting.done():
+            connecting.cancel()
+            await asyncio.wait([connecting])
+        if connecting is not None and not connecting.cancelled() and connecting.exception() is None:
+            connecting.result().close()
+        for connection in self._watches:
+            connection.close()
+        self._watches.clear()
 
     async def __aenter__(self) -> EtcdSession:
         return self
@@ -317,8 +320,18 @@ class EtcdSession:
         await self.close()
 
 
-class _WatchEnd:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException | None) -> None:
-        self.error = error
+def _watch_result(message: dict[str, Any]) -> dict[str, Any]:
+    """A watch message's result; a cancelled watch or an error raised."""
+    if "error" in message:
+        error = message["error"]
+        text = error.get("message", error) if isinstance(error, dict) else error
+        raise EtcdUnavailable(f"the etcd watch failed: {text}")
+    result = message.get("result", {})
+    if not isinstance(result, dict):
+        raise EtcdUnavailable(f"etcd sent a watch message we cannot read: {message!r:.200}")
+    if result.get("canceled"):
+        compacted = int(result.get("compact_revision", 0))
+        if compacted:
+            raise RevisionCompacted(f"etcd compacted its history up to revision {compacted}")
+        raise EtcdUnavailable(f"etcd cancelled the watch: {result.get('cancel_reason', '')}")
+    return result

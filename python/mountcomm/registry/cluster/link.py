@@ -34,7 +34,8 @@ from ... import log as mlog
 from ..._lifecycle import AsyncResource
 from ...net.retry import backoff
 from ..entries import PortEntry, PortEvent, Query
-from .etcd import EtcdSession, EtcdUnavailable, RevisionCompacted
+from .errors import EtcdUnavailable, RevisionCompacted
+from .etcd import EtcdSession, Watch
 from .records import ClusterRecord, decode_record, record_key
 from .settings import ClusterSettings
 from .view import ClusterView
@@ -102,9 +103,8 @@ class ClusterLink(AsyncResource):
         self.resyncs = 0
         self._desired: dict[bytes, bytes] = {}
         self._times: dict[bytes, float] = {}
-        self._dirty: dict[bytes, int] = {}
-        self._generation = 0
-        self._wake = asyncio.Event()
+        self._dirty: dict[bytes, None] = {}  # keys whose change is not sent yet, in order
+        self._publisher: _Publisher | None = None
         self._connected = asyncio.Event()
         self._stale = asyncio.Event()
         self._stale.set()
@@ -157,7 +157,12 @@ class ClusterLink(AsyncResource):
                 await self._published.wait()
 
     def local_changed(self, events: Sequence[PortEvent]) -> None:
-        """The daemon's store changed: publish the change (in order, at once)."""
+        """The daemon's store changed: publish the change (in order, at once).
+
+        While a session runs, the change is written to etcd before this
+        returns (pipelined after the earlier ones; etcd applies them in
+        order); otherwise it waits for the next session.
+        """
         for event in events:
             host = event.host or self.advertise_host
             key = record_key(self.settings.prefix, host, event.port)
@@ -173,7 +178,8 @@ class ClusterLink(AsyncResource):
                 self._desired.pop(key, None)
                 self._times.pop(key, None)
             self._mark(key)
-        self._wake.set()
+        if self._publisher is not None:
+            self._publisher.send()
 
     def entries(self, local: list[PortEntry], query: Query | None = None) -> list[PortEntry]:
         """The merged view: ``local`` (the daemon's, already filtered) and the others'."""
@@ -217,9 +223,10 @@ class ClusterLink(AsyncResource):
     # ---- sessions ---------------------------------------------------------------
 
     def _mark(self, key: bytes) -> None:
+        """``key`` changed: send it after every change made before (a pending send moves)."""
         self._published.clear()
-        self._generation += 1
-        self._dirty[key] = self._generation
+        self._dirty.pop(key, None)
+        self._dirty[key] = None
 
     def _set_stale(self, error: str) -> None:
         if not self.stale:
@@ -269,35 +276,46 @@ class ClusterLink(AsyncResource):
 
     async def _run_session(self, session: EtcdSession) -> None:
         old_lease = self._lease_id
-        self._lease_id = await session.grant(self.settings.ttl)
-        await self._republish(session)
-        if old_lease is not None:
-            await session.revoke(old_lease)  # keys left on it were released meanwhile
-        watch = await self._open_watch(session)
-        self.sessions += 1
-        self.stale = False
-        self.stale_since = None
-        self.last_error = None
-        self._stale.clear()
-        self._connected.set()
-        self.log.info("cluster_connected", endpoint=session.target, lease=f"{self._lease_id:x}")
-        tasks = [
-            asyncio.create_task(self._keepalive(session), name="ClusterLink.keepalive"),
-            asyncio.create_task(self._publisher(session), name="ClusterLink.publisher"),
-            asyncio.create_task(self._consume(session, watch), name="ClusterLink.watch"),
-        ]
+        self._lease_id = lease = await session.grant(self.settings.ttl)
+        publisher = _Publisher(self, session, lease)
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # raises the first failure
-            raise EtcdUnavailable("a session task ended")
+            await self._republish(session, publisher)
+            if old_lease is not None:
+                await session.revoke(old_lease)  # keys left on it were released meanwhile
+            watch = await self._open_watch(session)
+            self.sessions += 1
+            self.stale = False
+            self.stale_since = None
+            self.last_error = None
+            self._stale.clear()
+            self._connected.set()
+            self.log.info("cluster_connected", endpoint=session.target, lease=f"{lease:x}")
+            tasks = [
+                asyncio.create_task(self._keepalive(session), name="ClusterLink.keepalive"),
+                asyncio.create_task(self._consume(session, watch), name="ClusterLink.watch"),
+            ]
+            try:
+                done, _ = await asyncio.wait(
+                    [*tasks, publisher.failed], return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    task.result()  # raises the first failure
+                raise EtcdUnavailable("a session task ended")
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            publisher.stop()
+            if self._publisher is publisher:
+                self._publisher = None
 
-    async def _republish(self, session: EtcdSession) -> None:
-        """Publish every local entry under the new lease; drop our keys no longer local."""
+    async def _republish(self, session: EtcdSession, publisher: _Publisher) -> None:
+        """Publish every local entry under the new lease; drop our keys no longer local.
+
+        Returns once etcd has applied all of it; from then on, local changes
+        are sent as they happen.
+        """
         self._desired.clear()
         times, self._times = self._times, {}
         self._dirty.clear()
@@ -310,26 +328,9 @@ class ClusterLink(AsyncResource):
         for key, value in await session.snapshot(self.settings.prefix):
             if key not in self._desired and _daemon_of(key, value) == self.daemon_id:
                 self._mark(key)
-        await self._flush(session)
-
-    async def _flush(self, session: EtcdSession) -> None:
-        assert self._lease_id is not None
-        while self._dirty:
-            key, generation = next(iter(self._dirty.items()))
-            value = self._desired.get(key)
-            if value is None:
-                await session.delete(key)
-            else:
-                await session.put(key, value, self._lease_id)
-            if self._dirty.get(key) == generation:
-                del self._dirty[key]
-        self._published.set()
-
-    async def _publisher(self, session: EtcdSession) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._flush(session)
+        self._publisher = publisher
+        publisher.send()
+        await publisher.wait_idle()
 
     async def _keepalive(self, session: EtcdSession) -> None:
         assert self._lease_id is not None
@@ -340,7 +341,7 @@ class ClusterLink(AsyncResource):
             if ttl <= 0:
                 raise _LeaseLost(f"lease {self._lease_id:x} expired")
 
-    async def _open_watch(self, session: EtcdSession, resync: bool = False) -> Any:
+    async def _open_watch(self, session: EtcdSession, resync: bool = False) -> Watch:
         """Resume the watch from the view's revision + 1, or resync in full and watch on.
 
         A full resync is made for a new view, when ``resync`` is true (the
@@ -362,7 +363,7 @@ class ClusterLink(AsyncResource):
         self._emit(self.view.resync(items, revision))
         return await session.watch(prefix, revision + 1)
 
-    async def _consume(self, session: EtcdSession, watch: Any) -> None:
+    async def _consume(self, session: EtcdSession, watch: Watch) -> None:
         while True:
             try:
                 async for kind, key, value, revision in session.events(watch):
@@ -382,6 +383,82 @@ class ClusterLink(AsyncResource):
                 self.on_events(events)
             except Exception:
                 self.log.exception("cluster_event_sink_failed")
+
+
+MAX_IN_FLIGHT = 512
+"""Most changes a daemon has sent to etcd without an answer yet."""
+
+
+class _Publisher:
+    """Sends a link's unsent changes on one session, pipelined, and tracks their answers.
+
+    At most `MAX_IN_FLIGHT` changes await their answer at a time (the rest
+    stay unsent, in order, and go as answers come). ``failed`` gets the
+    first refused or lost change's error; the session then ends.
+    """
+
+    def __init__(self, link: ClusterLink, session: EtcdSession, lease: int) -> None:
+        self.link = link
+        self.session = session
+        self.lease = lease
+        self.in_flight = 0
+        self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle: asyncio.Future[None] | None = None
+        self._stopped = False
+
+    def send(self) -> None:
+        """Send the link's unsent changes now (up to the in-flight limit)."""
+        dirty, desired = self.link._dirty, self.link._desired
+        while dirty and self.in_flight < MAX_IN_FLIGHT and not self._stopped:
+            key = next(iter(dirty))
+            try:
+                answer = self.session.send_change(key, desired.get(key), self.lease)
+            except EtcdUnavailable as e:
+                self._fail(e)
+                return
+            del dirty[key]
+            self.in_flight += 1
+            answer.add_done_callback(self._answered)
+        self._check_idle()
+
+    async def wait_idle(self) -> None:
+        """Wait until every change is sent and answered (raise what `failed` holds)."""
+        while self.in_flight or self.link._dirty:
+            self._idle = asyncio.get_running_loop().create_future()
+            done, _ = await asyncio.wait(
+                [self._idle, self.failed], return_when=asyncio.FIRST_COMPLETED
+            )
+            if self.failed in done:
+                self.failed.result()
+
+    def stop(self) -> None:
+        """Send nothing more (the session is ending)."""
+        self._stopped = True
+        if not self.failed.done():
+            self.failed.cancel()
+        elif not self.failed.cancelled():
+            self.failed.exception()  # retrieved: the session has ended on some error
+
+    def _answered(self, answer: asyncio.Future[None]) -> None:
+        self.in_flight -= 1
+        if answer.cancelled():
+            self._fail(EtcdUnavailable("a change sent to etcd was cancelled"))
+        elif (error := answer.exception()) is not None:
+            self._fail(error)
+        else:
+            self.send()
+
+    def _check_idle(self) -> None:
+        if self.in_flight or self.link._dirty or self._stopped:
+            return
+        self.link._published.set()
+        if self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+
+    def _fail(self, error: BaseException) -> None:
+        self._stopped = True
+        if not self.failed.done():
+            self.failed.set_exception(error)
 
 
 def _retry_delays() -> Iterator[float]:
