@@ -21,7 +21,13 @@ process holds the clients.
 etcd's data directory is on tmpfs (``/dev/shm``) where there is one, so the
 figures measure the registry's path rather than the disk's fsync latency
 (a production etcd on SSD adds its own write latency, ~1-10 ms, to the
-cross-daemon figures).
+cross-daemon figures). etcd runs with ``GOMAXPROCS=1`` (the `EtcdServer`
+default), as befits a member sharing two cores with three busy processes;
+``BENCH_ETCD_GOMAXPROCS=0`` gives it Go's default instead.
+
+The CPU time of each process (etcd, daemon A, daemon B, the bench's
+clients) over the cross-daemon loop is reported per change (a registration
+or a release), from ``/proc/PID/stat`` and ``getrusage``.
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
+import resource
 import signal
 import socket
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -51,6 +60,24 @@ N_STREAM = 200
 TTL = 5
 _LISTENING = re.compile(rb"listening on \S+:(\d+)")
 _DATA_PARENT = "/dev/shm" if Path("/dev/shm").is_dir() else None  # tmpfs: no fsync latency
+
+
+_CPU_PARTS = ("cpu etcd", "cpu A", "cpu B", "cpu bench")
+
+
+def _go_max_procs() -> int | None:
+    value = int(os.environ.get("BENCH_ETCD_GOMAXPROCS", "1"))
+    return value or None
+
+
+def _cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of process ``pid``, or of this one [s]."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _daemon(etcd: EtcdServer, host: str) -> RegistryServer:
@@ -76,7 +103,7 @@ async def _two_hosts(etcd: EtcdServer):
             await on_a.register("bench.warmup", 44_999)
             await on_b.wait_for("bench.warmup", timeout=10)
             await on_a.release(44_999)
-            yield on_a, on_b
+            yield on_a, on_b, [proc.pid for proc in procs]
     finally:
         for proc in procs:
             proc.terminate()
@@ -99,12 +126,15 @@ async def _start_daemon(etcd: EtcdServer, host: str) -> tuple[asyncio.subprocess
     return proc, int(match.group(1))
 
 
-async def _ours_watch(etcd: EtcdServer) -> list[float]:
+async def _ours_watch(etcd: EtcdServer) -> tuple[list[float], list[float]]:
+    """Latencies [s], and CPU per change [s] of etcd, daemon A, daemon B, the bench."""
     latencies = []
     async with (
-        _two_hosts(etcd) as (on_a, on_b),
+        _two_hosts(etcd) as (on_a, on_b, pids),
         on_b.watch(service="bench.peer", initial=False) as events,
     ):
+        processes = [etcd.pid, *pids, None]
+        cpu_before = [_cpu_seconds(pid) for pid in processes]
         for i in range(N_WATCH):
             port = 45_000 + i % 1000
             t0 = time.perf_counter()
@@ -115,7 +145,11 @@ async def _ours_watch(etcd: EtcdServer) -> list[float]:
             await registering
             await on_a.release(port)
             assert (await asyncio.wait_for(anext(events), 10)).kind == "removed"
-    return latencies
+        cpu = [
+            (_cpu_seconds(pid) - before) / (2 * N_WATCH)
+            for pid, before in zip(processes, cpu_before, strict=True)
+        ]
+    return latencies, cpu
 
 
 async def _raw_watch() -> list[float]:
@@ -165,7 +199,7 @@ async def _ours_connect(etcd: EtcdServer) -> list[float]:
 
     log = structlog.get_logger("bench")
     times = []
-    async with _two_hosts(etcd) as (on_a, on_b):
+    async with _two_hosts(etcd) as (on_a, on_b, _):
         for i in range(N_CONNECT):
             service = f"bench.server{i}"
             server = await asyncio.start_server(lambda r, w: w.close(), HOST_A, 0)
@@ -224,7 +258,7 @@ async def _etcd_restart(etcd: EtcdServer) -> tuple[int, int]:
     seen: list[int] = []
     ended = asyncio.Event()
     async with (
-        _two_hosts(etcd) as (on_a, on_b),
+        _two_hosts(etcd) as (on_a, on_b, _),
         on_b.watch(beginswith="bench.s", initial=False) as events,
     ):
 
@@ -254,10 +288,15 @@ async def _all(runs: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {k: [] for k in ("watch", "raw_watch", "conn", "raw_conn")}
     out["death"] = []
     out["lost"] = []
+    for part in _CPU_PARTS:
+        out[part] = []
     with TemporaryDirectory(dir=_DATA_PARENT) as tmp:
-        async with EtcdServer(Path(tmp)) as etcd:
+        async with EtcdServer(Path(tmp), go_max_procs=_go_max_procs()) as etcd:
             for _ in range(runs):
-                out["watch"] += await _ours_watch(etcd)
+                latencies, cpu = await _ours_watch(etcd)
+                out["watch"] += latencies
+                for part, seconds in zip(_CPU_PARTS, cpu, strict=True):
+                    out[part].append(seconds)
                 out["raw_watch"] += await _raw_watch()
                 out["conn"] += await _ours_connect(etcd)
                 out["raw_conn"] += await _raw_connect()
@@ -283,6 +322,21 @@ def _latency(name: str, ours: list[float], raw: list[float], note: str) -> list[
     ]
 
 
+def _cpu_figure(r: dict[str, list[float]]) -> Figure:
+    """CPU per change of all four processes (median of the runs), parts in the note [ms]."""
+    totals = [sum(parts) * 1e3 for parts in zip(*(r[p] for p in _CPU_PARTS), strict=True)]
+    parts = ", ".join(f"{p[4:]} {statistics.median(r[p]) * 1e3:.2f}" for p in _CPU_PARTS)
+    return Figure(
+        "cluster: CPU per change, all processes",
+        "ms",
+        statistics.median(totals),
+        None,
+        higher_is_better=False,
+        runs=totals,
+        note=f"{parts} (etcd GOMAXPROCS={_go_max_procs() or 'default'})",
+    )
+
+
 def run(runs: int) -> list[Figure]:
     r = asyncio.run(_all(runs))
     return [
@@ -292,6 +346,7 @@ def run(runs: int) -> list[Figure]:
             r["raw_watch"],
             "register on A → added on B via etcd; baseline: 2-hop raw line relay",
         ),
+        _cpu_figure(r),
         *_latency(
             "cluster: connect-on-advertise",
             r["conn"],

@@ -69,7 +69,9 @@ def _json_reply(reply: GatewayReply) -> dict[str, Any]:
 
 
 def _ignore(reply: GatewayReply) -> None:
-    _json_reply(reply)
+    """Check an answer whose content is not needed (a 200 is read no further)."""
+    if reply.status != 200:
+        _json_reply(reply)
 
 
 def _ssl_context(settings: ClusterSettings) -> ssl.SSLContext | None:

@@ -200,7 +200,7 @@ class ClusterLink(AsyncResource):
             "ttl": self.settings.ttl,
             "revision": self.view.revision,
             "published": len(self._desired),
-            "unpublished": len(self._dirty),
+            "unpublished": len(self._dirty) + (self._publisher.in_flight if self._publisher else 0),
             "remote_entries": len(self.view),
             "sessions": self.sessions,
             "resyncs": self.resyncs,
