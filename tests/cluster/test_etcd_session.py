@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -305,15 +304,15 @@ async def test_cancelling_a_request_waiting_for_the_connection_leaves_the_connec
 
 
 async def test_a_session_to_a_port_where_nothing_listens_fails_quickly() -> None:
+    """Refused at once: well within T, though each request may wait a minute."""
     with socket.socket() as sock:  # a port that was free a moment ago, now closed
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = ClusterSettings((("127.0.0.1", port),), op_timeout=5.0)
-    started = time.monotonic()
+    settings = ClusterSettings((("127.0.0.1", port),), op_timeout=60.0)
     async with EtcdSession(settings, "127.0.0.1", port) as session:
         with pytest.raises(EtcdUnavailable, match="cannot connect"):
             async with asyncio.timeout(T):
                 await session.grant(5)
         with pytest.raises(EtcdUnavailable, match="cannot connect"):  # and stays failed
-            await session.revision(PREFIX)
-    assert time.monotonic() - started < 1.0  # refused at once, not the 5 s op_timeout
+            async with asyncio.timeout(T):
+                await session.revision(PREFIX)
