@@ -170,8 +170,12 @@ class EtcdSession:
             return self._connection
         if self._connecting is None:
             self._connecting = asyncio.create_task(self._connect())
-        connection = await asyncio.shield(self._connecting)
+        connecting = self._connecting
+        # asyncio.wait: a cancellation of the caller propagates (the connect goes on);
+        # the connect's own, by close(), must reach the caller as EtcdUnavailable
+        await asyncio.wait([connecting])
         self._check_open()  # close() has closed the connection
+        connection = connecting.result()
         self._connection = connection
         return connection
 

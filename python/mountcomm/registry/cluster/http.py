@@ -123,8 +123,8 @@ class ResponseReader:
     -----
     Bodies without a length (read until the connection closes) are not
     supported: etcd sends every response either sized or chunked. ``1xx``
-    responses are skipped. Each byte of a head is searched at most twice
-    however it arrives. After an error every `feed` raises again.
+    responses are skipped. Each byte of a head or a line is searched at
+    most a few times however it arrives. After an error every `feed` raises again.
     """
 
     def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
@@ -184,13 +184,16 @@ class ResponseReader:
         return True
 
     def _line(self) -> bytes | None:
-        end = self._buffer.find(b"\r\n", 0, MAX_LINE + 2)
+        end = self._buffer.find(b"\r\n", self._searched, MAX_LINE + 2)
         if end < 0:
-            if len(self._buffer) > MAX_LINE:
+            # a line of MAX_LINE bytes may have its CR here and its LF still to come
+            if len(self._buffer) >= MAX_LINE + 2:
                 raise HttpProtocolError(f"a line longer than {MAX_LINE} bytes")
+            self._searched = max(0, len(self._buffer) - 1)
             return None
         line = bytes(self._buffer[:end])
         del self._buffer[: end + 2]
+        self._searched = 0
         return line
 
     def _head(self, events: list[ResponseEvent]) -> bool:

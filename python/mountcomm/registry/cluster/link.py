@@ -422,13 +422,21 @@ class _Publisher:
         self._check_idle()
 
     async def wait_idle(self) -> None:
-        """Wait until every change is sent and answered (raise what `failed` holds)."""
+        """Wait until every change is sent and answered.
+
+        Raises
+        ------
+        EtcdUnavailable
+            What `failed` holds; or, if `stop` came first, that the publisher stopped.
+        """
         while self.in_flight or self.link._dirty:
             self._idle = asyncio.get_running_loop().create_future()
             done, _ = await asyncio.wait(
                 [self._idle, self.failed], return_when=asyncio.FIRST_COMPLETED
             )
             if self.failed in done:
+                if self.failed.cancelled():  # stop(): not a cancellation of the caller
+                    raise EtcdUnavailable("the publisher stopped with changes unanswered")
                 self.failed.result()
 
     def stop(self) -> None:
