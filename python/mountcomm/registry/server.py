@@ -455,9 +455,11 @@ class RegistryServer(AsyncResource):
             if session.buffered and (not before or session.buffered < before + len(data)):
                 # a new incomplete line began: its time runs from now
                 conn.line_started = asyncio.get_running_loop().time()
+            if out.events and self.cluster is not None:
+                self.cluster.local_changed(out.events)  # the longest way goes first
             if out.data:
                 writer.write(out.data)
-            self._publish(out.events, conn)
+            self._push(out.events, conn)
             for pid in out.watch_pids:
                 if self._pidwatch is not None:
                     self._pidwatch.watch(pid)

@@ -2,9 +2,9 @@
 
 `EtcdSession` talks to one etcd endpoint through its v3 JSON gateway
 (``POST /v3/kv/put`` and so on; see `gateway`), on the caller's event loop,
-with no client library and no thread. Changes sent with `put_nowait` and
-`delete_nowait` are pipelined on one connection, and etcd applies them in the
-order sent. Every failure of etcd (unreachable, timed out, refused) is raised
+with no client library and no thread. Changes sent with
+`EtcdSession.send_change` are pipelined on one connection, and etcd applies
+them in the order sent. Every failure of etcd (unreachable, timed out, refused) is raised
 as `EtcdUnavailable`; a watch whose start revision was compacted raises
 `RevisionCompacted`.
 """
