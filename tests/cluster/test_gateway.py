@@ -14,6 +14,7 @@ from mountcomm.registry.cluster.gateway import (
     GatewayClosed,
     GatewayConnection,
     GatewayReply,
+    GatewayStream,
 )
 from mountcomm.registry.cluster.http import HttpProtocolError
 
@@ -318,6 +319,13 @@ async def test_drain_returns_when_nothing_is_buffered(gateway: FakeGateway) -> N
 
 
 # ---- streams -------------------------------------------------------------------------
+async def open_stream(connection: GatewayConnection, peer: Peer) -> GatewayStream:
+    """Open a stream on ``connection``, which ``peer`` starts (200, chunked)."""
+    opening = asyncio.ensure_future(connection.stream("/v3/watch", {}))
+    await peer.read_request()
+    peer.start_stream()
+    async with asyncio.timeout(T):
+        return await opening
 
 
 async def test_stream_yields_json_lines_across_chunks(gateway: FakeGateway) -> None:
@@ -366,11 +374,7 @@ async def test_stream_raises_when_the_connection_drops(gateway: FakeGateway) -> 
 
 async def test_close_ends_a_stream_with_gateway_closed(gateway: FakeGateway) -> None:
     connection, peer = await gateway.connect()
-    opening = asyncio.ensure_future(connection.stream("/v3/watch", {}))
-    await peer.read_request()
-    peer.start_stream()
-    async with asyncio.timeout(T):
-        stream = await opening
+    stream = await open_stream(connection, peer)
     waiting = asyncio.ensure_future(anext(stream))
     connection.close()
     with pytest.raises(GatewayClosed, match="was closed"):
@@ -383,11 +387,7 @@ async def test_a_stream_message_that_is_not_json_ends_the_connection(
 ) -> None:
     connection, peer = await gateway.connect()
     try:
-        opening = asyncio.ensure_future(connection.stream("/v3/watch", {}))
-        await peer.read_request()
-        peer.start_stream()
-        async with asyncio.timeout(T):
-            stream = await opening
+        stream = await open_stream(connection, peer)
         peer.chunk(b"[1, 2]\n")
         with pytest.raises(GatewayClosed, match="not an object") as caught:
             async with asyncio.timeout(T):
@@ -421,11 +421,7 @@ async def test_stream_needs_a_connection_of_its_own(gateway: FakeGateway) -> Non
         peer.respond(b"1")
         async with asyncio.timeout(T):
             assert await pending == (200, 1)
-        opening = asyncio.ensure_future(connection.stream("/v3/watch", {}))
-        await peer.read_request()
-        peer.start_stream()
-        async with asyncio.timeout(T):
-            await opening
+        await open_stream(connection, peer)
         with pytest.raises(RuntimeError, match="carries a stream"):
             connection.request("/x", {}, as_json)
         with pytest.raises(RuntimeError, match="connection of its own"):
@@ -437,11 +433,7 @@ async def test_stream_needs_a_connection_of_its_own(gateway: FakeGateway) -> Non
 async def test_reading_pauses_at_the_high_water_mark_and_resumes(gateway: FakeGateway) -> None:
     connection, peer = await gateway.connect()
     try:
-        opening = asyncio.ensure_future(connection.stream("/v3/watch", {}))
-        await peer.read_request()
-        peer.start_stream()
-        async with asyncio.timeout(T):
-            stream = await opening
+        stream = await open_stream(connection, peer)
         transport = connection._transport
         assert transport is not None and transport.is_reading()
         count = STREAM_HIGH_WATER + 10

@@ -99,7 +99,7 @@ class EtcdServer(AsyncResource):
         core). The default, 1, suits a test member that shares the machine
         with the code under test: Go's scheduler then keeps to one thread
         running Go code instead of spinning on every core while looking for
-        work (on a 2-core machine, a third of etcd's CPU time per change).
+        work (see doc/performance.md, "Cluster (etcd)").
 
     Attributes
     ----------
