@@ -25,7 +25,7 @@ from mountcomm.registry.cluster.etcd import (
     _watch_result,
 )
 from mountcomm.registry.cluster.gateway import GatewayReply
-from mountcomm.testing.etcd import EtcdServer
+from mountcomm.testing.etcd import EtcdServer, EtcdUnavailableError
 
 T = 10.0
 """Bound on any wait for etcd [s]."""
@@ -83,6 +83,11 @@ def test_json_reply_of_a_body_that_is_no_json_object(body: bytes, status: int) -
     with pytest.raises(EtcdUnavailable, match=f"HTTP {status}") as caught:
         _json_reply(GatewayReply(status, body))
     assert not isinstance(caught.value, EtcdRequestError)
+
+
+def test_json_reply_of_an_etcd_without_the_gateway_says_so() -> None:
+    with pytest.raises(EtcdUnavailable, match=r"HTTP 404.*enable-grpc-gateway=false"):
+        _json_reply(GatewayReply(404, b"404 page not found\n"))
 
 
 # ---- _watch_result -------------------------------------------------------------------
@@ -316,3 +321,20 @@ async def test_a_session_to_a_port_where_nothing_listens_fails_quickly() -> None
         with pytest.raises(EtcdUnavailable, match="cannot connect"):  # and stays failed
             async with asyncio.timeout(T):
                 await session.revision(PREFIX)
+
+
+async def test_an_etcd_without_its_json_gateway_is_named_as_the_cause(tmp_path):
+    server = EtcdServer(tmp_path, extra_args=["--enable-grpc-gateway=false"])
+    try:
+        await server.start()
+    except EtcdUnavailableError as e:
+        await server.close()
+        pytest.skip(f"etcd cannot run here: {e}")
+    try:
+        settings = ClusterSettings(server.endpoints, op_timeout=T)
+        async with EtcdSession(settings, *server.endpoints[0]) as session:
+            with pytest.raises(EtcdUnavailable, match=r"HTTP 404.*enable-grpc-gateway=false"):
+                async with asyncio.timeout(T):
+                    await session.grant(5)
+    finally:
+        await server.close()

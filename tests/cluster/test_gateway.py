@@ -459,3 +459,34 @@ async def test_open_to_a_closed_port_raises_oserror(gateway: FakeGateway) -> Non
     await gateway.close()
     with pytest.raises(OSError):
         await GatewayConnection.open("127.0.0.1", port, timeout=T)
+
+
+class _PausingStub:
+    """What a `GatewayStream` calls on its connection (reading is never paused here)."""
+
+    def _pause_reading(self) -> None:
+        raise AssertionError("not expected")
+
+    def _resume_reading(self) -> None:
+        pass
+
+
+def test_a_long_stream_line_in_many_chunks_is_searched_in_linear_time() -> None:
+    """Each byte of a streamed line is searched for its end once, however it is split."""
+
+    class CountingBuffer(bytearray):
+        scanned = 0
+
+        def find(self, sub, start=None, end=None):  # type: ignore[no-untyped-def,override]
+            self.scanned += len(self) - (start or 0)
+            return super().find(sub, start, end)
+
+    line = json.dumps({"pad": "p" * 200_000}).encode() + b"\n"
+    stream = GatewayStream(_PausingStub(), 1 << 20)  # type: ignore[arg-type]
+    stream._partial = buffer = CountingBuffer()  # instrumentation
+    for i in range(0, len(line), 1000):
+        stream._data(line[i : i + 1000])
+    assert stream._messages.popleft() == {"pad": "p" * 200_000}
+    assert stream._partial is buffer
+    # searching from the start of the line on every chunk would scan ~len(line)**2 / 2000
+    assert buffer.scanned <= 2 * len(line)

@@ -29,6 +29,7 @@ import signal
 import socket
 import tempfile
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 
 from .._lifecycle import AsyncResource
@@ -100,6 +101,8 @@ class EtcdServer(AsyncResource):
         with the code under test: Go's scheduler then keeps to one thread
         running Go code instead of spinning on every core while looking for
         work (see doc/performance.md, "Cluster (etcd)").
+    extra_args : sequence of `str`
+        More etcd command-line flags, e.g. ``["--enable-grpc-gateway=false"]``.
 
     Attributes
     ----------
@@ -118,10 +121,12 @@ class EtcdServer(AsyncResource):
         tls: tuple[str, str, str] | None = None,
         netns: str | None = None,
         go_max_procs: int | None = 1,
+        extra_args: Sequence[str] = (),
     ) -> None:
         if go_max_procs is not None and go_max_procs < 1:
             raise ValueError(f"go_max_procs must be at least 1, got {go_max_procs}")
         self.go_max_procs = go_max_procs
+        self.extra_args = tuple(extra_args)
         self.host = host
         self.tls = tls
         self.netns = netns
@@ -199,6 +204,7 @@ class EtcdServer(AsyncResource):
             "--log-level=info",
             "--logger=zap",
             *self._tls_args(),
+            *self.extra_args,
         ]
 
     def _tls_args(self) -> list[str]:

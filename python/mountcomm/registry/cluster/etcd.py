@@ -54,9 +54,10 @@ def _json_reply(reply: GatewayReply) -> dict[str, Any]:
     try:
         message = json.loads(body.split(b"\n", 1)[0]) if body else {}
     except ValueError:
-        raise EtcdUnavailable(f"etcd answered HTTP {reply.status}: {body[:200]!r}") from None
+        message = None
     if not isinstance(message, dict):
-        raise EtcdUnavailable(f"etcd answered HTTP {reply.status}: {body[:200]!r}")
+        hint = _NO_GATEWAY if reply.status == 404 else ""
+        raise EtcdUnavailable(f"etcd answered HTTP {reply.status}: {body[:200]!r}{hint}")
     error = message.get("error")
     if isinstance(error, dict):  # the shape of an error inside a streamed answer
         message = error
@@ -66,6 +67,12 @@ def _json_reply(reply: GatewayReply) -> dict[str, Any]:
         raise EtcdRequestError(str(text), int(code) if isinstance(code, int) else 0)
     result = message.get("result", message)
     return result if isinstance(result, dict) else {}
+
+
+_NO_GATEWAY = (
+    " (is this etcd ≥ 3.4 with its JSON gateway on? It is unless etcd runs with"
+    " --enable-grpc-gateway=false)"
+)
 
 
 def _ignore(reply: GatewayReply) -> None:

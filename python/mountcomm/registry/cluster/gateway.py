@@ -103,9 +103,10 @@ class GatewayStream:
     # ---- fed by the connection ----------------------------------------------------
 
     def _data(self, data: bytes) -> None:
+        searched = len(self._partial)  # the bytes before hold no line end
         self._partial += data
         start = 0
-        while (end := self._partial.find(b"\n", start)) >= 0:
+        while (end := self._partial.find(b"\n", max(start, searched))) >= 0:
             line = bytes(self._partial[start:end]).strip()
             start = end + 1
             if line:
