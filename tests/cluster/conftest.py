@@ -25,10 +25,9 @@ T = 10.0
 """Generous bound on any wait [s]."""
 
 
-@pytest.fixture
-async def etcd(tmp_path) -> AsyncIterator[EtcdServer]:
-    """A private etcd on free loopback ports, with a temporary data directory."""
-    server = EtcdServer(tmp_path)
+@contextlib.asynccontextmanager
+async def running(server: EtcdServer) -> AsyncIterator[EtcdServer]:
+    """Start ``server`` (the test is skipped, saying why, if etcd cannot run here); stop it."""
     try:
         await server.start()
     except EtcdUnavailableError as e:
@@ -38,6 +37,13 @@ async def etcd(tmp_path) -> AsyncIterator[EtcdServer]:
         yield server
     finally:
         await server.close()
+
+
+@pytest.fixture
+async def etcd(tmp_path) -> AsyncIterator[EtcdServer]:
+    """A private etcd on free loopback ports, with a temporary data directory."""
+    async with running(EtcdServer(tmp_path)) as server:
+        yield server
 
 
 def cluster_settings(etcd: EtcdServer, ttl: int = TTL) -> ClusterSettings:

@@ -25,7 +25,9 @@ from mountcomm.registry.cluster.etcd import (
     _watch_result,
 )
 from mountcomm.registry.cluster.gateway import GatewayReply
-from mountcomm.testing.etcd import EtcdServer, EtcdUnavailableError
+from mountcomm.testing.etcd import EtcdServer
+
+from .conftest import running
 
 T = 10.0
 """Bound on any wait for etcd [s]."""
@@ -324,17 +326,10 @@ async def test_a_session_to_a_port_where_nothing_listens_fails_quickly() -> None
 
 
 async def test_an_etcd_without_its_json_gateway_is_named_as_the_cause(tmp_path):
-    server = EtcdServer(tmp_path, extra_args=["--enable-grpc-gateway=false"])
-    try:
-        await server.start()
-    except EtcdUnavailableError as e:
-        await server.close()
-        pytest.skip(f"etcd cannot run here: {e}")
-    try:
+    gateway_off = EtcdServer(tmp_path, extra_args=["--enable-grpc-gateway=false"])
+    async with running(gateway_off) as server:
         settings = ClusterSettings(server.endpoints, op_timeout=T)
         async with EtcdSession(settings, *server.endpoints[0]) as session:
             with pytest.raises(EtcdUnavailable, match=r"HTTP 404.*enable-grpc-gateway=false"):
                 async with asyncio.timeout(T):
                     await session.grant(5)
-    finally:
-        await server.close()

@@ -13,9 +13,9 @@ import pytest
 from mountcomm.registry.client import PortRegistry
 from mountcomm.registry.cluster import ClusterSettings
 from mountcomm.registry.server import RegistryServer
-from mountcomm.testing.etcd import EtcdServer, EtcdUnavailableError, etcd_binary
+from mountcomm.testing.etcd import EtcdServer, etcd_binary
 
-from .conftest import HOST_A, HOST_B, TTL, T
+from .conftest import HOST_A, HOST_B, TTL, T, running
 
 
 def openssl(*args: str, cwd: Path) -> None:
@@ -47,15 +47,8 @@ async def tls_etcd(tmp_path):
         tmp_path,
         tls=(str(certs / "server.pem"), str(certs / "server.key"), str(certs / "ca.pem")),
     )
-    try:
-        await server.start()
-    except EtcdUnavailableError as e:
-        await server.close()
-        pytest.skip(f"etcd cannot run here: {e}")
-    try:
+    async with running(server):
         yield server, certs
-    finally:
-        await server.close()
 
 
 async def test_daemons_share_entries_through_an_etcd_that_requires_client_certificates(
