@@ -176,8 +176,7 @@ async def test_no_answer_in_time_ends_the_connection(gateway: FakeGateway) -> No
     connection, peer = await gateway.connect(timeout=0.2)
     try:
         futures = [connection.request("/x", {}, as_json) for _ in range(3)]
-        for _ in range(3):
-            await peer.read_request()
+        # the peer reads nothing: after the timeout its buffered requests may be reset away
         for future in futures:
             with pytest.raises(GatewayClosed, match=r"did not answer within 0\.2 s"):
                 async with asyncio.timeout(T):
@@ -191,8 +190,12 @@ async def test_no_answer_in_time_ends_the_connection(gateway: FakeGateway) -> No
 
 
 async def test_each_answer_restarts_the_timer(gateway: FakeGateway) -> None:
-    """Answers that come in time keep the connection, and the next one is timed anew."""
-    connection, peer = await gateway.connect(timeout=0.5)
+    """Answers that come in time keep the connection, and the next one is timed anew.
+
+    The timeout leaves the first answer a full second: a loaded machine must
+    not turn "in time" into "late".
+    """
+    connection, peer = await gateway.connect(timeout=1.0)
     try:
         first = connection.request("/x", {}, as_json)
         await peer.read_request()
