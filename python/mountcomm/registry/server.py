@@ -455,11 +455,7 @@ class RegistryServer(AsyncResource):
             if session.buffered and (not before or session.buffered < before + len(data)):
                 # a new incomplete line began: its time runs from now
                 conn.line_started = asyncio.get_running_loop().time()
-            if out.events and self.cluster is not None:
-                self.cluster.local_changed(out.events)  # the longest way goes first
-            if out.data:
-                writer.write(out.data)
-            self._push(out.events, conn)
+            self._publish(out.events, conn, reply=out.data)
             for pid in out.watch_pids:
                 if self._pidwatch is not None:
                     self._pidwatch.watch(pid)
@@ -485,10 +481,22 @@ class RegistryServer(AsyncResource):
     def _status(self) -> dict[str, Any]:
         return {"cluster": None if self.cluster is None else self.cluster.status()}
 
-    def _publish(self, events: Sequence[PortEvent], origin: _Connection | None = None) -> None:
-        """Local ``events``: publish them to the cluster, push them to the watchers."""
+    def _publish(
+        self,
+        events: Sequence[PortEvent],
+        origin: _Connection | None = None,
+        reply: bytes | bytearray = b"",
+    ) -> None:
+        """Local ``events``: publish them to the cluster, push them to the watchers.
+
+        The cluster goes first (its way to other hosts is the longest), then
+        ``reply`` to ``origin`` (whose session made the events), then the
+        other watchers.
+        """
         if events and self.cluster is not None:
             self.cluster.local_changed(events)
+        if reply and origin is not None:
+            origin.writer.write(reply)
         self._push(events, origin)
 
     def _push(self, events: Sequence[PortEvent], origin: _Connection | None = None) -> None:

@@ -308,12 +308,12 @@ class EtcdServer(AsyncResource):
         async with asyncio.timeout(10), self._session() as session:
             await session.put(sentinel, b"", 0)  # the watch ends on reaching it
             watch = await session.watch("/", start_revision)
-            async for kind, key, _, revision in session.events(watch):
-                if key == sentinel:
-                    break
-                if key.startswith(prefix) and key < prefix_range_end(prefix):
-                    out.append((kind, key, revision))
-            watch.close()
+            async with contextlib.aclosing(session.events(watch)) as events:  # closes the watch
+                async for kind, key, _, revision in events:
+                    if key == sentinel:
+                        break
+                    if key.startswith(prefix) and key < prefix_range_end(prefix):
+                        out.append((kind, key, revision))
             await session.delete(sentinel)
         return out
 

@@ -25,7 +25,7 @@ import asyncio
 import base64
 import json
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Literal
 
 from .errors import EtcdRequestError, EtcdUnavailable, RevisionCompacted
@@ -294,7 +294,7 @@ class EtcdSession:
             raise
         return Watch(connection, stream)
 
-    async def events(self, watch: Watch) -> AsyncIterator[WatchEvent]:
+    async def events(self, watch: Watch) -> AsyncGenerator[WatchEvent, None]:
         """Yield the events of ``watch`` until it ends (then return) or fails (raise)."""
         try:
             async for message in watch.stream:
