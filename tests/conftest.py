@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.as_nobody"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from typing import Any
 
 import pytest
@@ -17,6 +15,7 @@ from mountcomm.registry import RegistryHarness
 from mountcomm.sim.devices import Severity
 from mountcomm.sim.devices.base import Timings
 
+from ..as_nobody import Nobody
 from .helpers import T
 
 HOST = "127.0.0.1"
@@ -247,17 +246,11 @@ async def test_advertisements_survive_a_registry_restart(port_registry: Registry
         await ctrl.close()
 
 
-@pytest.mark.skipif(
-    not (hasattr(os, "getuid") and os.getuid() == 0 and shutil.which("setpriv")),
-    reason="needs root and setpriv (to advertise as user nobody)",
-)
 async def test_a_client_never_connects_to_another_users_advertisement(
-    port_registry: RegistryHarness,
+    port_registry: RegistryHarness, nobody: Nobody
 ) -> None:
     """User nobody advertises mount.csc.command first, on a lower port: a man in the
     middle. The console finds the controller of its own user instead."""
-    from tests.registry.test_trust import as_nobody, end
-
     accepted: list[int] = []
 
     def rogue_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -265,19 +258,21 @@ async def test_a_client_never_connects_to_another_users_advertisement(
         writer.close()
 
     rogue = await asyncio.start_server(rogue_handler, HOST, 0)
-    hijacker = await as_nobody(port_registry.port, rogue.sockets[0].getsockname()[1])
-    ctrl = controller(await port_registry.new_client())
-    mount = client(port_registry.client)
     try:
-        async with asyncio.timeout(T):
-            await ctrl.start()
-            await mount.start()
-        assert mount.communicator.client_port == ctrl.command_port(Source.CSC)
-        await take_command(mount)
-        assert accepted == []  # the rogue port was never even tried
+        rogue_port = rogue.sockets[0].getsockname()[1]
+        async with nobody.registered(port_registry.host, port_registry.port, rogue_port):
+            ctrl = controller(await port_registry.new_client())
+            mount = client(port_registry.client)
+            try:
+                async with asyncio.timeout(T):
+                    await ctrl.start()
+                    await mount.start()
+                assert mount.communicator.client_port == ctrl.command_port(Source.CSC)
+                await take_command(mount)
+                assert accepted == []  # the rogue port was never even tried
+            finally:
+                await mount.close()
+                await ctrl.close()
     finally:
-        await mount.close()
-        await ctrl.close()
-        await end(hijacker)
         rogue.close()
         await rogue.wait_closed()

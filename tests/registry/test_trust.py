@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,29 +12,17 @@ from mountcomm.registry import PortRegistry
 from mountcomm.registry.client import ANY_USER
 from mountcomm.registry.harness import RegistryHarness
 
-from ..as_nobody import needs_root, register_as_nobody, release
+from ..as_nobody import Nobody
 from .conftest import T
-
-pytestmark = needs_root
-
-
-async def as_nobody(port: int, *ports: int) -> asyncio.subprocess.Process:
-    """A client as user nobody that registers ``ports`` on the harness's daemon."""
-    return await register_as_nobody("127.0.0.1", port, *ports, timeout=T)
-
-
-async def end(proc: asyncio.subprocess.Process) -> None:
-    await release(proc, T)
 
 
 @pytest.fixture
-async def hijacker(port_registry: RegistryHarness) -> AsyncIterator[asyncio.subprocess.Process]:
+async def hijacker(
+    port_registry: RegistryHarness, nobody: Nobody
+) -> AsyncIterator[asyncio.subprocess.Process]:
     """User nobody holds mount.csc.command on a low port, before anyone else."""
-    proc = await as_nobody(port_registry.port, 1111)
-    try:
+    async with nobody.registered(port_registry.host, port_registry.port, 1111) as proc:
         yield proc
-    finally:
-        await end(proc)
 
 
 async def test_an_untrusted_entry_is_never_chosen(
@@ -81,7 +70,7 @@ async def test_named_users_are_trusted(
 
 
 async def test_the_network_classes_connect_only_to_trusted_peers(
-    port_registry: RegistryHarness,
+    port_registry: RegistryHarness, nobody: Nobody
 ) -> None:
     """`connect_service` (client_service= / command_service=) goes through the watch."""
     from mountcomm import log as mlog
@@ -90,11 +79,17 @@ async def test_the_network_classes_connect_only_to_trusted_peers(
     def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
 
-    servers = [await asyncio.start_server(accept, "127.0.0.1", 0) for _ in range(2)]
-    # the man in the middle holds the lower port: a lookup by lowest port picks it
-    rogue_port, honest_port = sorted(s.sockets[0].getsockname()[1] for s in servers)
-    proc = await as_nobody(port_registry.port, rogue_port)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        servers = []
+        for _ in range(2):
+            server = await asyncio.start_server(accept, "127.0.0.1", 0)
+            stack.push_async_callback(_close_server, server)
+            servers.append(server)
+        # the man in the middle holds the lower port: a lookup by lowest port picks it
+        rogue_port, honest_port = sorted(s.sockets[0].getsockname()[1] for s in servers)
+        await stack.enter_async_context(
+            nobody.registered(port_registry.host, port_registry.port, rogue_port)
+        )
         owner = await port_registry.new_client()
         task = asyncio.create_task(
             connect_service(
@@ -108,8 +103,8 @@ async def test_the_network_classes_connect_only_to_trusted_peers(
         link, found = await asyncio.wait_for(task, T)
         link.close()
         assert found == honest_port  # never nobody's rogue port, though it was first
-    finally:
-        await end(proc)
-        for server in servers:
-            server.close()
-            await server.wait_closed()
+
+
+async def _close_server(server: asyncio.Server) -> None:
+    server.close()
+    await server.wait_closed()
