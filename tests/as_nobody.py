@@ -38,12 +38,12 @@ _PACKAGES = ("mountcomm", "structlog", "yaml")
 
 _SCRIPT = f"""
 import asyncio, sys
-sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, sys.argv[2])
 from mountcomm.registry import PortRegistry
 
 async def main():
-    async with PortRegistry(sys.argv[2], int(sys.argv[3]), timeout=5) as registry:
-        for port in sys.argv[4:]:
+    async with PortRegistry(sys.argv[3], int(sys.argv[4]), timeout=float(sys.argv[1])) as registry:
+        for port in sys.argv[5:]:
             await registry.register({SERVICE!r}, int(port))
         print("registered", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -82,6 +82,7 @@ class Nobody:
             "-I",
             "-c",
             _SCRIPT,
+            str(T),
             self.path,
             host,
             str(port),

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 
 import pytest
 
+from tests.timing import UNIT
+
+TEST_LIMIT = 60 * UNIT
+"""pytest-timeout's limit on one test, fixtures included [s]."""
+
 pytest_plugins = ["pytester", "tests.as_nobody"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Give pytest-timeout its limit in test units, unless the command line or
+    ``PYTEST_TIMEOUT`` names one (pytest-timeout reads it in its own configure)."""
+    if config.getoption("timeout", None) is None and "PYTEST_TIMEOUT" not in os.environ:
+        config.option.timeout = TEST_LIMIT
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

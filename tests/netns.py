@@ -61,6 +61,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.timing import UNIT
+
 __all__ = [
     "Namespace",
     "NamespaceLoop",
@@ -72,9 +74,9 @@ __all__ = [
 
 _T = TypeVar("_T")
 _CLONE_NEWNET = 0x40000000
-_COMMAND_TIMEOUT = 10.0
+_COMMAND_TIMEOUT = 10 * UNIT
 """Bound on each ``ip`` / ``sysctl`` command [s]."""
-_LOOP_CLOSE_TIMEOUT = 5.0
+_LOOP_CLOSE_TIMEOUT = 5 * UNIT
 """Bound on stopping a namespace's loop thread [s]."""
 
 

@@ -26,6 +26,7 @@ from mountcomm import MockController, MountClient, Source, commands
 from mountcomm.commanding.lifecycle import ClientState
 from mountcomm.exceptions import CommandTimeout, MountcommError
 from mountcomm.sim import Executed, Timings
+from tests.timing import UNIT
 
 from .netns import NamespaceLoop, VethNetwork, veth_network
 
@@ -40,17 +41,17 @@ __all__ = [
     "pin_neighbours",
 ]
 
-ACK_TIMEOUT = 1.0
+ACK_TIMEOUT = 1.0 * UNIT
 """The client's ACK timeout in the rig [s]."""
 
-DONE_MARGIN = 0.5
+DONE_MARGIN = 0.5 * UNIT
 """The client's DONE margin in the rig [s]."""
 
-COMMAND_BOUND = ACK_TIMEOUT + DONE_MARGIN + 1.0
+COMMAND_BOUND = ACK_TIMEOUT + DONE_MARGIN + 1.0 * UNIT
 """Every command ends within this [s]: its ACK timeout, or its ACK's duration
 (at most a few tens of ms with `Timings.fast`) plus the DONE margin, plus slack."""
 
-SETUP_BOUND = 10.0
+SETUP_BOUND = 10 * UNIT
 """Bound on starting or stopping either side [s]."""
 
 TYPED = (MountcommError, ConnectionError, TimeoutError)

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.timing import UNIT
+
 from .docblocks import (
     Block,
     Doc,
@@ -122,7 +124,7 @@ def test_console_blocks_run(block: Block) -> None:
             capture_output=True,
             text=True,
             env=env,
-            timeout=30,
+            timeout=30 * UNIT,
             check=False,
         )
         assert result.returncode == 0, f"{block.where}: {command}: {result.stderr}"

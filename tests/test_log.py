@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 from mountcomm import log as mlog
 from mountcomm.protocol import commands
 from mountcomm.testing.harness import connected_communicator_pair
+from tests.timing import UNIT
 
 
 @pytest.fixture(autouse=True)
@@ -258,7 +259,7 @@ async def test_library_object_with_no_logger_prints_nothing(
     caplog.set_level(logging.DEBUG, logger="mountcomm")
     async with connected_communicator_pair() as (console, controller):
         await console.write(commands.Enable(sequence_id=1))
-        await asyncio.wait_for(controller.read(), 10)
+        await asyncio.wait_for(controller.read(), 10 * UNIT)
     assert capsys.readouterr() == ("", "")
     names = {r.name for r in caplog.records}
     assert "mountcomm.net.client_server_pair" in names
@@ -289,7 +290,11 @@ def test_a_program_that_configures_nothing_sees_nothing() -> None:
         "get_logger(None, 'x').error('an_error', detail=1)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+        check=False,
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.timing import UNIT
+
 STRICT_MODE_ARGS = (
     "-p",
     "no:cacheprovider",
@@ -12,7 +14,7 @@ STRICT_MODE_ARGS = (
     "-o",
     "asyncio_mode=strict",
     "-o",
-    "timeout=20",
+    f"timeout={20 * UNIT}",
 )
 """pytest-asyncio's default (strict) mode, warnings as errors, and a timeout so
 that a hang fails instead of stalling the suite."""

@@ -10,7 +10,9 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
 
-T = 20.0
+from tests.timing import UNIT
+
+T = 20 * UNIT
 """Upper bound of any wait on a CLI process [s]."""
 
 

@@ -8,6 +8,7 @@ import io
 import pytest
 
 from mountcomm.cli.demo import run_demo
+from tests.timing import UNIT
 
 from .demo_plan import SHORT_PLAN
 from .launch import cli_process, interrupt
@@ -15,7 +16,7 @@ from .launch import cli_process, interrupt
 
 async def test_demo_runs_and_summarises() -> None:
     out = io.StringIO()
-    status = await asyncio.wait_for(run_demo(SHORT_PLAN, out), 30)
+    status = await asyncio.wait_for(run_demo(SHORT_PLAN, out), 30 * UNIT)
     text = out.getvalue()
     assert status == 0, text
     assert "BothAxesMove" in text and "done" in text

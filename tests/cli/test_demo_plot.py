@@ -10,6 +10,7 @@ from pathlib import Path
 from mountcomm.cli.demo import run_demo
 from mountcomm.cli.plot import plot_file
 from mountcomm.telemetry import Recorder, read_record
+from tests.timing import UNIT
 
 from .demo_plan import SHORT_PLAN
 
@@ -18,7 +19,7 @@ async def test_demo_output_names_on_off_and_lists_only_arrivals(tmp_path: Path) 
     out = io.StringIO()
     path = tmp_path / "demo.jsonl"
     with Recorder(path) as recorder:
-        status = await asyncio.wait_for(run_demo(SHORT_PLAN, out, recorder=recorder), 30)
+        status = await asyncio.wait_for(run_demo(SHORT_PLAN, out, recorder=recorder), 30 * UNIT)
     text = out.getvalue()
     assert status == 0, text
     for name in ("AzimuthAxisEnableTracking", "ElevationAxisEnableTracking"):
@@ -61,7 +62,7 @@ async def test_demo_plot_option_writes_a_png(tmp_path: Path) -> None:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), 50)
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 50 * UNIT)
     assert proc.returncode == 0, stderr.decode()
     assert stdout.decode().rstrip().endswith(f"plot written to {out}")
     assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

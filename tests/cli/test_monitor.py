@@ -16,10 +16,11 @@ from mountcomm.cli.monitor import axis_state, format_json, format_sample, render
 from mountcomm.sim.controller import MockController
 from mountcomm.sim.devices import Mount
 from mountcomm.telemetry import read_record, utc_to_tai
+from tests.timing import UNIT
 
 from .launch import run_cli, spawn_cli
 
-T = 20.0
+T = 20 * UNIT
 NEW_YEAR_TAI = utc_to_tai(1798761600.25)  # 2027-01-01T00:00:00.250Z
 
 

@@ -16,8 +16,9 @@ from mountcomm.exceptions import CommandRejected
 from mountcomm.protocol import Source, commands
 from mountcomm.sim import MockController, SimulatedConsole, Timings
 from mountcomm.telemetry import Recorder, TelemetryClient, read_record
+from tests.timing import UNIT
 
-T = 20.0
+T = 20 * UNIT
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -13,6 +13,7 @@ import pytest
 from mountcomm.registry.cluster import ClusterSettings
 from mountcomm.registry.server import RegistryServer
 from mountcomm.testing.etcd import EtcdServer, EtcdUnavailableError
+from tests.timing import UNIT
 
 TTL = 2
 """Lease TTL of the test daemons [s] (short, to see a host's death quickly)."""
@@ -21,7 +22,7 @@ HOST_A = "127.0.0.2"
 HOST_B = "127.0.0.3"
 """The two "hosts": loopback addresses of their own."""
 
-T = 10.0
+T = 10 * UNIT
 """Generous bound on any wait [s]."""
 
 
@@ -48,7 +49,7 @@ async def etcd(tmp_path) -> AsyncIterator[EtcdServer]:
 
 def cluster_settings(etcd: EtcdServer, ttl: int = TTL) -> ClusterSettings:
     """Settings of a daemon of the test cluster."""
-    return ClusterSettings(etcd.endpoints, ttl=ttl, op_timeout=1.0)
+    return ClusterSettings(etcd.endpoints, ttl=ttl, op_timeout=1.0 * UNIT)
 
 
 def daemon(etcd: EtcdServer, host: str, **kwargs) -> RegistryServer:
@@ -168,7 +169,7 @@ async def start_daemon_process(
         stderr=asyncio.subprocess.DEVNULL,
     )
     assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 10)
+    line = await asyncio.wait_for(proc.stdout.readline(), T)
     match = _LISTENING.search(line)
     if match is None:
         proc.kill()

@@ -26,10 +26,11 @@ from mountcomm.registry.cluster.etcd import (
 )
 from mountcomm.registry.cluster.gateway import GatewayReply
 from mountcomm.testing.etcd import EtcdServer
+from tests.timing import UNIT
 
 from .conftest import running
 
-T = 10.0
+T = 10 * UNIT
 """Bound on any wait for etcd [s]."""
 
 PREFIX = "/session-test/"
@@ -139,7 +140,7 @@ def test_watch_result_that_is_not_an_object() -> None:
 @pytest.fixture
 async def session(etcd: EtcdServer) -> AsyncIterator[EtcdSession]:
     host, port = etcd.endpoints[0]
-    async with EtcdSession(ClusterSettings(etcd.endpoints, op_timeout=5.0), host, port) as s:
+    async with EtcdSession(ClusterSettings(etcd.endpoints, op_timeout=5 * UNIT), host, port) as s:
         yield s
 
 
@@ -266,7 +267,7 @@ async def test_a_watch_from_a_compacted_revision_raises_revision_compacted(
 
 async def test_close_is_idempotent_and_ends_watches(etcd: EtcdServer) -> None:
     host, port = etcd.endpoints[0]
-    session = EtcdSession(ClusterSettings(etcd.endpoints, op_timeout=5.0), host, port)
+    session = EtcdSession(ClusterSettings(etcd.endpoints, op_timeout=5 * UNIT), host, port)
     async with asyncio.timeout(T):
         watch = await session.watch(PREFIX, await session.revision(PREFIX) + 1)
         waiting = asyncio.ensure_future(collect(session, watch, 1))
@@ -286,7 +287,7 @@ async def test_close_during_the_first_connect_fails_the_waiting_request(
 ) -> None:
     """A request waiting for the connection gets EtcdUnavailable, not a stray CancelledError."""
     host, port = etcd.endpoints[0]
-    session = EtcdSession(ClusterSettings(etcd.endpoints, op_timeout=5.0), host, port)
+    session = EtcdSession(ClusterSettings(etcd.endpoints, op_timeout=5 * UNIT), host, port)
     request = asyncio.ensure_future(session.revision(PREFIX))
     await asyncio.sleep(0)  # one step of the request: it starts the connect and waits
     connecting = session._connecting

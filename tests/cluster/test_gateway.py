@@ -17,8 +17,9 @@ from mountcomm.registry.cluster.gateway import (
     GatewayStream,
 )
 from mountcomm.registry.cluster.http import HttpProtocolError
+from tests.timing import UNIT
 
-T = 5.0
+T = 5 * UNIT
 """Bound on every wait for the peer [s]."""
 
 
@@ -195,7 +196,7 @@ async def test_each_answer_restarts_the_timer(gateway: FakeGateway) -> None:
     The timeout leaves the first answer a full second: a loaded machine must
     not turn "in time" into "late".
     """
-    connection, peer = await gateway.connect(timeout=1.0)
+    connection, peer = await gateway.connect(timeout=1.0 * UNIT)
     try:
         first = connection.request("/x", {}, as_json)
         await peer.read_request()

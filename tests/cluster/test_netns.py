@@ -15,10 +15,11 @@ import time
 import pytest
 
 from mountcomm.testing.etcd import EtcdServer, EtcdUnavailableError
+from tests.timing import UNIT
 
 from .conftest import _LISTENING, TTL
 
-T = 10.0
+T = 10 * UNIT
 
 # Holds a port registered on host A until its stdin closes.
 OWNER = """

@@ -11,6 +11,7 @@ from mountcomm.registry.client import PortRegistry
 from mountcomm.registry.cluster import ClusterSettings, ClusterView
 from mountcomm.registry.cluster.etcd import EtcdSession
 from mountcomm.registry.server import RegistryServer
+from tests.timing import UNIT
 
 from .conftest import HOST_A, HOST_B, TTL, Proxy, T, daemon, two_hosts
 
@@ -107,7 +108,7 @@ async def test_etcd_killed_and_restarted_mid_stream_loses_and_repeats_nothing(et
 
 async def _value_at(etcd, key: bytes, revision: int) -> bytes | None:
     """The value ``key`` was given at ``revision`` (read from etcd's history)."""
-    settings = ClusterSettings(etcd.endpoints, op_timeout=5.0)
+    settings = ClusterSettings(etcd.endpoints, op_timeout=5 * UNIT)
     async with EtcdSession(settings, *etcd.endpoints[0]) as session:
         return await session.value_at(key, revision)
 
@@ -119,7 +120,7 @@ async def test_a_view_that_missed_compacted_history_resyncs_in_full(etcd):
             sock.bind((HOST_A, 0))
         port = [sock.getsockname()[1] for sock in sockets]
         async with Proxy(etcd.endpoints[0]) as proxy:
-            settings = ClusterSettings(proxy.endpoints, ttl=TTL, op_timeout=1.0)
+            settings = ClusterSettings(proxy.endpoints, ttl=TTL, op_timeout=1.0 * UNIT)
             b = RegistryServer(HOST_B, 0, pool=None, cluster=settings)
             async with daemon(etcd, HOST_A) as a, b:
                 await a.cluster.wait_connected(T)
@@ -171,7 +172,7 @@ async def test_a_dead_endpoint_is_skipped_for_the_next(etcd):
     with socket.socket() as sock:  # a port where nothing listens
         sock.bind(("127.0.0.1", 0))
         dead = ("127.0.0.1", sock.getsockname()[1])
-    settings = ClusterSettings((dead, *etcd.endpoints), ttl=TTL, op_timeout=1.0)
+    settings = ClusterSettings((dead, *etcd.endpoints), ttl=TTL, op_timeout=1.0 * UNIT)
     async with RegistryServer(HOST_A, 0, pool=None, cluster=settings) as a:
         await a.cluster.wait_connected(T)
         host, port = etcd.endpoints[0]

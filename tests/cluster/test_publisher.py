@@ -10,8 +10,9 @@ import pytest
 from mountcomm.registry.cluster import ClusterSettings
 from mountcomm.registry.cluster.errors import EtcdRequestError, EtcdUnavailable
 from mountcomm.registry.cluster.link import MAX_IN_FLIGHT, ClusterLink, _Publisher
+from tests.timing import UNIT
 
-T = 5.0
+T = 5 * UNIT
 """Bound on any wait [s]."""
 
 LEASE = 0x1234

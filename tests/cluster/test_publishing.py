@@ -8,12 +8,13 @@ import socket
 from collections.abc import Iterator
 
 from mountcomm.registry.client import PortRegistry
+from tests.timing import UNIT
 
 from .conftest import daemon
 
 HOST_A = "127.0.0.2"
 HOST_B = "127.0.0.3"
-T = 10.0
+T = 10 * UNIT
 N = 30
 
 

@@ -14,12 +14,13 @@ from mountcomm.registry.client import PortRegistry
 from mountcomm.registry.cluster import ClusterSettings
 from mountcomm.registry.server import RegistryServer
 from mountcomm.testing.etcd import EtcdServer, etcd_binary
+from tests.timing import UNIT
 
 from .conftest import HOST_A, HOST_B, TTL, T, running
 
 
 def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30 * UNIT)
 
 
 def make_certificates(d: Path) -> None:
@@ -58,7 +59,7 @@ async def test_daemons_share_entries_through_an_etcd_that_requires_client_certif
     settings = ClusterSettings(
         etcd.endpoints,
         ttl=TTL,
-        op_timeout=2.0,
+        op_timeout=2 * UNIT,
         ca_file=str(certs / "ca.pem"),
         cert_file=str(certs / "client.pem"),
         key_file=str(certs / "client.key"),
@@ -79,7 +80,7 @@ async def test_daemons_share_entries_through_an_etcd_that_requires_client_certif
 
 async def test_a_daemon_without_a_client_certificate_stays_stale_and_says_why(tls_etcd):
     etcd, certs = tls_etcd
-    settings = ClusterSettings(etcd.endpoints, op_timeout=1.0, ca_file=str(certs / "ca.pem"))
+    settings = ClusterSettings(etcd.endpoints, op_timeout=1.0 * UNIT, ca_file=str(certs / "ca.pem"))
     async with RegistryServer(HOST_A, 0, pool=None, cluster=settings) as a:
         with pytest.raises(TimeoutError):
             await a.cluster.wait_connected(2.0)
@@ -96,7 +97,7 @@ def etcdctl(etcd: EtcdServer, *args: str) -> None:
         [str(binary), f"--endpoints=http://{etcd.host}:{etcd.client_port}", *args],
         check=True,
         capture_output=True,
-        timeout=30,
+        timeout=30 * UNIT,
     )
 
 
@@ -104,7 +105,7 @@ async def test_daemons_log_in_to_an_etcd_with_authentication(etcd, tmp_path):
     await asyncio.to_thread(etcdctl, etcd, "user", "add", "root", "--new-user-password=rootpw")
     await asyncio.to_thread(etcdctl, etcd, "auth", "enable")
     good = ClusterSettings(etcd.endpoints, ttl=TTL, user="root", password="rootpw")
-    bad = ClusterSettings(etcd.endpoints, op_timeout=1.0, user="root", password="wrong")
+    bad = ClusterSettings(etcd.endpoints, op_timeout=1.0 * UNIT, user="root", password="wrong")
     async with (
         RegistryServer(HOST_A, 0, pool=None, cluster=good) as a,
         RegistryServer(HOST_B, 0, pool=None, cluster=bad) as b,

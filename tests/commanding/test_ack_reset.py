@@ -22,9 +22,10 @@ from mountcomm import ClientServerPair, MountClient
 from mountcomm.commanding import ClientState
 from mountcomm.exceptions import CommandTimeout, ConnectionClosedError
 from mountcomm.protocol import commands, replies
+from tests.timing import UNIT
 
 HOST = "127.0.0.1"
-T = 5.0  # bound on any wait for the peer [s]
+T = 5 * UNIT  # bound on any wait for the peer [s]
 N = 500  # commands queued behind the one that times out (about 40 KiB: no drain)
 PEER_RCVBUF = 4096  # the peer's receive buffer [bytes] (Linux doubles it)
 

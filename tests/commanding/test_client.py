@@ -22,9 +22,10 @@ from mountcomm.exceptions import (
 from mountcomm.protocol import MAX_SEQUENCE_ID, Source, commands, replies
 from mountcomm.protocol.commands import Command
 from mountcomm.testing.harness import mount_client_with_peer
+from tests.timing import UNIT
 
 HOST = "127.0.0.1"
-T = 5.0  # bound on any wait for the peer [s]
+T = 5 * UNIT  # bound on any wait for the peer [s]
 LONG = 60.0  # a command timeout that never fires during a test [s]
 ALL_IDS = IdRange(1, MAX_SEQUENCE_ID)
 

@@ -18,9 +18,10 @@ from mountcomm.exceptions import ConnectionClosedError
 from mountcomm.protocol import commands, replies
 from mountcomm.protocol.commands import Command
 from mountcomm.testing.harness import mount_client_with_peer
+from tests.timing import UNIT
 
 HOST = "127.0.0.1"
-T = 5.0  # bound on any wait for the peer [s]
+T = 5 * UNIT  # bound on any wait for the peer [s]
 LONG = 60.0  # a command timeout that never fires during a test [s]
 MARKER = replies.OnStateInfoReply(description="marker", timestamp=1.0e9)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from mountcomm.commanding.timer import DeadlineTimer
+from tests.timing import UNIT
 
 
 async def test_arm_keeps_the_earliest_deadline_and_fires_once() -> None:
@@ -27,7 +28,7 @@ async def test_arm_keeps_the_earliest_deadline_and_fires_once() -> None:
     assert timer.when == now + 3600
     timer.arm(now)  # earlier: the timer moves (and is due at once)
     assert timer.when == now
-    await asyncio.wait_for(fired.wait(), 5)
+    await asyncio.wait_for(fired.wait(), 5 * UNIT)
     assert len(calls) == 1
     assert timer.when is None  # fired: not armed any more
 

@@ -11,6 +11,7 @@ import structlog
 from mountcomm.commanding.unsolicited import UnsolicitedDispatcher, UnsolicitedReplies
 from mountcomm.exceptions import ConnectionClosedError
 from mountcomm.protocol import replies
+from tests.timing import UNIT
 
 
 def state(i: int) -> replies.OnStateInfoReply:
@@ -43,7 +44,7 @@ async def test_cancelling_anext_loses_nothing(unit: float) -> None:
         await asyncio.wait_for(anext(subscription), unit)
     reply = state(1)
     subscription.put(reply)
-    assert await asyncio.wait_for(anext(subscription), 1) is reply
+    assert await asyncio.wait_for(anext(subscription), 1 * UNIT) is reply
 
 
 async def test_waiting_consumer_is_woken() -> None:
@@ -52,7 +53,7 @@ async def test_waiting_consumer_is_woken() -> None:
     # Callbacks run in order: the consumer starts waiting before the put.
     reply = state(7)
     asyncio.get_running_loop().call_soon(subscription.put, reply)
-    assert await asyncio.wait_for(task, 1) is reply
+    assert await asyncio.wait_for(task, 1 * UNIT) is reply
 
 
 async def test_end_with_error_delivers_queue_then_raises_once() -> None:
@@ -132,10 +133,10 @@ async def test_second_waiting_consumer_is_refused_and_the_first_still_served() -
         await anext(subscription)
     reply = state(1)
     subscription.put(reply)
-    assert await asyncio.wait_for(first, 1) is reply  # not left waiting forever
+    assert await asyncio.wait_for(first, 1 * UNIT) is reply  # not left waiting forever
     # Once nobody waits, another task may take the next reply.
     subscription.put(state(2))
-    assert await asyncio.wait_for(anext(subscription), 1) == state(2)
+    assert await asyncio.wait_for(anext(subscription), 1 * UNIT) == state(2)
 
 
 async def test_several_consumers_each_get_every_reply() -> None:
@@ -145,7 +146,7 @@ async def test_several_consumers_each_get_every_reply() -> None:
     await asyncio.sleep(0)  # one loop turn: all three are waiting
     for i in range(3):  # before any consumer runs: each queue drops its oldest
         hub.dispatch(state(i))
-    assert [await asyncio.wait_for(w, 1) for w in waiting] == [state(1)] * 3
+    assert [await asyncio.wait_for(w, 1 * UNIT) for w in waiting] == [state(1)] * 3
     assert [c.dropped for c in consumers] == [1, 1, 1]
     consumers[0].close()
     hub.dispatch(state(3))

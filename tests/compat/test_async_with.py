@@ -12,9 +12,10 @@ import pytest
 import mountcomm
 from mountcomm.net.server import OneClientServer
 from mountcomm.sim.telemetry import TelemetryClient, TelemetryServer
+from tests.timing import UNIT
 
 HOST = "127.0.0.1"
-TIMEOUT = 5.0
+TIMEOUT = 5 * UNIT
 
 EXEMPT = {
     "mountcomm.registry.pidwatch.PidWatcher": "a helper of RegistryServer with no start: "

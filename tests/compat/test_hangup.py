@@ -18,11 +18,12 @@ from mountcomm import Communicator
 from mountcomm.exceptions import ConnectionClosedError, MountcommError
 from mountcomm.net import IncompleteFrameError
 from mountcomm.protocol import commands, replies
+from tests.timing import UNIT
 
 from ..net.helpers import reset
 
 HOST = "127.0.0.1"
-TIMEOUT = 5.0
+TIMEOUT = 5 * UNIT
 log = logging.getLogger("compat")
 
 

@@ -12,11 +12,12 @@ import pytest
 from mountcomm import OneClientServer
 from mountcomm.protocol import MAX_SEQUENCE_ID, commands, replies
 from mountcomm.testing.harness import connected_communicator_pair
+from tests.timing import UNIT
 
 from ..protocol.support import required_kwargs
 
 HOST = "127.0.0.1"
-TIMEOUT = 5.0
+TIMEOUT = 5 * UNIT
 log = logging.getLogger("compat")
 
 

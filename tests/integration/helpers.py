@@ -7,8 +7,9 @@ from types import TracebackType
 from typing import Any
 
 from mountcomm import PortRegistry
+from tests.timing import UNIT
 
-T = 5.0
+T = 5 * UNIT
 """The one timeout unit of these tests [s]: every await on a peer is bounded by it."""
 
 

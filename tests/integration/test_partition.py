@@ -53,6 +53,7 @@ from tests.partition import (
     PartitionRig,
     partition_rig,
 )
+from tests.timing import UNIT
 
 DETECTION_BOUND = 10.0
 """A partition with no traffic is noticed within this [s] (keepalive: 5 s by default)."""
@@ -66,7 +67,7 @@ NEXT_COMMAND_BOUND = 2.0
 FLOWING = 20
 """Commands done before the cable is pulled."""
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(30 * UNIT)
 
 
 def _done(outcomes: list[Outcome], since: float = 0.0) -> int:

@@ -10,8 +10,9 @@ from typing import Any
 
 from mountcomm import Communicator
 from mountcomm.testing.harness import connected_communicator_pair
+from tests.timing import UNIT
 
-STD_TIMEOUT = 5.0
+STD_TIMEOUT = 5 * UNIT
 LOCAL_HOST = "127.0.0.1"
 
 

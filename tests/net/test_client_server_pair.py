@@ -14,6 +14,7 @@ import structlog
 from mountcomm import ClientServerPair, OneClientServer
 from mountcomm.net import client_server_pair as csp_module
 from mountcomm.sockets import TcpKeepalive, coerce_keepalive
+from tests.timing import UNIT
 
 from .helpers import LOCAL_HOST, STD_TIMEOUT, StateWatcher, free_port
 
@@ -154,7 +155,7 @@ async def test_connect_retries_when_every_address_refuses(monkeypatch: pytest.Mo
 
 async def test_connect_timeout_raises_timeout_error() -> None:
     pair = ClientServerPair(
-        "timeout", LOCAL_HOST, free_port(), LOCAL_HOST, 0, None, False, connect_timeout=0.2
+        "timeout", LOCAL_HOST, free_port(), LOCAL_HOST, 0, None, False, connect_timeout=0.2 * UNIT
     )
     pair.connect_retry_interval = 0.02
     try:

@@ -7,8 +7,9 @@ import logging
 
 from mountcomm import Communicator, SubsystemId
 from mountcomm.protocol import commands, replies
+from tests.timing import UNIT
 
-STD_TIMEOUT = 5
+STD_TIMEOUT = 5 * UNIT
 LOCAL_HOST = "127.0.0.1"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import mountcomm.protocol
+from tests.timing import UNIT
 
 from .. import imports
 
@@ -33,7 +34,7 @@ def test_import_loads_neither_asyncio_nor_socket() -> None:
         """
     ).format(forbidden=set(FORBIDDEN))
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30 * UNIT, check=False
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""

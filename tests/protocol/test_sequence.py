@@ -21,6 +21,7 @@ from mountcomm.protocol import (
     next_sequence_id,
     sequence,
 )
+from tests.timing import UNIT
 
 
 def test_max_is_largest_signed_32_bit_int() -> None:
@@ -113,7 +114,7 @@ def test_two_processes_start_at_different_ids() -> None:
                 capture_output=True,
                 text=True,
                 check=True,
-                timeout=30,
+                timeout=30 * UNIT,
             ).stdout
         )
         for _ in range(2)
@@ -140,7 +141,11 @@ print(child, next_sequence_id())
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
 def test_a_forked_child_does_not_repeat_the_parent_ids() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True, check=True, timeout=30
+        [sys.executable, "-c", FORK_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30 * UNIT,
     ).stdout
     child_id, parent_id = map(int, out.split())
     # Without reseeding after fork, the child's id would equal the parent's next one.

@@ -11,8 +11,9 @@ from typing import Any
 
 from mountcomm.registry import probe
 from mountcomm.registry.server import RegistryServer
+from tests.timing import UNIT
 
-T = 5.0
+T = 5 * UNIT
 """The one timeout unit of these tests [s]: every await on a peer is bounded by it."""
 
 

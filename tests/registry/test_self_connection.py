@@ -138,7 +138,7 @@ def test_port_registry_reconnection_skips_self_connections() -> None:
             await client.register("svc", 5000)
             while not records.count("registry_self_connection"):
                 records.event.clear()
-                await asyncio.wait_for(records.event.wait(), 5)
+                await asyncio.wait_for(records.event.wait(), T)
             port_range(P, P + 1)
             server = None
             for _ in range(100):  # an attempt in flight may hold P for a moment
@@ -148,8 +148,8 @@ def test_port_registry_reconnection_skips_self_connections() -> None:
                     break
                 except OSError:
                     records.event.clear()
-                    await asyncio.wait_for(records.event.wait(), 5)
-            await asyncio.wait_for(client.wait_connected(), 10)
+                    await asyncio.wait_for(records.event.wait(), T)
+            await asyncio.wait_for(client.wait_connected(), 2 * T)
             entries = [e.as_dict() for e in await client.list_ports()]
             await client.close()
             await server.close()

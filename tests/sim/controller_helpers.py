@@ -13,8 +13,9 @@ from mountcomm.protocol import commands, replies
 from mountcomm.protocol.enums import Source
 from mountcomm.sim.controller import MockController
 from mountcomm.sim.devices import Timings
+from tests.timing import UNIT
 
-STD_TIMEOUT = 5.0
+STD_TIMEOUT = 5 * UNIT
 HOST = "127.0.0.1"
 
 FAST_LIMITS = {

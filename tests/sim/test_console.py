@@ -17,6 +17,7 @@ from mountcomm.protocol import commands, replies
 from mountcomm.protocol.enums import ReplyCode, Source
 from mountcomm.sim.console import Pause, SimulatedConsole
 from mountcomm.sim.controller import tai_now
+from tests.timing import UNIT
 
 from .controller_helpers import STD_TIMEOUT, fast_controller
 
@@ -68,7 +69,9 @@ async def test_mount_client_slews_tracks_and_sees_in_position() -> None:
 async def test_fault_knobs_seen_through_mount_client() -> None:
     async with (
         fast_controller() as controller,
-        SimulatedConsole(controller, role=CSC, ack_timeout=1.0, done_margin=0.2) as csc,
+        SimulatedConsole(
+            controller, role=CSC, ack_timeout=1.0 * UNIT, done_margin=0.2 * UNIT
+        ) as csc,
     ):
         await csc.take_command()
         controller.reject_next(1, "maintenance")

@@ -20,6 +20,7 @@ import pytest
 from mountcomm.protocol import replies
 from mountcomm.protocol.enums import Source
 from mountcomm.sockets import TcpKeepalive
+from tests.timing import UNIT
 
 from .controller_helpers import console, fast_controller
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="network namespaces need root (CI runs as root)"
 )
 
-T = 30.0
+T = 30 * UNIT
 
 CONSOLE_SCRIPT = textwrap.dedent(
     """
@@ -52,7 +53,7 @@ CONSOLE_SCRIPT = textwrap.dedent(
 
 
 def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10 * UNIT)
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def veth() -> Iterator[tuple[str, str, str, str]]:
         yield netns, there, ours, theirs
     finally:
         for args in (["link", "del", here], ["netns", "del", netns]):
-            subprocess.run(["ip", *args], check=False, capture_output=True, timeout=10)
+            subprocess.run(["ip", *args], check=False, capture_output=True, timeout=10 * UNIT)
 
 
 async def _line(proc: asyncio.subprocess.Process) -> str:

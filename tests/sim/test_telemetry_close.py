@@ -6,8 +6,9 @@ import asyncio
 import socket
 
 from mountcomm.sim.telemetry import TelemetryServer
+from tests.timing import UNIT
 
-T = 10.0
+T = 10 * UNIT
 
 
 async def test_close_is_bounded_with_a_client_that_never_reads() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -19,6 +20,9 @@ import sys
 from mountcomm.telemetry import TelemetryClient, encode_sample
 
 PORT = 40000  # a private namespace: no other user of this port
+
+# the bound on each wait [s]: 20 units of the suite (tests/timing.py), passed by environment
+T = 20 * float(os.environ.get("MOUNTCOMM_TEST_TIMEOUT_FACTOR", "1"))
 SELF_CONNECTIONS = 3  # before the server starts listening
 
 
@@ -71,16 +75,14 @@ async def main() -> int:
         await reader.read()
         writer.close()
 
-    client = TelemetryClient(
-        "127.0.0.1", PORT, log, connect_timeout=20, connect_retry_interval=0.05
-    )
+    client = TelemetryClient("127.0.0.1", PORT, log, connect_timeout=T, connect_retry_interval=0.05)
     starting = asyncio.create_task(client.start())
-    await asyncio.wait_for(watch.opened, 20)
+    await asyncio.wait_for(watch.opened, T)
     server = await asyncio.start_server(serve, sock=watch.listener)
     try:
-        await asyncio.wait_for(starting, 20)
+        await asyncio.wait_for(starting, T)
         samples = aiter(client)
-        got = await asyncio.wait_for(anext(samples), 20)
+        got = await asyncio.wait_for(anext(samples), T)
         await samples.aclose()
         if got["topicID"] != 15:
             print(f"FAIL unexpected sample: {got}")

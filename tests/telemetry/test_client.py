@@ -15,8 +15,9 @@ from mountcomm import sim
 from mountcomm.exceptions import ConnectionClosedError
 from mountcomm.sim.telemetry import TelemetryServer
 from mountcomm.telemetry import TelemetryClient, TelemetryTopicId
+from tests.timing import UNIT
 
-T = 10.0  # bound on every wait for the peer [s]
+T = 10 * UNIT  # bound on every wait for the peer [s]
 
 
 @pytest.fixture
@@ -139,7 +140,7 @@ async def test_refused_without_connect_timeout_raises_at_once() -> None:
 async def test_connect_timeout_retries_then_names_host_and_port() -> None:
     with refusing_port() as sock:
         port = sock.getsockname()[1]
-        client = TelemetryClient("127.0.0.1", port, connect_timeout=0.3)
+        client = TelemetryClient("127.0.0.1", port, connect_timeout=0.3 * UNIT)
         with pytest.raises(TimeoutError, match=f"127.0.0.1:{port} within 0.3 s.*refused"):
             await asyncio.wait_for(client.start(), T)
         await client.close()

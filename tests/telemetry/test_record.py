@@ -13,8 +13,9 @@ from mountcomm.protocol import Source, commands
 from mountcomm.protocol.enums import ReplyCode
 from mountcomm.sim import MockController, SimulatedConsole, Timings
 from mountcomm.telemetry import Recorder, read_record
+from tests.timing import UNIT
 
-T = 10.0
+T = 10 * UNIT
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.timing import UNIT
+
 SCRIPT = Path(__file__).with_name("selfconnect_script.py")
 
 
@@ -30,7 +32,7 @@ async def test_self_connection_is_detected_and_retried() -> None:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 50)
+    out, err = await asyncio.wait_for(proc.communicate(), 50 * UNIT)
     assert proc.returncode == 0, (out + err).decode()
     status, self_connections, warnings = out.decode().split()
     assert status == "OK"
