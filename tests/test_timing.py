@@ -35,4 +35,3 @@ def test_every_bound_is_a_multiple_of_the_unit() -> None:
         20 * timing.UNIT,
         60 * timing.UNIT,
     )
-

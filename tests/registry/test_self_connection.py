@@ -30,7 +30,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 _PRELUDE = """
-import asyncio, json, logging, subprocess
+import asyncio, json, logging, os, subprocess
+
+UNIT = float(os.environ.get("MOUNTCOMM_TEST_TIMEOUT_FACTOR", "1"))  # tests/timing.py
 
 P = 40001
 
@@ -138,7 +140,7 @@ def test_port_registry_reconnection_skips_self_connections() -> None:
             await client.register("svc", 5000)
             while not records.count("registry_self_connection"):
                 records.event.clear()
-                await asyncio.wait_for(records.event.wait(), T)
+                await asyncio.wait_for(records.event.wait(), 5 * UNIT)
             port_range(P, P + 1)
             server = None
             for _ in range(100):  # an attempt in flight may hold P for a moment
@@ -148,8 +150,8 @@ def test_port_registry_reconnection_skips_self_connections() -> None:
                     break
                 except OSError:
                     records.event.clear()
-                    await asyncio.wait_for(records.event.wait(), T)
-            await asyncio.wait_for(client.wait_connected(), 2 * T)
+                    await asyncio.wait_for(records.event.wait(), 5 * UNIT)
+            await asyncio.wait_for(client.wait_connected(), 10 * UNIT)
             entries = [e.as_dict() for e in await client.list_ports()]
             await client.close()
             await server.close()

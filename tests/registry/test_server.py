@@ -310,7 +310,7 @@ def talk(sock, requests):
     stream.close()
     sock.close()
     return replies
-tcp = socket.create_connection(("127.0.0.1", port), timeout=5 * UNIT)
+tcp = socket.create_connection(("127.0.0.1", port), timeout=5)
 unix_sock = socket.socket(socket.AF_UNIX)
 unix_sock.settimeout(5)
 unix_sock.connect("\\0" + unix[1:])

@@ -22,7 +22,7 @@ async def test_mount(mount_client):
 async def test_pair(communicator_pair):
     console, controller = communicator_pair
     await console.write(commands.Enable(sequence_id=1))
-    assert (await asyncio.wait_for(controller.read(), 10 * UNIT)).sequence_id == 1
+    assert (await asyncio.wait_for(controller.read(), 10)).sequence_id == 1
 
 async def test_registry(port_registry):
     await port_registry.client.register("svc", 5000)
