@@ -189,8 +189,20 @@ class PartitionRig:
         return await self.a.run(_console_gone, self.controller, bound)
 
     async def wait_connected(self, bound: float) -> float:
-        """Wait until the client is connected again; return when [monotonic]."""
-        return await self.b.run(_wait_connected, self.mount, bound)
+        """Wait until the client is connected again, and the controller holds that
+        connection as its console's; return when [monotonic].
+
+        The client's connect succeeds as soon as the controller's kernel accepts it,
+        which may be before the controller has seen the stale connection of before
+        the partition end; until it has, it refuses the new one (one console per
+        role). So the reconnection is complete only when both ends agree.
+        """
+        async with asyncio.timeout(bound):
+            while True:
+                local = await self.b.run(_command_address, self.mount)
+                if local is not None and local == await self.a.run(_console_peer, self.controller):
+                    return time.monotonic()
+                await asyncio.sleep(0.01)  # polls both ends: a measurement, not a sequencing
 
     async def restart_controller(self) -> None:
         """Close the controller and start a new one on the same ports (a reboot)."""
@@ -357,10 +369,17 @@ async def _console_gone(controller: MockController, bound: float) -> float:
     return await _poll(lambda: not controller.console_connected(Source.CSC), bound)
 
 
-async def _wait_connected(mount: MountClient, bound: float) -> float:
-    async with asyncio.timeout(bound):
-        await mount.wait_connected()
-    return time.monotonic()
+async def _command_address(mount: MountClient) -> tuple[str, int] | None:
+    """The local address of the client's command connection, or `None` when down."""
+    writer = mount.communicator.client_writer
+    if writer is None or writer.is_closing():
+        return None
+    host, port = writer.get_extra_info("sockname")[:2]
+    return str(host), int(port)
+
+
+async def _console_peer(controller: MockController) -> tuple[str, int] | None:
+    return controller.console_peer(Source.CSC)
 
 
 async def _timed_run(mount: MountClient, cmd: commands.Command, timeout: float) -> float:

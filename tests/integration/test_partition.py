@@ -58,10 +58,10 @@ from tests.timing import UNIT
 DETECTION_BOUND = 10.0
 """A partition with no traffic is noticed within this [s] (keepalive: 5 s by default)."""
 
-RECONNECT_BOUND = 10.0
+RECONNECT_BOUND = 10 * UNIT
 """Bound on reconnecting once the cable is back [s] (a measurement bound, not a goal)."""
 
-NEXT_COMMAND_BOUND = 2.0
+NEXT_COMMAND_BOUND = 2 * UNIT
 """After the reconnection, the next command succeeds within this [s]."""
 
 FLOWING = 20
@@ -82,13 +82,13 @@ async def _partition_under_traffic(rig: PartitionRig) -> tuple[list[Outcome], in
     """
     recorder = await rig.start_recorder(concurrency=4)
     try:
-        await rig.b.run(recorder.wait_for, lambda o: _done(o) >= FLOWING, 10.0)
+        await rig.b.run(recorder.wait_for, lambda o: _done(o) >= FLOWING, 10 * UNIT)
         down = await rig.set_link(False)
         await rig.b.run(recorder.burst, 3)  # sent with the cable out, for certain
         await rig.b.run(
             recorder.wait_for,
             lambda outcomes: any(o.unknown and o.started > down for o in outcomes),
-            COMMAND_BOUND + 2.0,
+            COMMAND_BOUND + 2 * UNIT,
         )
         n0 = len(await rig.executed())
         up = await rig.set_link(True)
@@ -141,8 +141,8 @@ async def test_silent_partition_is_noticed_within_the_keepalive_bound() -> None:
     async with partition_rig() as rig:  # the library's default keepalive
         await rig.run(commands.AskForCommand(commander=Source.CSC), timeout=COMMAND_BOUND)
         down = await rig.set_link(False)
-        noticed = await rig.client_state_change(ClientState.CONNECTED, DETECTION_BOUND + 2.0)
-        gone = await rig.console_gone(DETECTION_BOUND + 2.0)
+        noticed = await rig.client_state_change(ClientState.CONNECTED, DETECTION_BOUND + 2 * UNIT)
+        gone = await rig.console_gone(DETECTION_BOUND + 2 * UNIT)
     assert noticed - down <= DETECTION_BOUND, f"client noticed after {noticed - down:.1f} s"
     assert gone - down <= DETECTION_BOUND, f"controller noticed after {gone - down:.1f} s"
 
@@ -159,7 +159,7 @@ async def test_next_command_succeeds_soon_after_the_reconnection(traffic: bool) 
             assert caught.value.delivered == "unknown"
             assert rig.mount.state is ClientState.RECONNECTING
         else:  # keepalive notices
-            await rig.client_state_change(ClientState.CONNECTED, DETECTION_BOUND + 2.0)
+            await rig.client_state_change(ClientState.CONNECTED, DETECTION_BOUND + 2 * UNIT)
         up = await rig.set_link(True)
         reconnected = await rig.wait_connected(RECONNECT_BOUND)
         took = await rig.run(

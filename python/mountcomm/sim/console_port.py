@@ -356,6 +356,18 @@ class ConsolePorts:
         """Are both connections of ``role``'s console up?"""
         return self._console(role).comm.connected
 
+    def console_peer(self, role: Source | str) -> tuple[str, int] | None:
+        """The address ``role``'s command connection comes from, or `None` when it is down.
+
+        With it a test tells a console's new connection from a stale one that the
+        controller has not yet seen end.
+        """
+        writer = self._console(role).comm.server_writer
+        if writer is None or writer.is_closing():
+            return None
+        host, port = writer.get_extra_info("peername")[:2]
+        return str(host), int(port)
+
     async def wait_console_connected(self, role: Source | str) -> None:
         """Wait until both connections of ``role``'s console are up. Cancel-safe."""
         port = self._console(role)
