@@ -65,4 +65,4 @@ async def test_changes_of_one_entry_reach_etcd_in_order(etcd):
                 assert await on_b.wait_for("last", timeout=T) == port
                 remote = await on_b.find(beginswith="")
                 assert [(e.service, e.host, e.port) for e in remote] == [("last", HOST_A, port)]
-                assert a.cluster.status()["unpublished"] == 0
+                assert a.cluster.status().unpublished == 0

@@ -33,7 +33,8 @@ from typing import Any
 from ... import log as mlog
 from ..._lifecycle import AsyncResource
 from ...net.retry import backoff
-from ..entries import PortEntry, PortEvent, Query
+from ..entries import EventKind, PortEntry, PortEvent, Query
+from ..native import ClusterStatus
 from .errors import EtcdUnavailable, RevisionCompacted
 from .etcd import EtcdSession, Watch
 from .records import ClusterRecord, decode_record, record_key
@@ -166,7 +167,7 @@ class ClusterLink(AsyncResource):
         for event in events:
             host = event.host or self.advertise_host
             key = record_key(self.settings.prefix, host, event.port)
-            if event.kind == "added":
+            if event.kind is EventKind.ADDED:
                 now = time.time()
                 record = ClusterRecord(
                     event.service, host, event.port, event.user, event.uid,
@@ -185,26 +186,26 @@ class ClusterLink(AsyncResource):
         """The merged view: ``local`` (the daemon's, already filtered) and the others'."""
         return sorted([*local, *self.view.entries(query)])
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ClusterStatus:
         """The link's state, for the daemon's ``status`` reply."""
         host, port = self.settings.endpoints[self._endpoint]
-        return {
-            "endpoints": self.settings.url,
-            "endpoint": f"{host}:{port}",
-            "stale": self.stale,
-            "stale_since": self.stale_since,
-            "error": self.last_error,
-            "daemon": self.daemon_id,
-            "advertise_host": self.advertise_host,
-            "lease": None if self._lease_id is None else f"{self._lease_id:x}",
-            "ttl": self.settings.ttl,
-            "revision": self.view.revision,
-            "published": len(self._desired),
-            "unpublished": len(self._dirty) + (self._publisher.in_flight if self._publisher else 0),
-            "remote_entries": len(self.view),
-            "sessions": self.sessions,
-            "resyncs": self.resyncs,
-        }
+        return ClusterStatus(
+            endpoints=self.settings.url,
+            endpoint=f"{host}:{port}",
+            stale=self.stale,
+            stale_since=self.stale_since,
+            error=self.last_error,
+            daemon=self.daemon_id,
+            advertise_host=self.advertise_host,
+            lease=None if self._lease_id is None else f"{self._lease_id:x}",
+            ttl=self.settings.ttl,
+            revision=self.view.revision,
+            published=len(self._desired),
+            unpublished=len(self._dirty) + (self._publisher.in_flight if self._publisher else 0),
+            remote_entries=len(self.view),
+            sessions=self.sessions,
+            resyncs=self.resyncs,
+        )
 
     async def close(self) -> None:
         """Stop, revoke the lease, close the client (idempotent; never raises)."""
@@ -319,7 +320,7 @@ class ClusterLink(AsyncResource):
         self._desired.clear()
         times, self._times = self._times, {}
         self._dirty.clear()
-        self.local_changed([PortEvent.of("added", e) for e in self.local_entries()])
+        self.local_changed([PortEvent.of(EventKind.ADDED, e) for e in self.local_entries()])
         for key in self._desired:  # keep each entry's original time
             if key in times:
                 self._times[key] = times[key]
@@ -408,7 +409,7 @@ class _Publisher:
 
     def send(self) -> None:
         """Send the link's unsent changes now (up to the in-flight limit)."""
-        dirty, desired = self.link._dirty, self.link._desired
+        dirty, desired = self.link._dirty, self.link._desired  # private-access: to go
         while dirty and self.in_flight < MAX_IN_FLIGHT and not self._stopped:
             key = next(iter(dirty))
             try:
@@ -429,7 +430,7 @@ class _Publisher:
         EtcdUnavailable
             What `failed` holds; or, if `stop` came first, that the publisher stopped.
         """
-        while self.in_flight or self.link._dirty:
+        while self.in_flight or self.link._dirty:  # private-access: to go
             self._idle = asyncio.get_running_loop().create_future()
             done, _ = await asyncio.wait(
                 [self._idle, self.failed], return_when=asyncio.FIRST_COMPLETED
@@ -457,9 +458,9 @@ class _Publisher:
             self.send()
 
     def _check_idle(self) -> None:
-        if self.in_flight or self.link._dirty or self._stopped:
+        if self.in_flight or self.link._dirty or self._stopped:  # private-access: to go
             return
-        self.link._published.set()
+        self.link._published.set()  # private-access: to go
         if self._idle is not None and not self._idle.done():
             self._idle.set_result(None)
 
