@@ -11,6 +11,7 @@ from mountcomm.registry.client import PortRegistry
 from mountcomm.registry.cluster import ClusterSettings
 from mountcomm.registry.cluster.link import MAX_IN_FLIGHT, ClusterLink
 from mountcomm.registry.entries import EventKind, PortEvent
+from tests import timing
 
 from .conftest import daemon
 
@@ -79,11 +80,11 @@ async def test_a_burst_of_512_changes_keeps_a_short_lease(etcd):
     request connection busy all that time. Had the keepalive queued behind
     them, a refresh would have missed its deadline and the session ended.
     """
-    settings = ClusterSettings(etcd.endpoints, ttl=1, op_timeout=T)
+    settings = ClusterSettings(etcd.endpoints, ttl=1, op_timeout=timing.T)
     link = ClusterLink(settings, HOST_A, local_entries=list, on_events=lambda _: None)
     await link.start()
     try:
-        await link.wait_connected(T)
+        await link.wait_connected(timing.T)
         lease = link.status().lease
         loop = asyncio.get_running_loop()
         ports = range(20000, 20000 + MAX_IN_FLIGHT)
@@ -93,7 +94,7 @@ async def test_a_burst_of_512_changes_keeps_a_short_lease(etcd):
             kind = EventKind.REMOVED if bursts % 2 else EventKind.ADDED
             link.local_changed([PortEvent(kind, port, "burst", "u") for port in ports])
             assert link.keys.in_flight == MAX_IN_FLIGHT  # all sent at once
-            await link.wait_published(T)
+            await link.wait_published(timing.T)
             bursts += 1
         status = link.status()
         assert (link.sessions, status.stale, status.error, status.lease) == (1, False, None, lease)
