@@ -15,6 +15,7 @@ from mountcomm.registry.cluster.gateway import (
     GatewayConnection,
     GatewayReply,
     GatewayStream,
+    Mode,
 )
 from mountcomm.registry.cluster.http import HttpProtocolError
 
@@ -424,7 +425,9 @@ async def test_stream_needs_a_connection_of_its_own(gateway: FakeGateway) -> Non
         peer.respond(b"1")
         async with asyncio.timeout(T):
             assert await pending == (200, 1)
+        assert connection.mode is Mode.REQUESTS
         await open_stream(connection, peer)
+        assert connection.mode is Mode.STREAM
         with pytest.raises(RuntimeError, match="carries a stream"):
             connection.request("/x", {}, as_json)
         with pytest.raises(RuntimeError, match="connection of its own"):
