@@ -3,6 +3,7 @@ imports from a layer above its own."""
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,3 +153,133 @@ def test_target_resolution() -> None:
     assert target_of("mountcomm", "__version__") is None
     assert target_of("mountcomm", "MountClient") == "mountcomm"
     assert target_of("asyncio", None) is None
+
+
+# ---- no import cycle; little reaching into other objects' private state ---------------------
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (under ``if TYPE_CHECKING:`` too)."""
+    graph: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        targets = (
+            target_of(m, name) for m, name in imports.raw_imports(path, imports.package_of(path))
+        )
+        graph[module] = {t for t in targets if t is not None and t != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for succ in sorted(graph.get(node, ())):
+            if succ not in index:
+                visit(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_cycle_finder_on_a_small_graph() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_type_checking_imports_are_in_the_graph(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    path.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .client import X\n"
+    )
+    assert ("mountcomm.registry.client", "X") in imports.raw_imports(
+        path, ["mountcomm", "registry"]
+    )
+
+
+def test_no_import_cycle() -> None:
+    found = cycles(import_graph())
+    assert not found, f"modules that import each other in a circle: {found}"
+
+
+MAX_PRIVATE_ACCESSES = 10
+"""Most places in the package that read or call another object's private member."""
+
+PRIVATE_ACCESS_REASON = re.compile(r"#.*private-access: \S")
+
+
+def _module_names(tree: ast.Module) -> set[str]:
+    """Names the module itself defines at its top level (its functions and classes)."""
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    }
+
+
+def private_accesses(source: str) -> list[tuple[int, str]]:
+    """``(line, expression)`` of each ``<expr>._name`` in ``source`` that reaches into
+    another object: not ``self``/``cls``/``super()``, not a name this module defines,
+    not a dunder."""
+    tree = ast.parse(source)
+    own = _module_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+            continue
+        if node.attr.startswith("__") and node.attr.endswith("__"):
+            continue
+        value = node.value
+        if isinstance(value, ast.Name) and (value.id in ("self", "cls") or value.id in own):
+            continue
+        if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "super":
+            continue
+        found.append((node.lineno, ast.unparse(node)))
+    return sorted(found)
+
+
+def test_private_access_finder() -> None:
+    source = (
+        "import sys\nclass A:\n    def f(self, other):\n"
+        "        self._x; cls._y; super()._z; other.__dict__; A._m\n"
+        "        other._w; self.conn._v; sys._getframe()\n"
+    )
+    assert private_accesses(source) == [
+        (5, "other._w"),
+        (5, "self.conn._v"),
+        (5, "sys._getframe"),
+    ]
+
+
+def test_little_reaching_into_private_state() -> None:
+    """At most `MAX_PRIVATE_ACCESSES` places, each saying why on its line."""
+    places = []
+    for module, path in MODULES.items():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for lineno, expr in private_accesses(path.read_text(encoding="utf-8")):
+            places.append(f"{module}:{lineno}: {expr}")
+            assert PRIVATE_ACCESS_REASON.search(lines[lineno - 1]), (
+                f"{module}:{lineno}: {expr} reaches into another object's private state "
+                "without a '# private-access: reason' comment on its line"
+            )
+    assert len(places) <= MAX_PRIVATE_ACCESSES, places

@@ -134,7 +134,7 @@ def _wrap_stdlib(logger: logging.Logger) -> Logger:
 def _caller_module(depth: int) -> str:
     """The ``__name__`` of the module ``depth`` frames up (``mountcomm`` if unknown)."""
     try:
-        name = sys._getframe(depth + 1).f_globals.get("__name__")
+        name = sys._getframe(depth + 1).f_globals.get("__name__")  # private-access: stdlib frame
     except ValueError:  # not that many frames
         name = None
     if isinstance(name, str) and (name == ROOT_LOGGER or name.startswith(ROOT_LOGGER + ".")):

@@ -65,7 +65,7 @@ def raising(error: BaseException) -> argparse.Namespace:
     def run(args: argparse.Namespace) -> int:
         raise error
 
-    return argparse.Namespace(_run=run)
+    return argparse.Namespace(run_subcommand=run)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from mountcomm.registry.cluster.gateway import (
     GatewayConnection,
     GatewayReply,
     GatewayStream,
+    Mode,
 )
 from mountcomm.registry.cluster.http import HttpProtocolError
 from tests.timing import UNIT
@@ -425,7 +426,9 @@ async def test_stream_needs_a_connection_of_its_own(gateway: FakeGateway) -> Non
         peer.respond(b"1")
         async with asyncio.timeout(T):
             assert await pending == (200, 1)
+        assert connection.mode is Mode.REQUESTS
         await open_stream(connection, peer)
+        assert connection.mode is Mode.STREAM
         with pytest.raises(RuntimeError, match="carries a stream"):
             connection.request("/x", {}, as_json)
         with pytest.raises(RuntimeError, match="connection of its own"):
@@ -465,14 +468,8 @@ async def test_open_to_a_closed_port_raises_oserror(gateway: FakeGateway) -> Non
         await GatewayConnection.open("127.0.0.1", port, timeout=T)
 
 
-class _PausingStub:
-    """What a `GatewayStream` calls on its connection (reading is never paused here)."""
-
-    def _pause_reading(self) -> None:
-        raise AssertionError("not expected")
-
-    def _resume_reading(self) -> None:
-        pass
+def _never_paused() -> None:
+    raise AssertionError("reading is never paused here")
 
 
 def test_a_long_stream_line_in_many_chunks_is_searched_in_linear_time() -> None:
@@ -486,10 +483,10 @@ def test_a_long_stream_line_in_many_chunks_is_searched_in_linear_time() -> None:
             return super().find(sub, start, end)
 
     line = json.dumps({"pad": "p" * 200_000}).encode() + b"\n"
-    stream = GatewayStream(_PausingStub(), 1 << 20)  # type: ignore[arg-type]
+    stream = GatewayStream(1 << 20, pause=_never_paused, resume=lambda: None)
     stream._partial = buffer = CountingBuffer()  # instrumentation
     for i in range(0, len(line), 1000):
-        stream._data(line[i : i + 1000])
+        stream.feed(line[i : i + 1000])
     assert stream._messages.popleft() == {"pad": "p" * 200_000}
     assert stream._partial is buffer
     # searching from the start of the line on every chunk would scan ~len(line)**2 / 2000

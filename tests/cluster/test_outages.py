@@ -62,7 +62,7 @@ async def test_etcd_killed_and_restarted_mid_stream_loses_and_repeats_nothing(et
             try:
                 for i in range(4):
                     await on_a.register(f"svc{i}", port[i])
-                lease_before = a.cluster.status()["lease"]
+                lease_before = a.cluster.status().lease
                 await etcd.kill()
                 await a.cluster.wait_stale(T)
                 await b.cluster.wait_stale(T)
@@ -71,14 +71,14 @@ async def test_etcd_killed_and_restarted_mid_stream_loses_and_repeats_nothing(et
                 await on_a.release(port[0])
                 await on_a.register("svc4", port[4])
                 status = await on_a.status()
-                assert status["cluster"]["stale"] is True
-                assert status["cluster"]["error"]
-                assert (await on_b.status())["cluster"]["stale"] is True
+                assert status.cluster.stale is True
+                assert status.cluster.error
+                assert (await on_b.status()).cluster.stale is True
                 await etcd.restart()
                 await a.cluster.wait_connected(T)
                 await b.cluster.wait_connected(T)
-                assert (await on_a.status())["cluster"]["stale"] is False
-                assert a.cluster.status()["lease"] != lease_before  # a new lease
+                assert (await on_a.status()).cluster.stale is False
+                assert a.cluster.status().lease != lease_before  # a new lease
                 await on_a.release(port[1])
                 await on_a.register("svc5", port[5])
                 await on_a.register("end", port[6])
@@ -137,7 +137,7 @@ async def test_a_view_that_missed_compacted_history_resyncs_in_full(etcd):
                         await recorder.wait_for("added", "x2")
                         await proxy.sever()  # B is cut off from etcd
                         await b.cluster.wait_stale(T)
-                        assert (await on_b.status())["cluster"]["stale"] is True
+                        assert (await on_b.status()).cluster.stale is True
                         # B still answers with what it last knew
                         stale_view = await on_b.find(beginswith="x")
                         assert sorted((e.service, e.host) for e in stale_view) == [
@@ -176,7 +176,7 @@ async def test_a_dead_endpoint_is_skipped_for_the_next(etcd):
     async with RegistryServer(HOST_A, 0, pool=None, cluster=settings) as a:
         await a.cluster.wait_connected(T)
         host, port = etcd.endpoints[0]
-        assert a.cluster.status()["endpoint"] == f"{host}:{port}"
+        assert a.cluster.status().endpoint == f"{host}:{port}"
 
 
 async def test_etcd_that_lost_its_data_is_repopulated_and_views_resync(etcd):

@@ -168,7 +168,7 @@ def test_resync_reports_the_difference():
 
 def test_a_registrant_may_name_its_host():
     from mountcomm.exceptions import RegistryRequestError
-    from mountcomm.registry import wire
+    from mountcomm.registry import native, wire
     from mountcomm.registry.entries import Lease
     from mountcomm.registry.store import PortStore
 
@@ -179,8 +179,8 @@ def test_a_registrant_may_name_its_host():
     for bad in ("a/b", "a b", ""):
         with pytest.raises(RegistryRequestError):
             store.register("c", 5002, "u", lease, host=bad)
-    request = wire.parse_native(b'{"op":"register","service":"s","port":1,"host":"h1"}')
-    assert isinstance(request, wire.Register) and request.host == "h1"
+    request = native.parse_request(b'{"op":"register","service":"s","port":1,"host":"h1"}')
+    assert isinstance(request, native.Register) and request.host == "h1"
     assert isinstance(
-        wire.parse_native(b'{"op":"register","service":"s","port":1,"host":7}'), wire.BadRequest
+        native.parse_request(b'{"op":"register","service":"s","port":1,"host":7}'), wire.BadRequest
     )

@@ -85,8 +85,8 @@ async def test_a_daemon_without_a_client_certificate_stays_stale_and_says_why(tl
         with pytest.raises(TimeoutError):
             await a.cluster.wait_connected(2.0)
         async with PortRegistry(HOST_A, a.port) as on_a:
-            status = (await on_a.status())["cluster"]
-            assert status["stale"] is True and status["error"]
+            status = (await on_a.status()).cluster
+            assert status is not None and status.stale is True and status.error
             # local work goes on
             assert (await on_a.allocate("local")).host == HOST_A
 

@@ -21,6 +21,7 @@ from mountcomm.exceptions import (
 )
 from mountcomm.registry import PortEntry, PortEvent, PortRegistry
 from mountcomm.registry.harness import RegistryHarness
+from mountcomm.registry.native import PingReply
 from mountcomm.registry.peer import current_user
 
 from .conftest import T, free_ports
@@ -74,7 +75,7 @@ async def test_connects_on_first_use_and_close_is_idempotent(
 ) -> None:
     client = PortRegistry(port_registry.host, port_registry.port, timeout=T)
     assert not client.connected
-    assert (await client.ping())["user"] == current_user()
+    assert (await client.ping()).user == current_user()
     assert client.connected
     async with port_registry.client.watch(initial=False) as events:
         await client.register("svc", 5000)
@@ -236,7 +237,7 @@ async def test_timeout_and_cancellation_are_safe() -> None:
             call.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await call
-            assert await client.ping() == {}
+            assert await client.ping() == PingReply()
 
 
 async def test_refusal_without_a_known_code() -> None:
@@ -278,10 +279,10 @@ async def test_autostart_starts_a_detached_daemon() -> None:
     (port,) = free_ports(1)
     async with PortRegistry("127.0.0.1", port, timeout=T, autostart=True) as client:
         info = await client.ping()
-        assert info["pid"] != os.getpid()
+        assert info.pid is not None and info.pid != os.getpid()
         await client.register("svc", 5000)
         await client.terminate()
-    await asyncio.to_thread(wait_pid_exit, info["pid"])
+    await asyncio.to_thread(wait_pid_exit, info.pid)
 
 
 async def test_a_watch_that_falls_behind_ends(port_registry: RegistryHarness) -> None:

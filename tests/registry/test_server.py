@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mountcomm.registry import native
 from mountcomm.registry.client import PortRegistry
+from mountcomm.registry.entries import PortEntry
 from mountcomm.registry.harness import RegistryHarness
 from mountcomm.registry.peer import current_user
 from mountcomm.registry.server import RegistryServer
@@ -131,19 +133,17 @@ async def test_refusal_to_release_someone_elses_port(port_registry: RegistryHarn
 
 async def test_user_comes_from_credentials(port_registry: RegistryHarness) -> None:
     me = current_user()
-    assert (await port_registry.client.ping())["user"] == me
+    assert (await port_registry.client.ping()).user == me
     unix = await port_registry.new_client(unix_socket=port_registry.portserver_address)
     info = await unix.ping()
-    assert (info["user"], info["uid"], info["local"]) == (me, os.getuid(), True)
+    assert (info.user, info.uid, info.local) == (me, os.getuid(), True)
     entry = await unix.register("svc", 5555, user=me)
     assert entry.user == me
     # a differing claim (NSCL clients send $USER) is recorded, never refused
     other = await unix.register("svc", 5556, user=me + "x")
     assert other.user == me
-    found = await unix._request("find", service="svc_1")
-    assert found["entries"] == [
-        {"port": 5556, "service": "svc_1", "user": me, "claimed_user": me + "x"}
-    ]
+    found = await unix.request(native.Find(service="svc_1"))
+    assert found == native.EntriesReply((PortEntry(5556, "svc_1", me),), (me + "x",))
     reader, writer = await open_raw(port_registry.port)
     try:
         writer.write(b"GIMME svc not-" + me.encode() + b"\nLIST\n")

@@ -35,7 +35,7 @@ def make(
         check_pid=check_pid,
         daemon_uid=1000,
         max_line_bytes=max_line_bytes,
-        info={"version": "test"},
+        version="test",
     )
 
 

@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
             add_help=getattr(module, "ADD_HELP", True),
         )
         module.add_arguments(p)
-        p.set_defaults(_run=module.run, _log_level=getattr(module, "LOG_LEVEL", "warning"))
+        p.set_defaults(
+            run_subcommand=module.run,
+            default_log_level=getattr(module, "LOG_LEVEL", "warning"),
+        )
     return parser
 
 
@@ -93,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ``--version``, 2 after a usage error (printed as one line).
     """
     args = build_parser().parse_args(argv)  # usage errors: one line, SystemExit(2)
-    with mlog.configured(args.log_format, args.log_level or args._log_level):
+    with mlog.configured(args.log_format, args.log_level or args.default_log_level):
         return _run(f"mountcomm {args.command}", args)
 
 
@@ -101,7 +104,7 @@ def _run(prog: str, args: argparse.Namespace) -> int:
     """Run a subcommand: the one funnel from exceptions to exit statuses."""
     try:
         try:
-            status: int = args._run(args)
+            status: int = args.run_subcommand(args)
         except BaseExceptionGroup as group:  # from a TaskGroup: report its first error
             raise first_error(group) from None
     except KeyboardInterrupt:

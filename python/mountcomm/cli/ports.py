@@ -9,11 +9,11 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from ..exceptions import RegistryError
 from ..registry.client import PortRegistry
 from ..registry.entries import PortEntry
+from ..registry.native import StatusReply
 from . import common
 from .common import load_config
 
@@ -70,24 +70,24 @@ def format_table(entries: Sequence[PortEntry], host: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_status(status: dict[str, Any]) -> str:
+def format_status(status: StatusReply) -> str:
     """Return the registry's ``status`` reply as ``key: value`` lines."""
-    lines = [f"registry pid {status.get('pid')}, version {status.get('version')}"]
-    lines.append(f"entries held here: {status.get('entries')}")
-    cluster = status.get("cluster")
+    lines = [f"registry pid {status.pid}, version {status.version}"]
+    lines.append(f"entries held here: {status.entries}")
+    cluster = status.cluster
     if cluster is None:
         lines.append("cluster: none (this host only)")
     else:
-        state = "STALE" if cluster.get("stale") else "up to date"
-        lines.append(f"cluster: {cluster.get('endpoints')}: {state}")
-        if cluster.get("stale") and cluster.get("error"):
-            lines.append(f"  error: {cluster['error']}")
+        state = "STALE" if cluster.stale else "up to date"
+        lines.append(f"cluster: {cluster.endpoints}: {state}")
+        if cluster.stale and cluster.error:
+            lines.append(f"  error: {cluster.error}")
         for key in ("advertise_host", "revision", "published", "remote_entries", "sessions"):
-            lines.append(f"  {key}: {cluster.get(key)}")
+            lines.append(f"  {key}: {getattr(cluster, key)}")
     return "\n".join(lines) + "\n"
 
 
-async def _query(args: argparse.Namespace, host: str, port: int) -> Any:
+async def _query(args: argparse.Namespace, host: str, port: int) -> StatusReply | list[PortEntry]:
     async with PortRegistry(
         host, port, unix_socket=args.unix_socket, timeout=args.timeout
     ) as registry:
@@ -115,12 +115,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"mountcomm ports: the registry refused: {_reason(e)}", file=sys.stderr)
         return 1
     shown_host = "localhost" if args.unix_socket else host
-    if args.status:
-        status = entries
+    if isinstance(entries, StatusReply):
         if args.json:
-            print(json.dumps(status, indent=2))
+            print(json.dumps(entries.fields(), indent=2))
         else:
-            sys.stdout.write(format_status(status))
+            sys.stdout.write(format_status(entries))
         return 0
     if args.json:
         rows = [{**e.as_dict(), "host": e.host or shown_host} for e in entries]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from ..net.discovery import DEFAULT_SERVICE_PREFIX
 from ..registry.client import PortRegistry
+from ..registry.entries import EventKind
 from .common import CliError, describe_error, server_port
 
 
@@ -79,6 +80,6 @@ async def locate(registry: PortRegistry, service: str, timeout: float) -> tuple[
     """
     async with asyncio.timeout(timeout), registry.watch(service=service) as events:
         async for event in events:
-            if event.kind == "added":
+            if event.kind is EventKind.ADDED:
                 return event.host or registry.host, event.port
     raise ConnectionError(f"the registry watch of {service!r} ended")

@@ -79,6 +79,14 @@ class CommandFutures:
         """
         return self._deadline
 
+    def note_acked(self) -> None:
+        """Record that the ACK (or a DONE standing in for it) arrived; the tracker's call."""
+        self._acked = True
+
+    def set_deadline(self, when: float | None) -> None:
+        """Set `deadline` [s, loop clock]; the tracker's call (`None`: finished)."""
+        self._deadline = when
+
     async def wait(self) -> float:
         """Wait until the command is done.
 

@@ -1,8 +1,8 @@
 """The port registry: a daemon per host that hands out and advertises ports.
 
 Pure core: `entries` (the value types), `store` (the allocation table),
-`wire` and `nscl` (the three dialects' line codecs), `session` (one
-connection's protocol). Glue: `server`
+`wire`, `native` and `nscl` (the three dialects' line codecs; `native` is
+typed on both ends), `session` (one connection's protocol). Glue: `server`
 (`RegistryServer`, the daemon). Clients: `client` (async `PortRegistry`),
 `manager` (blocking, NSCL-compatible `PortManager`). See ``doc/registry.md``.
 
@@ -17,6 +17,7 @@ from .._lazy import lazy_attributes
 
 _LAZY = {
     "ANY_USER": "mountcomm.registry.state",
+    "EventKind": "mountcomm.registry.entries",
     "RegistryStartError": "mountcomm.registry.autostart",
     "State": "mountcomm.registry.state",
     "PortEntry": "mountcomm.registry.entries",
@@ -32,6 +33,7 @@ _LAZY = {
 
 __all__ = [
     "ANY_USER",
+    "EventKind",
     "PortEntry",
     "PortEvent",
     "PortManager",
@@ -48,7 +50,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .autostart import RegistryStartError
     from .client import PortRegistry, PortWatch
-    from .entries import PortEntry, PortEvent, Query
+    from .entries import EventKind, PortEntry, PortEvent, Query
     from .harness import RegistryHarness
     from .manager import PortManager
     from .server import RegistryServer

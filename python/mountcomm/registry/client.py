@@ -17,8 +17,12 @@ registers its entries again and resumes its watches.
 
 The client's life is an explicit state machine (`State`, `TRANSITIONS`); every
 end of a connection goes through one funnel, `PortRegistry._teardown`. The
-jobs live in their own modules: `connection` (one native connection: request
-matching, read loop), `resume` (reconnect and resume), `watch` (`PortWatch`).
+jobs live in their own modules, none of which knows this class: `native` (the
+typed dialect), `connection` (one native connection: request matching, read
+loop), `resume` (the reconnection policy and what to register again), `watch`
+(`PortWatch` and the `WatchSet` that feeds the watches through the `Channel`
+interface: `request`, `connected`, `log`), `lookups` (list, find, watch,
+wait_for, over `request` and ``watches``).
 """
 
 from __future__ import annotations
@@ -27,19 +31,21 @@ __all__ = ["ANY_USER", "TRANSITIONS", "PortRegistry", "PortWatch", "State", "rec
 
 import asyncio
 import itertools
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from .. import log as mlog
 from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError, SelfConnectionError
-from . import wire
+from . import native
 from .connection import NativeConnection
 from .entries import PortEntry
 from .lookups import RegistryLookups
-from .resume import Record, Resumer, reconnect_delays, watch_fields
+from .resume import Record, Resumer, reconnect_delays
 from .state import ANY_USER, TRANSITIONS, Cause, State, check_transition, trust
-from .watch import PortWatch
+from .watch import PortWatch, WatchSet
+
+R = TypeVar("R", bound=native.Reply)
 
 
 class PortRegistry(RegistryLookups, AsyncResource):
@@ -79,6 +85,8 @@ class PortRegistry(RegistryLookups, AsyncResource):
     reconnect_task : `asyncio.Task` or `None`
         The background task that reconnects, while it runs (owned by this
         client; `close` cancels it).
+    watches : `WatchSet`
+        The open watches (``len(registry.watches)`` is how many).
 
     Notes
     -----
@@ -139,8 +147,8 @@ class PortRegistry(RegistryLookups, AsyncResource):
         self._cause: Cause | None = None  # why the last connection ended
         self._conn: NativeConnection | None = None
         self._ids = itertools.count(1)
-        self._watches: dict[int, PortWatch] = {}
-        self._resumer = Resumer(self)
+        self.watches = WatchSet(self)
+        self._resumer = Resumer(self.log)
         self._changed = asyncio.Event()  # set and replaced when `state` changes
         self._connect_lock = asyncio.Lock()
 
@@ -155,10 +163,6 @@ class PortRegistry(RegistryLookups, AsyncResource):
     def connected(self) -> bool:
         """True while the connection is up (and, after a reconnection, resumed)."""
         return self._state is State.CONNECTED
-
-    @property
-    def _records(self) -> dict[int, Record]:
-        return self._resumer.records
 
     def _set_state(self, new: State) -> None:
         if new is self._state:
@@ -175,9 +179,6 @@ class PortRegistry(RegistryLookups, AsyncResource):
             return cause.exception()
         return cause.exception("; reconnecting")
 
-    def _next_id(self) -> int:
-        return next(self._ids)
-
     # ---- connection -------------------------------------------------------------------
 
     async def _open(self) -> NativeConnection:
@@ -188,8 +189,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
             self.unix_socket,
             timeout=self.timeout,
             on_lost=self._on_lost,
-            on_event=self._on_event,
-            on_reply=self._on_reply,
+            on_event=self.watches.deliver,
             log=self.log,
         )
 
@@ -281,24 +281,38 @@ class PortRegistry(RegistryLookups, AsyncResource):
             await self._changed.wait()
         await self.connect()
 
-    def _attach(self, conn: NativeConnection) -> bool:
-        """The reconnection made ``conn``: resume on it. False if the client closed."""
-        if self._state is not State.RECONNECTING:
-            return False
-        self._conn = conn
-        self._set_state(State.RESUMING)
-        return True
+    async def _reconnect(self) -> None:
+        """Connect again, register again, resume the watches; retry until it works.
 
-    def _resumed(self, attempts: int) -> None:
-        """The reconnection is complete."""
+        Runs as `reconnect_task`; `close` cancels it.
+        """
+        resumer = self._resumer
+        while True:
+            conn = await resumer.connect(self._open)
+            if self._state is not State.RECONNECTING:
+                await conn.close()
+                return  # closed meanwhile
+            self._conn = conn
+            self._set_state(State.RESUMING)
+            try:
+                await resumer.reregister(self._send)
+                await self.watches.resume(self._send)
+            except Exception as e:  # lost again, no answer, or a reply we cannot read
+                if not isinstance(e, (ConnectionError, TimeoutError)):
+                    self.log.exception("registry_resume_failed", attempt=resumer.attempts)
+                conn.lost(e, "resuming on the new connection failed")
+                continue
+            if conn.ended:
+                continue  # lost at the last moment: its teardown asked for this loop
+            break
         self.reconnect_task = None
         self._cause = None
         self._set_state(State.CONNECTED)
         self.log.info(
             "registry_reconnected",
-            attempts=attempts,
-            entries=len(self._records),
-            watches=len(self._watches),
+            attempts=resumer.attempts,
+            entries=len(resumer.records),
+            watches=len(self.watches),
         )
 
     # ---- the one way to end -------------------------------------------------------------
@@ -336,9 +350,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
                     "registry_connection_lost", reason=cause.message, error=repr(cause.error)
                 )
             self._set_state(State.CLOSED)
-            for watch in list(self._watches.values()):
-                watch._end(cause.exception())
-            self._watches.clear()
+            self.watches.end(cause.exception)
             task = self.reconnect_task
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -351,11 +363,10 @@ class PortRegistry(RegistryLookups, AsyncResource):
                 reconnecting=True,
             )
         self._set_state(State.RECONNECTING)
-        for watch in list(self._watches.values()):
-            watch._suspend()
+        self.watches.suspend()
         if self.reconnect_task is None or self.reconnect_task.done():
             self.reconnect_task = asyncio.create_task(
-                self._resumer.run(), name="PortRegistry.reconnect"
+                self._reconnect(), name="PortRegistry.reconnect"
             )
         return conn
 
@@ -376,68 +387,74 @@ class PortRegistry(RegistryLookups, AsyncResource):
         """Connect (as `connect`); ``async with`` calls it."""
         await self.connect()
 
-    # ---- messages from the connection ----------------------------------------------------
-
-    def _on_event(self, message: dict[str, Any]) -> None:
-        watch_id = message.get("watch")
-        watch = self._watches.get(watch_id) if isinstance(watch_id, int) else None
-        if watch is not None:
-            watch._deliver(wire.event_from_wire(message))
-
-    def _on_reply(self, rid: int, message: dict[str, Any]) -> None:
-        watch = self._watches.get(rid)
-        if watch is not None and message.get("ok"):
-            watch._started([wire.entry_from_wire(e) for e in message.get("entries", ())])
-
     # ---- requests ---------------------------------------------------------------------
 
-    async def _request(self, op: str, rid: int | None = None, **fields: Any) -> dict[str, Any]:
-        await self.connect()
-        return await self._send(op, rid, **fields)
+    async def request(
+        self,
+        request: native.Request[R],
+        *,
+        on_reply: Callable[[int, R], None] | None = None,
+    ) -> R:
+        """Send a native request (connecting first if need be); return its typed reply.
 
-    async def _send(self, op: str, rid: int | None = None, **fields: Any) -> dict[str, Any]:
+        The methods below are made of it. The request's ``id`` is replaced by
+        the next id of this client.
+
+        Parameters
+        ----------
+        request : `mountcomm.registry.native.Request`
+            E.g. ``native.Find(service="x")``.
+        on_reply : callable (`int`, reply) -> `None`, optional
+            Called with the id and the reply from the read loop, before the
+            caller resumes and before the next line is read (so a watch's
+            snapshot comes before its first event).
+
+        Raises
+        ------
+        ConnectionClosedError, TimeoutError, RegistryError
+            As every call (see the class Notes).
+        ProtocolError
+            If the reply is not a valid reply to ``request``.
+        """
+        await self.connect()
+        return await self._send(request, on_reply=on_reply)
+
+    async def _send(
+        self,
+        request: native.Request[R],
+        *,
+        on_reply: Callable[[int, R], None] | None = None,
+    ) -> R:
         """Send on the current connection (also while it is being resumed)."""
         conn = self._conn
         if conn is None or self._state is State.CLOSED:
             raise self._unavailable()
-        return await conn.request(op, self._next_id() if rid is None else rid, **fields)
+        return await conn.request(request, next(self._ids), on_reply)
 
-    async def _start_watch(self, watch: PortWatch) -> None:
-        rid = self._next_id()
-        self._watches[rid] = watch  # before sending: events follow the reply at once
-        watch._id = rid
-        try:
-            await self._request("watch", rid, **watch_fields(watch))
-        except BaseException as e:
-            self._watches.pop(rid, None)
-            watch._end(e if isinstance(e, Exception) else None)
-            raise
-
-    async def ping(self) -> dict[str, Any]:
+    async def ping(self) -> native.PingReply:
         """Check the daemon answers; return what it says about itself and us.
 
         Returns
         -------
-        info : `dict`
+        info : `mountcomm.registry.native.PingReply`
             ``version``, ``pid`` (the daemon's), ``local`` (are we on its host),
             ``user`` and ``uid`` (who the daemon thinks we are; `None` if unknown).
         """
-        reply = await self._request("ping")
-        return {k: v for k, v in reply.items() if k not in ("id", "ok")}
+        return await self.request(native.Ping())
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> native.StatusReply:
         """Return the daemon's state.
 
         Returns
         -------
-        status : `dict`
+        status : `mountcomm.registry.native.StatusReply`
             ``version``, ``pid``, ``entries`` (how many it holds) and
             ``cluster``: `None` if the daemon is not in a cluster, else its
-            link's state (``stale``: the cluster view may be out of date,
-            ``error``, ``endpoints``, ``advertise_host``, ``revision``...).
+            link's state (a `mountcomm.registry.native.ClusterStatus`:
+            ``stale``, the cluster view may be out of date; ``error``,
+            ``endpoints``, ``advertise_host``, ``revision``...).
         """
-        reply = await self._request("status")
-        return {k: v for k, v in reply.items() if k not in ("id", "ok")}
+        return await self.request(native.Status())
 
     async def allocate(self, service: str, *, user: str | None = None) -> PortEntry:
         """Get a port of the daemon's pool under ``service``; return the entry.
@@ -454,9 +471,8 @@ class PortRegistry(RegistryLookups, AsyncResource):
         RegistryPermissionError
             If this client is not on the daemon's host.
         """
-        reply = await self._request("allocate", service=service, user=user)
-        entry = wire.entry_from_wire(reply)
-        self._records[entry.port] = Record(entry.service, user)
+        entry = (await self.request(native.Allocate(service, user))).entry
+        self._resumer.records[entry.port] = Record(entry.service, user)
         return entry
 
     async def get_port(self, service: str) -> int:
@@ -487,9 +503,8 @@ class PortRegistry(RegistryLookups, AsyncResource):
         RegistryPermissionError
             If this client is not on the daemon's host.
         """
-        reply = await self._request("register", service=service, port=port, user=user, host=host)
-        entry = wire.entry_from_wire(reply)
-        self._records[entry.port] = Record(entry.service, user, host)
+        entry = (await self.request(native.Register(service, port, user, host=host))).entry
+        self._resumer.records[entry.port] = Record(entry.service, user, host)
         return entry
 
     async def release(self, port: int) -> None:
@@ -506,9 +521,9 @@ class PortRegistry(RegistryLookups, AsyncResource):
             If another client holds it.
         """
         try:
-            await self._request("release", port=port)
+            await self.request(native.Release(port))
         finally:  # whatever the outcome, a reconnection does not register it again
-            self._records.pop(port, None)
+            self._resumer.records.pop(port, None)
 
     async def terminate(self) -> None:
         """Ask the daemon to shut down (only its own user or root may).
@@ -516,4 +531,4 @@ class PortRegistry(RegistryLookups, AsyncResource):
         Returns once the daemon has accepted; it then closes every connection,
         this one included.
         """
-        await self._request("terminate")
+        await self.request(native.Terminate())

@@ -7,61 +7,56 @@ reported to the ``on_lost`` callback exactly once, whoever notices it first
 (the read loop, a failed write, or `close`). There is no window in which a
 connection could die unobserved.
 
-The owner (`PortRegistry`) keeps the request ids, so that a watch keeps its
-id space across connections; this module matches replies to requests and
-hands watch events and watch replies to the owner synchronously, before the
-caller of `request` resumes (events follow a watch's reply with no gap).
+The owner (`PortRegistry`) keeps the request ids, so that ids stay unique
+across connections; this module matches replies to requests, reads each reply
+as the type its request names (`mountcomm.registry.native`), and hands watch
+events and a request's reply to the owner's callbacks synchronously, before
+the caller of `request` resumes (events follow a watch's reply with no gap).
 """
 
 from __future__ import annotations
 
-__all__ = ["NativeConnection", "raise_for_reply", "reset_on_close"]
+__all__ = ["EventCallback", "LostCallback", "NativeConnection", "ReplyCallback", "reset_on_close"]
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from .. import log as mlog
-from ..exceptions import (
-    ConnectionClosedError,
-    PoolExhaustedError,
-    PortInUseError,
-    ProtocolError,
-    RegistryError,
-    RegistryPermissionError,
-    RegistryRequestError,
-    UnknownPortError,
-)
+from ..exceptions import ConnectionClosedError, ProtocolError
 from ..sockets import apply_socket_options, check_not_self_connected
-from . import wire
+from . import native
+from .entries import PortEvent
 from .peer import unix_address
+from .wire import RequestId
 
-_ERRORS: dict[str, type[RegistryError]] = {
-    cls.code: cls
-    for cls in (
-        RegistryRequestError,
-        RegistryPermissionError,
-        PoolExhaustedError,
-        PortInUseError,
-        UnknownPortError,
-    )
-}
+R = TypeVar("R", bound=native.Reply)
+
 MAX_REPLY_BYTES = 64 * 1024 * 1024
 """Longest line accepted from the daemon (a LIST of every port fits easily) [bytes]."""
 
 LostCallback = Callable[["NativeConnection", BaseException, str], None]
 """``on_lost(connection, cause, message)``: called once when a connection ends."""
 
+EventCallback = Callable[[RequestId, PortEvent], None]
+"""``on_event(watch id, event)``: called with every watch event."""
 
-def raise_for_reply(reply: dict[str, Any]) -> dict[str, Any]:
-    """Return ``reply`` if it is a success, else raise the `RegistryError` it names."""
-    if not reply.get("ok"):
-        code = str(reply.get("error", RegistryError.code))
-        raise _ERRORS.get(code, RegistryError)(str(reply.get("message", code)))
-    return reply
+ReplyCallback = Callable[[int, R], None]
+"""``on_reply(request id, reply)``: called with a success reply before its caller resumes."""
+
+
+@dataclass(slots=True)
+class _Pending(Generic[R]):
+    """A request awaiting its reply."""
+
+    request: native.Request[R]
+    future: asyncio.Future[R]
+    on_reply: ReplyCallback[R] | None
 
 
 def reset_on_close(sock: socket.socket | None) -> None:
@@ -92,11 +87,8 @@ class NativeConnection:
     on_lost : callable
         Called once, from the loop, when the connection ends by any cause
         other than `close` (see `LostCallback`).
-    on_event : callable (`dict`) -> `None`
-        Called with every watch event line (parsed).
-    on_reply : callable (`int`, `dict`) -> `None`
-        Called with every reply to an awaited request, before its caller
-        resumes (so a watch's snapshot comes before its first event).
+    on_event : callable (watch id, `PortEvent`) -> `None`
+        Called with every watch event (see `EventCallback`).
     log : structlog logger
         Where to log.
 
@@ -113,8 +105,7 @@ class NativeConnection:
         *,
         timeout: float,
         on_lost: LostCallback,
-        on_event: Callable[[dict[str, Any]], None],
-        on_reply: Callable[[int, dict[str, Any]], None],
+        on_event: EventCallback,
         log: Any,
     ) -> None:
         self.reader = reader
@@ -124,8 +115,7 @@ class NativeConnection:
         self.opened_at = asyncio.get_running_loop().time()
         self._on_lost = on_lost
         self._on_event = on_event
-        self._on_reply = on_reply
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._pending: dict[int, _Pending[Any]] = {}
         self._ended: ConnectionClosedError | None = None
         # started before anyone can see this object: its loss is always observed
         self._read_task = asyncio.create_task(self._read_loop(), name="PortRegistry.read")
@@ -139,8 +129,7 @@ class NativeConnection:
         *,
         timeout: float,
         on_lost: LostCallback,
-        on_event: Callable[[dict[str, Any]], None],
-        on_reply: Callable[[int, dict[str, Any]], None],
+        on_event: EventCallback,
         log: Any = None,
     ) -> NativeConnection:
         """Connect within ``timeout``; return the connection, its read loop running.
@@ -176,7 +165,6 @@ class NativeConnection:
             timeout=timeout,
             on_lost=on_lost,
             on_event=on_event,
-            on_reply=on_reply,
             log=mlog.get_logger(log, "PortRegistry") if log is None else log,
         )
 
@@ -194,7 +182,8 @@ class NativeConnection:
         error = ConnectionClosedError(message)
         error.__cause__ = cause
         self._ended = error
-        for fut in self._pending.values():
+        for pending in self._pending.values():
+            fut = pending.future
             if not fut.done():
                 failure = ConnectionClosedError(message)
                 failure.__cause__ = cause
@@ -221,8 +210,13 @@ class NativeConnection:
 
     # ---- requests ------------------------------------------------------------------------
 
-    async def request(self, op: str, rid: int, **fields: Any) -> dict[str, Any]:
-        """Send request ``rid`` and return its reply (a success).
+    async def request(
+        self, request: native.Request[R], rid: int, on_reply: ReplyCallback[R] | None = None
+    ) -> R:
+        """Send ``request`` under id ``rid`` and return its reply (a success).
+
+        ``on_reply``, if given, gets the reply from the read loop before the
+        caller resumes (and before the next line is read).
 
         Raises
         ------
@@ -232,14 +226,17 @@ class NativeConnection:
             If no reply comes within ``timeout``.
         RegistryError
             If the daemon refuses (the subclass its error code names).
+        ProtocolError
+            If the reply is not a valid reply to ``request``.
         """
         if self._ended is not None:
             raise ConnectionClosedError(str(self._ended)) from self._ended.__cause__
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         fut.add_done_callback(_retrieve)
-        self._pending[rid] = fut
+        self._pending[rid] = _Pending(request, fut, on_reply)
+        op = request.OP
         try:
-            self.writer.write(wire.native_request(op, rid, **fields))
+            self.writer.write(native.encode_request(dataclasses.replace(request, id=rid)))
             try:
                 async with asyncio.timeout(self.timeout):
                     await self.writer.drain()
@@ -255,7 +252,7 @@ class NativeConnection:
                 raise ConnectionClosedError("connection to the registry failed") from e
         finally:
             self._pending.pop(rid, None)
-        return raise_for_reply(reply)
+        return reply
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -267,20 +264,29 @@ class NativeConnection:
                     self.lost(EOFError("registry closed the connection"), "registry went away")
                     return
                 try:
-                    self._dispatch(wire.parse_native_message(line))
+                    self._dispatch(native.read_message(line))
                 except ProtocolError as e:
                     self.log.warning("bad_registry_line", error=str(e), line=line[:80])
         except (ConnectionError, OSError, ValueError) as e:
             self.lost(e, "connection to the registry failed")
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        if "event" in message:
-            self._on_event(message)
+    def _dispatch(self, message: native.Message) -> None:
+        if isinstance(message, native.WatchEvent):
+            self._on_event(message.watch, message.event)
             return
-        rid = message.get("id")
-        fut = self._pending.get(rid) if isinstance(rid, int) else None
-        if rid is None or fut is None or fut.done():
+        rid = message.id
+        pending = self._pending.get(rid) if isinstance(rid, int) else None
+        if not isinstance(rid, int) or pending is None or pending.future.done():
             self.log.debug("unexpected_reply", id=rid)
             return
-        self._on_reply(rid, message)
-        fut.set_result(message)
+        if isinstance(message, native.Refusal):
+            pending.future.set_exception(message.exception())
+            return
+        try:
+            reply = pending.request.read_reply(message)
+        except ProtocolError as e:
+            pending.future.set_exception(e)
+            return
+        if pending.on_reply is not None:
+            pending.on_reply(rid, reply)
+        pending.future.set_result(reply)

@@ -19,6 +19,7 @@ __all__ = [
     "validate_name",
 ]
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,8 +28,14 @@ from ..exceptions import RegistryRequestError
 MAX_NAME_LENGTH = 128
 """Longest service or user name accepted [characters]."""
 
-EventKind = Literal["added", "removed"]
-"""Kind of a `PortEvent`."""
+
+class EventKind(enum.StrEnum):
+    """Kind of a `PortEvent`; a `str`, so ``event.kind == "added"`` holds too."""
+
+    ADDED = "added"
+    """The entry appeared."""
+    REMOVED = "removed"
+    """The entry went."""
 
 
 def validate_name(name: object, what: str = "service") -> str:
@@ -97,13 +104,15 @@ class PortEvent:
 
     Attributes
     ----------
-    kind : ``"added"`` or ``"removed"``
-        What happened.
+    kind : `EventKind`
+        What happened (``EventKind.ADDED`` or ``EventKind.REMOVED``; a
+        plain ``"added"`` or ``"removed"`` given to the constructor becomes
+        the enum member).
     port, service, user
         The entry concerned (see `PortEntry`).
     initial : `bool`
         True for the entries that already existed when a watch started (each
-        reported once as ``"added"`` before any live event).
+        reported once as added before any live event).
     """
 
     kind: EventKind
@@ -113,6 +122,10 @@ class PortEvent:
     initial: bool = False
     host: str = ""
     uid: int | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if type(self.kind) is not EventKind:
+            object.__setattr__(self, "kind", EventKind(self.kind))
 
     @classmethod
     def of(cls, kind: EventKind, entry: PortEntry, initial: bool = False) -> PortEvent:

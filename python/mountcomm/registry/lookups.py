@@ -3,6 +3,9 @@
 `watch` and `wait_for` are lookups made in order to connect: they accept only
 entries whose verified owner is this process's user, root, or a user the
 caller trusts (``trusted_users``). `list_ports` and `find` show every entry.
+
+`RegistryLookups` is a mixin that needs of its class only public members:
+`request`, ``watches`` and ``trusted_users``.
 """
 
 from __future__ import annotations
@@ -10,28 +13,44 @@ from __future__ import annotations
 __all__ = ["RegistryLookups"]
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from ..exceptions import ConnectionClosedError
-from . import wire
-from .entries import PortEntry, Query
+from . import native
+from .entries import EventKind, PortEntry, Query
 from .state import trust
-from .watch import PortWatch
+from .watch import PortWatch, WatchSet
+
+R = TypeVar("R", bound=native.Reply)
 
 
 class RegistryLookups:
-    """The lookup methods of `PortRegistry` (a mixin: it needs ``_request``)."""
+    """The lookup methods of `PortRegistry` (a mixin).
 
+    Attributes
+    ----------
+    watches : `WatchSet`
+        The class's open watches.
+    trusted_users : `tuple` [`str`] or `None`
+        The default of ``trusted_users``.
+    """
+
+    watches: WatchSet
     trusted_users: tuple[str, ...] | None
 
-    async def _request(self, op: str, rid: int | None = None, **fields: Any) -> dict[str, Any]:
+    async def request(
+        self,
+        request: native.Request[R],
+        *,
+        on_reply: Callable[[int, R], None] | None = None,
+    ) -> R:
+        """Send ``request`` and return its reply (the class implements it)."""
         raise NotImplementedError
 
     async def list_ports(self) -> list[PortEntry]:
         """Return every entry, sorted by port."""
-        reply = await self._request("list")
-        return [wire.entry_from_wire(e) for e in reply.get("entries", ())]
+        return list((await self.request(native.ListPorts())).entries)
 
     async def find(
         self,
@@ -40,8 +59,8 @@ class RegistryLookups:
         user: str | None = None,
     ) -> list[PortEntry]:
         """Return the entries matching every given criterion, sorted by port."""
-        reply = await self._request("find", service=service, beginswith=beginswith, user=user)
-        return [wire.entry_from_wire(e) for e in reply.get("entries", ())]
+        reply = await self.request(native.Find(service, beginswith, user))
+        return list(reply.entries)
 
     def watch(
         self,
@@ -73,8 +92,9 @@ class RegistryLookups:
             If ``trusted_users`` is a single string other than `ANY_USER`.
         """
         trusted = self.trusted_users if trusted_users is None else trust(trusted_users)
-        registry: Any = self
-        return PortWatch(registry, Query(service, beginswith, user), initial, max_queue, trusted)
+        return PortWatch(
+            self.watches, Query(service, beginswith, user), initial, max_queue, trusted
+        )
 
     async def wait_for(
         self,
@@ -116,7 +136,7 @@ class RegistryLookups:
                 watch = self.watch(service=service, user=user, trusted_users=trusted_users)
                 async with watch as events:
                     async for event in events:
-                        if event.kind == "added":
+                        if event.kind is EventKind.ADDED:
                             return event.port
         except TimeoutError:
             raise TimeoutError(

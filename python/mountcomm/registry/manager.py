@@ -6,11 +6,11 @@ a mountcomm registry; it speaks the NSCL dialect (``GIMME`` / ``LIST``).
 
 from __future__ import annotations
 
-__all__ = ["PortManager"]
+__all__ = ["PortInfo", "PortManager"]
 
 import socket
 import time
-from typing import Any
+from typing import TypedDict
 
 from .. import log as mlog
 from .._lifecycle import Closing
@@ -21,6 +21,14 @@ from .peer import current_user
 
 _MAX_LINE_BYTES = 64 * 1024
 _CRITERIA = ("service", "beginswith", "user")
+
+
+class PortInfo(TypedDict):
+    """An entry as `PortManager.listPorts` returns it (the NSCL bindings' dict)."""
+
+    port: int
+    service: str
+    user: str
 
 
 class PortManager(Closing):
@@ -140,7 +148,7 @@ class PortManager(Closing):
             self._fail(f"registry answered {value!r} instead of a port")
             raise ProtocolError(f"expected 'OK <port>', got 'OK {value}'") from None
 
-    def listPorts(self) -> list[dict[str, Any]]:
+    def listPorts(self) -> list[PortInfo]:
         """Return every allocated port as ``{"port": int, "service": str, "user": str}``."""
         _, value = self._exchange(nscl.LIST_REQUEST)
         if not value.isdigit():
@@ -149,13 +157,14 @@ class PortManager(Closing):
         entries = []
         for _ in range(int(value)):
             try:
-                entries.append(nscl.parse_entry(self._readline()).as_dict())
+                entry = nscl.parse_entry(self._readline())
+                entries.append(PortInfo(port=entry.port, service=entry.service, user=entry.user))
             except ProtocolError as e:
                 self._fail(str(e))
                 raise
         return entries
 
-    def find(self, **criteria: str) -> list[dict[str, Any]]:
+    def find(self, **criteria: str) -> list[PortInfo]:
         """Return the entries of `listPorts` that match the criteria.
 
         Criteria, applied in this order: ``service`` (exact name),

@@ -25,7 +25,8 @@ from collections.abc import Iterable
 
 from ..exceptions import ProtocolError
 from .entries import PortEntry
-from .wire import Allocate, BadRequest, ListPorts
+from .native import Allocate, ListPorts
+from .wire import BadRequest
 
 _TCL_SPECIAL = set(' \t"[]$;')
 

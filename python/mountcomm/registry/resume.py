@@ -1,11 +1,12 @@
-"""Reconnecting a `PortRegistry` and resuming what it held.
+"""The reconnection policy and memory of a `PortRegistry`.
 
 `Resumer` remembers what the client registered (to register it again on a new
-daemon) and runs the reconnection: connect, register again, resume the
-watches, retrying after the delays of `reconnect_delays`. The backoff goes on
-across connections that die young (a daemon that accepts and closes at once
-gets a few attempts a second, not thousands) and starts again only after a
-connection lived `STABLE_AFTER` seconds.
+daemon), and makes the connection attempts of a reconnection, after the delays
+of `reconnect_delays`. The backoff goes on across connections that die young
+(a daemon that accepts and closes at once gets a few attempts a second, not
+thousands) and starts again only after a connection lived `STABLE_AFTER`
+seconds. It knows nothing of the client: it is handed what to call
+(`connect`'s ``open``, `reregister`'s ``send``).
 """
 
 from __future__ import annotations
@@ -13,17 +14,14 @@ from __future__ import annotations
 __all__ = ["MAX_RECONNECT_DELAY", "STABLE_AFTER", "Record", "Resumer", "reconnect_delays"]
 
 import asyncio
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from ..exceptions import RegistryError, SelfConnectionError
 from ..net.retry import backoff
-from . import wire
-
-if TYPE_CHECKING:
-    from .client import PortRegistry
-    from .connection import NativeConnection
-    from .watch import PortWatch
+from . import native
+from .connection import NativeConnection
+from .watch import Send
 
 STABLE_AFTER = 2.0
 """A connection that lived this long resets the reconnection backoff [s]."""
@@ -59,8 +57,8 @@ class Resumer:
 
     Parameters
     ----------
-    client : `PortRegistry`
-        The client to reconnect.
+    log : structlog logger
+        The client's logger.
 
     Attributes
     ----------
@@ -70,8 +68,8 @@ class Resumer:
         Connection attempts made by reconnections so far.
     """
 
-    def __init__(self, client: PortRegistry) -> None:
-        self.client = client
+    def __init__(self, log: Any) -> None:
+        self.log = log
         self.records: dict[int, Record] = {}
         self.attempts = 0
         self._delays = reconnect_delays()
@@ -89,12 +87,11 @@ class Resumer:
 
     def self_connected(self, error: SelfConnectionError) -> None:
         """Log a self-connection: a warning the first time, then at debug level."""
-        log = self.client.log
         if self._self_connection_logged:
-            log.debug("registry_self_connection", error=str(error))
+            self.log.debug("registry_self_connection", error=str(error))
         else:
             self._self_connection_logged = True
-            log.warning("registry_self_connection", error=str(error), retrying=True)
+            self.log.warning("registry_self_connection", error=str(error), retrying=True)
 
     async def pause(self) -> None:
         """Wait for the next delay of the backoff (at once after a long-lived connection)."""
@@ -103,86 +100,38 @@ class Resumer:
             return
         await asyncio.sleep(next(self._delays))
 
-    async def run(self) -> None:
-        """Connect again, register again, resume the watches; retry until it works.
+    async def connect(
+        self, open_connection: Callable[[], Awaitable[NativeConnection]]
+    ) -> NativeConnection:
+        """Call ``open_connection`` after each delay of the backoff until it connects.
 
-        Runs as the client's ``reconnect_task``; `PortRegistry.close` cancels it.
+        A self-connection, a refusal or a timeout is logged and retried.
+        Cancel-safe (the caller's cancellation propagates).
         """
-        client = self.client
         while True:
             await self.pause()
             self.attempts += 1
             try:
-                conn = await client._open()
+                return await open_connection()
             except SelfConnectionError as e:
                 self.self_connected(e)
-                continue
             except (OSError, TimeoutError) as e:
-                client.log.debug("registry_reconnect_failed", attempt=self.attempts, error=repr(e))
-                continue
-            if not client._attach(conn):
-                await conn.close()
-                return  # closed meanwhile
-            try:
-                await self.resume()
-            except Exception as e:  # lost again, no answer, or a reply we cannot read
-                if not isinstance(e, (ConnectionError, TimeoutError)):
-                    client.log.exception("registry_resume_failed", attempt=self.attempts)
-                conn.lost(e, "resuming on the new connection failed")
-                continue
-            if conn.ended:
-                continue  # lost at the last moment: its teardown asked for this loop
-            client._resumed(self.attempts)
-            return
+                self.log.debug("registry_reconnect_failed", attempt=self.attempts, error=repr(e))
 
-    async def resume(self) -> None:
-        """Register again what the client holds, then resume every open watch."""
-        client = self.client
+    async def reregister(self, send: Send) -> None:
+        """Register again, with ``send``, every entry the client holds.
+
+        An entry the new daemon refuses is logged as ``reregister_failed``
+        and forgotten. A lost connection propagates.
+        """
         for port, record in list(self.records.items()):
+            request = native.Register(record.service, port, record.user, host=record.host)
             try:
-                reply = await client._send(
-                    "register", service=record.service, port=port, user=record.user,
-                    host=record.host,
-                )  # fmt: skip
+                reply = await send(request)
             except RegistryError as e:
                 self.records.pop(port, None)
-                client.log.warning(
+                self.log.warning(
                     "reregister_failed", port=port, service=record.service, error=str(e)
                 )
             else:
-                record.service = wire.entry_from_wire(reply).service
-        for watch in list(client._watches.values()):
-            if watch._resuming and not watch.ended:  # else: ended, or resumed by a failed try
-                await self.resume_watch(watch)
-
-    async def resume_watch(self, watch: PortWatch) -> None:
-        """Start ``watch`` again, under a new id, on the new connection."""
-        client = self.client
-        if watch._id is not None:
-            client._watches.pop(watch._id, None)
-        rid = client._next_id()
-        client._watches[rid] = watch
-        watch._id = rid
-        try:
-            await client._send("watch", rid, **watch_fields(watch))
-        except RegistryError as e:
-            client.log.warning("watch_resume_failed", watch=rid, error=str(e))
-            watch._end(e)
-            return
-        if watch.ended:  # closed by its user meanwhile: stop it on the daemon too
-            try:
-                await client._send("unwatch", watch=rid)
-            except RegistryError as e:
-                client.log.debug("unwatch_failed", watch=rid, error=str(e))
-
-
-def watch_fields(watch: PortWatch) -> dict[str, Any]:
-    """The fields of the native ``watch`` request of ``watch``."""
-    q = watch.query
-    trusted = watch.trusted_users
-    return {
-        "service": q.service,
-        "beginswith": q.beginswith,
-        "user": q.user,
-        "trusted_users": None if trusted is None else list(trusted),
-    }
+                record.service = reply.entry.service

@@ -22,6 +22,7 @@ from .._lifecycle import AsyncResource
 from . import peer, pidwatch, probe, wire
 from .cluster import ClusterLink, ClusterSettings
 from .entries import Lease, PortEntry, PortEvent, Query
+from .native import ClusterStatus
 from .peer import Credentials, unix_address
 from .session import MAX_WATCHES, Session
 from .store import PortStore, format_pool
@@ -171,7 +172,6 @@ class RegistryServer(AsyncResource):
         self._pidwatch: pidwatch.PidWatcher | None = None
         self._started = False
         self._closing: asyncio.Task[None] | None = None
-        self._info = {"version": __version__, "pid": os.getpid()}
         self._uid = os.getuid() if hasattr(os, "getuid") else None
 
     # ---- life cycle -------------------------------------------------------------
@@ -396,9 +396,10 @@ class RegistryServer(AsyncResource):
             check_pid=pidwatch.check_pid_request,
             daemon_uid=self._uid,
             max_line_bytes=self.max_line_bytes,
-            info=self._info,
+            version=__version__,
+            pid=os.getpid(),
             lookup=self._lookup if self.cluster is not None else None,
-            status=self._status,
+            cluster_status=self._cluster_status,
             index=self.index,
             max_watches=self.max_watches,
             log=self._raw_log,
@@ -478,8 +479,8 @@ class RegistryServer(AsyncResource):
         local = self.store.entries(query)
         return local if self.cluster is None else self.cluster.entries(local, query)
 
-    def _status(self) -> dict[str, Any]:
-        return {"cluster": None if self.cluster is None else self.cluster.status()}
+    def _cluster_status(self) -> ClusterStatus | None:
+        return None if self.cluster is None else self.cluster.status()
 
     def _publish(
         self,

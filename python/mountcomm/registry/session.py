@@ -36,13 +36,13 @@ from __future__ import annotations
 
 __all__ = ["MAX_WATCHES", "Output", "Session", "default_check_pid"]
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import log as mlog
 from ..exceptions import RegistryError, RegistryPermissionError, RegistryRequestError
-from . import nscl, wire
+from . import native, nscl, wire
 from .entries import Change, Lease, PortEntry, PortEvent, Query
 from .peer import Credentials, user_uid
 from .store import PortStore
@@ -108,8 +108,10 @@ class Session:
         The daemon's uid: only that user or root may terminate it.
     max_line_bytes : `int`
         Longest request line [bytes].
-    info : mapping
-        Extra fields of the ``ping`` reply (version, daemon pid...).
+    version : `str` or `None`
+        The daemon's version, for the ``ping`` and ``status`` replies.
+    pid : `int` or `None`
+        The daemon's process id, for the ``ping`` and ``status`` replies.
     index : `WatchIndex`, optional
         The daemon's index of every connection's watches (shared by every
         session); a private one by default.
@@ -121,8 +123,9 @@ class Session:
         What native ``list``, ``find`` and ``watch`` answer from (default: the
         store's entries; a cluster member passes its merged view). NSCL
         ``LIST`` always lists the store.
-    status : callable () -> `dict`, optional
-        Extra fields of the ``status`` reply (e.g. ``{"cluster": ...}``).
+    cluster_status : callable () -> `ClusterStatus` or `None`, optional
+        The daemon's cluster link's state for the ``status`` reply (default:
+        `None`, not in a cluster).
     log : logger, optional
         `logging.Logger`, structlog logger or `None`.
 
@@ -147,12 +150,13 @@ class Session:
         check_pid: Callable[[int, Credentials], str | None] = default_check_pid,
         daemon_uid: int | None = None,
         max_line_bytes: int = wire.DEFAULT_MAX_LINE_BYTES,
-        info: Mapping[str, Any] | None = None,
+        version: str | None = None,
+        pid: int | None = None,
         index: WatchIndex | None = None,
         resolve_user: Callable[[str], int | None] = user_uid,
         max_watches: int = MAX_WATCHES,
         lookup: Callable[[Query | None], list[PortEntry]] | None = None,
-        status: Callable[[], dict[str, Any]] | None = None,
+        cluster_status: Callable[[], native.ClusterStatus | None] | None = None,
         log: Any = None,
     ) -> None:
         self.store = store
@@ -162,9 +166,10 @@ class Session:
         self._credentials: Credentials | None = None
         self.check_pid = check_pid
         self.daemon_uid = daemon_uid
-        self.info = dict(info or {})
+        self.version = version
+        self.pid = pid
         self.lookup = store.entries if lookup is None else lookup
-        self._status_fields = status
+        self.cluster_status = cluster_status
         self.log = mlog.get_logger(log, "RegistrySession", connection=lease.ident)
         self.dialect: Dialect | None = None
         self.watches: dict[int | str, Query] = {}
@@ -221,7 +226,7 @@ class Session:
     @staticmethod
     def encode_events(routed: Sequence[tuple[Any, PortEvent]]) -> bytes:
         """Encode (watch id, event) pairs (from `WatchIndex.route`) as event lines."""
-        return b"".join(wire.native_event(watch, event) for watch, event in routed)
+        return b"".join(native.encode_event(watch, event) for watch, event in routed)
 
     def close(self) -> Change:
         """End the connection's lease (idempotent); return the entries' removal."""
@@ -254,15 +259,16 @@ class Session:
             self.log.info("claimed_user_differs", claimed=claimed, user=creds.user)
         return {"user": creds.user, "uid": creds.uid, "claimed": claimed}
 
-    def _entry_dict(self, entry: PortEntry) -> dict[str, Any]:
-        """An entry as the native dialect shows it (with a differing claimed user)."""
-        fields = entry.as_dict()
+    def _claimed(self, entry: PortEntry) -> str | None:
+        """The user the request of ``entry`` claimed, where it differs from the owner."""
         if self.store.get(entry.port) != entry:  # another cluster member's entry
-            return fields
-        claimed = self.store.claimed_user(entry.port)
-        if claimed is not None:
-            fields["claimed_user"] = claimed
-        return fields
+            return None
+        return self.store.claimed_user(entry.port)
+
+    def _entries(self, entries: list[PortEntry]) -> native.EntriesReply:
+        """Entries as the native dialect shows them (with differing claimed users)."""
+        claimed = tuple(self._claimed(e) for e in entries)
+        return native.EntriesReply(tuple(entries), claimed if any(claimed) else ())
 
     def _apply(self, change: Change, out: Output, what: str) -> PortEntry:
         out.events.extend(change.events)
@@ -302,7 +308,7 @@ class Session:
             del out.data[data:]
             message = "internal error of the registry (logged)"
             if dialect is Dialect.NATIVE:
-                out.data += wire.native_error(None, "internal_error", message)
+                out.data += native.encode_refusal(None, "internal_error", message)
             elif dialect is Dialect.NSCL:
                 out.data += nscl.fail(message)
             else:
@@ -315,7 +321,7 @@ class Session:
             dialect = Dialect.PORTPICKER if digits else wire.detect_dialect(line.prefix)
         self.log.info("line_too_long", limit=line.limit, dialect=dialect.value)
         if dialect is Dialect.NATIVE:
-            out.data += wire.native_error(None, RegistryRequestError.code, line.message)
+            out.data += native.encode_refusal(None, RegistryRequestError.code, line.message)
         elif dialect is Dialect.NSCL:
             out.data += nscl.fail(line.message)
         out.close = True  # portpicker: no answer, as for any refusal
@@ -323,61 +329,62 @@ class Session:
     # ---- native -----------------------------------------------------------------
 
     def _native_line(self, line: bytes, out: Output) -> None:
-        request = wire.parse_native(line)
+        request = native.parse_request(line)
         if isinstance(request, wire.BadRequest):
             self.log.debug("bad_request", dialect="native", message=request.message)
-            out.data += wire.native_error(request.id, RegistryRequestError.code, request.message)
+            out.data += native.encode_refusal(
+                request.id, RegistryRequestError.code, request.message
+            )
             return
         handler = self._NATIVE[type(request)]
         first_event = len(out.events)
         try:
-            fields = handler(self, request, out)
+            reply = handler(self, request, out)
         except RegistryError as e:
             self.log.info("request_refused", op=type(request).__name__, error=e.code, reason=str(e))
-            out.data += wire.native_error(request.id, e.code, str(e))
+            out.data += native.encode_refusal(request.id, e.code, str(e))
         else:
-            out.data += wire.native_ok(request.id, **fields)
+            out.data += native.encode_reply(request.id, reply)
             # This connection's own watches see the change right after the reply.
             out.data += self.push(out.events[first_event:])
 
-    def _ping(self, request: wire.Ping, out: Output) -> dict[str, Any]:
+    def _ping(self, request: native.Ping, out: Output) -> native.PingReply:
         creds = self.credentials
-        return {**self.info, "local": self.local, "user": creds.user, "uid": creds.uid}
+        return native.PingReply(self.version, self.pid, self.local, creds.user, creds.uid)
 
-    def _allocate(self, request: wire.Allocate, out: Output) -> dict[str, Any]:
+    def _allocate(self, request: native.Allocate, out: Output) -> native.EntryReply:
         self._require_local("allocate ports")
         owner = self._owner(request.user)
         change = self.store.allocate(request.service, lease=self.lease, **owner)
-        return self._entry_dict(self._apply(change, out, "port_allocated"))
+        entry = self._apply(change, out, "port_allocated")
+        return native.EntryReply(entry, self._claimed(entry))
 
-    def _register(self, request: wire.Register, out: Output) -> dict[str, Any]:
+    def _register(self, request: native.Register, out: Output) -> native.EntryReply:
         self._require_local("register ports")
         owner = self._owner(request.user)
         change = self.store.register(
             request.service, request.port, lease=self.lease, host=request.host, **owner
         )
-        return self._entry_dict(self._apply(change, out, "port_registered"))
+        entry = self._apply(change, out, "port_registered")
+        return native.EntryReply(entry, self._claimed(entry))
 
-    def _release(self, request: wire.Release, out: Output) -> dict[str, Any]:
+    def _release(self, request: native.Release, out: Output) -> native.EntryReply:
         self._require_local("release ports")
         claimed = self.store.claimed_user(request.port)
         entry = self._apply(self.store.release(request.port, self.lease), out, "port_released")
-        fields = entry.as_dict()
-        if claimed is not None:
-            fields["claimed_user"] = claimed
-        return fields
+        return native.EntryReply(entry, claimed)
 
-    def _list(self, request: wire.ListPorts, out: Output) -> dict[str, Any]:
-        return {"entries": [self._entry_dict(e) for e in self.lookup(None)]}
+    def _list(self, request: native.ListPorts, out: Output) -> native.EntriesReply:
+        return self._entries(self.lookup(None))
 
-    def _find(self, request: wire.Find, out: Output) -> dict[str, Any]:
-        return {"entries": [self._entry_dict(e) for e in self.lookup(request.query)]}
+    def _find(self, request: native.Find, out: Output) -> native.EntriesReply:
+        return self._entries(self.lookup(request.query))
 
-    def _status(self, request: wire.Status, out: Output) -> dict[str, Any]:
-        extra = {"cluster": None} if self._status_fields is None else self._status_fields()
-        return {**self.info, "entries": len(self.store), **extra}
+    def _status(self, request: native.Status, out: Output) -> native.StatusReply:
+        cluster = None if self.cluster_status is None else self.cluster_status()
+        return native.StatusReply(self.version, self.pid, len(self.store), cluster)
 
-    def _watch(self, request: wire.Watch, out: Output) -> dict[str, Any]:
+    def _watch(self, request: native.Watch, out: Output) -> native.EntriesReply:
         if request.id is None or request.id in self.watches:
             raise RegistryRequestError(
                 "watch needs an id that no active watch of this connection uses"
@@ -391,16 +398,16 @@ class Session:
         query = Query(q.service, q.beginswith, q.user, self._trust(request.trusted_users))
         self.watches[request.id] = query
         self.index.add(self, request.id, query)
-        return {"entries": [self._entry_dict(e) for e in self.lookup(query)]}
+        return self._entries(self.lookup(query))
 
-    def _unwatch(self, request: wire.Unwatch, out: Output) -> dict[str, Any]:
+    def _unwatch(self, request: native.Unwatch, out: Output) -> native.Done:
         query = self.watches.pop(request.watch, None)
         if query is None:
             raise RegistryRequestError(f"no active watch has id {request.watch!r}")
         self.index.remove(self, request.watch, query)
-        return {}
+        return native.Done()
 
-    def _terminate(self, request: wire.Terminate, out: Output) -> dict[str, Any]:
+    def _terminate(self, request: native.Terminate, out: Output) -> native.Done:
         self._require_local("terminate the registry")
         self._require_identity("terminate the registry")
         uid = self.credentials.uid
@@ -410,19 +417,19 @@ class Session:
             )
         self.log.info("terminate_requested", user=self.credentials.user)
         out.terminate = True
-        return {}
+        return native.Done()
 
-    _NATIVE: dict[type, Callable[[Session, Any, Output], dict[str, Any]]] = {
-        wire.Ping: _ping,
-        wire.Allocate: _allocate,
-        wire.Register: _register,
-        wire.Release: _release,
-        wire.ListPorts: _list,
-        wire.Find: _find,
-        wire.Watch: _watch,
-        wire.Unwatch: _unwatch,
-        wire.Status: _status,
-        wire.Terminate: _terminate,
+    _NATIVE: dict[type, Callable[[Session, Any, Output], native.Reply]] = {
+        native.Ping: _ping,
+        native.Allocate: _allocate,
+        native.Register: _register,
+        native.Release: _release,
+        native.ListPorts: _list,
+        native.Find: _find,
+        native.Watch: _watch,
+        native.Unwatch: _unwatch,
+        native.Status: _status,
+        native.Terminate: _terminate,
     }
 
     # ---- NSCL -------------------------------------------------------------------
@@ -433,7 +440,7 @@ class Session:
         if isinstance(request, wire.BadRequest):
             self.log.debug("bad_request", dialect="nscl", message=request.message)
             out.data += nscl.fail(request.message)
-        elif isinstance(request, wire.ListPorts):
+        elif isinstance(request, native.ListPorts):
             out.data += nscl.list_reply(self.store.entries_by_user())
         else:
             try:

@@ -48,7 +48,7 @@ from ..exceptions import (
     RegistryRequestError,
     UnknownPortError,
 )
-from .entries import Change, Lease, PortEntry, PortEvent, Query, validate_name
+from .entries import Change, EventKind, Lease, PortEntry, PortEvent, Query, validate_name
 from .pool import Pool, format_pool, normalize_pool, parse_pool
 
 _SUFFIXED = re.compile(r"(.+)_([1-9][0-9]*)")
@@ -258,7 +258,8 @@ class PortStore:
 
     def clear(self) -> Change:
         """Remove every entry; one event per entry."""
-        events = tuple(PortEvent.of("removed", self._entries[p]) for p in sorted(self._entries))
+        removed = [self._entries[p] for p in sorted(self._entries)]
+        events = tuple(PortEvent.of(EventKind.REMOVED, entry) for entry in removed)
         self._entries.clear()
         self._leases.clear()
         self._by_lease.clear()
@@ -306,10 +307,10 @@ class PortStore:
                 continue
             entry = self._entries.get(port)
             if entry is not None:
-                removed.append(PortEvent.of("removed", entry))
+                removed.append(PortEvent.of(EventKind.REMOVED, entry))
                 entry = PortEntry(port, name, entry.user, entry.host, entry.uid)
                 self._entries[port] = entry
-                added.append(PortEvent.of("added", entry))
+                added.append(PortEvent.of(EventKind.ADDED, entry))
         return removed + added
 
     def _snapshot(self, keys: list[tuple[str, str]]) -> dict[int, str]:
@@ -341,12 +342,12 @@ class PortStore:
             self._claimed[port] = claimed
         if fresh:
             entry = self._entries[port] = PortEntry(port, service, user, where, uid)
-            return Change(entry, (PortEvent.of("added", entry),))
+            return Change(entry, (PortEvent.of(EventKind.ADDED, entry),))
         # a placeholder that _rename turns into the named entry (and its event)
         self._entries[port] = PortEntry(port, "", user, where, uid)
         before[port] = ""
         events = self._rename(before, keys)
-        new = [e for e in events if not (e.kind == "removed" and e.port == port)]
+        new = [e for e in events if not (e.kind is EventKind.REMOVED and e.port == port)]
         return Change(self._entries[port], tuple(new))
 
     def _remove(self, *ports: int) -> tuple[PortEvent, ...]:
@@ -369,7 +370,7 @@ class PortStore:
         removed: list[PortEvent] = []
         for port in sorted(ports):
             entry = self._entries.pop(port)
-            removed.append(PortEvent.of("removed", entry))
+            removed.append(PortEvent.of(EventKind.REMOVED, entry))
             lease = self._leases.pop(port)
             held = self._by_lease[lease]
             held.discard(port)
@@ -395,4 +396,4 @@ class PortStore:
         del self._base[port]
         del self._groups[key]
         self._claimed.pop(port, None)
-        return (PortEvent.of("removed", entry),)
+        return (PortEvent.of(EventKind.REMOVED, entry),)

@@ -1,22 +1,71 @@
-"""`PortWatch`: a live view of the registry entries that match a query.
+"""Watches of a `PortRegistry`: what the user iterates over, and what feeds it.
 
-Made by `PortRegistry.watch`; the client's connection feeds it (`_started`,
-`_deliver`, `_suspend`, `_end`), the user iterates over it.
+Three parts, none of which knows the client class:
+
+`WatchFeed`
+    The receiving end of one watch: its query, its id on the current
+    connection, the queue of events, and what it reported (to report it
+    removed when the connection is lost). Fed by a `WatchSet`.
+`PortWatch`
+    What `PortRegistry.watch` returns: iteration, `close`.
+`WatchSet`
+    The open watches of one client, by request id: starts, routes events
+    to, suspends, resumes and ends them. It needs from the client only what
+    `Channel` names (a public interface of `PortRegistry`).
 """
 
 from __future__ import annotations
 
-__all__ = ["PortWatch"]
+__all__ = ["Channel", "PortWatch", "Send", "WatchFeed", "WatchSet"]
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from .._lifecycle import AsyncResource
 from ..exceptions import RegistryError
-from .entries import PortEntry, PortEvent, Query
+from . import native
+from .entries import EventKind, PortEntry, PortEvent, Query
+from .wire import RequestId
 
-if TYPE_CHECKING:
-    from .client import PortRegistry
+R = TypeVar("R", bound=native.Reply)
+
+
+class Send(Protocol):
+    """Send a request and return its reply; ``on_reply`` sees it first (see `Channel`)."""
+
+    def __call__(
+        self,
+        request: native.Request[R],
+        *,
+        on_reply: Callable[[int, R], None] | None = None,
+    ) -> Awaitable[R]: ...
+
+
+class Channel(Protocol):
+    """What the watches need from their client (`PortRegistry` offers it).
+
+    Attributes
+    ----------
+    log : structlog logger
+        Where to log.
+    """
+
+    log: Any
+
+    @property
+    def connected(self) -> bool:
+        """True while the connection is up (and resumed)."""
+        ...
+
+    def request(
+        self,
+        request: native.Request[R],
+        *,
+        on_reply: Callable[[int, R], None] | None = None,
+    ) -> Awaitable[R]:
+        """Send ``request`` (connecting first if need be) and return its reply."""
+        ...
 
 
 class _End:
@@ -26,6 +75,227 @@ class _End:
 
     def __init__(self, error: BaseException | None) -> None:
         self.error = error
+
+
+class WatchFeed:
+    """The receiving end of one watch: events in, in order, to one reader.
+
+    Parameters
+    ----------
+    query : `Query`
+        What is watched.
+    initial : `bool`
+        Report the entries that exist when the watch starts.
+    max_queue : `int`
+        Most events held unread; one more ends the watch with a `RegistryError`.
+    trusted_users : `tuple` [`str`] or `None`
+        Whose entries count besides the caller's own user and root (`None`: everyone's).
+
+    Attributes
+    ----------
+    id : `int` or `None`
+        The watch's request id on the current connection (`None` before it
+        started).
+    entries : `list` [`PortEntry`]
+        The matching entries when the watch (last) started.
+    resumptions : `int`
+        How many times it was resumed on a new connection.
+    resuming : `bool`
+        True from a lost connection until the watch runs again.
+    ended : `bool`
+        True once it ended; the events delivered before can still be read.
+    """
+
+    def __init__(
+        self,
+        query: Query,
+        initial: bool,
+        max_queue: int,
+        trusted_users: tuple[str, ...] | None,
+    ) -> None:
+        self.query = query
+        self.initial = initial
+        self.max_queue = max_queue
+        self.trusted_users = trusted_users
+        self.id: int | None = None
+        self.entries: list[PortEntry] = []
+        self.resumptions = 0
+        self.resuming = False
+        self.ended = False
+        self._queue: asyncio.Queue[PortEvent | _End] = asyncio.Queue()
+        self._seen: dict[tuple[str, int], PortEntry] = {}  # (host, port): what it reported
+
+    @property
+    def suspended(self) -> bool:
+        """True while it waits to be resumed on a new connection."""
+        return self.resuming and not self.ended
+
+    def request(self) -> native.Watch:
+        """The ``watch`` request that starts it."""
+        q = self.query
+        return native.Watch(q.service, q.beginswith, q.user, trusted_users=self.trusted_users)
+
+    def started(self, rid: int, entries: tuple[PortEntry, ...]) -> None:
+        """The daemon answered the watch request ``rid`` with ``entries``, before any event."""
+        self.id = rid
+        self.entries = list(entries)
+        if self.resuming:
+            self.resuming = False
+            self.resumptions += 1
+        elif not self.initial:
+            return
+        for entry in entries:
+            self.deliver(PortEvent.of(EventKind.ADDED, entry, initial=True))
+
+    def suspend(self) -> None:
+        """The connection is lost and will be made again: report every entry removed."""
+        self.resuming = True
+        for entry in sorted(self._seen.values()):
+            self.deliver(PortEvent.of(EventKind.REMOVED, entry))
+        self._seen.clear()
+
+    def deliver(self, event: PortEvent) -> None:
+        """Queue ``event`` for the reader (ends the watch if too many are unread)."""
+        if self.ended:
+            return
+        if self._queue.qsize() >= self.max_queue:
+            self.end(RegistryError(f"watch fell behind: more than {self.max_queue} events unread"))
+            return
+        if event.kind is EventKind.ADDED:
+            self._seen[(event.host, event.port)] = event.entry
+        else:
+            self._seen.pop((event.host, event.port), None)
+        self._queue.put_nowait(event)
+
+    def end(self, error: BaseException | None) -> None:
+        """End the watch (idempotent): the reader gets ``error`` after the queued events."""
+        if not self.ended:
+            self.ended = True
+            self._queue.put_nowait(_End(error))
+
+    async def next(self) -> PortEvent:
+        """The next event (cancel-safe: none is lost).
+
+        Raises
+        ------
+        StopAsyncIteration
+            If the watch was closed by its user.
+        Exception
+            The error it ended with.
+        """
+        item = await self._queue.get()
+        if isinstance(item, _End):
+            self._queue.put_nowait(item)  # every later call ends the same way
+            if item.error is None:
+                raise StopAsyncIteration
+            raise item.error
+        return item
+
+
+class WatchSet:
+    """The open watches of one client, by their request id on its connection.
+
+    Parameters
+    ----------
+    channel : `Channel`
+        The client.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self._by_id: dict[int, WatchFeed] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def _on_started(self, feed: WatchFeed) -> Callable[[int, native.EntriesReply], None]:
+        """The reply callback of ``feed``'s watch request."""
+
+        def started(rid: int, reply: native.EntriesReply) -> None:
+            self._forget(feed)
+            if feed.ended:  # closed by its user meanwhile
+                feed.id = rid
+                return
+            self._by_id[rid] = feed  # before the read loop reads the events that follow
+            feed.started(rid, reply.entries)
+
+        return started
+
+    async def start(self, feed: WatchFeed) -> None:
+        """Start ``feed`` on the daemon (connecting first if need be).
+
+        Raises
+        ------
+        ConnectionClosedError, TimeoutError, RegistryError
+            As `PortRegistry` calls; ``feed`` then ends with that error.
+        """
+        try:
+            await self.channel.request(feed.request(), on_reply=self._on_started(feed))
+        except BaseException as e:
+            self._forget(feed)
+            feed.end(e if isinstance(e, Exception) else None)
+            raise
+
+    async def stop(self, feed: WatchFeed) -> None:
+        """End ``feed`` and tell the daemon while connected (never raises for a lost link)."""
+        if feed.ended:
+            return
+        feed.end(None)
+        watch_id = self._forget(feed)
+        if watch_id is not None and self.channel.connected:
+            try:
+                await self.channel.request(native.Unwatch(watch_id))
+            except (ConnectionError, TimeoutError, RegistryError) as e:
+                self.channel.log.debug("unwatch_failed", watch=watch_id, error=str(e))
+
+    def _forget(self, feed: WatchFeed) -> int | None:
+        if feed.id is not None and self._by_id.get(feed.id) is feed:
+            del self._by_id[feed.id]
+            return feed.id
+        return None
+
+    def deliver(self, watch: RequestId, event: PortEvent) -> None:
+        """Route an event of the watch whose request id is ``watch``."""
+        feed = self._by_id.get(watch) if isinstance(watch, int) else None
+        if feed is not None:
+            feed.deliver(event)
+            if feed.ended:  # fell behind
+                self._forget(feed)
+
+    def suspend(self) -> None:
+        """The connection is lost and will be made again: suspend every watch."""
+        for feed in self._by_id.values():
+            feed.suspend()
+
+    def end(self, error: Callable[[], BaseException]) -> None:
+        """The client is closed: end every watch with a new ``error()``."""
+        feeds = list(self._by_id.values())
+        self._by_id.clear()
+        for feed in feeds:
+            feed.end(error())
+
+    async def resume(self, send: Send) -> None:
+        """Start every suspended watch again, under a new id, with ``send``.
+
+        A watch the new daemon refuses ends with that refusal; one closed by
+        its user meanwhile is stopped on the daemon too. A lost connection
+        propagates (the watches stay suspended, for the next attempt).
+        """
+        for feed in list(self._by_id.values()):
+            if not feed.suspended:  # ended, or resumed by a failed try
+                continue
+            try:
+                await send(feed.request(), on_reply=self._on_started(feed))
+            except RegistryError as e:
+                self.channel.log.warning("watch_resume_failed", watch=feed.id, error=str(e))
+                self._forget(feed)
+                feed.end(e)
+                continue
+            if feed.ended and feed.id is not None:  # closed by its user meanwhile
+                try:
+                    await send(native.Unwatch(feed.id))
+                except RegistryError as e:
+                    self.channel.log.debug("unwatch_failed", watch=feed.id, error=str(e))
 
 
 class PortWatch(AsyncResource):
@@ -46,11 +316,6 @@ class PortWatch(AsyncResource):
     trusted_users : `tuple` [`str`] or `None`
         Whose entries count besides the caller's own user and root (`None`:
         everyone's; see `PortRegistry.watch`).
-    entries : `list` [`PortEntry`]
-        The matching entries when the watch started (empty before).
-
-    resumptions : `int`
-        How many times the watch was resumed on a new connection (see Notes).
 
     Notes
     -----
@@ -80,25 +345,28 @@ class PortWatch(AsyncResource):
 
     def __init__(
         self,
-        registry: PortRegistry,
+        watches: WatchSet,
         query: Query,
         initial: bool,
         max_queue: int,
         trusted_users: tuple[str, ...] | None = (),
     ) -> None:
-        self.registry = registry
         self.query = query
         self.trusted_users = trusted_users
-        self.initial = initial
-        self.max_queue = max_queue
-        self.entries: list[PortEntry] = []
-        self.resumptions = 0
-        self._queue: asyncio.Queue[PortEvent | _End] = asyncio.Queue()
-        self._id: int | None = None
-        self._ended = False
-        self._seen: dict[tuple[str, int], PortEntry] = {}  # (host, port): what it was told
-        self._resuming = False
+        self._watches = watches
+        self._feed = WatchFeed(query, initial, max_queue, trusted_users)
         self._start_lock = asyncio.Lock()
+        self._started = False
+
+    @property
+    def entries(self) -> list[PortEntry]:
+        """The matching entries when the watch (last) started (empty before)."""
+        return self._feed.entries
+
+    @property
+    def resumptions(self) -> int:
+        """How many times the watch was resumed on a new connection (see Notes)."""
+        return self._feed.resumptions
 
     @property
     def ended(self) -> bool:
@@ -106,7 +374,7 @@ class PortWatch(AsyncResource):
 
         The events delivered before the end can still be read.
         """
-        return self._ended
+        return self._feed.ended
 
     async def start(self) -> PortWatch:
         """Start the watch on the daemon (idempotent); return self.
@@ -119,60 +387,18 @@ class PortWatch(AsyncResource):
             If the daemon does not answer within the registry's timeout.
         """
         async with self._start_lock:
-            if self._id is None and not self._ended:
-                await self.registry._start_watch(self)
+            if not self._started and not self._feed.ended:
+                self._started = True
+                await self._watches.start(self._feed)
         return self
-
-    def _started(self, entries: list[PortEntry]) -> None:
-        """Called by the registry's reader with the reply, before any event."""
-        self.entries = entries
-        if self._resuming:
-            self._resuming = False
-            self.resumptions += 1
-        elif not self.initial:
-            return
-        for entry in entries:
-            self._deliver(PortEvent.of("added", entry, initial=True))
-
-    def _suspend(self) -> None:
-        """The connection is lost and will be made again: report every entry removed."""
-        self._resuming = True
-        for entry in sorted(self._seen.values()):
-            self._deliver(PortEvent.of("removed", entry))
-        self._seen.clear()
-
-    def _deliver(self, event: PortEvent) -> None:
-        if self._ended:
-            return
-        if self._queue.qsize() >= self.max_queue:
-            self._end(RegistryError(f"watch fell behind: more than {self.max_queue} events unread"))
-            return
-        if event.kind == "added":
-            self._seen[(event.host, event.port)] = event.entry
-        else:
-            self._seen.pop((event.host, event.port), None)
-        self._queue.put_nowait(event)
-
-    def _end(self, error: BaseException | None) -> None:
-        if not self._ended:
-            self._ended = True
-            if self._id is not None:
-                self.registry._watches.pop(self._id, None)
-            self._queue.put_nowait(_End(error))
 
     def __aiter__(self) -> PortWatch:
         return self
 
     async def __anext__(self) -> PortEvent:
-        if self._id is None and not self._ended:
+        if not self._started and not self._feed.ended:
             await self.start()
-        item = await self._queue.get()
-        if isinstance(item, _End):
-            self._queue.put_nowait(item)  # every later call ends the same way
-            if item.error is None:
-                raise StopAsyncIteration
-            raise item.error
-        return item
+        return await self._feed.next()
 
     async def close(self) -> None:
         """Stop the watch (idempotent). Iteration then stops.
@@ -180,15 +406,7 @@ class PortWatch(AsyncResource):
         Tells the daemon when the connection is still up (bounded by the
         registry's timeout); never raises for a lost connection.
         """
-        if self._ended:
-            return
-        watch_id = self._id
-        self._end(None)
-        if watch_id is not None and self.registry.connected:
-            try:
-                await self.registry._request("unwatch", watch=watch_id)
-            except (ConnectionError, TimeoutError, RegistryError) as e:
-                self.registry.log.debug("unwatch_failed", watch=watch_id, error=str(e))
+        await self._watches.stop(self._feed)
 
     async def aclose(self) -> None:
         """Same as `close` (the name async generators use)."""

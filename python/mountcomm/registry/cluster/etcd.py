@@ -4,8 +4,10 @@
 (``POST /v3/kv/put`` and so on; see `gateway`), on the caller's event loop,
 with no client library and no thread. Changes sent with
 `EtcdSession.send_change` are pipelined on one connection, and etcd applies
-them in the order sent. Every failure of etcd (unreachable, timed out, refused) is raised
-as `EtcdUnavailable`; a watch whose start revision was compacted raises
+them in the order sent; lease keepalives (`EtcdSession.refresh`) and each
+watch have a connection of their own, so that neither waits behind them.
+Every failure of etcd (unreachable, timed out, refused) is raised as
+`EtcdUnavailable`; a watch whose start revision was compacted raises
 `RevisionCompacted`.
 """
 
@@ -131,7 +133,8 @@ class EtcdSession:
         self._headers: tuple[tuple[str, str], ...] = ()
         self._connection: GatewayConnection | None = None
         self._connecting: asyncio.Task[GatewayConnection] | None = None
-        self._watches: list[GatewayConnection] = []
+        self._side: list[GatewayConnection] = []  # keepalive and watch connections
+        self._keepalive: GatewayConnection | None = None
         self._closed = False
 
     # ---- connections ---------------------------------------------------------------
@@ -198,8 +201,15 @@ class EtcdSession:
         return int((await self.request("/v3/lease/grant", {"TTL": ttl}))["ID"])
 
     async def refresh(self, lease: int) -> int:
-        """Keep ``lease`` alive once; return its remaining TTL (≤ 0: it expired) [s]."""
-        return int((await self.request("/v3/lease/keepalive", {"ID": lease})).get("TTL", 0))
+        """Keep ``lease`` alive once; return its remaining TTL (≤ 0: it expired) [s].
+
+        Sent on the session's keepalive connection (made on first use), never
+        behind the changes pipelined on its request connection.
+        """
+        if self._keepalive is None:
+            self._keepalive = await self._side_connection()
+        reply = await self._keepalive.request("/v3/lease/keepalive", {"ID": lease}, _json_reply)
+        return int(reply.get("TTL", 0))
 
     async def revoke(self, lease: int) -> None:
         """Revoke ``lease`` (its keys are deleted); an unknown lease is no error."""
@@ -268,13 +278,21 @@ class EtcdSession:
         """Compact etcd's history up to ``revision`` (physically)."""
         await self.request("/v3/kv/compaction", {"revision": revision, "physical": True})
 
+    async def _side_connection(self) -> GatewayConnection:
+        """A new connection besides the request connection, with the session's token."""
+        await self.connection()  # authenticated first, so that it carries the token
+        connection = await self._open()
+        connection.headers = self._headers
+        self._side = [c for c in self._side if not c.closed] + [connection]
+        if self._closed:  # closed meanwhile
+            connection.close()
+            self._check_open()
+        return connection
+
     async def watch(self, prefix: str, start_revision: int) -> Watch:
         """Watch ``prefix`` from ``start_revision`` (inclusive), on a connection of its own."""
         key = prefix.encode()
-        await self.connection()  # authenticated first, so the watch carries the token
-        connection = await self._open()
-        connection.headers = self._headers
-        self._watches = [c for c in self._watches if not c.closed] + [connection]
+        connection = await self._side_connection()
         create = {
             "key": _b64(key),
             "range_end": _b64(prefix_range_end(key)),
@@ -322,9 +340,10 @@ class EtcdSession:
             await asyncio.wait([connecting])
         if connecting is not None and not connecting.cancelled() and connecting.exception() is None:
             connecting.result().close()
-        for connection in self._watches:
+        for connection in self._side:
             connection.close()
-        self._watches.clear()
+        self._side.clear()
+        self._keepalive = None
 
     async def __aenter__(self) -> EtcdSession:
         return self

@@ -1,7 +1,7 @@
 """One HTTP/1.1 connection to etcd's JSON gateway: pipelined requests, or one stream.
 
 etcd serves its v3 API as JSON over HTTP/1.1 on its client port (the gRPC
-gateway). A `GatewayConnection` carries either
+gateway). A `GatewayConnection` carries either (its `Mode`)
 
 * **requests**, pipelined: `request` writes at once and returns a future for
   the answer. etcd (Go's HTTP server) handles the requests of one connection
@@ -18,10 +18,11 @@ stream with `GatewayClosed`, chained to the first cause.
 
 from __future__ import annotations
 
-__all__ = ["GatewayClosed", "GatewayConnection", "GatewayReply", "GatewayStream"]
+__all__ = ["GatewayClosed", "GatewayConnection", "GatewayReply", "GatewayStream", "Mode"]
 
 import asyncio
 import collections
+import enum
 import json
 import ssl
 import time
@@ -40,6 +41,15 @@ STREAM_HIGH_WATER = 1024
 
 class GatewayClosed(EtcdUnavailable):
     """The connection to etcd ended (the message and ``__cause__`` say why)."""
+
+
+class Mode(enum.Enum):
+    """What a `GatewayConnection` carries."""
+
+    REQUESTS = "requests"
+    """Pipelined requests (`GatewayConnection.request`): every connection starts so."""
+    STREAM = "stream"
+    """One streamed response (`GatewayConnection.stream`), its last use."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +79,18 @@ class GatewayStream:
     ``async for message in stream`` ends when the response ends, and raises
     `GatewayClosed` if the connection ends first. Cancelling the iteration
     is safe (nothing is lost; the connection stays as it was).
+
+    The connection feeds it (`feed`, `finish`); it asks the connection to
+    pause and resume reading through the two callables it was given, when
+    `STREAM_HIGH_WATER` messages are buffered and when half of them are read.
     """
 
-    def __init__(self, connection: GatewayConnection, max_line: int) -> None:
-        self.connection = connection
+    def __init__(
+        self, max_line: int, pause: Callable[[], None], resume: Callable[[], None]
+    ) -> None:
         self.status = 0
+        self._pause = pause
+        self._resume = resume
         self._max_line = max_line
         self._partial = bytearray()
         self._messages: collections.deque[dict[str, Any]] = collections.deque()
@@ -97,12 +114,19 @@ class GatewayStream:
                 self._waiter = None
         message = self._messages.popleft()
         if len(self._messages) == STREAM_HIGH_WATER // 2:
-            self.connection._resume_reading()
+            self._resume()
         return message
 
     # ---- fed by the connection ----------------------------------------------------
 
-    def _data(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
+        """Add bytes of the response body (the connection's call).
+
+        Raises
+        ------
+        HttpProtocolError
+            If a message is not a JSON object or is too long.
+        """
         searched = len(self._partial)  # the bytes before hold no line end
         self._partial += data
         start = 0
@@ -124,10 +148,11 @@ class GatewayStream:
             raise HttpProtocolError(f"a streamed message that is not an object: {line[:80]!r}")
         self._messages.append(message)
         if len(self._messages) == STREAM_HIGH_WATER:
-            self.connection._pause_reading()
+            self._pause()
         self._wake()
 
-    def _end(self, error: BaseException | None) -> None:
+    def finish(self, error: BaseException | None) -> None:
+        """The response ended (``error`` `None`) or the connection did (the connection's call)."""
         if self._ended or self._error is not None:
             return
         if error is None:
@@ -176,7 +201,8 @@ class GatewayConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._pending: collections.deque[_Request[Any]] = collections.deque()
-        self._stream: GatewayStream | None = None
+        self.mode = Mode.REQUESTS
+        self._stream: GatewayStream | None = None  # in Mode.STREAM
         self._timer: asyncio.TimerHandle | None = None
         self._writable: asyncio.Future[None] | None = None
         self._error: GatewayClosed | None = None
@@ -237,7 +263,7 @@ class GatewayConnection(asyncio.Protocol):
         RuntimeError
             If the connection carries a stream.
         """
-        if self._stream is not None:
+        if self.mode is not Mode.REQUESTS:
             raise RuntimeError("this connection carries a stream")
         future: asyncio.Future[T] = self._loop.create_future()
         self._send(path, payload)
@@ -255,11 +281,11 @@ class GatewayConnection(asyncio.Protocol):
             If the connection ends before the response starts, or the
             response is not ``200 OK`` (the body is in the message).
         """
-        if self._stream is not None or self._pending:
+        if self.mode is not Mode.REQUESTS or self._pending:
             raise RuntimeError("a stream needs a connection of its own")
-        stream = GatewayStream(self, self._max_body)
+        stream = GatewayStream(self._max_body, self._pause_reading, self._resume_reading)
         self._send(path, payload)
-        self._stream = stream
+        self.mode, self._stream = Mode.STREAM, stream
         head: asyncio.Future[None] = self._loop.create_future()
         self._pending.append(_Request(head, _stream_started, time.monotonic() + self.timeout))
         self._arm_timer()
@@ -315,7 +341,7 @@ class GatewayConnection(asyncio.Protocol):
         self._transport.write(encode_request(path, body, self.authority, self.headers))
 
     def _on_event(self, event: Head | BodyPart | End) -> None:
-        stream = self._stream
+        stream = self._stream if self.mode is Mode.STREAM else None
         if isinstance(event, Head):
             if not self._pending:
                 raise HttpProtocolError(f"an unrequested response ({event.status})")
@@ -326,11 +352,11 @@ class GatewayConnection(asyncio.Protocol):
                 self._answered(GatewayReply(200, b""))
         elif isinstance(event, BodyPart):
             if stream is not None and stream.status == 200:
-                stream._data(event.data)
+                stream.feed(event.data)
             elif self._pending:
                 self._pending[0].parts.append(event.data)
         elif stream is not None and stream.status == 200:
-            stream._end(None)
+            stream.finish(None)
         elif self._pending:
             request = self._pending[0]
             self._answered(GatewayReply(request.status, b"".join(request.parts)))
@@ -384,7 +410,7 @@ class GatewayConnection(asyncio.Protocol):
                 request.future.set_exception(error)
                 request.future.exception()  # retrieved: a caller may have given up on it
         if self._stream is not None:
-            self._stream._end(error)
+            self._stream.finish(error)
         writable, self._writable = self._writable, None
         if writable is not None and not writable.done():
             writable.set_exception(error)

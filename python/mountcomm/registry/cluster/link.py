@@ -1,19 +1,21 @@
 """A registry daemon's link to etcd: publish its entries, mirror everyone's.
 
-`ClusterLink` is asyncio glue around two pure parts: the daemon's desired
-keys (what its store holds, as `ClusterRecord` s) and the `ClusterView`
-mirrored from an etcd watch. One task supervises etcd *sessions*; each
-session is:
+`ClusterLink` is asyncio glue around two pure parts: the daemon's
+`DesiredKeys` (what its store holds, as `ClusterRecord` s, and how far etcd
+has them) and the `ClusterView` mirrored from an etcd watch. One task
+supervises etcd *sessions*; each session is:
 
 1. connect to the next endpoint and take a new lease (TTL ≤ 5 s);
 2. publish every local entry under that lease and delete this daemon's keys
-   that are no longer local, then revoke the previous lease (the keys still
-   on it are entries released while etcd was away);
+   that are no longer local (`DesiredKeys.republish` from a snapshot), then
+   revoke the previous lease (the keys still on it are entries released
+   while etcd was away);
 3. resume the watch from the last revision + 1 (after compaction, or when
    etcd's revision went backwards, resync in full from a snapshot);
-4. run, until one of them fails, the lease keepalive (every TTL/3), the
-   publisher (local changes → puts and deletes, in order) and the watch
-   consumer (etcd events → view → the daemon's watchers).
+4. run, until one of them fails, the lease keepalive (every TTL/3, on a
+   connection of its own, so that it never waits behind pipelined changes),
+   the publisher (local changes → puts and deletes, pipelined, in order)
+   and the watch consumer (etcd events → view → the daemon's watchers).
 
 While no session runs the view is *stale*: it keeps what it last knew, and
 `status` says so; local work is unaffected. Sessions are retried with a
@@ -22,7 +24,7 @@ capped exponential backoff over the endpoints.
 
 from __future__ import annotations
 
-__all__ = ["ClusterLink"]
+__all__ = ["MAX_IN_FLIGHT", "ClusterLink", "Publisher"]
 
 import asyncio
 import os
@@ -34,9 +36,10 @@ from ... import log as mlog
 from ..._lifecycle import AsyncResource
 from ...net.retry import backoff
 from ..entries import PortEntry, PortEvent, Query
+from ..native import ClusterStatus
+from .desired import DesiredKeys
 from .errors import EtcdUnavailable, RevisionCompacted
 from .etcd import EtcdSession, Watch
-from .records import ClusterRecord, decode_record, record_key
 from .settings import ClusterSettings
 from .view import ClusterView
 
@@ -69,6 +72,8 @@ class ClusterLink(AsyncResource):
     ----------
     view : `ClusterView`
         The mirrored records of the other daemons.
+    keys : `DesiredKeys`
+        What this daemon wants etcd to hold, and how far etcd has it.
     stale : `bool`
         True while no etcd session runs (before the first, or after a failure).
 
@@ -101,10 +106,8 @@ class ClusterLink(AsyncResource):
         self.last_error: str | None = "not connected yet"
         self.sessions = 0
         self.resyncs = 0
-        self._desired: dict[bytes, bytes] = {}
-        self._times: dict[bytes, float] = {}
-        self._dirty: dict[bytes, None] = {}  # keys whose change is not sent yet, in order
-        self._publisher: _Publisher | None = None
+        self.keys = DesiredKeys(settings.prefix, advertise_host, self.daemon_id)
+        self._publisher: Publisher | None = None
         self._connected = asyncio.Event()
         self._stale = asyncio.Event()
         self._stale.set()
@@ -163,21 +166,10 @@ class ClusterLink(AsyncResource):
         returns (pipelined after the earlier ones; etcd applies them in
         order); otherwise it waits for the next session.
         """
-        for event in events:
-            host = event.host or self.advertise_host
-            key = record_key(self.settings.prefix, host, event.port)
-            if event.kind == "added":
-                now = time.time()
-                record = ClusterRecord(
-                    event.service, host, event.port, event.user, event.uid,
-                    now, self.daemon_id,
-                )  # fmt: skip
-                self._desired[key] = record.encode()
-                self._times[key] = now
-            else:
-                self._desired.pop(key, None)
-                self._times.pop(key, None)
-            self._mark(key)
+        if not events:
+            return
+        self.keys.change(events, time.time())
+        self._published.clear()
         if self._publisher is not None:
             self._publisher.send()
 
@@ -185,26 +177,26 @@ class ClusterLink(AsyncResource):
         """The merged view: ``local`` (the daemon's, already filtered) and the others'."""
         return sorted([*local, *self.view.entries(query)])
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ClusterStatus:
         """The link's state, for the daemon's ``status`` reply."""
         host, port = self.settings.endpoints[self._endpoint]
-        return {
-            "endpoints": self.settings.url,
-            "endpoint": f"{host}:{port}",
-            "stale": self.stale,
-            "stale_since": self.stale_since,
-            "error": self.last_error,
-            "daemon": self.daemon_id,
-            "advertise_host": self.advertise_host,
-            "lease": None if self._lease_id is None else f"{self._lease_id:x}",
-            "ttl": self.settings.ttl,
-            "revision": self.view.revision,
-            "published": len(self._desired),
-            "unpublished": len(self._dirty) + (self._publisher.in_flight if self._publisher else 0),
-            "remote_entries": len(self.view),
-            "sessions": self.sessions,
-            "resyncs": self.resyncs,
-        }
+        return ClusterStatus(
+            endpoints=self.settings.url,
+            endpoint=f"{host}:{port}",
+            stale=self.stale,
+            stale_since=self.stale_since,
+            error=self.last_error,
+            daemon=self.daemon_id,
+            advertise_host=self.advertise_host,
+            lease=None if self._lease_id is None else f"{self._lease_id:x}",
+            ttl=self.settings.ttl,
+            revision=self.view.revision,
+            published=len(self.keys.records),
+            unpublished=self.keys.unsent + self.keys.in_flight,
+            remote_entries=len(self.view),
+            sessions=self.sessions,
+            resyncs=self.resyncs,
+        )
 
     async def close(self) -> None:
         """Stop, revoke the lease, close the client (idempotent; never raises)."""
@@ -221,12 +213,6 @@ class ClusterLink(AsyncResource):
                 self.log.error("cluster_link_failed", error=repr(task.exception()))
 
     # ---- sessions ---------------------------------------------------------------
-
-    def _mark(self, key: bytes) -> None:
-        """``key`` changed: send it after every change made before (a pending send moves)."""
-        self._published.clear()
-        self._dirty.pop(key, None)
-        self._dirty[key] = None
 
     def _set_stale(self, error: str) -> None:
         if not self.stale:
@@ -277,7 +263,7 @@ class ClusterLink(AsyncResource):
     async def _run_session(self, session: EtcdSession) -> None:
         old_lease = self._lease_id
         self._lease_id = lease = await session.grant(self.settings.ttl)
-        publisher = _Publisher(self, session, lease)
+        publisher = Publisher(self.keys, session, lease, on_settled=self._published.set)
         try:
             await self._republish(session, publisher)
             if old_lease is not None:
@@ -310,24 +296,15 @@ class ClusterLink(AsyncResource):
             if self._publisher is publisher:
                 self._publisher = None
 
-    async def _republish(self, session: EtcdSession, publisher: _Publisher) -> None:
+    async def _republish(self, session: EtcdSession, publisher: Publisher) -> None:
         """Publish every local entry under the new lease; drop our keys no longer local.
 
         Returns once etcd has applied all of it; from then on, local changes
         are sent as they happen.
         """
-        self._desired.clear()
-        times, self._times = self._times, {}
-        self._dirty.clear()
-        self.local_changed([PortEvent.of("added", e) for e in self.local_entries()])
-        for key in self._desired:  # keep each entry's original time
-            if key in times:
-                self._times[key] = times[key]
-                record = decode_record(key, self._desired[key])
-                self._desired[key] = _with_time(record, times[key]).encode()
-        for key, value in await session.snapshot(self.settings.prefix):
-            if key not in self._desired and _daemon_of(key, value) == self.daemon_id:
-                self._mark(key)
+        snapshot = await session.snapshot(self.settings.prefix)
+        self.keys.republish(self.local_entries(), snapshot, time.time())
+        self._published.clear()
         self._publisher = publisher
         publisher.send()
         await publisher.wait_idle()
@@ -389,35 +366,54 @@ MAX_IN_FLIGHT = 512
 """Most changes a daemon has sent to etcd without an answer yet."""
 
 
-class _Publisher:
-    """Sends a link's unsent changes on one session, pipelined, and tracks their answers.
+class Publisher:
+    """Sends a `DesiredKeys`' changes on one session, pipelined; reports the answers.
 
-    At most `MAX_IN_FLIGHT` changes await their answer at a time (the rest
-    stay unsent, in order, and go as answers come). ``failed`` gets the
-    first refused or lost change's error; the session then ends.
+    The bookkeeping (what is unsent, how many are in flight) is the
+    `DesiredKeys`'; the publisher holds only futures: `failed`, and the
+    waiter of `wait_idle`. At most `MAX_IN_FLIGHT` changes await their
+    answer at a time (the rest stay unsent, in order, and go as answers
+    come). `failed` gets the first refused or lost change's error; the
+    session then ends, and the publisher sends nothing more.
+
+    Parameters
+    ----------
+    keys : `DesiredKeys`
+        What to send, and where the answers are counted.
+    session : `EtcdSession`
+        Where to send.
+    lease : `int`
+        The lease of the puts.
+    on_settled : callable () -> `None`
+        Called when every change has been sent and answered.
     """
 
-    def __init__(self, link: ClusterLink, session: EtcdSession, lease: int) -> None:
-        self.link = link
+    def __init__(
+        self,
+        keys: DesiredKeys,
+        session: EtcdSession,
+        lease: int,
+        on_settled: Callable[[], None],
+    ) -> None:
+        self.keys = keys
         self.session = session
         self.lease = lease
-        self.in_flight = 0
+        self.on_settled = on_settled
         self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._idle: asyncio.Future[None] | None = None
-        self._stopped = False
 
     def send(self) -> None:
-        """Send the link's unsent changes now (up to the in-flight limit)."""
-        dirty, desired = self.link._dirty, self.link._desired
-        while dirty and self.in_flight < MAX_IN_FLIGHT and not self._stopped:
-            key = next(iter(dirty))
+        """Send the unsent changes now (up to the in-flight limit)."""
+        if self.failed.done():
+            return
+        batch = self.keys.next_batch(MAX_IN_FLIGHT)
+        for i, (key, value) in enumerate(batch):
             try:
-                answer = self.session.send_change(key, desired.get(key), self.lease)
+                answer = self.session.send_change(key, value, self.lease)
             except EtcdUnavailable as e:
+                self.keys.unsent_again(batch[i:])
                 self._fail(e)
                 return
-            del dirty[key]
-            self.in_flight += 1
             answer.add_done_callback(self._answered)
         self._check_idle()
 
@@ -429,42 +425,40 @@ class _Publisher:
         EtcdUnavailable
             What `failed` holds; or, if `stop` came first, that the publisher stopped.
         """
-        while self.in_flight or self.link._dirty:
-            self._idle = asyncio.get_running_loop().create_future()
-            done, _ = await asyncio.wait(
-                [self._idle, self.failed], return_when=asyncio.FIRST_COMPLETED
-            )
-            if self.failed in done:
+        while not self.keys.settled:
+            if self.failed.done():
                 if self.failed.cancelled():  # stop(): not a cancellation of the caller
                     raise EtcdUnavailable("the publisher stopped with changes unanswered")
                 self.failed.result()
+            self._idle = asyncio.get_running_loop().create_future()
+            await asyncio.wait([self._idle, self.failed], return_when=asyncio.FIRST_COMPLETED)
 
     def stop(self) -> None:
         """Send nothing more (the session is ending)."""
-        self._stopped = True
         if not self.failed.done():
             self.failed.cancel()
         elif not self.failed.cancelled():
             self.failed.exception()  # retrieved: the session has ended on some error
 
     def _answered(self, answer: asyncio.Future[None]) -> None:
-        self.in_flight -= 1
+        if self.failed.done():
+            return  # the session has ended: its answers no longer count
         if answer.cancelled():
             self._fail(EtcdUnavailable("a change sent to etcd was cancelled"))
         elif (error := answer.exception()) is not None:
             self._fail(error)
         else:
+            self.keys.acknowledged()
             self.send()
 
     def _check_idle(self) -> None:
-        if self.in_flight or self.link._dirty or self._stopped:
+        if not self.keys.settled or self.failed.done():
             return
-        self.link._published.set()
+        self.on_settled()
         if self._idle is not None and not self._idle.done():
             self._idle.set_result(None)
 
     def _fail(self, error: BaseException) -> None:
-        self._stopped = True
         if not self.failed.done():
             self.failed.set_exception(error)
 
@@ -472,16 +466,3 @@ class _Publisher:
 def _retry_delays() -> Iterator[float]:
     """Delays between etcd sessions: 50 ms doubling up to 2 s, with jitter [s]."""
     return backoff(0.05, factor=2, maximum=2.0, jitter=0.2)
-
-
-def _with_time(record: ClusterRecord, when: float) -> ClusterRecord:
-    return ClusterRecord(
-        record.service, record.host, record.port, record.user, record.uid, when, record.daemon
-    )
-
-
-def _daemon_of(key: bytes, value: bytes) -> str | None:
-    try:
-        return decode_record(key, value).daemon
-    except ValueError:
-        return None

@@ -28,7 +28,7 @@ __all__ = ["ClusterView"]
 
 from collections.abc import Iterable
 
-from ..entries import PortEntry, PortEvent, Query
+from ..entries import EventKind, PortEntry, PortEvent, Query
 from .records import ClusterRecord, decode_record
 
 
@@ -101,11 +101,11 @@ class ClusterView:
         events: list[PortEvent] = []
         for key in sorted(self._records):
             if key not in fresh or _differs(self._records[key], fresh[key]):
-                events.append(PortEvent.of("removed", self._records[key].entry))
+                events.append(PortEvent.of(EventKind.REMOVED, self._records[key].entry))
         for key in sorted(fresh):
             old = self._records.get(key)
             if old is None or _differs(old, fresh[key]):
-                events.append(PortEvent.of("added", fresh[key].entry))
+                events.append(PortEvent.of(EventKind.ADDED, fresh[key].entry))
         self._records = fresh
         self.revision = revision
         return events
@@ -120,10 +120,10 @@ class ClusterView:
         events = []
         if old is not None:
             del self._records[key]
-            events.append(PortEvent.of("removed", old.entry))
+            events.append(PortEvent.of(EventKind.REMOVED, old.entry))
         if record is not None:
             self._records[key] = record
-            events.append(PortEvent.of("added", record.entry))
+            events.append(PortEvent.of(EventKind.ADDED, record.entry))
         return events
 
 

@@ -491,7 +491,7 @@ class Axis(AxisReadings, Device):
         return accepted
 
     def _do_reset_alarm(self, command: Command, now: float) -> Outcome:
-        return self._reset_alarm(command, now)
+        return self.handle_reset_alarm(command, now)
 
     def inject_alarm(
         self,

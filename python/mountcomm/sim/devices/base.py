@@ -432,7 +432,10 @@ class Device:
             return Rejected(RejectCode.ALARM, f"{self.name} has an active alarm: {self.alarm.text}")
         return None
 
-    def _reset_alarm(self, command: Command, now: float) -> Outcome:
-        """RESET_ALARM: clear a latched alarm (always accepted, instant)."""
+    def handle_reset_alarm(self, command: Command, now: float) -> Outcome:
+        """RESET_ALARM: clear a latched alarm (always accepted, instant).
+
+        The handler the subclasses' ``HANDLERS`` tables name for that command.
+        """
         self.clear_alarm(now)
         return self._instant(now)

@@ -61,7 +61,7 @@ class TopEndChiller(PoweredDevice):
         return self._instant(now)
 
     HANDLERS = {
-        CommandCode.TOP_END_CHILLER_POWER: PoweredDevice._do_power,
+        CommandCode.TOP_END_CHILLER_POWER: PoweredDevice.handle_power,
         CommandCode.TOP_END_CHILLER_TRACK_AMBIENT: _do_track_ambient,
-        CommandCode.TOP_END_CHILLER_RESET_ALARM: Device._reset_alarm,
+        CommandCode.TOP_END_CHILLER_RESET_ALARM: Device.handle_reset_alarm,
     }

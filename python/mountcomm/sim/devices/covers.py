@@ -148,7 +148,7 @@ class LinearDriveGroup(Device):
         indices = self._indices(command.drive)
         if isinstance(indices, Rejected):
             return indices
-        return self._reset_alarm(command, now)
+        return self.handle_reset_alarm(command, now)
 
     def move_drives(self, drive: int, target: float, now: float) -> Outcome:
         """Move ``drive`` (or all, -1) to ``target`` (0 retracted, 1 deployed)."""

@@ -69,6 +69,10 @@ class _MountLevel(Device):
     def __init__(self, ids: OpIds) -> None:
         super().__init__("Mount", SubsystemId.INTERLOCK, ids)
 
+    def done_at_once(self, now: float) -> Accepted:
+        """A mount-level command done at once (ACK then DONE)."""
+        return self._instant(now)
+
 
 class Mount:
     """All the simulated devices of the mount (pure; time is an argument).
@@ -320,20 +324,20 @@ class Mount:
 
     def _do_enable(self, command: Command, now: float) -> Outcome:
         self.enabled = True
-        return self._level._instant(now)
+        return self._level.done_at_once(now)
 
     def _do_disable(self, command: Command, now: float) -> Outcome:
         self.enabled = False
         for axis in self.axes:
             axis.sync(now)
             axis.halt(now, "Mount disabled")
-        return self._level._instant(now)
+        return self._level.done_at_once(now)
 
     def _do_safety_reset(self, command: Command, now: float) -> Outcome:
         if self.interlock:
             self.interlock = False
             self._level.clear_alarm(now)
-        return self._level._instant(now)
+        return self._level.done_at_once(now)
 
     HANDLERS: ClassVar[Mapping[CommandCode, MountHandler]] = {
         CommandCode.ENABLE: _do_enable,

@@ -86,5 +86,5 @@ class OilSupplySystem(Device):
 
     HANDLERS = {
         **dict.fromkeys(_STAGE_OF, _do_stage),
-        CommandCode.OIL_SUPPLY_SYSTEM_RESET_ALARM: Device._reset_alarm,
+        CommandCode.OIL_SUPPLY_SYSTEM_RESET_ALARM: Device.handle_reset_alarm,
     }

@@ -30,6 +30,6 @@ class MainPowerSupply(PoweredDevice):
         self.timings = timings
 
     HANDLERS = {
-        CommandCode.MAIN_POWER_SUPPLY_POWER: PoweredDevice._do_power,
-        CommandCode.MAIN_POWER_SUPPLY_RESET_ALARM: Device._reset_alarm,
+        CommandCode.MAIN_POWER_SUPPLY_POWER: PoweredDevice.handle_power,
+        CommandCode.MAIN_POWER_SUPPLY_RESET_ALARM: Device.handle_reset_alarm,
     }

@@ -42,7 +42,8 @@ class PoweredDevice(Device):
         self.power_on_s = power_on_s
         self.powered = False
 
-    def _do_power(self, command: Command, now: float) -> Outcome:
+    def handle_power(self, command: Command, now: float) -> Outcome:
+        """POWER: switch on (after ``power_on_s``) or off (at once); the subclasses' handler."""
         assert isinstance(command, commands.MainPowerSupplyPower | commands.TopEndChillerPower)
         if command.on:
             rejected = self._check_alarm()
