@@ -15,6 +15,8 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from tests.cli.launch import HOST, cli_process, finish, free_port, port_pair, run_cli
 from tests.timing import T
 
@@ -67,6 +69,7 @@ def frames(records: list[dict[str, object]], direction: str) -> bytes:
     )
 
 
+@pytest.mark.slow
 async def test_a_raw_console_through_the_proxy_as_directly_and_against_the_replay(
     tmp_path: Path,
 ) -> None:
@@ -143,81 +146,66 @@ async def test_a_raw_console_through_the_proxy_as_directly_and_against_the_repla
         assert malformed[1]["frame"].split("\n")[1] == "1"  # MOVE_TO_TARGET: no message class
         assert all(r["role"] == "CSC" for r in records if r["direction"] != "telemetry")
 
+        # `mountcomm plot` draws the proxied session.
+        plot = await run_cli("plot", str(recording), "-o", str(tmp_path / "session.png"))
+        assert plot.returncode == 0, plot.stderr
+        assert (tmp_path / "session.png").stat().st_size > 0
+
         # 3. The replay answers the same script (other sequence ids) the same way.
         async with sim("--replay", str(recording), "--csc-port", str(console_port)):
             replayed = await scripted(console_port, accepted, 5001)
         assert replayed.outcomes == direct.outcomes
 
 
-async def test_plot_draws_a_proxied_session(tmp_path: Path) -> None:
-    """``mountcomm plot`` reads the proxy's recording format (a superset of --record's)."""
-    recording = tmp_path / "session.jsonl"
-    sample = {
-        "topicID": 15,
-        "timestamp": 1.0,
-        "angleActual": 60.0,
-        "angleSet": 60.0,
-        "velocityActual": 0.0,
-        "velocitySet": 0.0,
-        "accelerationActual": 0.0,
-        "torqueActual": 0.0,
-    }
-    lines = [
-        {
-            "type": "command",
-            "utc": 1.0,
-            "mono": 1.0,
-            "role": "CSC",
-            "direction": "to_controller",
-            "frame": "1\n403\n1\n2020-01-01T00:00:00.000\n60.0\n0.0\n0.0\n0.0\r\n",
-            "name": "ElevationAxisMove",
-            "sequence_id": 1,
-            "command_code": 403,
-            "fields": {"position": 60.0},
-        },
-        {
-            "type": "telemetry",
-            "utc": 1.1,
-            "mono": 1.1,
-            "role": None,
-            "direction": "telemetry",
-            "frame": json.dumps(sample) + "\r\n",
-            "sample": sample,
-        },
-        {
-            "type": "reply",
-            "utc": 1.2,
-            "mono": 1.2,
-            "role": "CSC",
-            "direction": "to_console",
-            "frame": "2\n1\n1\n2020-01-01T00:00:00.000\r\n",
-            "code": "DONE",
-            "name": "ElevationAxisMove",
-            "sequence_id": 1,
-        },
-        {
-            "type": "frame",
-            "utc": 1.3,
-            "mono": 1.3,
-            "role": "CSC",
-            "direction": "to_console",
-            "frame": "garbage\r\n",
-            "error": "unknown reply code 'garbage'",
-        },
-        {
-            "type": "telemetry",
-            "utc": 1.4,
-            "mono": 1.4,
-            "role": None,
-            "direction": "telemetry",
-            "frame": json.dumps(sample) + "\r\n",
-            "sample": sample,
-        },
-    ]
-    recording.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    result = await run_cli("plot", str(recording), "-o", str(tmp_path / "plot.png"))
-    if "matplotlib is not installed" in result.stderr:
-        assert result.returncode == 1
-        return
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "plot.png").stat().st_size > 0
+async def test_the_proxy_stops_on_sigterm_with_the_recording_closed(tmp_path: Path) -> None:
+    reserved, controller_port = port_pair()  # nobody there: the proxy waits for it
+    reserved.close()
+    recording = tmp_path / "empty.jsonl"
+    async with cli_process(
+        "proxy",
+        "--to",
+        HOST,
+        "--to-csc-port",
+        str(controller_port),
+        "--csc-port",
+        "0",
+        "--host",
+        HOST,
+        "--record",
+        str(recording),
+        ready=re.compile(rb"ready; (.*)"),
+    ) as (proxy, ready):
+        announced = ready[1].decode()
+        proxy.send_signal(signal.SIGTERM)
+        result = await finish(proxy)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "stopped (SIGTERM); 0 frames recorded" in result.stdout
+    assert f"-> controller {HOST}:{controller_port} replies on {controller_port + 1}" in announced
+    assert recording.read_text() == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "words"),
+    [
+        (["--csc-port", "1"], 2, "--to"),  # --to is required
+        (["--to", HOST, "--to-csc-port", "0"], 2, "nonzero"),
+        (["--to", HOST, "--csc-port", "70000"], 2, "port number"),
+        (["--to", HOST, "--to-csc-port", "9", "--record", "/nonexistent/dir/r.jsonl"], 1, "record"),
+    ],
+)
+async def test_proxy_errors_are_one_line(args: list[str], status: int, words: str) -> None:
+    result = await run_cli("proxy", *args)
+    assert result.returncode == status
+    (line,) = result.error_lines
+    assert line.startswith("mountcomm proxy: ") and words in line
+
+
+async def test_sim_replay_errors_are_one_line(tmp_path: Path) -> None:
+    missing = await run_cli("sim", "--replay", str(tmp_path / "missing.jsonl"), "--csc-port", "0")
+    assert missing.returncode == 1 and missing.error_lines[0].startswith("mountcomm sim: ")
+    monitor = tmp_path / "monitor.jsonl"
+    monitor.write_text(json.dumps({"type": "telemetry", "utc": 1.0, "sample": {}}) + "\n")
+    result = await run_cli("sim", "--replay", str(monitor), "--csc-port", "0")
+    assert result.returncode == 2
+    (line,) = result.error_lines
+    assert "no frame records" in line

@@ -154,6 +154,12 @@ class Route:
                 name=f"MountProxy.replies-{name}",
             ),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self._closed:
+            self.log.error("proxy_relay_failed", task=task.get_name(), exc_info=task.exception())
 
     async def close(self) -> None:
         """Stop relaying and close both pairs (the console's first). Idempotent."""

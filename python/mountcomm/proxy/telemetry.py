@@ -99,7 +99,12 @@ class TelemetryRelay:
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name="MountProxy.telemetry"
         )
+        self._task.add_done_callback(self._task_done)
         return port
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("telemetry_relay_failed", exc_info=task.exception())
 
     async def _run(self) -> None:
         delays = backoff(RETRY_INITIAL, factor=2, maximum=RETRY_MAX)
