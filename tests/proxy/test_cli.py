@@ -181,6 +181,8 @@ async def test_the_proxy_stops_on_sigterm_with_the_recording_closed(tmp_path: Pa
     assert (result.returncode, result.stderr) == (0, "")
     assert "stopped (SIGTERM); 0 frames recorded" in result.stdout
     assert f"-> controller {HOST}:{controller_port} replies on {controller_port + 1}" in announced
+    command_port = int(re.findall(r"CSC commands on (\d+)", announced)[0])
+    assert f"replies to 127.0.0.1:{command_port + 1} " in announced  # P+1, also for port 0
     assert recording.read_text() == ""
 
 

@@ -140,6 +140,9 @@ async def _serve(args: argparse.Namespace, cfg: mconfig.Config) -> int:
         except OSError as e:
             await proxy.close()
             raise CliError(f"cannot listen: {describe_error(e)}") from None
+        for role in proxy.roles:  # a port the OS picked: the console's replies at P+1 all the same
+            if not proxy.reply_port(role):
+                proxy.connect_console(role, proxy.command_port(role) + 1)
         log.info("proxy_ready", roles=[r.name for r in proxy.roles])
         print(_ready_line(proxy, args.reply_host), flush=True)
         name = await stopped
