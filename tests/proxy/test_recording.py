@@ -20,6 +20,7 @@ def test_each_frame_is_on_disk_as_soon_as_it_is_recorded(tmp_path: Path) -> None
     assert log.written == 2
     log.close()
     log.close()
+    assert log.closed
     log.frame(Direction.TO_CONSOLE, Source.CSC, b"late\r\n", 1, 2)  # after close: ignored
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r.get("fault") for r in records] == [None, "drop"]

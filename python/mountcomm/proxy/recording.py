@@ -47,6 +47,11 @@ class FrameLog(Closing):
         """Records written so far."""
         return self._recorder.written
 
+    @property
+    def closed(self) -> bool:
+        """True once `close` has been called."""
+        return self._recorder.closed
+
     def frame(
         self,
         direction: Direction,
@@ -58,7 +63,7 @@ class FrameLog(Closing):
         **extra: Any,
     ) -> None:
         """Record one frame (``error``: why it is not parsed, e.g. a part of a frame)."""
-        if self._recorder.closed:
+        if self.closed:
             return
         record = self._records.record(direction, role, data, utc, mono, error=error, **extra)
         self._recorder.write(record)
