@@ -11,7 +11,7 @@ import pytest
 from mountcomm import MockController, MountClient, MountProxy, commands
 from mountcomm.exceptions import CommandRejected
 from mountcomm.protocol.enums import Source
-from mountcomm.proxy import Direction
+from mountcomm.proxy import Action, ActionKind, Direction
 from mountcomm.telemetry import TelemetryClient
 from tests.timing import T
 
@@ -87,3 +87,29 @@ async def test_the_controller_restarts_and_the_console_carries_on() -> None:
                 await mount.close()
     finally:
         await first.close()
+
+
+async def test_a_cut_telemetry_stream_is_reconnected() -> None:
+    loop = asyncio.get_running_loop()
+    after_cut: asyncio.Future[bytes] = loop.create_future()
+    cuts = 0
+
+    def hook(role: Source | None, frame: bytes) -> Action | None:
+        nonlocal cuts
+        if cuts == 0:
+            cuts += 1
+            return Action(ActionKind.CUT)
+        if not after_cut.done():
+            after_cut.set_result(frame)
+        return None
+
+    async with (
+        MockController([Source.CSC], time_scale=100) as controller,
+        proxied(controller) as proxy,
+    ):
+        proxy.faults.set_hook(Direction.TELEMETRY, hook)
+        first = await asyncio.wait_for(after_cut, T)  # from a new connection to the controller
+        assert first.startswith(b"{") and cuts == 1
+        assert proxy.telemetry is not None
+        async with TelemetryClient(HOST, proxy.telemetry_port or 0) as telemetry:
+            await asyncio.wait_for(telemetry.next_sample(), T)
