@@ -54,7 +54,10 @@ async def test_odd_frames_pass_unchanged_both_ways_and_are_recorded(tmp_path: Pa
     assert kinds[:5] == ["command", "frame", "frame", "frame", "frame"]
     assert all("error" in r for r in records if r["type"] == "frame")
     assert records[-1]["error"] == "incomplete frame at the end of the connection"
-    assert any("longer than" in r["error"] for r in records if r["type"] == "frame")
+    assert records[-1]["incomplete"] is True
+    parts = [r for r in records if r.get("part") and r["direction"] == "to_controller"]
+    assert "".join(r["frame"] for r in parts).encode() == ODD_FRAMES[-1]
+    assert all("longer than" in r["error"] for r in parts)
 
 
 async def test_many_frames_arrive_unchanged_and_in_order(tmp_path: Path) -> None:

@@ -144,3 +144,27 @@ def test_from_file_reads_a_proxy_recording_and_refuses_others(tmp_path: Path) ->
     other.write_text(json.dumps(lines[0]) + "\n")
     with pytest.raises(ValueError, match="no frame records"):
         ReplayScript.from_file(other)
+
+
+def test_parts_of_an_over_long_frame_are_one_command_and_an_incomplete_one_none() -> None:
+    body = b"13\n403\n1\n2020-01-01T00:00:00.000\n" + b"9" * 100 + b"\r\n"
+    frames = [
+        FrameRecord(0, 0.0, CSC, UP, body[:40], part=True),
+        FrameRecord(0, 0.1, CSC, UP, body[40:90], part=True),
+        FrameRecord(0, 0.2, CSC, UP, body[90:], part=True),
+        FrameRecord(0, 0.3, CSC, DOWN, replies.NoAckReply(sequence_id=13).encode()),
+        FrameRecord(0, 0.4, CSC, UP, b"14\n401\n1", incomplete=True),
+        FrameRecord(0, 0.5, CSC, UP, commands.Enable(sequence_id=15).encode()),
+    ]
+    script = ReplayScript(frames)
+    assert script.remaining(CSC) == 2
+    over_long = script.answer(CSC, None, "403")
+    assert isinstance(over_long, RecordedCommand) and over_long.data == body
+    assert codes(over_long) == [(0.1, True, b"1")]
+    assert isinstance(script.answer(CSC, commands.Enable()), RecordedCommand)
+
+
+def test_part_and_incomplete_marks_are_read_back() -> None:
+    record = FrameRecords().record(UP, CSC, b"1\n2", 0, 0, error="x", incomplete=True)
+    frame = FrameRecord.from_record(json.loads(json.dumps(record)))
+    assert frame is not None and (frame.incomplete, frame.part) == (True, False)

@@ -139,7 +139,7 @@ class Relay:
             if not data:
                 rest = cutter.rest()
                 if rest:
-                    await self._one(Piece(rest, False), sink, utc, mono, _INCOMPLETE)
+                    await self._one(Piece(rest, False), sink, utc, mono, incomplete=True)
                 return ending
             pieces = cutter.feed(data)
             if not pieces:
@@ -165,19 +165,27 @@ class Relay:
     def _record(self, pieces: list[Piece], utc: float, mono: float, delivered: bool) -> None:
         log = self.log
         assert log is not None
-        extra = {} if delivered else {"undelivered": True}
+        undelivered = {} if delivered else {"undelivered": True}
         for piece in pieces:
-            error = None if piece.whole else _part(self.max_frame_bytes)
-            log.frame(self.direction, self.role, piece.data, utc, mono, error, **extra)
+            error, extra = self._marks(piece, False)
+            log.frame(
+                self.direction, self.role, piece.data, utc, mono, error, **extra, **undelivered
+            )
+
+    def _marks(self, piece: Piece, incomplete: bool) -> tuple[str | None, dict[str, object]]:
+        """The error and keys that mark a piece that is not a whole frame in the record."""
+        if incomplete:
+            return _INCOMPLETE, {"incomplete": True}
+        if not piece.whole:
+            return f"part of a frame longer than {self.max_frame_bytes} bytes", {"part": True}
+        return None, {}
 
     async def _one(
-        self, piece: Piece, sink: Sink, utc: float, mono: float, error: str | None = None
+        self, piece: Piece, sink: Sink, utc: float, mono: float, incomplete: bool = False
     ) -> bool:
         """Apply the faults to one piece, record and forward it; False: cut."""
-        if error is None and not piece.whole:
-            error = _part(self.max_frame_bytes)
+        error, extra = self._marks(piece, incomplete)
         action = self.faults.decide(self.direction, self.role, piece.data)
-        extra: dict[str, object] = {}
         if action.kind is not ActionKind.FORWARD:
             extra["fault"] = action.label
         data = piece.data
@@ -193,7 +201,3 @@ class Relay:
         if self.log is not None:
             self.log.frame(self.direction, self.role, piece.data, utc, mono, error, **extra)
         return action.kind is not ActionKind.CUT
-
-
-def _part(limit: int) -> str:
-    return f"part of a frame longer than {limit} bytes"

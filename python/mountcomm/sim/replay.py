@@ -9,8 +9,10 @@ each live command from it:
   and so is every parameter as encoded on the wire (the header fields
   ``sequence_id``, ``source`` and ``timestamp`` are not compared, nor a
   ``tai``, a time that differs from run to run). A malformed frame matches a
-  recorded malformed frame whose second field (the code) is the same text.
-  A match takes the recorded command off the queue.
+  recorded malformed frame whose second field (the code) is the same text
+  (the parts of an over-long frame are one frame; bytes left without a
+  terminator when a connection ended are no command). A match takes the
+  recorded command off the queue.
 * **A mismatch** takes nothing off the queue and is answered with one NOACK
   that names the recorded command expected (and, when the queue is empty,
   says so).
@@ -154,6 +156,8 @@ class RecordedCommand:
         The frame as recorded.
     command : `Command` or `None`
         The parsed command; `None` for a malformed frame.
+    mono : `float`
+        When it was recorded (its last part, for an over-long frame) [s].
     plans : `list` [`Plan`]
         Its replies and the frames anchored to it, delays from it.
     """
@@ -208,7 +212,12 @@ class ReplayScript:
         for frame in frames:
             start = frame.mono if start is None else start
             if frame.direction is Direction.TO_CONTROLLER:
-                if frame.role is None:
+                if frame.role is None or frame.incomplete:
+                    continue  # never a command: the connection ended mid-frame
+                last = self._last(frame.role)
+                if frame.part and last is not None and not last.data.endswith(b"\r\n"):
+                    last.data += frame.data  # the next part of an over-long frame
+                    last.mono = frame.mono  # complete when its last part came
                     continue
                 anchor = self._add_command(frame)
                 sequence_id = _sequence_id(frame.data, anchor.command)
@@ -225,6 +234,10 @@ class ReplayScript:
         self.roles = tuple(self._queues)
         self.matched = 0
         self.mismatched = 0
+
+    def _last(self, role: Source) -> RecordedCommand | None:
+        queue = self._queues.get(role)
+        return queue[-1] if queue else None
 
     def _add_command(self, frame: FrameRecord) -> RecordedCommand:
         assert frame.role is not None

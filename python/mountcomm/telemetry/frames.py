@@ -18,6 +18,11 @@ answers from it. Every frame record has, besides the keys of its ``type``:
     not UTF-8 kept as lone surrogates (``surrogateescape``), so that
     `FrameRecord.data` gives back the bytes exactly.
 
+``part`` (true) marks each part of a frame longer than the relay holds
+back, forwarded as its bytes arrived (the last part ends with the
+terminator); ``incomplete`` (true) the bytes left without a terminator when
+a connection ended. Both are ``frame`` records, not parsed.
+
 The ``type`` says what the frame parsed as: ``command`` (with ``name``,
 ``sequence_id``, ``command_code`` and ``fields`` as `Recorder.command`
 writes them), ``reply`` (with ``code``, ``name``, ``sequence_id`` for the
@@ -91,6 +96,10 @@ class FrameRecord:
     direction : `Direction`
     data : `bytes`
         The frame exactly as it went through, terminator included.
+    part : `bool`
+        A part of an over-long frame (see the module notes).
+    incomplete : `bool`
+        Bytes left without a terminator when the connection ended.
     """
 
     utc: float
@@ -98,6 +107,8 @@ class FrameRecord:
     role: Source | None
     direction: Direction
     data: bytes
+    part: bool = False
+    incomplete: bool = False
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> FrameRecord | None:
@@ -126,6 +137,8 @@ class FrameRecord:
                 role,
                 direction,
                 frame.encode("utf-8", "surrogateescape"),
+                bool(record.get("part", False)),
+                bool(record.get("incomplete", False)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"not a valid frame record ({type(e).__name__}: {e})") from None
