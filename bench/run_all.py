@@ -26,6 +26,7 @@ BENCHMARKS = [
     "round_trip",
     "mount_client",
     "connect",
+    "proxy",
     "registry",
     "cluster",
 ]

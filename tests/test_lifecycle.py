@@ -46,3 +46,20 @@ def test_closing_closes_on_the_way_out_even_after_an_error(tmp_path: Path) -> No
         raise ValueError("inside")
     assert again._file.closed
     again.close()  # idempotent
+
+
+async def test_proxy_failed_start_closes_everything(taken_port: int, tmp_path: Path) -> None:
+    from mountcomm import MountProxy
+
+    proxy = MountProxy(
+        HOST,
+        {Source.CSC: 9, Source.EUI: 11},
+        command_ports={Source.EUI: taken_port},
+        record=tmp_path / "r.jsonl",
+    )
+    with pytest.raises(OSError):
+        async with proxy:
+            pass
+    assert proxy.done_task.done()
+    assert proxy.recording is not None and proxy.recording.closed
+    await proxy.close()  # still idempotent

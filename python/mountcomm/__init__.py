@@ -19,6 +19,7 @@ _LAZY = {
     "OneClientServer": "mountcomm.net.server",
     "MockController": "mountcomm.sim.controller",
     "MountClient": "mountcomm.commanding.client",
+    "MountProxy": "mountcomm.proxy.proxy",
     "commands": "mountcomm.protocol",
     "replies": "mountcomm.protocol",
     "enums": "mountcomm.protocol",
@@ -44,6 +45,7 @@ __all__ = [
     "FrameTooLongError",
     "MockController",
     "MountClient",
+    "MountProxy",
     "MountcommError",
     "OneClientServer",
     "PortManager",
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     from .net.server import OneClientServer
     from .protocol import commands, enums, replies
     from .protocol.enums import CommandCode, ReplyCode, Source, SubsystemId, TelemetryTopicId
+    from .proxy.proxy import MountProxy
     from .registry.client import PortRegistry
     from .registry.manager import PortManager
     from .sim.controller import MockController

@@ -12,41 +12,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from .launch import T, cli_process, interrupt, run_cli
+from .launch import T, cli_process, frame, free_port, interrupt, now_text, port_pair, run_cli
 
 HOST = "127.0.0.1"
-
-
-def _port_pair() -> tuple[socket.socket, int]:
-    """A bound listening socket on P+1 and the (free) port P."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind((HOST, 0))
-            port = probe.getsockname()[1]
-        reply = socket.socket()
-        try:
-            reply.bind((HOST, port + 1))
-        except OSError:
-            reply.close()
-            continue
-        reply.listen()
-        return reply, port
-    raise RuntimeError("no free port pair found")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def frame(*fields: object) -> bytes:
-    return ("\n".join(str(f) for f in fields) + "\r\n").encode()
-
-
-def now_text() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}"
 
 
 @contextlib.asynccontextmanager
@@ -56,8 +24,9 @@ async def sim_process(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
 
 
 async def test_sim_process_driven_by_a_raw_protocol_client() -> None:
-    reply_sock, command_port = _port_pair()
-    telemetry_port = _free_port()
+    reply_sock, command_port = port_pair()
+    reply_sock.listen()
+    telemetry_port = free_port()
     accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     reply_server = await asyncio.start_server(
         lambda r, w: accepted.put_nowait((r, w)), sock=reply_sock

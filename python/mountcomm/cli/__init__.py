@@ -36,7 +36,17 @@ from .common import (
 )
 
 # Subcommand modules, in the order `mountcomm --help` lists them.
-SUBCOMMANDS = ("demo", "sim", "command", "monitor", "plot", "registry", "ports", "show_config")
+SUBCOMMANDS = (
+    "demo",
+    "sim",
+    "proxy",
+    "command",
+    "monitor",
+    "plot",
+    "registry",
+    "ports",
+    "show_config",
+)
 
 _RUNTIME_ERRORS = (OSError, TimeoutError, ConnectionError, MountcommError)
 

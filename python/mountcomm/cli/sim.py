@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+from collections.abc import Callable
 
 from .. import config as mconfig
 from .. import log as mlog
@@ -16,6 +18,7 @@ from .common import (
     describe_error,
     load_config,
     port,
+    positive_float,
     startup_quiet,
 )
 from .registry_option import add_registry_arguments, open_registry
@@ -53,6 +56,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="none",
         help="who holds command at start (default: nobody)",
     )
+    parser.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="answer as the controller of FILE did (a recording of `mountcomm proxy --record`)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=positive_float,
+        default=1.0,
+        metavar="S",
+        help="simulated seconds per wall second (default 1); with --replay, the recorded "
+        "delays are divided by S",
+    )
     add_config_argument(parser)
     add_registry_arguments(parser)
     parser.epilog = (
@@ -64,18 +80,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_controller(
     args: argparse.Namespace, cfg: mconfig.Config, registry: PortRegistry | None = None
 ) -> MockController:
-    """The controller the arguments describe (not started)."""
+    """The controller the arguments describe (not started).
+
+    Raises
+    ------
+    OSError
+        If the ``--replay`` file cannot be read.
+    ValueError
+        If an argument is wrong, or the ``--replay`` file is not a recording.
+    """
+    make: Callable[..., MockController] = MockController
+    if args.replay:
+        make = functools.partial(MockController.from_recording, args.replay)
     ports = {role: getattr(args, f"{role}_port") for role in _ROLES}
     chosen = {role: port for role, port in ports.items() if port is not None}
     if registry is not None:  # ports advertised by name; replies found by name
         chosen = chosen or {role: 0 for role in cfg.roles}
-        return MockController(
+        return make(
             [Source[role.upper()] for role in chosen],
             host=args.host or cfg.host,
             command_ports={Source[r.upper()]: p for r, p in chosen.items()},
             telemetry_port=args.telemetry_port or 0,
             config=cfg,
             commander=Source[args.commander.upper()],
+            time_scale=args.time_scale,
             registry=registry,
             service_prefix=args.service_prefix,
         )
@@ -84,7 +112,7 @@ def build_controller(
         replies = {role: p.reply_port for role, p in cfg.roles.items()}
     else:
         replies = {role: port + 1 for role, port in chosen.items() if port}
-    return MockController(
+    return make(
         [Source[role.upper()] for role in chosen],
         host=args.host or cfg.host,
         command_ports={Source[r.upper()]: p for r, p in chosen.items()},
@@ -93,6 +121,7 @@ def build_controller(
         telemetry_port=cfg.telemetry_port if args.telemetry_port is None else args.telemetry_port,
         config=cfg,
         commander=Source[args.commander.upper()],
+        time_scale=args.time_scale,
     )
 
 
@@ -126,8 +155,10 @@ async def _serve_with(
             roles=[r.name for r in controller.roles],
             telemetry_port=controller.telemetry_port,
         )
+        replay = f"; replaying {args.replay}" if args.replay else ""
         print(
-            f"mountcomm sim: ready; {roles}; telemetry on {controller.telemetry_port}", flush=True
+            f"mountcomm sim: ready; {roles}; telemetry on {controller.telemetry_port}{replay}",
+            flush=True,
         )
         name = await stopped
         log.info("signal_received", signal=name)

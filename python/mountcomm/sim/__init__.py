@@ -25,6 +25,8 @@ _LAZY = {
     "MockController": "mountcomm.sim.controller",
     "Mount": "mountcomm.sim.devices",
     "Pause": "mountcomm.sim.console",
+    "ReplayController": "mountcomm.sim.replay_controller",
+    "ReplayScript": "mountcomm.sim.replay",
     "ScriptResult": "mountcomm.sim.console",
     "Severity": "mountcomm.sim.devices",
     "SimClock": "mountcomm.sim.clock",
@@ -44,6 +46,8 @@ __all__ = [
     "MockController",
     "Mount",
     "Pause",
+    "ReplayController",
+    "ReplayScript",
     "ScriptResult",
     "Severity",
     "SimClock",
@@ -62,6 +66,8 @@ if TYPE_CHECKING:
     from .core import Executed
     from .devices import Mount, Severity, Timings
     from .motion import AxisLimits
+    from .replay import ReplayScript
+    from .replay_controller import ReplayController
     from .telemetry import TelemetryClient, TelemetryServer
 
 

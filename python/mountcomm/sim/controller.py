@@ -14,6 +14,7 @@ __all__ = ["SHUTDOWN_EXPLANATION", "TAI_MINUS_UTC", "MockController", "tai_now"]
 import asyncio
 import contextlib
 import dataclasses
+import os
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -246,6 +247,32 @@ class MockController(FaultInjection, AsyncResource):
             config=config,
             **kwargs,
         )
+
+    @classmethod
+    def from_recording(
+        cls,
+        path: str | os.PathLike[str],
+        roles: Iterable[Source | str] | None = None,
+        **kwargs: Any,
+    ) -> MockController:
+        """A controller that answers consoles as the recorded controller did.
+
+        ``path`` is a recording of ``mountcomm proxy --record``; the matching
+        rules are in `mountcomm.sim.replay` (and ``doc/proxy.md``). ``roles``
+        defaults to the roles of the recording; any other argument is as for
+        `MockController` (ports, hosts, ``time_scale``: the recorded delays
+        are divided by it).
+
+        Raises
+        ------
+        OSError
+            If the file cannot be read.
+        ValueError
+            If it holds no frame records.
+        """
+        from .replay_controller import ReplayController
+
+        return ReplayController.from_file(path, roles, **kwargs)
 
     @property
     def received(self) -> deque[tuple[Source, Command]]:

@@ -4,7 +4,8 @@
 into dicts, one per sample; `TOPIC_FIELDS` documents each topic's fields;
 `tai_to_utc` / `utc_to_tai` convert between the TAI timestamps of telemetry and
 the UTC timestamps of replies; `Recorder` and `read_record` write and read
-JSON-lines recordings. See ``doc/telemetry.md``.
+JSON-lines recordings, `FrameRecord` the frames recorded by ``mountcomm proxy``;
+`TelemetryServer` serves a stream to many clients. See ``doc/telemetry.md``.
 
 Public names are imported lazily, so ``mountcomm.telemetry.codec`` and
 ``mountcomm.telemetry.timescales`` stay free of asyncio.
@@ -25,6 +26,10 @@ _LAZY = {
     "encode_sample": "mountcomm.telemetry.codec",
     "TelemetryTopicId": "mountcomm.protocol.enums",
     "TelemetryClient": "mountcomm.telemetry.client",
+    "TelemetryServer": "mountcomm.telemetry.server",
+    "Direction": "mountcomm.telemetry.frames",
+    "FrameRecord": "mountcomm.telemetry.frames",
+    "FrameRecords": "mountcomm.telemetry.frames",
     "Recorder": "mountcomm.telemetry.record",
     "read_record": "mountcomm.telemetry.record",
     "TAI_MINUS_UTC": "mountcomm.telemetry.timescales",
@@ -41,8 +46,12 @@ __all__ = [
     "TAI_MINUS_UTC",
     "TAI_MINUS_UTC_SINCE",
     "TOPIC_FIELDS",
+    "Direction",
+    "FrameRecord",
+    "FrameRecords",
     "Recorder",
     "TelemetryClient",
+    "TelemetryServer",
     "TelemetryTopicId",
     "TopicField",
     "decode_sample",
@@ -65,7 +74,9 @@ if TYPE_CHECKING:
         decode_sample,
         encode_sample,
     )
+    from .frames import Direction, FrameRecord, FrameRecords
     from .record import Recorder, read_record
+    from .server import TelemetryServer
     from .timescales import (
         TAI_MINUS_UTC,
         TAI_MINUS_UTC_SINCE,

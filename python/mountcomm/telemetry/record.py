@@ -14,6 +14,11 @@ time of the event as UTC unix seconds:
     ``explanation``; ``superseded`` true when a newer command replaced it),
     ``TIMEOUT`` or ``LOST`` (the connection dropped), the last two with
     ``explanation``.
+``{"type": "frame", "utc": …, "direction": …, "frame": …, "error": …}``
+    A frame relayed by ``mountcomm proxy`` that did not parse. The proxy
+    writes every frame it relays, the ones that parse as ``command``,
+    ``reply`` or ``telemetry`` records with more keys (the direction, the
+    role and the exact frame): see `mountcomm.telemetry.frames`.
 
 Files are opened for appending, one ``write`` per line, so that several
 recorders (e.g. ``mountcomm monitor --record`` and a program driving the mount)
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
     from ..commanding.futures import CommandFutures
     from ..protocol.commands import Command
 
-RECORD_TYPES = ("telemetry", "command", "reply")
+RECORD_TYPES = ("telemetry", "command", "reply", "frame")
 
 
 class Recorder(Closing):
@@ -144,6 +149,11 @@ class Recorder(Closing):
             self.reply("TIMEOUT", command, explanation=str(error))
         else:
             self.reply("LOST", command, explanation=f"{type(error).__name__}: {error}")
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` has been called."""
+        return self._file.closed
 
     def close(self) -> None:
         """Close the file. Idempotent."""

@@ -19,6 +19,11 @@ mock_controller
 mount_client
     A `MountClient` in the CSC role, connected to ``mock_controller``, that
     already holds command.
+replay_controller
+    A factory: ``await replay_controller(path)`` starts a `MockController`
+    that answers as the controller of a ``mountcomm proxy --record``
+    recording did (`MockController.from_recording`), on port 0, at the time
+    scale of ``mock_controller``; closed after the test.
 
 Event loop
 ----------
@@ -34,7 +39,9 @@ would not run, fails at fixture set-up with a message that names the fix
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -55,6 +62,7 @@ __all__ = [
     "mock_controller",
     "mount_client",
     "port_registry",
+    "replay_controller",
 ]
 
 FIXTURE_TIME_SCALE = 100.0
@@ -156,3 +164,44 @@ async def mount_client(
         yield console.client
     finally:
         await console.close()
+
+
+ReplayFactory = Callable[..., Awaitable[MockController]]
+"""``await replay_controller(path, roles=None, **kwargs)`` -> a started `MockController`."""
+
+
+@pytest_asyncio.fixture
+async def replay_controller(request: pytest.FixtureRequest) -> AsyncIterator[ReplayFactory]:
+    """Start controllers that replay recordings; every one is closed after the test.
+
+    ``await replay_controller(path)`` returns a started
+    `MockController.from_recording` on 127.0.0.1, port 0, serving the roles
+    of the recording, its recorded delays divided by the fixture's time scale
+    (`FIXTURE_TIME_SCALE`, or the ``mountcomm_time_scale`` marker's). Other
+    keyword arguments go to `MockController`.
+
+    Example::
+
+        async def test_replayed_session(replay_controller):
+            controller = await replay_controller("night.jsonl")
+            console = SimulatedConsole(controller, role=Source.CSC)
+            ...
+    """
+    check_loop_scope(request)
+    started: list[MockController] = []
+
+    async def start(
+        path: str | os.PathLike[str], roles: Any = None, **kwargs: Any
+    ) -> MockController:
+        kwargs.setdefault("host", "127.0.0.1")
+        kwargs.setdefault("time_scale", fixture_time_scale(request))
+        controller = MockController.from_recording(path, roles, **kwargs)
+        started.append(controller)
+        await controller.start()
+        return controller
+
+    try:
+        yield start
+    finally:
+        for controller in reversed(started):
+            await controller.close()

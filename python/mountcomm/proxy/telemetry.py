@@ -1,0 +1,134 @@
+"""`TelemetryRelay`: the controller's telemetry stream, passed on to the proxy's clients."""
+
+from __future__ import annotations
+
+__all__ = ["TelemetryRelay"]
+
+import asyncio
+from typing import Any
+
+from ..net.retry import backoff
+from ..net.streams import open_link
+from ..protocol.framing import DEFAULT_MAX_FRAME_BYTES
+from ..telemetry.frames import Direction
+from ..telemetry.server import TelemetryServer
+from .faults import ProxyFaults
+from .recording import FrameLog
+from .relay import Relay
+
+RETRY_INITIAL = 0.1
+"""First delay before reconnecting to the controller's telemetry port [s]."""
+RETRY_MAX = 2.0
+"""Longest delay between attempts [s]."""
+
+
+class _Publish:
+    """A relay `Sink` that sends to every client of a `TelemetryServer`."""
+
+    def __init__(self, server: TelemetryServer) -> None:
+        self._server = server
+
+    def write(self, data: bytes) -> bool:
+        self._server.publish_bytes(data)
+        return True
+
+    async def drain(self) -> None:
+        """Nothing to wait for: the server drops a client that falls too far behind."""
+
+
+class TelemetryRelay:
+    """Read the controller's telemetry stream and serve it to any number of clients.
+
+    The proxy stays connected to the controller's telemetry port whether or
+    not anybody listens (every line is recorded), and reconnects with
+    growing delays (up to `RETRY_MAX`) when the connection is refused or
+    lost. Lines go to the clients exactly as received (faults aside).
+
+    Parameters
+    ----------
+    host : `str` or `None`
+        Address to listen on; `None`: all.
+    port : `int`
+        Port to listen on; 0: the OS picks (see `port`).
+    controller_host : `str` or `None`
+    controller_port : `int`
+        The controller's telemetry port.
+    faults : `ProxyFaults`
+    log : `FrameLog` or `None`
+    logger : structlog logger
+
+    Attributes
+    ----------
+    server : `TelemetryServer`
+    relay : `Relay`
+    """
+
+    def __init__(
+        self,
+        host: str | None,
+        port: int,
+        controller_host: str | None,
+        controller_port: int,
+        faults: ProxyFaults,
+        log: FrameLog | None,
+        logger: Any,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+    ) -> None:
+        self.server = TelemetryServer(host, port, logger)
+        self.controller_host = controller_host or "localhost"
+        self.controller_port = controller_port
+        self.relay = Relay(Direction.TELEMETRY, None, faults, log, max_frame_bytes)
+        self.log = logger
+        self.connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The port clients connect to."""
+        return self.server.port
+
+    async def start(self) -> int:
+        """Listen, start relaying; return the port.
+
+        Raises
+        ------
+        OSError
+            If the port cannot be bound.
+        """
+        port = await self.server.start()
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="MountProxy.telemetry"
+        )
+        self._task.add_done_callback(self._task_done)
+        return port
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("telemetry_relay_failed", exc_info=task.exception())
+
+    async def _run(self) -> None:
+        delays = backoff(RETRY_INITIAL, factor=2, maximum=RETRY_MAX)
+        while True:
+            try:
+                link = await open_link(self.controller_host, self.controller_port)
+            except OSError as e:
+                self.log.debug("telemetry_connect_retry", port=self.controller_port, error=str(e))
+                await asyncio.sleep(next(delays))
+                continue
+            delays = backoff(RETRY_INITIAL, factor=2, maximum=RETRY_MAX)
+            self.connected.set()
+            self.log.info("telemetry_relay_connected", port=self.controller_port)
+            try:
+                ending = await self.relay.run(link, _Publish(self.server))
+            finally:
+                self.connected.clear()
+                await link.wait_closed()
+            self.log.info("telemetry_relay_lost", ending=ending.value)
+            await asyncio.sleep(next(delays))
+
+    async def close(self) -> None:
+        """Stop relaying and close the server and its clients. Idempotent."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.server.close()
