@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import re
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -18,34 +17,6 @@ T = 20 * UNIT
 """Upper bound of any wait on a CLI process [s]."""
 
 HOST = "127.0.0.1"
-
-
-def port_pair() -> tuple[socket.socket, int]:
-    """A bound socket on P+1 (not yet listening) and the (free) port P.
-
-    The conventions of PROTOCOL.md put a console's reply server on its
-    command port + 1: the caller listens on the socket (or closes it just
-    before a server that needs P+1 binds it).
-    """
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind((HOST, 0))
-            port = probe.getsockname()[1]
-        reply = socket.socket()
-        try:
-            reply.bind((HOST, port + 1))
-        except OSError:
-            reply.close()
-            continue
-        return reply, port
-    raise RuntimeError("no free port pair found")
-
-
-def free_port() -> int:
-    """A port nobody listens on now (bound and released)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def frame(*fields: object) -> bytes:

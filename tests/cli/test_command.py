@@ -15,6 +15,7 @@ from mountcomm import Communicator
 from mountcomm.cli.command import build_command, describe_fields
 from mountcomm.protocol import Source, commands, replies
 from mountcomm.telemetry.record import read_record
+from tests.ports import unused_port
 
 from .launch import Finished, T, finish, interrupt, run_cli, spawn_cli
 
@@ -74,13 +75,6 @@ def test_build_command_errors(name: str, fields: list[str], message: str) -> Non
         build_command(name, fields)
 
 
-def free_port() -> int:
-    """A port nobody listens on (bound, then closed): connecting to it is refused."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def assert_one_line_error(result: Finished, status: int, *fragments: str) -> None:
     """Exactly one line on stderr, containing every fragment; the given exit status."""
     assert result.returncode == status, result
@@ -93,7 +87,7 @@ def assert_one_line_error(result: Finished, status: int, *fragments: str) -> Non
 @contextlib.asynccontextmanager
 async def controller_peer() -> AsyncIterator[tuple[Communicator, int, int]]:
     """A scripted controller: (its communicator, its command port, the reply port to use)."""
-    reply_port = free_port()
+    reply_port = unused_port()
     peer = Communicator("ctrl", HOST, reply_port, HOST, 0, None, read_replies=False, connect=False)
     try:
         command_port = await asyncio.wait_for(peer.wait_server_port(), T)
@@ -182,7 +176,7 @@ async def test_ack_without_done_is_reported_as_such() -> None:
 
 
 async def test_refused_connection_is_reported_within_the_connect_timeout() -> None:
-    port = free_port()
+    port = unused_port()
     started = time.monotonic()
     result = await run_cli(*command_args(port, 0, "--connect-timeout", "1"), "Enable")
     assert time.monotonic() - started < 1 + 10  # not the 60 s of the command timeout
@@ -209,7 +203,7 @@ async def test_controller_that_never_connects_back() -> None:
 async def test_reply_port_in_use_is_one_line() -> None:
     with socket.create_server((HOST, 0)) as taken:
         reply_port = taken.getsockname()[1]
-        result = await run_cli(*command_args(free_port(), reply_port), "Enable")
+        result = await run_cli(*command_args(unused_port(), reply_port), "Enable")
     assert_one_line_error(result, 1, f"cannot listen for replies on *:{reply_port}", "in use")
 
 

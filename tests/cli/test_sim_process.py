@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from .launch import T, cli_process, frame, free_port, interrupt, now_text, port_pair, run_cli
+from tests.ports import unused_port, unused_port_pair
+
+from .launch import T, cli_process, frame, interrupt, now_text, run_cli
 
 HOST = "127.0.0.1"
 
@@ -24,9 +26,9 @@ async def sim_process(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
 
 
 async def test_sim_process_driven_by_a_raw_protocol_client() -> None:
-    reply_sock, command_port = port_pair()
+    reply_sock, command_port = unused_port_pair()
     reply_sock.listen()
-    telemetry_port = free_port()
+    telemetry_port = unused_port()
     accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     reply_server = await asyncio.start_server(
         lambda r, w: accepted.put_nowait((r, w)), sock=reply_sock

@@ -22,6 +22,7 @@ from mountcomm.exceptions import (
 from mountcomm.protocol import MAX_SEQUENCE_ID, Source, commands, replies
 from mountcomm.protocol.commands import Command
 from mountcomm.testing.harness import mount_client_with_peer
+from tests.ports import unused_port
 from tests.timing import UNIT
 
 HOST = "127.0.0.1"
@@ -421,9 +422,7 @@ async def test_reply_port_in_use_fails_start() -> None:
 
 
 async def test_connect_timeout_names_host_and_port(unit: float) -> None:
-    with socket.socket() as probe:  # a port where nothing listens
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
+    port = unused_port()  # a port where nothing listens
     mount = MountClient(HOST, port, reply_host=HOST, reply_port=0, connect_timeout=4 * unit)
     with pytest.raises(TimeoutError, match=rf"no connection to {HOST}:{port} within") as info:
         await mount.start()

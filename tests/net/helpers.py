@@ -45,13 +45,6 @@ async def connected_communicators(
         yield pair
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((LOCAL_HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def reset(writer: asyncio.StreamWriter) -> None:
     """Abort a connection with a TCP RST (SO_LINGER 0)."""
     sock = writer.get_extra_info("socket")

@@ -14,9 +14,10 @@ import structlog
 from mountcomm import ClientServerPair, OneClientServer
 from mountcomm.net import client_server_pair as csp_module
 from mountcomm.sockets import TcpKeepalive, coerce_keepalive
+from tests.ports import unused_port
 from tests.timing import UNIT
 
-from .helpers import LOCAL_HOST, STD_TIMEOUT, StateWatcher, free_port
+from .helpers import LOCAL_HOST, STD_TIMEOUT, StateWatcher
 
 
 async def make_pair_of_pairs(
@@ -133,7 +134,7 @@ async def test_connect_retries_when_every_address_refuses(monkeypatch: pytest.Mo
         return await real_open_link(*args, **kwargs)
 
     monkeypatch.setattr(csp_module, "open_link", counting_open_link)
-    port = free_port()
+    port = unused_port()
     pair = ClientServerPair("retrying", None, port, LOCAL_HOST, 0, None, connect=False)
     pair.connect_retry_interval = 0.01
     try:
@@ -155,7 +156,7 @@ async def test_connect_retries_when_every_address_refuses(monkeypatch: pytest.Mo
 
 async def test_connect_timeout_raises_timeout_error() -> None:
     pair = ClientServerPair(
-        "timeout", LOCAL_HOST, free_port(), LOCAL_HOST, 0, None, False, connect_timeout=0.2 * UNIT
+        "timeout", LOCAL_HOST, unused_port(), LOCAL_HOST, 0, None, False, connect_timeout=0.2 * UNIT
     )
     pair.connect_retry_interval = 0.02
     try:
@@ -207,7 +208,7 @@ async def test_close_right_after_peer_hung_up() -> None:
 async def test_close_at_every_moment_of_start_up(iterations: int) -> None:
     pair1 = ClientServerPair("early", None, 0, LOCAL_HOST, 0, None, connect=False)
     pair2 = ClientServerPair("early2", None, 0, LOCAL_HOST, 0, None, connect=False)
-    connecting = asyncio.create_task(pair1.connect(port=free_port()))
+    connecting = asyncio.create_task(pair1.connect(port=unused_port()))
     for _ in range(iterations):
         await asyncio.sleep(0)
     await asyncio.gather(pair1.close(), pair2.close())

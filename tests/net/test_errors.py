@@ -11,8 +11,9 @@ import pytest
 import mountcomm.net
 from mountcomm import ClientServerPair, OneClientServer
 from mountcomm.exceptions import ConnectionClosedError
+from tests.ports import unused_port
 
-from .helpers import LOCAL_HOST, STD_TIMEOUT, free_port
+from .helpers import LOCAL_HOST, STD_TIMEOUT
 
 
 async def test_wait_connected_on_a_never_connected_client_is_misuse() -> None:
@@ -22,7 +23,7 @@ async def test_wait_connected_on_a_never_connected_client_is_misuse() -> None:
 
 
 async def test_closed_pair_raises_connection_closed_error() -> None:
-    pair = ClientServerPair("closed", LOCAL_HOST, free_port(), LOCAL_HOST, 0, None, False)
+    pair = ClientServerPair("closed", LOCAL_HOST, unused_port(), LOCAL_HOST, 0, None, False)
     await pair.close()
     with pytest.raises(ConnectionClosedError):
         await pair.connect()
@@ -33,7 +34,7 @@ async def test_closed_pair_raises_connection_closed_error() -> None:
 
 
 async def test_close_during_connect_raises_connection_closed_error() -> None:
-    pair = ClientServerPair("closing", LOCAL_HOST, free_port(), LOCAL_HOST, 0, None, False)
+    pair = ClientServerPair("closing", LOCAL_HOST, unused_port(), LOCAL_HOST, 0, None, False)
     connecting = asyncio.create_task(pair.connect())
     await asyncio.sleep(0)
     waiting = asyncio.create_task(pair.wait_connected())
@@ -60,7 +61,7 @@ async def test_lost_client_without_reconnect_raises_connection_closed_error() ->
 
 
 async def test_a_second_concurrent_connect_client_is_misuse() -> None:
-    pair = ClientServerPair("twice", LOCAL_HOST, free_port(), LOCAL_HOST, 0, None, False)
+    pair = ClientServerPair("twice", LOCAL_HOST, unused_port(), LOCAL_HOST, 0, None, False)
     try:
         first = asyncio.create_task(pair.connect_client())
         await asyncio.sleep(0)

@@ -14,13 +14,14 @@ from mountcomm import ClientServerPair
 from mountcomm.exceptions import SelfConnectionError
 from mountcomm.net import client_server_pair as csp_module
 from mountcomm.net.streams import open_link
+from tests.ports import unused_port
 
 from ..netns import namespace, require_root
-from .helpers import LOCAL_HOST, STD_TIMEOUT, free_port
+from .helpers import LOCAL_HOST, STD_TIMEOUT
 
 
 async def test_open_link_refuses_and_resets_a_self_connection() -> None:
-    port = free_port()
+    port = unused_port()
     with pytest.raises(SelfConnectionError, match="reached itself"):
         await open_link(LOCAL_HOST, port, local_addr=(LOCAL_HOST, port))
     await asyncio.sleep(0)  # let the transport finish closing
@@ -33,7 +34,7 @@ async def test_pair_retries_after_self_connections(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Force the first attempts to connect to themselves, as the kernel may when retrying."""
-    port = free_port()
+    port = unused_port()
     forced = 3
     outcomes: list[str] = []
     attempts_done = asyncio.Event()

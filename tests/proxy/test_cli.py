@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.launch import HOST, cli_process, finish, free_port, port_pair, run_cli
+from tests.cli.launch import HOST, cli_process, finish, run_cli
+from tests.ports import unused_port, unused_port_pair
 from tests.timing import T
 
 from .raw_console import Transcript, drain_to_eof, run_script
@@ -28,7 +29,7 @@ Accepted = asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
 @contextlib.asynccontextmanager
 async def console_reply_server() -> AsyncIterator[tuple[int, Accepted]]:
     """The raw console's reply server on P+1; yields P and its accepted connections."""
-    sock, port = port_pair()
+    sock, port = unused_port_pair()
     sock.listen()
     accepted: Accepted = asyncio.Queue()
     server = await asyncio.start_server(lambda r, w: accepted.put_nowait((r, w)), sock=sock)
@@ -84,8 +85,8 @@ async def test_a_raw_console_through_the_proxy_as_directly_and_against_the_repla
         assert "outside [20.0, 86.5]" in direct.outcomes[5][0][1]
 
         # 2. The same script through the proxy, recording.
-        reserved, controller_port = port_pair()  # the proxy listens on controller_port + 1
-        controller_telemetry = free_port()  # while the reserved port is held
+        reserved, controller_port = unused_port_pair()  # the proxy listens on controller_port + 1
+        controller_telemetry = unused_port()  # while the reserved port is held
         reserved.close()
         async with (
             sim(
@@ -158,7 +159,7 @@ async def test_a_raw_console_through_the_proxy_as_directly_and_against_the_repla
 
 
 async def test_the_proxy_stops_on_sigterm_with_the_recording_closed(tmp_path: Path) -> None:
-    reserved, controller_port = port_pair()  # nobody there: the proxy waits for it
+    reserved, controller_port = unused_port_pair()  # nobody there: the proxy waits for it
     reserved.close()
     recording = tmp_path / "empty.jsonl"
     async with cli_process(

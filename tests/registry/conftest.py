@@ -9,22 +9,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from mountcomm.registry import probe
 from mountcomm.registry.server import RegistryServer
 from tests.timing import UNIT
 
 T = 5 * UNIT
 """The one timeout unit of these tests [s]: every await on a peer is bounded by it."""
-
-
-def free_ports(count: int) -> list[int]:
-    """Return ``count`` distinct ports that were free (TCP and UDP) a moment ago."""
-    ports: list[int] = []
-    while len(ports) < count:
-        port = probe.pick_ephemeral_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def pool_of(ports: list[int]) -> list[tuple[int, int]]:

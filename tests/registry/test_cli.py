@@ -21,9 +21,10 @@ from mountcomm.cli.ports import format_table
 from mountcomm.registry import PortEntry, PortRegistry
 from mountcomm.registry.harness import RegistryHarness
 from mountcomm.registry.peer import current_user
+from tests.ports import unused_ports
 
 from ..cli.launch import spawn_cli
-from .conftest import T, free_ports
+from .conftest import T
 
 _LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
 
@@ -52,7 +53,7 @@ async def start_daemon(*args: str) -> tuple[asyncio.subprocess.Process, int]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract sockets need Linux")
 async def test_registry_process_serves_and_exits_0_on_sigterm() -> None:
     name = f"@mountcomm-cli-test-{id(object())}"
-    (pool_port,) = free_ports(1)
+    (pool_port,) = unused_ports(1)
     proc, port = await start_daemon(
         "--host", "127.0.0.1", "--port", "0", "--pool", str(pool_port), "--unix-socket", name
     )
@@ -75,7 +76,7 @@ async def test_registry_process_serves_and_exits_0_on_sigterm() -> None:
 
 
 async def test_registry_process_reads_its_config_and_exits_0_on_sigint(tmp_path: Path) -> None:
-    (pool_port,) = free_ports(1)
+    (pool_port,) = unused_ports(1)
     config = tmp_path / "mountcomm.yaml"
     pool = f"{pool_port}-{pool_port}"
     config.write_text(f"registry: {{host: 127.0.0.1, port: 0, pool: ['{pool}']}}\n")
@@ -157,7 +158,7 @@ async def test_ports_lists_and_finds(port_registry: RegistryHarness) -> None:
 
 
 def test_ports_without_a_registry_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    (port,) = free_ports(1)
+    (port,) = unused_ports(1)
     assert main(["ports", "--host", "127.0.0.1", "--port", str(port)]) == 1
     assert f"cannot reach the registry at 127.0.0.1:{port}" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -221,7 +222,7 @@ async def test_registry_survives_sigusr1_and_sighup(tmp_path: Path) -> None:
 async def test_registry_accepts_portservers_flag_spellings_and_writes_a_port_file(
     tmp_path: Path,
 ) -> None:
-    (pool_port,) = free_ports(1)
+    (pool_port,) = unused_ports(1)
     name = f"@mountcomm-cli-alias-{id(object())}"
     port_file = tmp_path / "daqportmgr" / "listen.port"
     proc, port = await start_daemon(

@@ -23,8 +23,9 @@ from mountcomm.registry import PortEntry, PortEvent, PortRegistry
 from mountcomm.registry.harness import RegistryHarness
 from mountcomm.registry.native import PingReply
 from mountcomm.registry.peer import current_user
+from tests.ports import unused_ports
 
-from .conftest import T, free_ports
+from .conftest import T
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -258,7 +259,7 @@ async def test_refusal_without_a_known_code() -> None:
 
 
 async def test_no_registry_raises_oserror() -> None:
-    (port,) = free_ports(1)
+    (port,) = unused_ports(1)
     client = PortRegistry("127.0.0.1", port, timeout=T)
     with pytest.raises(OSError):
         await client.connect()
@@ -276,7 +277,7 @@ def wait_pid_exit(pid: int) -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pidfd needs Linux")
 async def test_autostart_starts_a_detached_daemon() -> None:
-    (port,) = free_ports(1)
+    (port,) = unused_ports(1)
     async with PortRegistry("127.0.0.1", port, timeout=T, autostart=True) as client:
         info = await client.ping()
         assert info.pid is not None and info.pid != os.getpid()

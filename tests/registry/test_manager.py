@@ -13,8 +13,9 @@ import pytest
 from mountcomm.exceptions import ConnectionClosedError
 from mountcomm.registry import PortManager
 from mountcomm.registry.peer import current_user
+from tests.ports import unused_ports
 
-from .conftest import T, connect_tcp, free_ports, pool_of, registry_in_thread
+from .conftest import T, connect_tcp, pool_of, registry_in_thread
 
 
 def lines_of(sock: socket.socket, count: int) -> list[bytes]:
@@ -27,7 +28,7 @@ def lines_of(sock: socket.socket, count: int) -> list[bytes]:
 
 def test_raw_client_speaking_only_gimme_and_list() -> None:
     me = current_user().encode()
-    with registry_in_thread(pool=pool_of(free_ports(3))) as server, connect_tcp(server.port) as s:
+    with registry_in_thread(pool=pool_of(unused_ports(3))) as server, connect_tcp(server.port) as s:
         s.sendall(b"GIMME alpha " + me + b"\n")
         s.sendall(b"GIMME alpha " + me + b"\r\n")
         s.sendall(b"LIST\n")
@@ -71,7 +72,7 @@ def read_lines(sock: socket.socket, count: int) -> list[bytes]:
 def test_port_manager_api() -> None:
     me = current_user()
     with (
-        registry_in_thread(pool=pool_of(free_ports(4))) as server,
+        registry_in_thread(pool=pool_of(unused_ports(4))) as server,
         watch_events(server.port) as watcher,
     ):
         with PortManager("127.0.0.1", server.port) as pm:
@@ -109,7 +110,7 @@ def test_port_manager_api() -> None:
 
 
 def test_port_manager_pool_exhausted_keeps_the_connection_and_its_ports() -> None:
-    with registry_in_thread(pool=pool_of(free_ports(1))) as server:
+    with registry_in_thread(pool=pool_of(unused_ports(1))) as server:
         pm = PortManager("127.0.0.1", server.port)
         try:
             first = pm.getPort("first")
@@ -161,7 +162,7 @@ def _wait_pid_exit(pid: int) -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pidfd needs Linux")
 def test_port_manager_autostart() -> None:
-    port, pool_port = free_ports(2)
+    port, pool_port = unused_ports(2)
     with pytest.raises(ConnectionRefusedError):
         PortManager("127.0.0.1", port)
     with PortManager(
@@ -194,7 +195,7 @@ def test_autostart_failure_is_a_mountcomm_connection_error() -> None:
     from mountcomm.exceptions import MountcommError
     from mountcomm.registry.autostart import RegistryStartError, start_daemon
 
-    (port,) = free_ports(1)
+    (port,) = unused_ports(1)
     # a daemon that cannot start (bad arguments): the documented except clause catches it
     with pytest.raises(ConnectionClosedError, match="exited during start-up") as info:
         start_daemon("127.0.0.1", port, extra_args=["--pool", "9-1"], timeout=T)
@@ -204,7 +205,7 @@ def test_autostart_failure_is_a_mountcomm_connection_error() -> None:
 
 def test_port_manager_finds_the_survivor_of_a_name_by_its_plain_name() -> None:
     with (
-        registry_in_thread(pool=pool_of(free_ports(2))) as server,
+        registry_in_thread(pool=pool_of(unused_ports(2))) as server,
         PortManager("127.0.0.1", server.port) as second,
     ):
         first = PortManager("127.0.0.1", server.port)

@@ -17,8 +17,9 @@ from mountcomm.registry.entries import PortEntry
 from mountcomm.registry.harness import RegistryHarness
 from mountcomm.registry.peer import current_user
 from mountcomm.registry.server import RegistryServer
+from tests.ports import unused_ports
 
-from .conftest import T, assert_closed_by_peer, close_raw, free_ports, open_raw, pool_of, read_line
+from .conftest import T, assert_closed_by_peer, close_raw, open_raw, pool_of, read_line
 
 
 async def ask(
@@ -90,7 +91,7 @@ async def test_suffixes_are_shared_by_all_dialects(port_registry: RegistryHarnes
 
 
 async def test_pool_exhaustion_and_busy_ports() -> None:
-    busy, free = free_ports(2)
+    busy, free = unused_ports(2)
     with socket.create_server(("127.0.0.1", busy)):  # another program holds it
         async with RegistryServer("127.0.0.1", 0, pool=pool_of([busy, free])) as server:
             reader, writer = await open_raw(server.port)

@@ -31,8 +31,9 @@ from mountcomm.registry import PortRegistry
 from mountcomm.registry.client import ANY_USER
 from mountcomm.registry.peer import current_user, unix_address
 from mountcomm.registry.server import RegistryServer
+from tests.ports import unused_ports
 
-from .conftest import T, close_raw, free_ports, pool_of
+from .conftest import T, close_raw, pool_of
 
 Step = tuple[str, str, bytes]
 
@@ -169,7 +170,7 @@ async def play(server: RegistryServer, steps: list[Step]) -> dict[str, bytes]:
     ids=["tcl-portAllocator", "PortManager-sudo", "CPortManager-full", "survivor", "telnet"],
 )
 async def test_nscl_transcripts(steps: list[Step], pool_size: int) -> None:
-    async with RegistryServer("127.0.0.1", 0, pool=pool_of(free_ports(pool_size))) as server:
+    async with RegistryServer("127.0.0.1", 0, pool=pool_of(unused_ports(pool_size))) as server:
         await play(server, steps)
 
 
