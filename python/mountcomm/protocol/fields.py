@@ -82,11 +82,23 @@ class FieldKind:
         """Names that `encode_expr` expressions refer to."""
         return {}
 
+    def fstring_field(self, var: str) -> str:
+        """Return an f-string replacement field (braces included) that encodes ``var``.
+
+        Gives the same text as `encode_expr`; kinds whose text is a plain
+        conversion use the f-string's own (``{x}``, ``{x!r}``), which costs less
+        than a call.
+        """
+        return "{" + self.encode_expr(var) + "}"
+
     def parse_expr(self, var: str, parser: str) -> str:
         """Return a Python expression that parses wire text ``var``.
 
         ``parser`` names `parse_function` in the generated code's namespace;
-        kinds whose parsing is a builtin call inline it instead.
+        kinds whose parsing is a builtin call inline it instead. The expression
+        raises `ValueError` for bad text, or `KeyError` to ask for the slow path
+        (`parse` on every field), which must then give the value or the
+        `ValueError`.
         """
         return f"{parser}({var})"
 
@@ -142,6 +154,10 @@ class IntKind(FieldKind):
             raise ValueError(f"expected an int, got {value!r}")
         return operator.index(value)
 
+    def fstring_field(self, var: str) -> str:
+        # Values are exact ints (coerce uses operator.index): format is str.
+        return "{" + var + "}"
+
     def parse(self, text: str) -> int:
         return int(text)
 
@@ -159,7 +175,10 @@ class IntEmptyIsDefaultKind(IntKind):
         return int(text) if text else self.default
 
     def parse_expr(self, var: str, parser: str) -> str:
-        return f"{parser}({var})"
+        return f"(int({var}) if {var} else {parser})"
+
+    def parse_function(self) -> Any:
+        return self.default
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(default={self.default!r})"
@@ -181,6 +200,9 @@ class FloatKind(FieldKind):
 
     def encode_expr(self, var: str) -> str:
         return f"repr({var})"
+
+    def fstring_field(self, var: str) -> str:
+        return "{" + var + "!r}"
 
     def parse(self, text: str) -> float:
         return float(text)
@@ -223,6 +245,14 @@ class EnumKind(FieldKind):
     def parse(self, text: str) -> enum.IntEnum:
         member = self._by_text.get(text)
         return member if member is not None else self.enum_class(int(text))
+
+    def parse_expr(self, var: str, parser: str) -> str:
+        # Canonical text is a dict look-up; anything else (" 1", "01", a bad
+        # value) raises KeyError and takes the slow path, `parse`.
+        return f"{parser}[{var}]"
+
+    def parse_function(self) -> Any:
+        return self._by_text
 
     def __repr__(self) -> str:
         return f"EnumKind({self.enum_class.__name__})"
@@ -288,15 +318,9 @@ _format_cache: dict[int, str] = {}
 _parse_cache: dict[str, int] = {}
 
 
-def format_timestamp(t: float) -> str:
-    """Format UTC unix seconds as ``YYYY-MM-DDTHH:MM:SS.sss``.
-
-    Parameters
-    ----------
-    t : `float`
-        UTC unix time [s]. Rounded to the nearest millisecond.
-    """
-    sec, ms = divmod(round(t * 1000), 1000)
+def _format_ms(ms: int) -> str:
+    """Format integer UTC unix milliseconds as ``YYYY-MM-DDTHH:MM:SS.sss``."""
+    sec, ms = divmod(ms, 1000)
     prefix = _format_cache.get(sec)
     if prefix is None:
         if len(_format_cache) >= _MAX_CACHE:
@@ -309,6 +333,56 @@ def format_timestamp(t: float) -> str:
         )
         _format_cache[sec] = prefix
     return f"{prefix}.{ms:03d}"
+
+
+class _TextByMillisecond(dict[int, str]):
+    """Timestamp text by integer UTC unix milliseconds, made on first use.
+
+    Generated encoders index it with ``round(t * 1000)``: one dict look-up per
+    timestamp while messages share a millisecond. At most `_MAX_CACHE` entries.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, ms: int) -> str:
+        text = _format_ms(ms)
+        if len(self) >= _MAX_CACHE:
+            self.clear()
+        self[ms] = text
+        return text
+
+
+class _ValueByText(dict[str, float]):
+    """Parsed timestamps by their wire text, made on first use.
+
+    Generated parsers index it with the field's text; bad text raises the
+    `ValueError` of `parse_timestamp` (and is not stored). At most `_MAX_CACHE`
+    entries.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, text: str) -> float:
+        value = _parse_timestamp(text)
+        if len(self) >= _MAX_CACHE:
+            self.clear()
+        self[text] = value
+        return value
+
+
+_text_by_ms = _TextByMillisecond()
+_value_by_text = _ValueByText()
+
+
+def format_timestamp(t: float) -> str:
+    """Format UTC unix seconds as ``YYYY-MM-DDTHH:MM:SS.sss``.
+
+    Parameters
+    ----------
+    t : `float`
+        UTC unix time [s]. Rounded to the nearest millisecond.
+    """
+    return _text_by_ms[round(t * 1000)]
 
 
 def _parse_prefix(prefix: str) -> int:
@@ -358,6 +432,11 @@ def parse_timestamp(text: str) -> float:
     ValueError
         If ``text`` is not such a timestamp.
     """
+    return _value_by_text[text]
+
+
+def _parse_timestamp(text: str) -> float:
+    """`parse_timestamp` without the cache of whole texts."""
     prefix = text[:_ISO_PREFIX_LEN]
     sec = _parse_cache.get(prefix)
     if sec is None:
@@ -409,17 +488,23 @@ class TimestampKind(FloatKind):
         return t
 
     def encode_expr(self, var: str) -> str:
-        return f"_format_timestamp({var})"
+        return f"_text_by_ms[round({var} * 1000)]"
+
+    def encode_namespace(self) -> dict[str, Any]:
+        return {"_text_by_ms": _text_by_ms}
+
+    def fstring_field(self, var: str) -> str:
+        return "{" + self.encode_expr(var) + "}"
 
     def parse(self, text: str) -> float:
         value: float = parse_timestamp(text)
         return value
 
     def parse_expr(self, var: str, parser: str) -> str:
-        return f"{parser}({var})"
+        return f"{parser}[{var}]"
 
     def parse_function(self) -> Any:
-        return parse_timestamp
+        return _value_by_text
 
 
 BOOL = BoolKind()

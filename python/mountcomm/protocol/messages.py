@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..exceptions import ProtocolError
-from .fields import FieldKind, format_timestamp
+from .fields import FieldKind
 
 
 class _Missing:
@@ -158,11 +158,11 @@ class MessageMeta(type):
 def _generate(cls: Any, infos: tuple[FieldInfo, ...]) -> None:
     """Generate ``__init__``, ``encode``, ``fields`` and ``_parse_fields``."""
     ns: dict[str, Any] = {
-        "_format_timestamp": format_timestamp,
         "ProtocolError": ProtocolError,
         "_new": object.__new__,
         "_cls": cls,
         "_explain": _explain,
+        "_parse_slow": _parse_slow,
     }
     cls.__init__ = _build(cls.__name__, _init_source(cls.__name__, infos, ns), ns, "__init__")
     # Wire layout: the fixed fields with the code inserted at code_index,
@@ -216,8 +216,8 @@ def _generate_encoders(
     tail = f" + list(self.{variadic.name})" if variadic else ""
     fields_src = f"def fields(self):\n    return [{', '.join(exprs)}]{tail}\n"
     cls.fields = _build(name, fields_src, ns, "fields")
-    parts = ["{" + e + "}" for e in exprs]
-    parts[code_index] = str(code)  # a constant: written as literal text
+    parts = [info.kind.fstring_field(f"self.{info.name}") for info in fixed]
+    parts.insert(code_index, str(code))  # a constant: written as literal text
     fstring = "\\n".join(parts)
     if variadic:
         encode_src = (
@@ -264,6 +264,8 @@ def _generate_parser(
         "        raise\n"
         "    except (ValueError, IndexError):\n"
         "        raise _explain(_cls, f) from None\n"
+        "    except KeyError:\n"
+        "        return _parse_slow(_cls, f)\n"
         "    return self\n"
     )
     cls._parse_fields = staticmethod(_build(name, parse_src, ns, "_parse_fields"))
@@ -352,6 +354,25 @@ class Message(metaclass=MessageMeta):
     def __repr__(self) -> str:
         args = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.field_infos)
         return f"{type(self).__name__}({args})"
+
+
+def _parse_slow(cls: Any, fields: list[str]) -> Any:
+    """Parse fields of the right count and code with each kind's `parse` (the slow path).
+
+    The generated parser falls back to this when a look-up of canonical text
+    misses (an enum written as ``01``, say); it gives the same instance or the
+    same `ProtocolError` as the generated code does.
+    """
+    self = object.__new__(cls)
+    try:
+        for i, info in enumerate(cls.field_infos):
+            if info.kind.variadic:
+                setattr(self, info.name, tuple(fields[i + 1 :]))
+                break
+            setattr(self, info.name, info.kind.parse(fields[i if i < cls._code_index else i + 1]))
+    except (ValueError, IndexError):
+        raise _explain(cls, fields) from None
+    return self
 
 
 def _explain(cls: Any, fields: list[str]) -> ProtocolError:
