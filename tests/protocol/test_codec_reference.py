@@ -8,7 +8,9 @@ same frame, the same message, or both a `ProtocolError`.
 
 from __future__ import annotations
 
+import calendar
 import datetime
+import re
 from typing import Any
 
 import pytest
@@ -16,12 +18,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mountcomm.exceptions import ProtocolError
-from mountcomm.protocol import fields
+from mountcomm.protocol import ReplyCode, fields
 from mountcomm.protocol.messages import Message
+from mountcomm.protocol.replies import Reply
 
-from .support import ALL_CLASSES, each_class, kwargs_for, parser_for
+from .support import ALL_CLASSES, MAX_TIMESTAMP, each_class, kwargs_for, parser_for
 
 _EPOCH = datetime.datetime(1970, 1, 1)
+_TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?", re.ASCII)
+
+
+def reference_parse_timestamp(text: str) -> float:
+    """UTC unix seconds from ``YYYY-MM-DDTHH:MM:SS[.f…]`` (a leap second read as POSIX does)."""
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not a timestamp: {text!r}")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    leap = second == 60 and hour == 23 and minute == 59
+    when = datetime.datetime(year, month, day, hour, minute, 59 if leap else second)
+    sec = calendar.timegm(when.timetuple()) + leap
+    if sec > MAX_TIMESTAMP:
+        raise ValueError(f"after year 9999: {text!r}")
+    fraction = match.group(7)
+    return float(sec) if fraction is None else sec + int(fraction) / 10 ** len(fraction)
 
 
 def reference_text(kind: fields.FieldKind, value: Any) -> str:
@@ -62,7 +81,7 @@ def reference_fields(msg: Message) -> list[str]:
 def reference_value(kind: fields.FieldKind, text: str) -> Any:
     """One field's value from its text (raises `ValueError`)."""
     if isinstance(kind, fields.TimestampKind):
-        return fields._parse_timestamp(text)  # the uncached parser
+        return reference_parse_timestamp(text)
     if isinstance(kind, fields.BoolKind):
         return int(text) != 0
     if isinstance(kind, fields.IntEmptyIsDefaultKind):
@@ -158,13 +177,12 @@ def test_every_class_is_covered() -> None:
 def test_timestamp_caches_are_bounded() -> None:
     base = 1_700_000_000.0
     for i in range(fields._MAX_CACHE + 10):
-        t = base + i * 0.001
+        t = base + i * 1.001
         assert fields.format_timestamp(t) == reference_text(fields.TIMESTAMP, t)
-        assert len(fields._text_by_ms) <= fields._MAX_CACHE
-    for i in range(fields._MAX_CACHE + 10):
-        text = f"2021-01-01T00:{i // 1000 % 60:02d}:00.{i % 1000:03d}"
-        assert fields.parse_timestamp(text) == fields._parse_timestamp(text)
-        assert len(fields._value_by_text) <= fields._MAX_CACHE
+        assert len(fields._prefix_by_second) <= fields._MAX_CACHE
+        text = reference_text(fields.TIMESTAMP, t)
+        assert fields.parse_timestamp(text) == reference_parse_timestamp(text)
+        assert len(fields._parse_cache) <= fields._MAX_CACHE
 
 
 def test_bad_timestamp_text_is_not_cached() -> None:
@@ -172,4 +190,17 @@ def test_bad_timestamp_text_is_not_cached() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="invalid timestamp"):
             fields.parse_timestamp(bad)
-    assert bad not in fields._value_by_text
+    assert bad[:19] not in fields._parse_cache
+
+
+def test_a_message_without_fields() -> None:
+    class Bare(Reply):
+        reply_code = ReplyCode.DONE
+
+    msg = Bare()
+    assert msg.encode() == b"2\r\n"
+    assert msg.fields() == reference_fields(msg) == ["2"]
+    assert Bare.from_fields(["2"]) == msg
+    assert repr(msg) == "Bare()"
+    with pytest.raises(ProtocolError, match="expected 1 fields, got 2"):
+        Bare.from_fields(["2", "x"])

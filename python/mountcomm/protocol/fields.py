@@ -106,6 +106,10 @@ class FieldKind:
         """The callable that `parse_expr` may refer to (default: `parse`)."""
         return self.parse
 
+    def parse_namespace(self) -> dict[str, Any]:
+        """Further names that `parse_expr` expressions refer to."""
+        return {}
+
     def parse(self, text: str) -> Any:
         """Parse wire text.
 
@@ -314,64 +318,39 @@ _MIN_TIMESTAMP = -62135596800.0  # 0001-01-01T00:00:00.000
 _MAX_TIMESTAMP = 253402300799.999  # 9999-12-31T23:59:59.999
 _MAX_CACHE = 4096
 _FRACTION_SCALE: tuple[int, ...] = tuple(10**i for i in range(10))
-_format_cache: dict[int, str] = {}
 _parse_cache: dict[str, int] = {}
+"""Unix seconds by ``YYYY-MM-DDTHH:MM:SS`` text: only valid texts, at most `_MAX_CACHE`."""
+
+_MS_TEXT: tuple[str, ...] = tuple(f".{i:03d}" for i in range(1000))
+"""The text of each millisecond fraction, ``.000`` to ``.999``."""
+
+_FRACTION_VALUE: dict[str, float] = {"": 0.0}
+"""The value of each fraction text written with three digits (and of none) [s]."""
+_FRACTION_VALUE.update((text, int(text[1:]) / 1000) for text in _MS_TEXT)
 
 
-def _format_ms(ms: int) -> str:
-    """Format integer UTC unix milliseconds as ``YYYY-MM-DDTHH:MM:SS.sss``."""
-    sec, ms = divmod(ms, 1000)
-    prefix = _format_cache.get(sec)
-    if prefix is None:
-        if len(_format_cache) >= _MAX_CACHE:
-            _format_cache.clear()
+class _PrefixBySecond(dict[int, str]):
+    """``YYYY-MM-DDTHH:MM:SS`` by integer UTC unix seconds, made on first use.
+
+    At most `_MAX_CACHE` entries.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, sec: int) -> str:
+        if len(self) >= _MAX_CACHE:
+            self.clear()
         tm = time.gmtime(sec)
         # Not strftime: its %Y does not pad years before 1000 to four digits.
         prefix = (
             f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}"
             f"T{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
         )
-        _format_cache[sec] = prefix
-    return f"{prefix}.{ms:03d}"
+        self[sec] = prefix
+        return prefix
 
 
-class _TextByMillisecond(dict[int, str]):
-    """Timestamp text by integer UTC unix milliseconds, made on first use.
-
-    Generated encoders index it with ``round(t * 1000)``: one dict look-up per
-    timestamp while messages share a millisecond. At most `_MAX_CACHE` entries.
-    """
-
-    __slots__ = ()
-
-    def __missing__(self, ms: int) -> str:
-        text = _format_ms(ms)
-        if len(self) >= _MAX_CACHE:
-            self.clear()
-        self[ms] = text
-        return text
-
-
-class _ValueByText(dict[str, float]):
-    """Parsed timestamps by their wire text, made on first use.
-
-    Generated parsers index it with the field's text; bad text raises the
-    `ValueError` of `parse_timestamp` (and is not stored). At most `_MAX_CACHE`
-    entries.
-    """
-
-    __slots__ = ()
-
-    def __missing__(self, text: str) -> float:
-        value = _parse_timestamp(text)
-        if len(self) >= _MAX_CACHE:
-            self.clear()
-        self[text] = value
-        return value
-
-
-_text_by_ms = _TextByMillisecond()
-_value_by_text = _ValueByText()
+_prefix_by_second = _PrefixBySecond()
 
 
 def format_timestamp(t: float) -> str:
@@ -382,7 +361,8 @@ def format_timestamp(t: float) -> str:
     t : `float`
         UTC unix time [s]. Rounded to the nearest millisecond.
     """
-    return _text_by_ms[round(t * 1000)]
+    ms = round(t * 1000)
+    return _prefix_by_second[ms // 1000] + _MS_TEXT[ms % 1000]
 
 
 def _parse_prefix(prefix: str) -> int:
@@ -432,11 +412,6 @@ def parse_timestamp(text: str) -> float:
     ValueError
         If ``text`` is not such a timestamp.
     """
-    return _value_by_text[text]
-
-
-def _parse_timestamp(text: str) -> float:
-    """`parse_timestamp` without the cache of whole texts."""
     prefix = text[:_ISO_PREFIX_LEN]
     sec = _parse_cache.get(prefix)
     if sec is None:
@@ -488,10 +463,13 @@ class TimestampKind(FloatKind):
         return t
 
     def encode_expr(self, var: str) -> str:
-        return f"_text_by_ms[round({var} * 1000)]"
+        # The text of the second (cached) and of the millisecond (a table), as
+        # format_timestamp makes it, without a call.
+        ms = "_ms_" + var.replace(".", "_")
+        return f"(_prefix_by_second[({ms} := round({var} * 1000)) // 1000] + _MS_TEXT[{ms} % 1000])"
 
     def encode_namespace(self) -> dict[str, Any]:
-        return {"_text_by_ms": _text_by_ms}
+        return {"_prefix_by_second": _prefix_by_second, "_MS_TEXT": _MS_TEXT}
 
     def fstring_field(self, var: str) -> str:
         return "{" + self.encode_expr(var) + "}"
@@ -501,10 +479,13 @@ class TimestampKind(FloatKind):
         return value
 
     def parse_expr(self, var: str, parser: str) -> str:
-        return f"{parser}[{var}]"
+        # A second seen before and a three-digit fraction (or none): two dict
+        # look-ups. Anything else raises KeyError: the slow path, parse_timestamp
+        # (which also caches the second).
+        return f"(_second_of_prefix[{var}[:19]] + _FRACTION_VALUE[{var}[19:]])"
 
-    def parse_function(self) -> Any:
-        return _value_by_text
+    def parse_namespace(self) -> dict[str, Any]:
+        return {"_second_of_prefix": _parse_cache, "_FRACTION_VALUE": _FRACTION_VALUE}
 
 
 BOOL = BoolKind()

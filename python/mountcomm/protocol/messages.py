@@ -197,9 +197,8 @@ def _init_source(name: str, infos: tuple[FieldInfo, ...], ns: dict[str, Any]) ->
         if info.default_factory is not None:
             value = f"(_f{i}() if {arg} is None else {value})"
         body.append(f"    self.{arg} = {value}")
-    return "def __init__(self, *, {}):\n{}\n".format(
-        ", ".join(params), "\n".join(body) or "    pass"
-    )
+    signature = f"self, *, {', '.join(params)}" if params else "self"
+    return "def __init__({}):\n{}\n".format(signature, "\n".join(body) or "    pass")
 
 
 def _generate_encoders(
@@ -241,6 +240,7 @@ def _generate_parser(
     lines = []
     for i, info in enumerate(fixed):
         ns[f"_p{i}"] = info.kind.parse_function()
+        ns.update(info.kind.parse_namespace())
         value = info.kind.parse_expr(f"f[{wire_index[i]}]", f"_p{i}")
         lines.append(f"    self.{info.name} = {value}")
     n_fixed = len(fixed) + 1
