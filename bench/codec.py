@@ -34,13 +34,18 @@ from mountcomm.protocol.framing import FrameDecoder
 N = 20_000
 
 
-def _values(n: int) -> list[tuple[int, int, float, float, float, float]]:
-    """The values of ``n`` messages: (kind, sequence_id, timestamp, a, b, c)."""
+def _values(n: int, spread: bool = False) -> list[tuple[int, int, float, float, float, float]]:
+    """The values of ``n`` messages: (kind, sequence_id, timestamp, a, b, c).
+
+    Timestamps fall at random in one second (about 20 messages per
+    millisecond, as at a high message rate), or with ``spread`` each in a
+    millisecond of its own (as at a low rate: no cached timestamp text helps).
+    """
     rng = random.Random(1)
     now = time.time()
     out = []
     for i in range(n):
-        t = now + rng.random()
+        t = now + i * 0.0011 if spread else now + rng.random()
         out.append(
             (
                 i % 4,
@@ -86,53 +91,73 @@ def _floor(values: list[tuple[int, int, float, float, float, float]]) -> list[An
     return out
 
 
-def _timed(loop: Callable[[], object]) -> float:
-    """µs per message of one call of ``loop`` (over `N` messages), GC paused."""
+BLOCK = 500
+"""Messages per block: the two sides take turns, block by block."""
+
+
+def _race(ours: Callable[[int], object], floor: Callable[[int], object]) -> tuple[float, float]:
+    """µs per message of each side over `N` messages, in thread CPU time, GC paused.
+
+    ``ours(b)`` and ``floor(b)`` process block ``b`` (`BLOCK` messages); the
+    sides take turns block by block, first one then the other, so that a
+    change in the machine's load falls on both alike.
+    """
+    totals = [0.0, 0.0]
+    clock = time.thread_time
+    sides = (ours, floor)
     gc.collect()
     gc.disable()
     try:
-        start = time.perf_counter()
-        loop()
-        return (time.perf_counter() - start) / N * 1e6
+        for b in range(N // BLOCK):
+            for k in (0, 1) if b % 2 == 0 else (1, 0):
+                start = clock()
+                sides[k](b)
+                totals[k] += clock() - start
     finally:
         gc.enable()
+    return totals[0] / N * 1e6, totals[1] / N * 1e6
 
 
-def _encode_pair() -> tuple[float, float]:
-    values = _values(N)  # fresh timestamps each run: nothing cached from the last
+def _blocks(items: list[Any]) -> list[list[Any]]:
+    return [items[i : i + BLOCK] for i in range(0, len(items), BLOCK)]
+
+
+def _encode_pair(spread: bool = False) -> tuple[float, float]:
+    values = _values(N, spread)  # fresh timestamps each run: nothing cached from the last
     ours, floor = _ours(values), _floor(values)
     for a, b in zip(ours, floor, strict=True):
         if a.encode() != b.encode():
             raise RuntimeError(f"the floor encodes differently: {a.encode()!r} {b.encode()!r}")
-    values = _values(N)
-    ours, floor = _ours(values), _floor(values)
+    values = _values(N, spread)
+    ours_blocks, floor_blocks = _blocks(_ours(values)), _blocks(_floor(values))
 
-    def run_ours() -> None:
-        for m in ours:
+    def run_ours(b: int) -> None:
+        for m in ours_blocks[b]:
             m.encode()
 
-    def run_floor() -> None:
-        for m in floor:
+    def run_floor(b: int) -> None:
+        for m in floor_blocks[b]:
             m.encode()
 
-    return _timed(run_ours), _timed(run_floor)
+    return _race(run_ours, run_floor)
 
 
-def _frames() -> tuple[list[bytes], list[bool]]:
+def _frames(spread: bool = False) -> tuple[list[bytes], list[bool]]:
     """The frames of `N` fresh messages, and for each whether it is a command."""
-    messages = _ours(_values(N))
+    messages = _ours(_values(N, spread))
     return [m.encode() for m in messages], [isinstance(m, commands.Command) for m in messages]
 
 
-def _feed_messages(chunk: bytes, parse: Callable[[list[str]], Any]) -> list[Any]:
-    decoder = FrameDecoder()
+def _feed_messages(
+    decoder: FrameDecoder, chunk: bytes, parse: Callable[[list[str]], Any]
+) -> list[Any]:
     if hasattr(decoder, "feed_messages"):
         return decoder.feed_messages(chunk, parse)  # type: ignore[no-any-return]
     return [parse(f) for f in decoder.feed(chunk)]  # before the batch API existed
 
 
-def _parse_pair() -> tuple[float, float]:
-    frames, is_command = _frames()
+def _parse_pair(spread: bool = False) -> tuple[float, float]:
+    frames, is_command = _frames(spread)
     ours_parse = [parse_command if c else parse_reply for c in is_command]
     floor_parse = [codec_floor.parse_command if c else codec_floor.parse_reply for c in is_command]
     for parser, frame in zip(ours_parse, frames, strict=True):
@@ -141,44 +166,69 @@ def _parse_pair() -> tuple[float, float]:
     for parser, frame in zip(floor_parse, frames, strict=True):
         if parser(frame).encode() != frame:
             raise RuntimeError("the floor misread a frame")
-    work_ours = list(zip(ours_parse, frames, strict=True))
-    work_floor = list(zip(floor_parse, frames, strict=True))
+    frames, is_command = _frames(spread)  # fresh timestamps: no text cached by the check above
+    work_ours = _blocks(
+        [(parse_command if c else parse_reply, f) for f, c in zip(frames, is_command, strict=True)]
+    )
+    work_floor = _blocks(
+        [
+            (codec_floor.parse_command if c else codec_floor.parse_reply, f)
+            for f, c in zip(frames, is_command, strict=True)
+        ]
+    )
 
-    def run_ours() -> None:
-        for parser, frame in work_ours:
+    def run_ours(b: int) -> None:
+        for parser, frame in work_ours[b]:
             parser(frame[:-2].decode().split("\n"))
 
-    def run_floor() -> None:
-        for parser, frame in work_floor:
+    def run_floor(b: int) -> None:
+        for parser, frame in work_floor[b]:
             parser(frame)
 
-    return _timed(run_ours), _timed(run_floor)
+    return _race(run_ours, run_floor)
 
 
 def _batch_pair() -> tuple[float, float]:
-    """A chunk of frames of one direction (commands, then replies), as read from a socket."""
+    """Chunks of `BLOCK` frames of one direction, as read from a socket."""
     frames, is_command = _frames()
-    cmd_chunk = b"".join(f for f, c in zip(frames, is_command, strict=True) if c)
-    reply_chunk = b"".join(f for f, c in zip(frames, is_command, strict=True) if not c)
+    cmd_frames = [f for f, c in zip(frames, is_command, strict=True) if c]
+    reply_frames = [f for f, c in zip(frames, is_command, strict=True) if not c]
+    for direction, parse, floor_parse in (
+        (cmd_frames, parse_command, codec_floor.parse_fields_command),
+        (reply_frames, parse_reply, codec_floor.parse_fields_reply),
+    ):
+        got = _feed_messages(FrameDecoder(), b"".join(direction), parse)
+        want = codec_floor.parse_chunk(b"".join(direction), floor_parse)
+        if [m.encode() for m in got] != direction or [m.encode() for m in want] != direction:
+            raise RuntimeError("a batch decoder misread a chunk")
+    frames, is_command = _frames()  # fresh timestamps: no text cached by the check above
+    # Each block is one chunk of frames of one direction (commands or replies).
+    chunks: list[tuple[bytes, Callable[[list[str]], Any], Callable[[list[str]], Any]]] = []
+    cmds = [f for f, c in zip(frames, is_command, strict=True) if c]
+    reps = [f for f, c in zip(frames, is_command, strict=True) if not c]
+    for block in _blocks(cmds):
+        chunks.append((b"".join(block), parse_command, codec_floor.parse_fields_command))
+    for block in _blocks(reps):
+        chunks.append((b"".join(block), parse_reply, codec_floor.parse_fields_reply))
+    decoders = (FrameDecoder(), FrameDecoder())
 
-    def run_ours() -> None:
-        _feed_messages(cmd_chunk, parse_command)
-        _feed_messages(reply_chunk, parse_reply)
+    def run_ours(b: int) -> None:
+        chunk, parse, _ = chunks[b]
+        _feed_messages(decoders[parse is parse_reply], chunk, parse)
 
-    def run_floor() -> None:
-        codec_floor.parse_chunk(cmd_chunk, codec_floor.parse_fields_command)
-        codec_floor.parse_chunk(reply_chunk, codec_floor.parse_fields_reply)
+    def run_floor(b: int) -> None:
+        chunk, _, parse = chunks[b]
+        codec_floor.parse_chunk(chunk, parse)
 
-    got = _feed_messages(cmd_chunk, parse_command)
-    want = codec_floor.parse_chunk(cmd_chunk, codec_floor.parse_fields_command)
-    if [m.encode() for m in got] != [m.encode() for m in want]:
-        raise RuntimeError("the batch decoders disagree")
-    return _timed(run_ours), _timed(run_floor)
+    return _race(run_ours, run_floor)
 
 
 def _construct() -> float:
     values = _values(N)
-    return _timed(lambda: _ours(values))
+    gc.collect()
+    start = time.thread_time()
+    _ours(values)
+    return (time.thread_time() - start) / N * 1e6
 
 
 def _figure(name: str, pairs: list[tuple[float, float]]) -> Figure:
@@ -201,12 +251,16 @@ def _figure(name: str, pairs: list[tuple[float, float]]) -> Figure:
 def run(runs: int) -> list[Figure]:
     enc = [_encode_pair() for _ in range(runs)]
     par = [_parse_pair() for _ in range(runs)]
+    enc_spread = [_encode_pair(spread=True) for _ in range(runs)]
+    par_spread = [_parse_pair(spread=True) for _ in range(runs)]
     bat = [_batch_pair() for _ in range(runs)]
     con = [_construct() for _ in range(runs)]
     return [
         _figure("codec: encode one message", enc),
         _figure("codec: parse one frame (split + validate)", par),
         _figure("codec: parse a chunk of frames, per frame", bat),
+        _figure("codec: encode, each in its own ms", enc_spread),
+        _figure("codec: parse one frame, each in its own ms", par_spread),
         Figure(
             "codec: construct one message (validated)",
             "µs",
