@@ -558,7 +558,8 @@ AckOnlyCommandCodes: frozenset[CommandCode] = ACK_ONLY_COMMANDS
 """Codes of the commands that are done when acknowledged (no DONE reply)."""
 
 _BY_TEXT: dict[str, type[Command]] = {str(int(code)): cls for code, cls in COMMANDS.items()}
-_PARSER_BY_TEXT: dict[str, Any] = {text: cls._parse_fields for text, cls in _BY_TEXT.items()}
+# Chosen by the code's text: the parsers need not check the code again.
+_PARSER_BY_TEXT: dict[str, Any] = {text: cls._parse_known for text, cls in _BY_TEXT.items()}
 
 
 def command_class(code: CommandCode | int | str) -> type[Command]:

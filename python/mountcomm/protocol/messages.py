@@ -232,7 +232,11 @@ def _generate_encoders(
 def _generate_parser(
     cls: Any, fixed: tuple[FieldInfo, ...], variadic: FieldInfo | None, ns: dict[str, Any]
 ) -> None:
-    """Generate ``_parse_fields(f)``: an instance, or `ProtocolError` naming the field."""
+    """Generate ``_parse_fields(f)``: an instance, or `ProtocolError` naming the field.
+
+    Also ``_parse_known(f)``, the same without the check of the code, for
+    dispatchers that chose the class by the code's text.
+    """
     name = cls.__name__
     code = int(getattr(cls, cls._code_attr))
     code_index: int = cls._code_index
@@ -250,25 +254,30 @@ def _generate_parser(
     else:
         count_check, expected = f"len(f) != {n_fixed}", str(n_fixed)
     parse_body = "\n".join("    " + line for line in lines)
-    parse_src = (
-        "def _parse_fields(f):\n"
-        f"    if {count_check}:\n"
-        f"        raise ProtocolError(f'{name}: expected {expected} fields, got {{len(f)}}', f)\n"
-        "    try:\n"
+    code_check = (
         f"        c = f[{code_index}]\n"
         f"        if c != {str(code)!r} and int(c) != {code}:\n"
         f"            raise ProtocolError(f'{name}: expected code {code}, got {{c!r}}', f)\n"
-        "        self = _new(_cls)\n"
-        f"{parse_body}\n"
-        "    except ProtocolError:\n"
-        "        raise\n"
-        "    except (ValueError, IndexError):\n"
-        "        raise _explain(_cls, f) from None\n"
-        "    except KeyError:\n"
-        "        return _parse_slow(_cls, f)\n"
-        "    return self\n"
     )
-    cls._parse_fields = staticmethod(_build(name, parse_src, ns, "_parse_fields"))
+    count_error = f"ProtocolError(f'{name}: expected {expected} fields, got {{len(f)}}', f)"
+    for func_name, check in (("_parse_fields", code_check), ("_parse_known", "")):
+        parse_src = (
+            f"def {func_name}(f):\n"
+            f"    if {count_check}:\n"
+            f"        raise {count_error}\n"
+            "    try:\n"
+            f"{check}"
+            "        self = _new(_cls)\n"
+            f"{parse_body}\n"
+            "    except ProtocolError:\n"
+            "        raise\n"
+            "    except (ValueError, IndexError):\n"
+            "        raise _explain(_cls, f) from None\n"
+            "    except KeyError:\n"
+            "        return _parse_slow(_cls, f)\n"
+            "    return self\n"
+        )
+        setattr(cls, func_name, staticmethod(_build(name, parse_src, ns, func_name)))
 
 
 def _named_coercer(cls_name: str, info: FieldInfo) -> Callable[[Any], Any]:
@@ -313,6 +322,10 @@ class Message(metaclass=MessageMeta):
 
     @classmethod
     def _parse_fields(cls, fields: list[str]) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def _parse_known(cls, fields: list[str]) -> Any:  # _parse_fields less the code check
         raise NotImplementedError
 
     @classmethod

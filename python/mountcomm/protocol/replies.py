@@ -168,7 +168,8 @@ ReplyDict: dict[ReplyCode, type[Reply]] = REPLIES
 """Every reply class, by code (the same dict as `REPLIES`)."""
 
 _BY_TEXT: dict[str, type[Reply]] = {str(int(code)): cls for code, cls in REPLIES.items()}
-_PARSER_BY_TEXT: dict[str, Any] = {text: cls._parse_fields for text, cls in _BY_TEXT.items()}
+# Chosen by the code's text: the parsers need not check the code again.
+_PARSER_BY_TEXT: dict[str, Any] = {text: cls._parse_known for text, cls in _BY_TEXT.items()}
 
 
 def parse_reply(fields: list[str]) -> Reply:
