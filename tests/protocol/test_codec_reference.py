@@ -136,7 +136,7 @@ NOISE = [
 ]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @each_class
 @given(data=st.data())
 def test_encode_matches_reference(cls: type[Message], data: st.DataObject) -> None:
@@ -146,7 +146,7 @@ def test_encode_matches_reference(cls: type[Message], data: st.DataObject) -> No
     assert msg.encode() == ("\n".join(want) + "\r\n").encode()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @each_class
 @given(data=st.data())
 def test_parse_matches_reference(cls: type[Message], data: st.DataObject) -> None:
