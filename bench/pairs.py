@@ -13,6 +13,7 @@ other's heap and the RSS figures are its own):
    all pairs.
 3. **RSS per pair.** Resident memory once connected, and after the busy phase,
    less resident memory before set-up, divided by ``PAIRS`` [KiB].
+   The tasks alive once connected, per pair, are counted too.
 4. **Teardown.** Closing every pair (and, for raw, every server); then the
    tasks still alive on the loop (the main task excluded).
 
@@ -94,6 +95,7 @@ async def _ours(pairs: int, trips: int) -> dict[str, float]:
     )
     setup = time.perf_counter() - start
     rss_idle = _rss_kb()
+    tasks_connected = _tasks_left()
 
     async def console_loop(c: Communicator) -> None:
         for _ in range(trips):
@@ -119,6 +121,7 @@ async def _ours(pairs: int, trips: int) -> dict[str, float]:
         "setup": setup,
         "rate": pairs * trips / busy,
         "rss_idle_per_pair": (rss_idle - rss0) / pairs,
+        "tasks_per_pair": tasks_connected / pairs,
         "rss_per_pair": (rss - rss0) / pairs,
         "teardown": teardown,
         "tasks_left": _tasks_left(),
@@ -153,6 +156,7 @@ async def _raw(pairs: int, trips: int) -> dict[str, float]:
     incoming = await asyncio.gather(*accepted)
     setup = time.perf_counter() - start
     rss_idle = _rss_kb()
+    tasks_connected = _tasks_left()
     console_out = [w for _, w in outgoing[:pairs]]
     controller_out = [w for _, w in outgoing[pairs:]]
     console_in = [incoming[2 * i][0] for i in range(pairs)]
@@ -190,6 +194,7 @@ async def _raw(pairs: int, trips: int) -> dict[str, float]:
         "setup": setup,
         "rate": pairs * trips / busy,
         "rss_idle_per_pair": (rss_idle - rss0) / pairs,
+        "tasks_per_pair": tasks_connected / pairs,
         "rss_per_pair": (rss - rss0) / pairs,
         "teardown": teardown,
         "tasks_left": _tasks_left(),
@@ -251,6 +256,13 @@ def run(runs: int, pairs: int = PAIRS, trips: int = TRIPS) -> list[Figure]:
         figure("rate", f"pairs: {pairs} busy, round trips", "rt/s", 1, True),
         figure("rss_idle_per_pair", f"pairs: {pairs}, RSS per pair, connected", "KiB", 1, False),
         figure("rss_per_pair", f"pairs: {pairs}, RSS per pair, after busy", "KiB", 1, False),
+        Figure(
+            f"pairs: {pairs}, tasks per pair, connected",
+            "tasks",
+            statistics.median(r["tasks_per_pair"] for r in ours),
+            statistics.median(r["tasks_per_pair"] for r in raw),
+            higher_is_better=False,
+        ),
         figure("setup", f"pairs: {pairs}, set-up", "ms", 1e3, False),
         figure("teardown", f"pairs: {pairs}, teardown", "ms", 1e3, False),
         Figure(
