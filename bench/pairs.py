@@ -17,6 +17,9 @@ other's heap and the RSS figures are its own):
 4. **Teardown.** Closing every pair (and, for raw, every server); then the
    tasks still alive on the loop (the main task excluded).
 
+Each time is taken on the wall clock and as the process's CPU time (user +
+system), which other processes on a shared machine disturb less.
+
 The raw side does the same with `asyncio.start_server` / `open_connection`,
 ``write`` + ``drain`` and ``readuntil(b"\\r\\n")``, and the identical bytes
 (pre-encoded, never parsed). mountcomm's side uses the public `Communicator`
@@ -78,7 +81,7 @@ async def _ours(pairs: int, trips: int) -> dict[str, float]:
     done = replies.DoneReply(sequence_id=1)
     gc.collect()
     rss0 = _rss_kb()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     consoles = [
         Communicator(f"console{i}", HOST, 0, HOST, 0, None, read_replies=True, connect=False)
         for i in range(pairs)
@@ -93,7 +96,7 @@ async def _ours(pairs: int, trips: int) -> dict[str, float]:
         *(c.connect(port=d.server_port) for c, d in zip(consoles, controllers, strict=True)),
         *(d.connect(port=c.server_port) for c, d in zip(consoles, controllers, strict=True)),
     )
-    setup = time.perf_counter() - start
+    setup, setup_cpu = time.perf_counter() - start, time.process_time() - cpu
     rss_idle = _rss_kb()
     tasks_connected = _tasks_left()
 
@@ -107,23 +110,26 @@ async def _ours(pairs: int, trips: int) -> dict[str, float]:
             await c.read()
             await c.write(done)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(
         *(console_loop(c) for c in consoles), *(controller_loop(c) for c in controllers)
     )
-    busy = time.perf_counter() - start
+    busy, busy_cpu = time.perf_counter() - start, time.process_time() - cpu
     rss = _rss_kb()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(c.close() for c in everyone))
-    teardown = time.perf_counter() - start
+    teardown, teardown_cpu = time.perf_counter() - start, time.process_time() - cpu
     await _settle()
     return {
         "setup": setup,
+        "setup_cpu": setup_cpu,
         "rate": pairs * trips / busy,
+        "rate_cpu": pairs * trips / busy_cpu,
         "rss_idle_per_pair": (rss_idle - rss0) / pairs,
         "tasks_per_pair": tasks_connected / pairs,
         "rss_per_pair": (rss - rss0) / pairs,
         "teardown": teardown,
+        "teardown_cpu": teardown_cpu,
         "tasks_left": _tasks_left(),
     }
 
@@ -136,7 +142,7 @@ async def _raw(pairs: int, trips: int) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     gc.collect()
     rss0 = _rss_kb()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     # Server 2i is console i's, 2i + 1 controller i's; each accepts one connection,
     # whose (reader, writer) resolves accepted[server].
     accepted = [loop.create_future() for _ in range(2 * pairs)]
@@ -154,7 +160,7 @@ async def _raw(pairs: int, trips: int) -> dict[str, float]:
         *(asyncio.open_connection(HOST, ports[2 * i]) for i in range(pairs)),
     )
     incoming = await asyncio.gather(*accepted)
-    setup = time.perf_counter() - start
+    setup, setup_cpu = time.perf_counter() - start, time.process_time() - cpu
     rss_idle = _rss_kb()
     tasks_connected = _tasks_left()
     console_out = [w for _, w in outgoing[:pairs]]
@@ -174,29 +180,32 @@ async def _raw(pairs: int, trips: int) -> dict[str, float]:
             out.write(done)
             await out.drain()
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(
         *(console_loop(o, i) for o, i in zip(console_out, console_in, strict=True)),
         *(controller_loop(o, i) for o, i in zip(controller_out, controller_in, strict=True)),
     )
-    busy = time.perf_counter() - start
+    busy, busy_cpu = time.perf_counter() - start, time.process_time() - cpu
     rss = _rss_kb()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     writers = [w for _, w in outgoing] + [w for _, w in incoming]
     for w in writers:
         w.close()
     for s in servers:
         s.close()
     await asyncio.gather(*(w.wait_closed() for w in writers), *(s.wait_closed() for s in servers))
-    teardown = time.perf_counter() - start
+    teardown, teardown_cpu = time.perf_counter() - start, time.process_time() - cpu
     await _settle()
     return {
         "setup": setup,
+        "setup_cpu": setup_cpu,
         "rate": pairs * trips / busy,
+        "rate_cpu": pairs * trips / busy_cpu,
         "rss_idle_per_pair": (rss_idle - rss0) / pairs,
         "tasks_per_pair": tasks_connected / pairs,
         "rss_per_pair": (rss - rss0) / pairs,
         "teardown": teardown,
+        "teardown_cpu": teardown_cpu,
         "tasks_left": _tasks_left(),
     }
 
@@ -254,6 +263,7 @@ def run(runs: int, pairs: int = PAIRS, trips: int = TRIPS) -> list[Figure]:
 
     return [
         figure("rate", f"pairs: {pairs} busy, round trips", "rt/s", 1, True),
+        figure("rate_cpu", f"pairs: {pairs} busy, round trips per CPU s", "rt/CPU s", 1, True),
         figure("rss_idle_per_pair", f"pairs: {pairs}, RSS per pair, connected", "KiB", 1, False),
         figure("rss_per_pair", f"pairs: {pairs}, RSS per pair, after busy", "KiB", 1, False),
         Figure(
@@ -264,7 +274,9 @@ def run(runs: int, pairs: int = PAIRS, trips: int = TRIPS) -> list[Figure]:
             higher_is_better=False,
         ),
         figure("setup", f"pairs: {pairs}, set-up", "ms", 1e3, False),
+        figure("setup_cpu", f"pairs: {pairs}, set-up, CPU time", "ms", 1e3, False),
         figure("teardown", f"pairs: {pairs}, teardown", "ms", 1e3, False),
+        figure("teardown_cpu", f"pairs: {pairs}, teardown, CPU time", "ms", 1e3, False),
         Figure(
             f"pairs: {pairs}, tasks left after teardown",
             "tasks",
