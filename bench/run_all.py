@@ -25,6 +25,7 @@ BENCHMARKS = [
     "one_way",
     "round_trip",
     "mount_client",
+    "pairs",
     "connect",
     "proxy",
     "registry",

@@ -558,6 +558,8 @@ AckOnlyCommandCodes: frozenset[CommandCode] = ACK_ONLY_COMMANDS
 """Codes of the commands that are done when acknowledged (no DONE reply)."""
 
 _BY_TEXT: dict[str, type[Command]] = {str(int(code)): cls for code, cls in COMMANDS.items()}
+# Chosen by the code's text: the parsers need not check the code again.
+_PARSER_BY_TEXT: dict[str, Any] = {text: cls._parse_known for text, cls in _BY_TEXT.items()}
 
 
 def command_class(code: CommandCode | int | str) -> type[Command]:
@@ -598,10 +600,10 @@ def parse_command(fields: list[str]) -> Command:
         Unknown code, code with no class, wrong field count or a bad value.
     """
     try:
-        cls = _BY_TEXT[fields[1]]
+        parse = _PARSER_BY_TEXT[fields[1]]
     except (KeyError, IndexError):
-        cls = _lookup_slow(fields)
-    return cls._parse_fields(fields)  # type: ignore[no-any-return]
+        parse = _lookup_slow(fields)._parse_fields
+    return parse(fields)  # type: ignore[no-any-return]
 
 
 def _lookup_slow(fields: list[str]) -> type[Command]:

@@ -82,17 +82,33 @@ class FieldKind:
         """Names that `encode_expr` expressions refer to."""
         return {}
 
+    def fstring_field(self, var: str) -> str:
+        """Return an f-string replacement field (braces included) that encodes ``var``.
+
+        Gives the same text as `encode_expr`; kinds whose text is a plain
+        conversion use the f-string's own (``{x}``, ``{x!r}``), which costs less
+        than a call.
+        """
+        return "{" + self.encode_expr(var) + "}"
+
     def parse_expr(self, var: str, parser: str) -> str:
         """Return a Python expression that parses wire text ``var``.
 
         ``parser`` names `parse_function` in the generated code's namespace;
-        kinds whose parsing is a builtin call inline it instead.
+        kinds whose parsing is a builtin call inline it instead. The expression
+        raises `ValueError` for bad text, or `KeyError` to ask for the slow path
+        (`parse` on every field), which must then give the value or the
+        `ValueError`.
         """
         return f"{parser}({var})"
 
     def parse_function(self) -> Any:
         """The callable that `parse_expr` may refer to (default: `parse`)."""
         return self.parse
+
+    def parse_namespace(self) -> dict[str, Any]:
+        """Further names that `parse_expr` expressions refer to."""
+        return {}
 
     def parse(self, text: str) -> Any:
         """Parse wire text.
@@ -142,6 +158,10 @@ class IntKind(FieldKind):
             raise ValueError(f"expected an int, got {value!r}")
         return operator.index(value)
 
+    def fstring_field(self, var: str) -> str:
+        # Values are exact ints (coerce uses operator.index): format is str.
+        return "{" + var + "}"
+
     def parse(self, text: str) -> int:
         return int(text)
 
@@ -159,7 +179,10 @@ class IntEmptyIsDefaultKind(IntKind):
         return int(text) if text else self.default
 
     def parse_expr(self, var: str, parser: str) -> str:
-        return f"{parser}({var})"
+        return f"(int({var}) if {var} else {parser})"
+
+    def parse_function(self) -> Any:
+        return self.default
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(default={self.default!r})"
@@ -181,6 +204,9 @@ class FloatKind(FieldKind):
 
     def encode_expr(self, var: str) -> str:
         return f"repr({var})"
+
+    def fstring_field(self, var: str) -> str:
+        return "{" + var + "!r}"
 
     def parse(self, text: str) -> float:
         return float(text)
@@ -223,6 +249,14 @@ class EnumKind(FieldKind):
     def parse(self, text: str) -> enum.IntEnum:
         member = self._by_text.get(text)
         return member if member is not None else self.enum_class(int(text))
+
+    def parse_expr(self, var: str, parser: str) -> str:
+        # Canonical text is a dict look-up; anything else (" 1", "01", a bad
+        # value) raises KeyError and takes the slow path, `parse`.
+        return f"{parser}[{var}]"
+
+    def parse_function(self) -> Any:
+        return self._by_text
 
     def __repr__(self) -> str:
         return f"EnumKind({self.enum_class.__name__})"
@@ -284,8 +318,39 @@ _MIN_TIMESTAMP = -62135596800.0  # 0001-01-01T00:00:00.000
 _MAX_TIMESTAMP = 253402300799.999  # 9999-12-31T23:59:59.999
 _MAX_CACHE = 4096
 _FRACTION_SCALE: tuple[int, ...] = tuple(10**i for i in range(10))
-_format_cache: dict[int, str] = {}
 _parse_cache: dict[str, int] = {}
+"""Unix seconds by ``YYYY-MM-DDTHH:MM:SS`` text: only valid texts, at most `_MAX_CACHE`."""
+
+_MS_TEXT: tuple[str, ...] = tuple(f".{i:03d}" for i in range(1000))
+"""The text of each millisecond fraction, ``.000`` to ``.999``."""
+
+_FRACTION_VALUE: dict[str, float] = {"": 0.0}
+"""The value of each fraction text written with three digits (and of none) [s]."""
+_FRACTION_VALUE.update((text, int(text[1:]) / 1000) for text in _MS_TEXT)
+
+
+class _PrefixBySecond(dict[int, str]):
+    """``YYYY-MM-DDTHH:MM:SS`` by integer UTC unix seconds, made on first use.
+
+    At most `_MAX_CACHE` entries.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, sec: int) -> str:
+        if len(self) >= _MAX_CACHE:
+            self.clear()
+        tm = time.gmtime(sec)
+        # Not strftime: its %Y does not pad years before 1000 to four digits.
+        prefix = (
+            f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}"
+            f"T{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
+        )
+        self[sec] = prefix
+        return prefix
+
+
+_prefix_by_second = _PrefixBySecond()
 
 
 def format_timestamp(t: float) -> str:
@@ -296,19 +361,8 @@ def format_timestamp(t: float) -> str:
     t : `float`
         UTC unix time [s]. Rounded to the nearest millisecond.
     """
-    sec, ms = divmod(round(t * 1000), 1000)
-    prefix = _format_cache.get(sec)
-    if prefix is None:
-        if len(_format_cache) >= _MAX_CACHE:
-            _format_cache.clear()
-        tm = time.gmtime(sec)
-        # Not strftime: its %Y does not pad years before 1000 to four digits.
-        prefix = (
-            f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d}"
-            f"T{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
-        )
-        _format_cache[sec] = prefix
-    return f"{prefix}.{ms:03d}"
+    ms = round(t * 1000)
+    return _prefix_by_second[ms // 1000] + _MS_TEXT[ms % 1000]
 
 
 def _parse_prefix(prefix: str) -> int:
@@ -409,17 +463,29 @@ class TimestampKind(FloatKind):
         return t
 
     def encode_expr(self, var: str) -> str:
-        return f"_format_timestamp({var})"
+        # The text of the second (cached) and of the millisecond (a table), as
+        # format_timestamp makes it, without a call.
+        ms = "_ms_" + var.replace(".", "_")
+        return f"(_prefix_by_second[({ms} := round({var} * 1000)) // 1000] + _MS_TEXT[{ms} % 1000])"
+
+    def encode_namespace(self) -> dict[str, Any]:
+        return {"_prefix_by_second": _prefix_by_second, "_MS_TEXT": _MS_TEXT}
+
+    def fstring_field(self, var: str) -> str:
+        return "{" + self.encode_expr(var) + "}"
 
     def parse(self, text: str) -> float:
         value: float = parse_timestamp(text)
         return value
 
     def parse_expr(self, var: str, parser: str) -> str:
-        return f"{parser}({var})"
+        # A second seen before and a three-digit fraction (or none): two dict
+        # look-ups. Anything else raises KeyError: the slow path, parse_timestamp
+        # (which also caches the second).
+        return f"(_second_of_prefix[{var}[:19]] + _FRACTION_VALUE[{var}[19:]])"
 
-    def parse_function(self) -> Any:
-        return parse_timestamp
+    def parse_namespace(self) -> dict[str, Any]:
+        return {"_second_of_prefix": _parse_cache, "_FRACTION_VALUE": _FRACTION_VALUE}
 
 
 BOOL = BoolKind()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..exceptions import ProtocolError
-from .fields import FieldKind, format_timestamp
+from .fields import FieldKind
 
 
 class _Missing:
@@ -158,11 +158,11 @@ class MessageMeta(type):
 def _generate(cls: Any, infos: tuple[FieldInfo, ...]) -> None:
     """Generate ``__init__``, ``encode``, ``fields`` and ``_parse_fields``."""
     ns: dict[str, Any] = {
-        "_format_timestamp": format_timestamp,
         "ProtocolError": ProtocolError,
         "_new": object.__new__,
         "_cls": cls,
         "_explain": _explain,
+        "_parse_slow": _parse_slow,
     }
     cls.__init__ = _build(cls.__name__, _init_source(cls.__name__, infos, ns), ns, "__init__")
     # Wire layout: the fixed fields with the code inserted at code_index,
@@ -197,9 +197,8 @@ def _init_source(name: str, infos: tuple[FieldInfo, ...], ns: dict[str, Any]) ->
         if info.default_factory is not None:
             value = f"(_f{i}() if {arg} is None else {value})"
         body.append(f"    self.{arg} = {value}")
-    return "def __init__(self, *, {}):\n{}\n".format(
-        ", ".join(params), "\n".join(body) or "    pass"
-    )
+    signature = f"self, *, {', '.join(params)}" if params else "self"
+    return "def __init__({}):\n{}\n".format(signature, "\n".join(body) or "    pass")
 
 
 def _generate_encoders(
@@ -216,8 +215,8 @@ def _generate_encoders(
     tail = f" + list(self.{variadic.name})" if variadic else ""
     fields_src = f"def fields(self):\n    return [{', '.join(exprs)}]{tail}\n"
     cls.fields = _build(name, fields_src, ns, "fields")
-    parts = ["{" + e + "}" for e in exprs]
-    parts[code_index] = str(code)  # a constant: written as literal text
+    parts = [info.kind.fstring_field(f"self.{info.name}") for info in fixed]
+    parts.insert(code_index, str(code))  # a constant: written as literal text
     fstring = "\\n".join(parts)
     if variadic:
         encode_src = (
@@ -233,7 +232,11 @@ def _generate_encoders(
 def _generate_parser(
     cls: Any, fixed: tuple[FieldInfo, ...], variadic: FieldInfo | None, ns: dict[str, Any]
 ) -> None:
-    """Generate ``_parse_fields(f)``: an instance, or `ProtocolError` naming the field."""
+    """Generate ``_parse_fields(f)``: an instance, or `ProtocolError` naming the field.
+
+    Also ``_parse_known(f)``, the same without the check of the code, for
+    dispatchers that chose the class by the code's text.
+    """
     name = cls.__name__
     code = int(getattr(cls, cls._code_attr))
     code_index: int = cls._code_index
@@ -241,6 +244,7 @@ def _generate_parser(
     lines = []
     for i, info in enumerate(fixed):
         ns[f"_p{i}"] = info.kind.parse_function()
+        ns.update(info.kind.parse_namespace())
         value = info.kind.parse_expr(f"f[{wire_index[i]}]", f"_p{i}")
         lines.append(f"    self.{info.name} = {value}")
     n_fixed = len(fixed) + 1
@@ -250,23 +254,30 @@ def _generate_parser(
     else:
         count_check, expected = f"len(f) != {n_fixed}", str(n_fixed)
     parse_body = "\n".join("    " + line for line in lines)
-    parse_src = (
-        "def _parse_fields(f):\n"
-        f"    if {count_check}:\n"
-        f"        raise ProtocolError(f'{name}: expected {expected} fields, got {{len(f)}}', f)\n"
-        "    try:\n"
+    code_check = (
         f"        c = f[{code_index}]\n"
         f"        if c != {str(code)!r} and int(c) != {code}:\n"
         f"            raise ProtocolError(f'{name}: expected code {code}, got {{c!r}}', f)\n"
-        "        self = _new(_cls)\n"
-        f"{parse_body}\n"
-        "    except ProtocolError:\n"
-        "        raise\n"
-        "    except (ValueError, IndexError):\n"
-        "        raise _explain(_cls, f) from None\n"
-        "    return self\n"
     )
-    cls._parse_fields = staticmethod(_build(name, parse_src, ns, "_parse_fields"))
+    count_error = f"ProtocolError(f'{name}: expected {expected} fields, got {{len(f)}}', f)"
+    for func_name, check in (("_parse_fields", code_check), ("_parse_known", "")):
+        parse_src = (
+            f"def {func_name}(f):\n"
+            f"    if {count_check}:\n"
+            f"        raise {count_error}\n"
+            "    try:\n"
+            f"{check}"
+            "        self = _new(_cls)\n"
+            f"{parse_body}\n"
+            "    except ProtocolError:\n"
+            "        raise\n"
+            "    except (ValueError, IndexError):\n"
+            "        raise _explain(_cls, f) from None\n"
+            "    except KeyError:\n"
+            "        return _parse_slow(_cls, f)\n"
+            "    return self\n"
+        )
+        setattr(cls, func_name, staticmethod(_build(name, parse_src, ns, func_name)))
 
 
 def _named_coercer(cls_name: str, info: FieldInfo) -> Callable[[Any], Any]:
@@ -314,6 +325,10 @@ class Message(metaclass=MessageMeta):
         raise NotImplementedError
 
     @classmethod
+    def _parse_known(cls, fields: list[str]) -> Any:  # _parse_fields less the code check
+        raise NotImplementedError
+
+    @classmethod
     def from_fields(cls, fields: list[str]) -> Any:
         """Parse wire fields (code included) into an instance of this class.
 
@@ -352,6 +367,25 @@ class Message(metaclass=MessageMeta):
     def __repr__(self) -> str:
         args = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.field_infos)
         return f"{type(self).__name__}({args})"
+
+
+def _parse_slow(cls: Any, fields: list[str]) -> Any:
+    """Parse fields of the right count and code with each kind's `parse` (the slow path).
+
+    The generated parser falls back to this when a look-up of canonical text
+    misses (an enum written as ``01``, say); it gives the same instance or the
+    same `ProtocolError` as the generated code does.
+    """
+    self = object.__new__(cls)
+    try:
+        for i, info in enumerate(cls.field_infos):
+            if info.kind.variadic:
+                setattr(self, info.name, tuple(fields[i + 1 :]))
+                break
+            setattr(self, info.name, info.kind.parse(fields[i if i < cls._code_index else i + 1]))
+    except (ValueError, IndexError):
+        raise _explain(cls, fields) from None
+    return self
 
 
 def _explain(cls: Any, fields: list[str]) -> ProtocolError:

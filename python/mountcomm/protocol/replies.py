@@ -168,6 +168,8 @@ ReplyDict: dict[ReplyCode, type[Reply]] = REPLIES
 """Every reply class, by code (the same dict as `REPLIES`)."""
 
 _BY_TEXT: dict[str, type[Reply]] = {str(int(code)): cls for code, cls in REPLIES.items()}
+# Chosen by the code's text: the parsers need not check the code again.
+_PARSER_BY_TEXT: dict[str, Any] = {text: cls._parse_known for text, cls in _BY_TEXT.items()}
 
 
 def parse_reply(fields: list[str]) -> Reply:
@@ -179,10 +181,10 @@ def parse_reply(fields: list[str]) -> Reply:
         Unknown code, wrong field count or a bad value.
     """
     try:
-        cls = _BY_TEXT[fields[0]]
+        parse = _PARSER_BY_TEXT[fields[0]]
     except (KeyError, IndexError):
-        cls = _lookup_slow(fields)
-    return cls._parse_fields(fields)  # type: ignore[no-any-return]
+        parse = _lookup_slow(fields)._parse_fields
+    return parse(fields)  # type: ignore[no-any-return]
 
 
 def _lookup_slow(fields: list[str]) -> type[Reply]:
