@@ -26,6 +26,7 @@ __all__ = ["Route"]
 import asyncio
 from typing import Any
 
+from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError
 from ..net.client_server_pair import ClientServerPair
 from ..net.streams import Link
@@ -37,7 +38,7 @@ from .recording import FrameLog
 from .relay import Relay, WriterSink
 
 
-class Route:
+class Route(AsyncResource):
     """One console role's pair of port pairs and the two relays between them.
 
     Parameters
@@ -71,6 +72,10 @@ class Route:
     controller : `ClientServerPair`
         Faces the controller.
     commands, replies : `Relay`
+
+    Notes
+    -----
+    ``async with route`` starts it and closes it on exit.
     """
 
     def __init__(
@@ -128,20 +133,30 @@ class Route:
             self._reply_port_known.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._mirrors: set[asyncio.Task[None]] = set()
+        self._started = False
         self._closed = False
 
     # --- life cycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen on both servers and start relaying.
+        """Listen on both servers and start relaying. Idempotent.
 
         Raises
         ------
         OSError
             If a server cannot listen.
+        ConnectionClosedError
+            If the route is closed (before or while starting).
         """
+        if self._closed:
+            raise ConnectionClosedError(f"proxy route {self.role.name} is closed")
+        if self._started:
+            return
+        self._started = True
         await self.console.wait_server_port()
         await self.controller.wait_server_port()
+        if self._closed:
+            raise ConnectionClosedError(f"proxy route {self.role.name} was closed while starting")
         name = self.role.name
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -162,7 +177,10 @@ class Route:
             self.log.error("proxy_relay_failed", task=task.get_name(), exc_info=task.exception())
 
     async def close(self) -> None:
-        """Stop relaying and close both pairs (the console's first). Idempotent."""
+        """Stop relaying and close both pairs (the console's first).
+
+        Idempotent; safe at any moment (a `start` under way then raises).
+        """
         self._closed = True
         self._changes.set()
         tasks = [*self._tasks, *self._mirrors]

@@ -7,6 +7,8 @@ __all__ = ["TelemetryRelay"]
 import asyncio
 from typing import Any
 
+from .._lifecycle import AsyncResource
+from ..exceptions import ConnectionClosedError
 from ..net.retry import backoff
 from ..net.streams import open_link
 from ..protocol.framing import DEFAULT_MAX_FRAME_BYTES
@@ -36,13 +38,14 @@ class _Publish:
         """Nothing to wait for: the server drops a client that falls too far behind."""
 
 
-class TelemetryRelay:
+class TelemetryRelay(AsyncResource):
     """Read the controller's telemetry stream and serve it to any number of clients.
 
     The proxy stays connected to the controller's telemetry port whether or
     not anybody listens (every line is recorded), and reconnects with
     growing delays (up to `RETRY_MAX`) when the connection is refused or
     lost. Lines go to the clients exactly as received (faults aside).
+    ``async with relay`` starts it and closes it on exit.
 
     Parameters
     ----------
@@ -81,6 +84,8 @@ class TelemetryRelay:
         self.log = logger
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._started = False
+        self._closed = False
 
     @property
     def port(self) -> int:
@@ -88,14 +93,23 @@ class TelemetryRelay:
         return self.server.port
 
     async def start(self) -> int:
-        """Listen, start relaying; return the port.
+        """Listen, start relaying; return the port. Idempotent.
 
         Raises
         ------
         OSError
             If the port cannot be bound.
+        ConnectionClosedError
+            If the relay is closed (before or while starting).
         """
+        if self._closed:
+            raise ConnectionClosedError("telemetry relay is closed")
+        if self._started:
+            return self.port
+        self._started = True
         port = await self.server.start()
+        if self._closed:
+            raise ConnectionClosedError("telemetry relay was closed while starting")
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name="MountProxy.telemetry"
         )
@@ -127,7 +141,11 @@ class TelemetryRelay:
             await asyncio.sleep(next(delays))
 
     async def close(self) -> None:
-        """Stop relaying and close the server and its clients. Idempotent."""
+        """Stop relaying and close the server and its clients.
+
+        Idempotent; safe at any moment (a `start` under way then raises).
+        """
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

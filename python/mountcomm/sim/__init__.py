@@ -3,9 +3,10 @@
 Layers, bottom up: `motion` (pure kinematics) and `devices` (pure state
 machines; time is an argument), `authority` (who may command), `faults`
 (fault-injection settings), `core` (the answering core: commands in, replies
-out), `clock` and `throttle`, all pure, then the asyncio glue: `telemetry`
-(stream server and client), `console_port` (one console's sockets),
-`fault_injection`, `controller` (`MockController`) and `console`
+out), `clock`, `throttle` and `replay` (a recording's answers), all pure,
+then the asyncio glue: `telemetry` (stream server and client),
+`console_port` (one console's sockets), `fault_injection`, `replayer`
+(answers from a recording), `controller` (`MockController`) and `console`
 (`SimulatedConsole`).
 
 Public names are imported lazily, so ``import mountcomm.sim.motion`` or
@@ -25,7 +26,6 @@ _LAZY = {
     "MockController": "mountcomm.sim.controller",
     "Mount": "mountcomm.sim.devices",
     "Pause": "mountcomm.sim.console",
-    "ReplayController": "mountcomm.sim.replay_controller",
     "ReplayScript": "mountcomm.sim.replay",
     "ScriptResult": "mountcomm.sim.console",
     "Severity": "mountcomm.sim.devices",
@@ -46,7 +46,6 @@ __all__ = [
     "MockController",
     "Mount",
     "Pause",
-    "ReplayController",
     "ReplayScript",
     "ScriptResult",
     "Severity",
@@ -67,7 +66,6 @@ if TYPE_CHECKING:
     from .devices import Mount, Severity, Timings
     from .motion import AxisLimits
     from .replay import ReplayScript
-    from .replay_controller import ReplayController
     from .telemetry import TelemetryClient, TelemetryServer
 
 

@@ -4,7 +4,9 @@ Thin asyncio glue: the answering core (`ControllerCore`: `Mount`,
 `CommandAuthority`, `FaultPlan`) decides every reply; one `ConsolePort` per
 console role moves frames between its sockets and the core; this class owns
 the ports, the simulated clock, telemetry and the shutdown order. Fault
-injection methods come from `FaultInjection`.
+injection methods come from `FaultInjection`. A controller made by
+`MockController.from_recording` hands its answers and its telemetry to a
+`Replayer` instead of the core's devices.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from .devices import Mount, Timings
 from .fault_injection import FaultInjection
 from .faults import FaultPlan
 from .registry_link import ControllerServices
+from .replay import ReplayScript
+from .replayer import Replayer
 from .telemetry import TelemetryServer
 
 
@@ -114,6 +118,9 @@ class MockController(FaultInjection, AsyncResource):
         Refuse (NOACK ``"stale: ..."``) commands whose ``timestamp`` is older
         than this [s]; `None` (the default) turns the check off, as the
         consoles' clocks may differ from the controller's.
+    replay : `ReplayScript` or `None`
+        Answer from this recording instead of the simulated devices, and
+        serve its telemetry (see `from_recording`, which reads one from a file).
 
     Attributes
     ----------
@@ -136,6 +143,9 @@ class MockController(FaultInjection, AsyncResource):
         (it sends commands but does not read its replies).
     services : `ControllerServices` or `None`
         The service names used with ``registry`` (`None` without one).
+    script : `ReplayScript` or `None`
+        The recording answered from (``replay``); its ``matched`` and
+        ``mismatched`` counts tell how the replay went. `None`: simulating.
 
     Notes
     -----
@@ -188,6 +198,7 @@ class MockController(FaultInjection, AsyncResource):
         tcp_user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
         authority_grace: float = DEFAULT_AUTHORITY_GRACE,
         max_command_age: float | None = None,
+        replay: ReplayScript | None = None,
     ) -> None:
         config = config or Config()
         self.roles = tuple(dict.fromkeys(role_of(r) for r in roles))
@@ -230,6 +241,8 @@ class MockController(FaultInjection, AsyncResource):
         self._release_timer: asyncio.TimerHandle | None = None
         self._started = False
         self._done: asyncio.Future[None] | None = None
+        self._replayer = None if replay is None else Replayer(replay, self)
+        self.script = replay
 
     @classmethod
     def from_config(
@@ -270,9 +283,10 @@ class MockController(FaultInjection, AsyncResource):
         ValueError
             If it holds no frame records.
         """
-        from .replay_controller import ReplayController
-
-        return ReplayController.from_file(path, roles, **kwargs)
+        script = ReplayScript.from_file(os.fspath(path))
+        if roles is None:
+            roles = script.roles or (Source.CSC,)
+        return cls(roles, replay=script, **kwargs)
 
     @property
     def received(self) -> deque[tuple[Source, Command]]:
@@ -325,10 +339,13 @@ class MockController(FaultInjection, AsyncResource):
             raise
         for port in self._consoles.values():
             port.start(self._spawn)
-        self._tasks += [
-            self._spawn(self._clock_loop(), "clock"),
-            self._spawn(self._telemetry_loop(), "telemetry"),
-        ]
+        if self._replayer is not None:
+            self._replayer.start()  # the recording says what happens: no clock to run
+        else:
+            self._tasks += [
+                self._spawn(self._clock_loop(), "clock"),
+                self._spawn(self._telemetry_loop(), "telemetry"),
+            ]
         self.log.info(
             "controller_started",
             command_ports={r.name: self.command_port(r) for r in self.roles},
@@ -378,6 +395,8 @@ class MockController(FaultInjection, AsyncResource):
     async def _shut_down(self) -> None:
         ports = list(self._consoles.values())
         # 1. Stop reading commands, the clock and telemetry.
+        if self._replayer is not None:
+            self._replayer.stop()
         if self._release_timer is not None:
             self._release_timer.cancel()
         await _cancel([*self._tasks, *(p.tasks[0] for p in ports if p.tasks)])
@@ -434,6 +453,10 @@ class MockController(FaultInjection, AsyncResource):
 
     def handle_command(self, port: ConsolePort, command: Command) -> None:
         """Answer one command from ``port``'s console (and announce what changed)."""
+        if self._replayer is not None:
+            self.core.received.append((port.role, command))
+            self._replayer.command(port.role, command)
+            return
         self._route(self.core.command(port.role, command, self.clock.now(), time.time()))
         self._wake_clock()
 
@@ -446,8 +469,25 @@ class MockController(FaultInjection, AsyncResource):
         self.bad_frames += 1
         sequence_id, outputs = self.core.bad_frame(port.role, error)
         port.log_bad_frame(error, sequence_id)
-        self._route(outputs)
+        if self._replayer is not None:
+            self._replayer.bad_frame(port.role, error, sequence_id)
+        else:
+            self._route(outputs)
         return sequence_id
+
+    def send_frame(self, role: Source, data: bytes, *, answer: bool = True) -> None:
+        """Queue ``data`` (whole frames, sent as they are) to ``role``'s console.
+
+        Unless ``answer``, only while its reply connection is up, as for the
+        notices sent to every console. Nothing is sent to a role not served.
+        """
+        port = self._consoles.get(role)
+        if port is not None and (answer or port.comm.client_connected):
+            port.reply(data)
+
+    def publish_telemetry(self, data: bytes) -> None:
+        """Send ``data`` (whole lines, as they are) to every telemetry client."""
+        self._telemetry.publish_bytes(data)
 
     def _route(self, outputs: list[Output]) -> None:
         """Queue each reply to its console, or to every connected one (role `None`)."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .._lifecycle import AsyncResource
+from ..exceptions import ConnectionClosedError
 from ..log import get_logger
 from ..net.streams import Link, start_link_server
 from .codec import encode_sample
@@ -90,12 +91,27 @@ class TelemetryServer(AsyncResource):
         ------
         OSError
             If the address cannot be bound.
+        ConnectionClosedError
+            If the server is closed (before or while starting: it then stops
+            listening again).
         """
-        self._server = await start_link_server(self._accept, self.host, self.port)
+        self._raise_if_closed()
+        server = await start_link_server(self._accept, self.host, self.port)
         if self.port == 0:
-            self.port = self._server.sockets[0].getsockname()[1]
+            self.port = server.sockets[0].getsockname()[1]
+        try:
+            self._raise_if_closed()
+        except ConnectionClosedError:
+            server.close()  # close() ran meanwhile and could not see this one
+            await server.wait_closed()
+            raise
+        self._server = server
         self.log.info("telemetry_listening", host=self.host, port=self.port)
         return self.port
+
+    def _raise_if_closed(self) -> None:
+        if self._closed:
+            raise ConnectionClosedError(f"telemetry server on port {self.port} is closed")
 
     def _accept(self, link: Link) -> None:
         if self._closed:
