@@ -602,7 +602,7 @@ def parse_command(fields: list[str]) -> Command:
     try:
         parse = _PARSER_BY_TEXT[fields[1]]
     except (KeyError, IndexError):
-        parse = _lookup_slow(fields)._parse_fields
+        parse = _lookup_slow(fields)._parse_fields  # private-access: protocol-internal parser
     return parse(fields)  # type: ignore[no-any-return]
 
 

@@ -183,7 +183,7 @@ def parse_reply(fields: list[str]) -> Reply:
     try:
         parse = _PARSER_BY_TEXT[fields[0]]
     except (KeyError, IndexError):
-        parse = _lookup_slow(fields)._parse_fields
+        parse = _lookup_slow(fields)._parse_fields  # private-access: protocol-internal parser
     return parse(fields)  # type: ignore[no-any-return]
 
 
