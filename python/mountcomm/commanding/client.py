@@ -256,7 +256,7 @@ class MountClient(ConsoleConnection):
         )
         self._tracker.connection_aborted(cause)
         self._connection_lost(cause)
-        self._communicator.abort_client()
+        self._communicator.abort_client(cause)
 
     # --- commanding -------------------------------------------------------------------
 

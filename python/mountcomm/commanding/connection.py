@@ -17,6 +17,7 @@ from typing import Any
 from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError, ProtocolError
 from ..log import get_logger
+from ..net.changes import Change, ConnectionChange
 from ..net.communicator import Communicator
 from ..net.discovery import ServiceRegistry, mount_service_name
 from ..protocol.enums import Source
@@ -131,13 +132,13 @@ class ConsoleConnection(AsyncResource):
             log=log,
             read_replies=True,
             connect=False,
-            connect_callback=self._connection_changed,
             registry=registry,
             client_service=command_service,
             server_service=reply_service,
             auto_reconnect=auto_reconnect,
             **communicator_options,
         )
+        self._communicator.add_change_listener(self._connection_changed)
         self.start_task: asyncio.Task[None] = loop.create_task(self._start())
         self.start_task.add_done_callback(self._start_done)
 
@@ -257,7 +258,9 @@ class ConsoleConnection(AsyncResource):
             )
             raise TimeoutError(message) from e
         if self._lifecycle.state is not ClientState.CONNECTING or not comm.connected:
-            raise ConnectionClosedError(f"{comm.name}: connection lost while connecting")
+            raise ConnectionClosedError(
+                f"{comm.name}: connection lost while connecting"
+            ) from comm.cause
         self._lifecycle.handle(ClientEvent.CONNECTED)
         self._read_task = self._loop.create_task(self._read_loop())
         self.log.info(
@@ -348,15 +351,22 @@ class ConsoleConnection(AsyncResource):
             reply_port=self.reply_port,
         )
 
-    def _connection_changed(self, communicator: Communicator) -> None:
-        # The read loop notices a lost reply connection (with the read's error
-        # as cause); this notices a lost command connection, which nothing reads.
+    def _connection_changed(self, change: ConnectionChange) -> None:
+        """React to one change of the `Communicator` (a change listener).
+
+        A lost command connection, which nothing reads, is noticed here, with
+        the cause its end recorded. A lost reply connection is left to the read
+        loop, which first hands out the replies that arrived before the end.
+        """
         state = self._lifecycle.state
-        if state is ClientState.CONNECTED and not communicator.client_connected:
-            self._connection_lost(
-                ConnectionClosedError(f"{communicator.name}: command connection lost")
-            )
-        elif state is ClientState.RECONNECTING and communicator.connected:
+        if change.kind is Change.CLIENT_LOST and state is ClientState.CONNECTED:
+            cause = change.cause
+            if cause is None:  # closed on this side, e.g. communicator.close_client()
+                cause = ConnectionClosedError(
+                    f"{self._communicator.name}: command connection closed by this client"
+                )
+            self._connection_lost(cause)
+        elif state is ClientState.RECONNECTING and self._communicator.connected:
             self._reconnected()
         self._notify_change()
 
@@ -372,7 +382,7 @@ class ConsoleConnection(AsyncResource):
                 except ConnectionError as e:
                     if not self.auto_reconnect:
                         raise
-                    self._connection_lost(e)
+                    self._connection_lost(_first_cause(e))
                     # The controller connects to our reply server again when it is back.
                     await comm.server.wait_connected()
                     continue
@@ -385,7 +395,16 @@ class ConsoleConnection(AsyncResource):
                     continue
                 handle(reply)
         except ConnectionError as e:
-            self._teardown(e)
+            self._teardown(_first_cause(e))
         except Exception as e:  # a bug: end cleanly rather than hang every caller
             self.log.exception("read_loop_failed")
             self._teardown(e)
+
+
+def _first_cause(error: ConnectionError) -> BaseException:
+    """The cause an error of `Communicator.read` is chained to (the end's first cause).
+
+    `Communicator.read` chains the errors it raises because a connection ended
+    to the cause recorded when it ended; an error without one is its own cause.
+    """
+    return error.__cause__ if error.__cause__ is not None else error

@@ -17,6 +17,7 @@ from ..sockets import (
     coerce_keepalive,
     validate_user_timeout,
 )
+from .changes import Change, ChangeListener, ChangeListeners, ConnectionChange, describe_cause
 from .client_state import ClientState, check_transition
 from .discovery import (
     Advertisement,
@@ -221,17 +222,19 @@ class ClientServerPair(AsyncResource):
         self._state = ClientState.IDLE
         self._state_changed: asyncio.Future[None] = loop.create_future()
         self._callback_tasks: set[asyncio.Future[Any]] = set()
+        self._listeners = ChangeListeners(self.log)
+        self._cause: BaseException | None = None  # why the last connection ended
         self.client_connected_task: asyncio.Future[None] = loop.create_future()
         self._server = OneClientServer(
             name=name,
             host=server_host,
             port=server_port,
             log=log,
-            connect_callback=self._server_changed,
             limit=limit,
             tcp_keepalive=self.tcp_keepalive,
             tcp_user_timeout=self.tcp_user_timeout,
         )
+        self._server.add_change_listener(self._server_changed)
         self.start_task = self._server.start_task
         self._advertisement: Advertisement | None = None
         self.advertise_task: asyncio.Task[Any] | None = None
@@ -304,6 +307,15 @@ class ClientServerPair(AsyncResource):
         """The underlying server."""
         return self._server
 
+    @property
+    def cause(self) -> BaseException | None:
+        """Why the last connection (client or server) ended: its first cause.
+
+        `None` if no connection has ended by a failure or by the peer. Errors
+        raised because a connection ended are chained to it.
+        """
+        return self._cause
+
     def _set_state(self, new: ClientState) -> None:
         check_transition(self._state, new)
         self._state = new
@@ -317,9 +329,33 @@ class ClientServerPair(AsyncResource):
         """Call `connect_callback` with this pair; never raises. Arguments are ignored."""
         call_connect_callback(self.connect_callback, self, self.log, self._callback_tasks)
 
-    def _server_changed(self, server: OneClientServer) -> None:
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(change)`` for every later `ConnectionChange` (plain function).
+
+        Changes: ``CLIENT_UP``, ``CLIENT_LOST`` and ``SERVER_UP``,
+        ``SERVER_LOST`` (with the first cause of the end), ``CLOSED``.
+        Listeners run in the order added, before ``connect_callback``;
+        exceptions are logged, never raised.
+        """
+        self._listeners.add(listener)
+
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        """Stop calling ``listener``; nothing happens if it is not registered."""
+        self._listeners.remove(listener)
+
+    def _report(self, change: ConnectionChange) -> None:
+        """Tell the listeners, then (the compatibility adapter) ``connect_callback``."""
+        if change.cause is not None:
+            self._cause = change.cause
+        self._listeners.emit(change)
+        if change.calls_back:
+            self.call_connect_callback()
+
+    def _server_changed(self, change: ConnectionChange) -> None:
+        if change.kind is Change.CLOSED:
+            return  # the pair reports its own CLOSED when it is closed
         self._on_server_changed()
-        self.call_connect_callback()
+        self._report(change)
 
     def _on_server_changed(self) -> None:
         """Hook for subclasses: the server connection was made or lost."""
@@ -329,7 +365,7 @@ class ClientServerPair(AsyncResource):
 
     def _client_lost(self, link: Link) -> None:
         if link is self._client and self._state is ClientState.CONNECTED:
-            self._teardown(link.lost.result(), by_peer=True)
+            self._teardown(link.cause, by_peer=True)
 
     def _teardown(self, cause: BaseException | None, *, by_peer: bool) -> None:
         """End the client connection: the one way it ends (peer, `close_client`, `close`).
@@ -351,11 +387,14 @@ class ClientServerPair(AsyncResource):
         if not by_peer:
             if was_connected:
                 self._set_state(ClientState.IDLE)
+                self._report(ConnectionChange(Change.CLIENT_LOST, None, local=True))
             return
-        self.log.info("client_disconnected", error=_describe(cause), lifetime=round(lifetime, 3))
+        self.log.info(
+            "client_disconnected", error=describe_cause(cause), lifetime=round(lifetime, 3)
+        )
         reconnect = self.auto_reconnect
         self._set_state(ClientState.RECONNECTING if reconnect else ClientState.IDLE)
-        self.call_connect_callback()
+        self._report(ConnectionChange(Change.CLIENT_LOST, cause))
         if reconnect and self._state is ClientState.RECONNECTING:
             task = loop.create_task(self._reconnect())
             self.reconnect_task = self._attempt_task = task
@@ -494,7 +533,7 @@ class ClientServerPair(AsyncResource):
                 # Stopped by close() or close_client(), not by our caller.
                 raise ConnectionClosedError(
                     f"{self.name}: connection attempt stopped by close"
-                ) from None
+                ) from self._cause
             raise
 
     def _check_can_connect(self) -> None:
@@ -577,7 +616,7 @@ class ClientServerPair(AsyncResource):
                     "client_lost_at_once",
                     port=self.client_port,
                     attempt=attempts,
-                    error=_describe(link.lost.result() if link.lost.done() else None),
+                    error=describe_cause(link.cause),
                 )
             link.close()
             return False
@@ -595,12 +634,12 @@ class ClientServerPair(AsyncResource):
         if not self.client_connected_task.done():
             self.client_connected_task.set_result(None)
         self._on_client_connected()
-        self.call_connect_callback()
+        self._report(ConnectionChange(Change.CLIENT_UP))
         return True
 
     def _raise_if_closed(self) -> None:
         if self._state is ClientState.CLOSED:
-            raise ConnectionClosedError(f"{self.name} is closed")
+            raise ConnectionClosedError(f"{self.name} is closed") from self._cause
 
     async def wait_connected(self) -> None:
         """Wait until both the client and the server are connected.
@@ -616,12 +655,13 @@ class ClientServerPair(AsyncResource):
             (call `connect` first).
         ConnectionClosedError
             If the client connection was lost and nothing will reconnect it, or
-            the pair is closed while waiting.
+            the pair is closed while waiting; chained to the first cause of the
+            end (`cause`).
         """
         while self._state is not ClientState.CONNECTED:
             state = self._state
             if state is ClientState.CLOSED:
-                raise ConnectionClosedError(f"{self.name} is closed")
+                raise ConnectionClosedError(f"{self.name} is closed") from self._cause
             if state is ClientState.IDLE:
                 if self._client is None:
                     raise RuntimeError(
@@ -629,7 +669,7 @@ class ClientServerPair(AsyncResource):
                     )
                 raise ConnectionClosedError(
                     f"{self.name}: the client connection was lost; call connect()"
-                )
+                ) from self._cause
             await asyncio.shield(self._state_changed)
         await self._server.wait_connected()
 
@@ -650,29 +690,28 @@ class ClientServerPair(AsyncResource):
             self._teardown(None, by_peer=False)
             await link.wait_closed()
 
-    def abort_client(self) -> None:
+    def abort_client(self, cause: BaseException | None = None) -> None:
         """Reset the client connection at once, discarding what is not yet delivered.
 
-        Sets ``SO_LINGER`` to 0 and aborts the transport: the socket is closed
-        with a TCP reset (RST) rather than a FIN, so bytes still queued in the
-        transport or the kernel are dropped instead of sent. The loss then takes
-        the ordinary path (callback; ``auto_reconnect`` reconnects). Does
-        nothing if the client is not connected.
-        """
-        import contextlib
-        import socket
-        import struct
+        The socket is closed with a TCP reset (RST) rather than a FIN (see
+        `Link.abort`), so bytes still queued in the transport or the kernel are
+        dropped instead of sent. The loss then takes the ordinary path
+        (``CLIENT_LOST`` change and callback; ``auto_reconnect`` reconnects).
+        Does nothing if the client is not connected.
 
+        Parameters
+        ----------
+        cause : `BaseException` or `None`, optional
+            Why the connection is reset: recorded as the cause of its end.
+            `None`: a `ConnectionAbortedError` saying that `abort_client` reset it.
+        """
         link = self._client
-        if link is None or link.writer is None or not link.is_open:
+        if link is None or not link.is_open:
             return
-        transport = link.writer.transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.log.warning("client_aborted", port=self.client_port)
-        transport.abort()
+        if cause is None:
+            cause = ConnectionAbortedError(f"{self.name}: client reset by abort_client()")
+        self.log.warning("client_aborted", port=self.client_port, reason=describe_cause(cause))
+        link.abort(cause)
 
     async def close(self) -> None:
         """Close the client and the server. Idempotent and safe at any moment.
@@ -683,6 +722,7 @@ class ClientServerPair(AsyncResource):
         if self._state is ClientState.CLOSED:
             await self._server.done_task
             return
+        client_was_up = self._state is ClientState.CONNECTED
         self._set_state(ClientState.CLOSED)
         try:
             current = asyncio.current_task()
@@ -699,7 +739,10 @@ class ClientServerPair(AsyncResource):
                 await self._advertisement.withdraw()
         finally:
             await self.close_client()
+            if client_was_up:
+                self._report(ConnectionChange(Change.CLIENT_LOST, None, local=True))
             await self._server.close()
+            self._listeners.emit(ConnectionChange(Change.CLOSED, self._cause, local=True))
             await finish_callbacks(self._callback_tasks)
 
     @property
@@ -713,10 +756,6 @@ class ClientServerPair(AsyncResource):
             f"{self.client_port}, server={self.server_host}:{self.server_port}, "
             f"client_state={self._state.name}, server_connected={self.server_connected})"
         )
-
-
-def _describe(exc: BaseException | None) -> str:
-    return "eof" if exc is None else f"{type(exc).__name__}: {exc}"
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:

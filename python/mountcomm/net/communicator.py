@@ -175,9 +175,10 @@ class Communicator(ClientServerPair):
             # a ConnectionClosedError) whose ``partial`` is the unfinished frame.
             decoder = self._decoder
             where = "in the middle of a frame" if decoder.mid_frame else "between frames"
+            link = self.server.link
             raise IncompleteFrameError(
                 f"{self.name}: the peer closed the connection {where}", decoder.partial_frame()
-            )
+            ) from (link.cause if link is not None else None)
         self._pending.extend(self._decoder.feed(data))
 
     async def write(self, message: Message | bytes) -> None:

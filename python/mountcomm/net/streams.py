@@ -40,6 +40,7 @@ from ..sockets import (
     check_not_self_connected,
     reset_on_close,
 )
+from .errors import PeerClosedError
 
 DEFAULT_STREAM_LIMIT = 2**16
 
@@ -57,8 +58,10 @@ class Link:
     writer : `asyncio.StreamWriter` or `None`
         Outgoing data (`None` until the connection is made).
     lost : `asyncio.Future` [`BaseException` or `None`]
-        Done when the peer sent EOF (result `None`) or the connection failed
-        (result: the exception). Never raises; never replaced.
+        Done when the connection ended; its result is the first cause recorded:
+        `PeerClosedError` when the peer sent EOF, the transport's exception
+        when it failed, the reason given to `abort`, or `None` when this side
+        closed it. Never raises; never replaced.
     on_lost : callable or `None`
         ``on_lost(link)``, called once when the link is lost; set it with
         `adopt` (which refuses a link that is already lost).
@@ -110,15 +113,24 @@ class Link:
         if self.writer is not None and not self.writer.is_closing():
             self.writer.close()
 
-    def abort(self) -> None:
+    @property
+    def cause(self) -> BaseException | None:
+        """The first cause of the end (see ``lost``); `None` while open or closed here."""
+        return self.lost.result() if self.lost.done() else None
+
+    def abort(self, cause: BaseException | None = None) -> None:
         """Reset the connection (TCP RST), discarding unsent data. Idempotent.
 
         Unlike `close`, nothing the kernel still holds is delivered to the
-        peer. ``on_lost`` is called as after `close`.
+        peer. ``cause`` (if given, and if the link is not already lost) is
+        recorded as the cause of the end and ``on_lost`` is called at once;
+        otherwise ``on_lost`` is called as after `close`.
         """
         if self.writer is not None:
             reset_on_close(self.writer.get_extra_info("socket"))
             self.writer.transport.abort()
+            if cause is not None:
+                self.mark_lost(cause)
 
     async def wait_closed(self, timeout: float = 1.0) -> None:
         """Close and wait (bounded) until the socket is really closed.
@@ -144,7 +156,7 @@ class _LinkProtocol(asyncio.StreamReaderProtocol):
 
     def eof_received(self) -> bool:
         keep_open = bool(super().eof_received())
-        self._link.mark_lost(None)
+        self._link.mark_lost(PeerClosedError("the peer closed the connection"))
         return keep_open
 
     def connection_lost(self, exc: Exception | None) -> None:
