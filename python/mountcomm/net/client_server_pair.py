@@ -18,20 +18,19 @@ from ..sockets import (
     validate_user_timeout,
 )
 from .changes import Change, ChangeListener, ChangeListeners, ConnectionChange, describe_cause
-from .client_state import ClientState, check_transition
+from .client_state import ConnectorEvent, ConnectorMachine, ConnectorState
 from .discovery import (
     Advertisement,
     ServiceRegistry,
     connect_service,
     registry_host,
 )
+from .pair_policy import loss_event, should_log_attempt
 from .retry import DEFAULT_STABLE_CONNECTION_TIME, RetryDelays, backoff
 from .server import ConnectCallback, OneClientServer, call_connect_callback, finish_callbacks
 from .streams import DEFAULT_STREAM_LIMIT, Link, open_link
 
 LOCALHOST = "localhost"
-_LOG_EVERY = 50
-"""Repeated connection failures are logged on the first attempt and every this many."""
 
 
 class ClientServerPair(AsyncResource):
@@ -144,7 +143,7 @@ class ClientServerPair(AsyncResource):
     once (no polling), whether or not anyone is reading.
 
     The client side is a state machine (`client_state`, see
-    `mountcomm.net.client_state`). Every connection attempt, explicit or
+    `ConnectorState`, `mountcomm.net.client_state`). Every connection attempt, explicit or
     automatic, refuses a connection that is already lost when it is made (the
     peer accepted and closed at once) or that reached its own socket
     (`SelfConnectionError`): both count as failed attempts, logged, and are
@@ -219,7 +218,7 @@ class ClientServerPair(AsyncResource):
         self._client: Link | None = None
         self._connected_at = 0.0
         self._self_connections = 0  # self-connections refused since the last connection
-        self._state = ClientState.IDLE
+        self._machine = ConnectorMachine()  # the only writer of the client state
         self._state_changed: asyncio.Future[None] = loop.create_future()
         self._callback_tasks: set[asyncio.Future[Any]] = set()
         self._listeners = ChangeListeners(self.log)
@@ -249,15 +248,15 @@ class ClientServerPair(AsyncResource):
     # --- state -------------------------------------------------------------------
 
     @property
-    def client_state(self) -> ClientState:
-        """The state of the client connection (see `ClientState`)."""
-        return self._state
+    def client_state(self) -> ConnectorState:
+        """The state of the client connection (see `ConnectorState`)."""
+        return self._machine.state
 
     @property
     def client_connected(self) -> bool:
         """True while the client is connected."""
         return (
-            self._state is ClientState.CONNECTED
+            self._state is ConnectorState.CONNECTED
             and self._client is not None
             and self._client.is_open
         )
@@ -316,12 +315,17 @@ class ClientServerPair(AsyncResource):
         """
         return self._cause
 
-    def _set_state(self, new: ClientState) -> None:
-        check_transition(self._state, new)
-        self._state = new
+    @property
+    def _state(self) -> ConnectorState:
+        return self._machine.state
+
+    def _handle(self, event: ConnectorEvent) -> ConnectorState:
+        """Send ``event`` to the state machine; wake `wait_connected`; return the state."""
+        state = self._machine.handle(event)
         changed = self._state_changed
         self._state_changed = asyncio.get_running_loop().create_future()
         changed.set_result(None)
+        return state
 
     # --- callbacks -----------------------------------------------------------------
 
@@ -364,7 +368,7 @@ class ClientServerPair(AsyncResource):
         """Hook for subclasses: a new client connection is up (before the callback)."""
 
     def _client_lost(self, link: Link) -> None:
-        if link is self._client and self._state is ClientState.CONNECTED:
+        if link is self._client and self._state is ConnectorState.CONNECTED:
             self._teardown(link.cause, by_peer=True)
 
     def _teardown(self, cause: BaseException | None, *, by_peer: bool) -> None:
@@ -377,7 +381,7 @@ class ClientServerPair(AsyncResource):
         link = self._client
         if link is None:
             return
-        was_connected = self._state is ClientState.CONNECTED
+        was_connected = self._state is ConnectorState.CONNECTED
         loop = asyncio.get_running_loop()
         lifetime = loop.time() - self._connected_at
         if was_connected:
@@ -386,16 +390,15 @@ class ClientServerPair(AsyncResource):
         link.close()
         if not by_peer:
             if was_connected:
-                self._set_state(ClientState.IDLE)
+                self._handle(ConnectorEvent.STOP)
                 self._report(ConnectionChange(Change.CLIENT_LOST, None, local=True))
             return
         self.log.info(
             "client_disconnected", error=describe_cause(cause), lifetime=round(lifetime, 3)
         )
-        reconnect = self.auto_reconnect
-        self._set_state(ClientState.RECONNECTING if reconnect else ClientState.IDLE)
+        state = self._handle(loss_event(self.auto_reconnect))
         self._report(ConnectionChange(Change.CLIENT_LOST, cause))
-        if reconnect and self._state is ClientState.RECONNECTING:
+        if state is ConnectorState.RECONNECTING and self._state is ConnectorState.RECONNECTING:
             task = loop.create_task(self._reconnect())
             self.reconnect_task = self._attempt_task = task
 
@@ -405,7 +408,7 @@ class ClientServerPair(AsyncResource):
         try:
             await self._attempts()
         except Exception as e:
-            if self._state is not ClientState.CLOSED:  # e.g. the registry connection was lost
+            if self._state is not ConnectorState.CLOSED:  # e.g. the registry connection was lost
                 self.log.error("reconnect_failed", error=repr(e))
         finally:
             if self.reconnect_task is asyncio.current_task():
@@ -419,7 +422,7 @@ class ClientServerPair(AsyncResource):
         if (
             not task.cancelled()
             and task.exception() is not None
-            and self._state is not ClientState.CLOSED
+            and self._state is not ConnectorState.CLOSED
         ):
             self.log.error(
                 "advertise_failed", service=self.server_service, error=repr(task.exception())
@@ -522,7 +525,7 @@ class ClientServerPair(AsyncResource):
         self._check_can_connect()
         await self.close_client()
         self._check_can_connect()
-        self._set_state(ClientState.CONNECTING)
+        self._handle(ConnectorEvent.CONNECT)
         task = asyncio.get_running_loop().create_task(self._attempts())
         self._attempt_task = task
         try:
@@ -538,7 +541,7 @@ class ClientServerPair(AsyncResource):
 
     def _check_can_connect(self) -> None:
         self._raise_if_closed()
-        if self._state is ClientState.CONNECTING:
+        if self._state is ConnectorState.CONNECTING:
             raise RuntimeError(f"{self.name}: connect_client() is already under way")
 
     async def _attempts(self) -> None:
@@ -552,8 +555,8 @@ class ClientServerPair(AsyncResource):
                     return
                 self._delays.attempt_failed(self.client_port)
         except BaseException:
-            if self._state in (ClientState.CONNECTING, ClientState.RECONNECTING):
-                self._set_state(ClientState.IDLE)
+            if self._machine.attempting:
+                self._handle(ConnectorEvent.GAVE_UP)
             raise
         finally:
             if self._attempt_task is asyncio.current_task():
@@ -590,10 +593,10 @@ class ClientServerPair(AsyncResource):
             self._self_connections += 1
             if self._self_connections == 1:
                 self.log.warning("self_connection_refused", error=str(e))
-            elif self._self_connections % _LOG_EVERY == 0:
+            elif should_log_attempt(self._self_connections):
                 self.log.debug("self_connection_refused", count=self._self_connections)
         except OSError as e:
-            if attempt == 1 or attempt % _LOG_EVERY == 0:
+            if should_log_attempt(attempt):
                 self.log.debug(
                     "connect_retry", host=host, port=self.client_port, attempt=attempt, error=str(e)
                 )
@@ -607,11 +610,11 @@ class ClientServerPair(AsyncResource):
 
     def _adopt(self, link: Link, attempts: int) -> bool:
         """Make ``link`` the client connection if it is still open (one step, no await)."""
-        if self._state is ClientState.CLOSED:
+        if self._state is ConnectorState.CLOSED:
             link.close()
             self._raise_if_closed()
         if not link.adopt(self._client_lost):
-            if attempts == 1 or attempts % _LOG_EVERY == 0:
+            if should_log_attempt(attempts):
                 self.log.info(
                     "client_lost_at_once",
                     port=self.client_port,
@@ -624,7 +627,7 @@ class ClientServerPair(AsyncResource):
         self._connected_at = asyncio.get_running_loop().time()
         self._delays.connected()
         self._self_connections = 0
-        self._set_state(ClientState.CONNECTED)
+        self._handle(ConnectorEvent.ADOPTED)
         self.log.info(
             "client_connected",
             host=self.client_host or LOCALHOST,
@@ -638,7 +641,7 @@ class ClientServerPair(AsyncResource):
         return True
 
     def _raise_if_closed(self) -> None:
-        if self._state is ClientState.CLOSED:
+        if self._state is ConnectorState.CLOSED:
             raise ConnectionClosedError(f"{self.name} is closed") from self._cause
 
     async def wait_connected(self) -> None:
@@ -658,11 +661,11 @@ class ClientServerPair(AsyncResource):
             the pair is closed while waiting; chained to the first cause of the
             end (`cause`).
         """
-        while self._state is not ClientState.CONNECTED:
+        while self._state is not ConnectorState.CONNECTED:
             state = self._state
-            if state is ClientState.CLOSED:
+            if state is ConnectorState.CLOSED:
                 raise ConnectionClosedError(f"{self.name} is closed") from self._cause
-            if state is ClientState.IDLE:
+            if state is ConnectorState.IDLE:
                 if self._client is None:
                     raise RuntimeError(
                         f"{self.name}: the client was never connected; call connect()"
@@ -719,11 +722,11 @@ class ClientServerPair(AsyncResource):
         See the numbered shutdown steps in the class notes; the server's
         ``done_task`` is set at the end.
         """
-        if self._state is ClientState.CLOSED:
+        if self._state is ConnectorState.CLOSED:
             await self._server.done_task
             return
-        client_was_up = self._state is ClientState.CONNECTED
-        self._set_state(ClientState.CLOSED)
+        client_was_up = self._state is ConnectorState.CONNECTED
+        self._handle(ConnectorEvent.CLOSE)
         try:
             current = asyncio.current_task()
             for task in (
