@@ -3,6 +3,7 @@ imports from a layer above its own."""
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,3 +153,42 @@ def test_target_resolution() -> None:
     assert target_of("mountcomm", "__version__") is None
     assert target_of("mountcomm", "MountClient") == "mountcomm"
     assert target_of("asyncio", None) is None
+
+
+SMALL_PACKAGES = ("mountcomm.net", "mountcomm.commanding")
+"""Packages whose modules stay small and keep to their own private state."""
+
+SMALL_MODULE_LINES = 550
+"""The size from which a module usually holds two concepts (doc/architecture.md)."""
+
+
+def private_reaches(tree: ast.AST) -> list[str]:
+    """``x._name`` for ``x`` other than ``self``, ``cls``, ``super()``: reaching in."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+            continue
+        if node.attr.startswith("__"):
+            continue
+        owner = node.value
+        if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+            continue
+        if isinstance(owner, ast.Call) and getattr(owner.func, "id", "") == "super":
+            continue
+        found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_private_reaches_are_found() -> None:
+    tree = ast.parse("self._a\ncls._b\nsuper()._c\nx.__doc__\nother._d\nself.x._e\n")
+    assert private_reaches(tree) == ["line 5: other._d", "line 6: self.x._e"]
+
+
+@pytest.mark.parametrize(
+    "module", sorted(m for m in MODULES if m.startswith(SMALL_PACKAGES)), ids=str
+)
+def test_net_and_commanding_modules_are_small_and_keep_to_themselves(module: str) -> None:
+    text = MODULES[module].read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= SMALL_MODULE_LINES, f"{module} is over the size limit"
+    reaches = private_reaches(ast.parse(text))
+    assert not reaches, f"{module} reaches into another object's private state: {reaches}"

@@ -161,7 +161,7 @@ async def test_only_a_connection_that_lived_long_enough_resets_the_delays(stable
         if stable:
             await watcher.wait_for(lambda: a.client_connected)
         else:
-            assert a._delays.owed(server.port)
+            assert a.connector.retry_delays.owed(server.port)
             assert a.client_state is ConnectorState.RECONNECTING
     finally:
         await a.close()

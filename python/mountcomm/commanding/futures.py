@@ -79,6 +79,52 @@ class CommandFutures:
         """
         return self._deadline
 
+    # --- resolution, by the tracker (see `mountcomm.commanding.tracker`) ---------------
+
+    def set_deadline(self, when: float | None) -> None:
+        """Set when the command times out [s, loop clock]; `None`: it is finished."""
+        self._deadline = when
+
+    def acknowledge(self, timeout: float) -> None:
+        """The ACK (or a DONE standing in for it) arrived: resolve ``ack`` to ``timeout`` [s].
+
+        A cancelled ``ack`` is left alone (nobody waits for it any more).
+        """
+        self._acked = True
+        if not self.ack.done():
+            self.ack.set_result(timeout)
+
+    def finish(self) -> None:
+        """The command is done: resolve ``done`` (unless cancelled); no deadline left."""
+        self._deadline = None
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def fail(self, error: BaseException) -> None:
+        """Fail the pending futures with ``error``; exactly one of them carries it.
+
+        ``ack`` carries it if still pending; ``done`` then fails with the same
+        error marked as retrieved (see the class notes). No deadline is left.
+        """
+        self._deadline = None
+        carried = False
+        if not self.ack.done():
+            self.ack.set_exception(error)
+            carried = True
+        if not self.done.done():
+            self.done.set_exception(error)
+            if carried:
+                self.done.exception()  # mark retrieved: ``ack`` carries the error
+
+    def abandon(self) -> None:
+        """Cancel the pending futures and mark a held error as retrieved (never handed out)."""
+        self._deadline = None
+        for future in (self.ack, self.done):
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # never handed out: nobody will look at it
+
     async def wait(self) -> float:
         """Wait until the command is done.
 

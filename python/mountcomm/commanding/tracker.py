@@ -153,7 +153,7 @@ class CommandTracker:
         records = self._records
         while heap:
             when, _, futures = heap[0]
-            if futures._deadline == when and records.get(futures.sequence_id) is futures:
+            if futures.deadline == when and records.get(futures.sequence_id) is futures:
                 return when
             heapq.heappop(heap)  # stale
         return None
@@ -222,12 +222,7 @@ class CommandTracker:
         """
         if self._records.get(futures.sequence_id) is futures:
             del self._records[futures.sequence_id]
-            futures._deadline = None
-        for future in (futures.ack, futures.done):
-            if not future.done():
-                future.cancel()
-            elif not future.cancelled():
-                future.exception()  # never handed out: nobody will look at it
+        futures.abandon()
 
     def expire(self, now: float) -> list[CommandTimeout]:
         """Fail every command whose deadline is at or before ``now``.
@@ -252,7 +247,7 @@ class CommandTracker:
         errors: list[CommandTimeout] = []
         while heap and heap[0][0] <= now:
             when, _, futures = heapq.heappop(heap)
-            if futures._deadline != when or records.get(futures.sequence_id) is not futures:
+            if futures.deadline != when or records.get(futures.sequence_id) is not futures:
                 continue  # stale
             del records[futures.sequence_id]
             errors.append(self._time_out(futures))
@@ -298,7 +293,7 @@ class CommandTracker:
 
         def error(futures: CommandFutures) -> BaseException:
             name = type(futures.command).__name__
-            if futures._acked:
+            if futures.acked:
                 return CommandTimeout(
                     f"connection reset before the DONE of {name} "
                     f"(sequence_id={futures.sequence_id}): it was acknowledged",
@@ -360,18 +355,14 @@ class CommandTracker:
         plus `policy.done_timeout` (`None`: the loop's time).
         """
         futures = self._records.get(reply.sequence_id)
-        if futures is None or futures._acked:
+        if futures is None or futures.acked:
             self._unknown(reply, "duplicate_ack" if futures is not None else "unknown_command")
             return
-        futures._acked = True
-        if not futures.ack.done():
-            futures.ack.set_result(reply.timeout_ms / 1000.0)
+        futures.acknowledge(reply.timeout_ms / 1000.0)
         if futures.command.ack_only or futures.done.done():
             # Done on ACK, or nobody waits for DONE any more (cancelled).
-            futures._deadline = None
             del self._records[reply.sequence_id]
-            if not futures.done.done():
-                futures.done.set_result(None)
+            futures.finish()
             return
         if now is None:
             now = futures.done.get_loop().time()
@@ -386,13 +377,13 @@ class CommandTracker:
         error = noack_exception(reply.explanation)
         error.add_note(
             f"{type(futures.command).__name__} (sequence_id={futures.sequence_id}) "
-            f"{'after' if futures._acked else 'before'} its ACK"
+            f"{'after' if futures.acked else 'before'} its ACK"
         )
         self.log.info(
             "command_rejected",
             command=type(futures.command).__name__,
             sequence_id=futures.sequence_id,
-            acked=futures._acked,
+            acked=futures.acked,
             explanation=reply.explanation,
         )
         self._finish_with_error(futures, error)
@@ -406,31 +397,27 @@ class CommandTracker:
         if futures is None:
             self._unknown(reply, "unknown_command")
             return
-        futures._deadline = None
-        if not futures._acked:
-            futures._acked = True
+        if not futures.acked:
             self.log.warning(
                 "done_before_ack",
                 command=type(futures.command).__name__,
                 sequence_id=futures.sequence_id,
             )
-            if not futures.ack.done():
-                futures.ack.set_result(0.0)
-        if not futures.done.done():
-            futures.done.set_result(None)
+            futures.acknowledge(0.0)
+        futures.finish()
 
     # --- internals -------------------------------------------------------------
 
     def _set_deadline(self, futures: CommandFutures, when: float) -> None:
-        futures._deadline = when
+        futures.set_deadline(when)
         heap = self._deadlines
         heapq.heappush(heap, (when, next(self._tiebreak), futures))
         if len(heap) > 2 * len(self._records) + 64:
             # Mostly stale entries: rebuild from the records (amortised O(1)).
             self._deadlines = [
-                (f._deadline, next(self._tiebreak), f)
+                (deadline, next(self._tiebreak), f)
                 for f in self._records.values()
-                if f._deadline is not None
+                if (deadline := f.deadline) is not None
             ]
             heapq.heapify(self._deadlines)
 
@@ -449,7 +436,7 @@ class CommandTracker:
     def _time_out(self, futures: CommandFutures) -> CommandTimeout:
         """Fail one command whose deadline passed (no ACK, or no DONE after the ACK)."""
         name = type(futures.command).__name__
-        if futures._acked:
+        if futures.acked:
             ack = futures.ack
             estimate = ack.result() if ack.done() and not ack.cancelled() else 0.0
             what, delivered = "DONE", "yes"
@@ -468,12 +455,4 @@ class CommandTracker:
     @staticmethod
     def _finish_with_error(futures: CommandFutures, error: BaseException) -> None:
         """Fail the pending futures of one finished record; exactly one carries it."""
-        futures._deadline = None
-        carried = False
-        if not futures.ack.done():
-            futures.ack.set_exception(error)
-            carried = True
-        if not futures.done.done():
-            futures.done.set_exception(error)
-            if carried:
-                futures.done.exception()  # mark retrieved: ``ack`` carries the error
+        futures.fail(error)

@@ -12,6 +12,7 @@ from typing import Any
 from ..exceptions import ConnectionClosedError, ProtocolError
 from ..protocol import Message, parse_command, parse_reply
 from ..protocol.framing import DEFAULT_MAX_FRAME_BYTES, DecodedFrame, FrameDecoder
+from .changes import Change, ConnectionChange
 from .client_server_pair import ClientServerPair
 from .errors import IncompleteFrameError
 from .server import ConnectCallback
@@ -85,19 +86,20 @@ class Communicator(ClientServerPair):
             connect_callback=connect_callback,
             **kwargs,
         )
+        self.add_change_listener(self._connection_changed)
 
-    def _on_server_changed(self) -> None:
-        if self.server_connected:
+    def _connection_changed(self, change: ConnectionChange) -> None:
+        kind = change.kind
+        if kind is Change.SERVER_UP:
             # A new inbound stream: start decoding afresh.
             self._decoder = FrameDecoder(self.max_frame_bytes)
             self._pending.clear()
-
-    def _on_client_connected(self) -> None:
-        # A new outbound stream (connect_client or a reconnection): drop what an
-        # earlier connection left unsent, and monitor the new one.
-        self._discard_output()
-        if self._monitor_task is None or self._monitor_task.done():
-            self._monitor_task = asyncio.create_task(self.monitor_client_reader())
+        elif kind is Change.CLIENT_UP:
+            # A new outbound stream (connect_client or a reconnection): drop what an
+            # earlier connection left unsent, and monitor the new one.
+            self._discard_output()
+            if self._monitor_task is None or self._monitor_task.done():
+                self._monitor_task = asyncio.create_task(self.monitor_client_reader())
 
     async def monitor_client_reader(self) -> None:
         """Discard any bytes received on the client socket until it closes.
