@@ -1,4 +1,12 @@
-"""`Communicator`: framed mount messages over a `ClientServerPair`."""
+"""`Communicator`: framed mount messages over a `ClientServerPair`.
+
+The fast path: the server connection's incoming bytes go straight from the
+transport to a function here (`Link.take_input`), which decodes every frame of
+the chunk at once into a queue; `read` hands them out one by one without a
+loop wakeup per message. `write` sends at once (coalescing what is written
+in the same loop iteration) and waits for the socket only while the
+transport says it is full.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +22,17 @@ from ..protocol import Message, parse_command, parse_reply
 from ..protocol.framing import DEFAULT_MAX_FRAME_BYTES, DecodedFrame, FrameDecoder
 from .changes import Change, ConnectionChange
 from .client_server_pair import ClientServerPair
-from .errors import IncompleteFrameError
+from .errors import IncompleteFrameError, PeerClosedError
 from .server import ConnectCallback
+from .streams import Link
 
 READ_CHUNK_BYTES = 256 * 1024
 DEFAULT_WRITE_HIGH_WATER = 64 * 1024
+
+PAUSE_AT_FRAMES = 8192
+"""Decoded frames waiting to be read from which the socket stops being read."""
+RESUME_AT_FRAMES = 1024
+"""Frames waiting from which reading the socket resumes after a pause."""
 
 
 class Communicator(ClientServerPair):
@@ -36,15 +50,21 @@ class Communicator(ClientServerPair):
         from `read` and is skipped. Memory stays bounded whatever the peer sends.
     write_high_water : `int`, keyword-only
         `write` waits for the socket to drain only when more than this many
-        bytes are queued [bytes].
+        bytes are queued [bytes] (the transport's write high-water mark).
     **kwargs
         Other keyword-only options of `ClientServerPair`.
 
     Notes
     -----
-    Reads are chunked: one socket read may yield many messages, which `read`
-    returns one at a time. Bytes that arrive on the client socket (which the
-    protocol never uses for input) are discarded by `monitor_client_reader`.
+    Reads are chunked: each chunk the socket delivers is decoded at once and
+    its messages queued (at most `PAUSE_AT_FRAMES` before the socket stops
+    being read), which `read` returns one at a time. Bytes that arrive on the
+    client socket (which the protocol never uses for input) are discarded as
+    they come, with one warning per connection.
+
+    `server_reader` still works for code that reads the stream itself: taking
+    it hands the incoming bytes to the stream until the next `read`, which
+    takes them back (frames already decoded are not put back in the stream).
     """
 
     def __init__(
@@ -69,8 +89,12 @@ class Communicator(ClientServerPair):
         self._decoder = FrameDecoder(max_frame_bytes)
         self._pending: deque[DecodedFrame] = deque()
         self._parse: Callable[[list[str]], Message] = parse_reply if read_replies else parse_command
-        self._reading = False
-        self._monitor_task: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._in: Link | None = None  # the server connection being read
+        self._waiter: asyncio.Future[None] | None = None  # the read waiting for data
+        self._out_link: Link | None = None  # the client connection while it is up
+        self._transport: asyncio.WriteTransport | None = None  # its transport
+        self._client_data_warned = False
         # Write coalescing: frames written in one loop iteration go out in one send.
         self._out: list[bytes] = []
         self._out_bytes = 0
@@ -91,24 +115,41 @@ class Communicator(ClientServerPair):
     def _connection_changed(self, change: ConnectionChange) -> None:
         kind = change.kind
         if kind is Change.SERVER_UP:
-            # A new inbound stream: start decoding afresh.
+            # A new inbound stream: decode afresh; the first read takes its input.
             self._decoder = FrameDecoder(self.max_frame_bytes)
             self._pending.clear()
+            self._in = self.server.link
+        elif kind is Change.SERVER_LOST:
+            self._wake()  # a waiting read raises the end
         elif kind is Change.CLIENT_UP:
             # A new outbound stream (connect_client or a reconnection): drop what an
-            # earlier connection left unsent, and monitor the new one.
+            # earlier connection left unsent, discard what the peer sends on it.
             self._discard_output()
-            if self._monitor_task is None or self._monitor_task.done():
-                self._monitor_task = asyncio.create_task(self.monitor_client_reader())
+            link = self.connector.link
+            if link is not None and link.writer is not None:
+                self._out_link = link
+                self._transport = link.writer.transport
+                self._transport.set_write_buffer_limits(high=self.write_high_water)
+                self._client_data_warned = False
+                link.take_input(self._client_data)
+        elif kind is Change.CLIENT_LOST:
+            self._out_link = self._transport = None
+
+    def _client_data(self, data: bytes) -> None:
+        """The sink of the client connection: the protocol sends nothing there."""
+        if not self._client_data_warned:
+            self._client_data_warned = True
+            self.log.warning("unexpected_client_data", nbytes=len(data))
 
     async def monitor_client_reader(self) -> None:
-        """Discard any bytes received on the client socket until it closes.
+        """Wait until the client connection ends (compatibility).
 
-        The protocol never sends data to a client socket; reading it keeps memory
-        bounded and lets the connection's loss be seen.
+        Bytes received on the client socket are discarded as they arrive (the
+        protocol never sends data to a client socket), with one warning per
+        connection, so memory stays bounded without this task; it only
+        returns when the connection has ended.
         """
         reader = self.client_reader
-        warned = False
         while reader is not None:
             try:
                 data = await reader.read(READ_CHUNK_BYTES)
@@ -116,9 +157,17 @@ class Communicator(ClientServerPair):
                 return
             if not data:
                 return
-            if not warned:
-                self.log.warning("unexpected_client_data", nbytes=len(data))
-                warned = True
+
+    @property
+    def server_reader(self) -> asyncio.StreamReader | None:
+        """The server connection's reader, for code that reads the stream itself.
+
+        Taking it hands the incoming bytes to the stream until the next `read`.
+        """
+        link = self.server.link
+        if link is not None and link.sink is not None:
+            link.release_input()
+        return super().server_reader
 
     async def read(self) -> Message:
         """Read one message.
@@ -136,13 +185,14 @@ class Communicator(ClientServerPair):
             good message.
         ConnectionClosedError
             The server connection is not connected, was closed by the peer or
-            failed (the cause is chained). It is a `ConnectionResetError`; when
-            the peer closed the connection (EOF) it is also an
-            `asyncio.IncompleteReadError` (`IncompleteFrameError`, whose
-            ``partial`` holds the bytes of an unfinished frame, if any), as
-            asyncio's ``readuntil`` reports EOF. Code that catches
-            ``ConnectionResetError`` or ``asyncio.IncompleteReadError`` (or
-            both) sees every hang-up.
+            failed, once every message received before the end has been read;
+            chained to the cause recorded when it ended. It is a
+            `ConnectionResetError`; when the peer closed the connection (EOF)
+            or this side closed it, it is also an `asyncio.IncompleteReadError`
+            (`IncompleteFrameError`, whose ``partial`` holds the bytes of an
+            unfinished frame, if any), as asyncio's ``readuntil`` reports EOF.
+            Code that catches ``ConnectionResetError`` or
+            ``asyncio.IncompleteReadError`` (or both) sees every hang-up.
         RuntimeError
             Another `read` is already waiting.
 
@@ -154,34 +204,63 @@ class Communicator(ClientServerPair):
         while True:
             if pending:
                 item = pending.popleft()
+                if len(pending) < RESUME_AT_FRAMES and self._in is not None:
+                    self._in.resume_input()
                 if type(item) is list:
                     return self._parse(item)
                 raise item  # type: ignore[misc]
             await self._fill()
 
     async def _fill(self) -> None:
-        reader = self.server_reader
-        if reader is None:
-            raise ConnectionClosedError(f"{self.name}: server is not connected")
-        if self._reading:
+        """Wait until frames are decoded, or raise the end of the server connection."""
+        link = self._in
+        if link is None:
+            raise ConnectionClosedError(f"{self.name}: server is not connected") from self.cause
+        if self._waiter is not None:
             raise RuntimeError(f"{self.name}: read() is already in progress")
-        self._reading = True
+        if link.sink is None:  # the first read of this connection, or the stream was taken
+            link.take_input(self._server_data)
+            if self._pending:
+                return
+        if link.lost.done():
+            raise self._end_error(link)
+        waiter = self._loop.create_future()
+        self._waiter = waiter
         try:
-            data = await reader.read(READ_CHUNK_BYTES)
-        except OSError as e:
-            raise ConnectionClosedError(f"{self.name}: connection lost: {e}") from e
+            await waiter
         finally:
-            self._reading = False
-        if not data:
+            self._waiter = None
+
+    def _server_data(self, data: bytes) -> None:
+        """The sink of the server connection: decode every frame of the chunk at once."""
+        pending = self._pending
+        pending.extend(self._decoder.feed(data))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if len(pending) >= PAUSE_AT_FRAMES and self._in is not None:
+            self._in.pause_input()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _end_error(self, link: Link) -> ConnectionClosedError:
+        """The error of a read after ``link`` ended, chained to its cause."""
+        cause = link.cause
+        if cause is None or isinstance(cause, PeerClosedError):
             # As asyncio's readuntil reports EOF: an IncompleteReadError (here also
             # a ConnectionClosedError) whose ``partial`` is the unfinished frame.
             decoder = self._decoder
             where = "in the middle of a frame" if decoder.mid_frame else "between frames"
-            link = self.server.link
-            raise IncompleteFrameError(
+            error: ConnectionClosedError = IncompleteFrameError(
                 f"{self.name}: the peer closed the connection {where}", decoder.partial_frame()
-            ) from (link.cause if link is not None else None)
-        self._pending.extend(self._decoder.feed(data))
+            )
+        else:
+            error = ConnectionClosedError(f"{self.name}: connection lost: {cause}")
+        error.__cause__ = cause
+        return error
 
     async def write(self, message: Message | bytes) -> None:
         """Write one message (or raw bytes, sent as they are: fault injection).
@@ -189,31 +268,37 @@ class Communicator(ClientServerPair):
         The first message written in an iteration of the event loop is sent at
         once; further ones written in the same iteration are sent together in
         one system call when it ends (or at once when more than
-        ``write_high_water`` bytes are waiting, in which case `write` also waits
-        for the socket to drain). `close` and `close_client`
-        send what is waiting before closing.
+        ``write_high_water`` bytes are waiting). `write` waits only while the
+        transport's buffer is above ``write_high_water`` (until it drains).
+        `close` and `close_client` send what is waiting before closing.
 
         Raises
         ------
         ConnectionClosedError
-            The client is not connected.
+            The client is not connected (chained to the cause of its end), or
+            the connection failed while `write` waited for it to drain.
         """
-        writer = self.client_writer
-        if writer is None or not self.client_connected:
-            raise ConnectionClosedError(f"{self.name}: client is not connected")
+        transport = self._transport
+        if transport is None:
+            raise ConnectionClosedError(f"{self.name}: client is not connected") from self.cause
         data = message if isinstance(message, bytes) else message.encode()
         if self._flush_handle is None:
             # First write of this loop iteration: send at once (lowest latency)
             # and collect any further writes of the iteration for one send.
-            writer.write(data)
-            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+            transport.write(data)
+            self._flush_handle = self._loop.call_soon(self._flush)
         else:
             self._out.append(data)
             self._out_bytes += len(data)
-        if self._out_bytes + writer.transport.get_write_buffer_size() > self.write_high_water:
+            if self._out_bytes > self.write_high_water:
+                self._flush()
+        link = self._out_link
+        if link is not None and link.write_paused:
             self._flush()
+            writer = link.writer
             try:
-                await writer.drain()
+                if writer is not None:
+                    await writer.drain()
             except OSError as e:
                 raise ConnectionClosedError(f"{self.name}: connection lost: {e}") from e
 
@@ -227,9 +312,9 @@ class Communicator(ClientServerPair):
         out = self._out
         self._out = []
         self._out_bytes = 0
-        writer = self.client_writer
-        if writer is not None and self.client_connected:
-            writer.write(out[0] if len(out) == 1 else b"".join(out))
+        transport = self._transport
+        if transport is not None:
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
         else:
             self.log.warning("unsent_messages_dropped", count=len(out))
 
@@ -257,11 +342,3 @@ class Communicator(ClientServerPair):
                 self.log.warning("bad_frame_skipped", error=str(e))
             except ConnectionError:
                 return
-
-    async def close(self) -> None:
-        """Close both connections and stop monitoring. Idempotent."""
-        task = self._monitor_task
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        await super().close()

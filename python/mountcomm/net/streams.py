@@ -10,6 +10,11 @@ Loss is a *state* of the link, not only an event: an owner takes a link with
 the same step. A connection that died before anyone adopted it (a peer that
 accepts and closes at once) can therefore never be mistaken for a live one.
 
+A link hands its incoming bytes to its `LinkReader` (an `asyncio.StreamReader`,
+for code that uses the streams directly) or, once an owner sets `Link.sink`,
+straight to that function, chunk by chunk: `Communicator` decodes every frame
+of a chunk at once there, with no stream buffer and no wakeup per message.
+
 Every connection made (`open_link`) or accepted (`start_link_server`) here gets
 the options of `mountcomm.sockets` (``TCP_NODELAY``, keepalive,
 ``TCP_USER_TIMEOUT``; defaults `DEFAULT_TCP_KEEPALIVE` and
@@ -21,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_STREAM_LIMIT",
     "Link",
+    "LinkReader",
     "open_link",
     "start_link_server",
     "stop_link_server",
@@ -30,7 +36,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..sockets import (
     DEFAULT_TCP_KEEPALIVE,
@@ -48,13 +54,26 @@ ABORT_TIMEOUT = 1.0
 """Bound on waiting for an aborted connection's socket to close [s]."""
 
 
+class LinkReader(asyncio.StreamReader):
+    """The `asyncio.StreamReader` of a `Link`, which can hand its buffer over."""
+
+    def take_buffer(self) -> bytes:
+        """Remove and return the bytes buffered and not yet read (resuming reading)."""
+        # StreamReader's own buffer and resume logic, which typeshed does not declare.
+        buffer: bytearray = self._buffer  # type: ignore[attr-defined]
+        data = bytes(buffer)
+        buffer.clear()
+        self._maybe_resume_transport()  # type: ignore[attr-defined]
+        return data
+
+
 class Link:
     """One TCP connection: its streams and a future that completes when it is lost.
 
     Attributes
     ----------
-    reader : `asyncio.StreamReader`
-        Incoming data.
+    reader : `LinkReader`
+        Incoming data, unless a ``sink`` takes it.
     writer : `asyncio.StreamWriter` or `None`
         Outgoing data (`None` until the connection is made).
     lost : `asyncio.Future` [`BaseException` or `None`]
@@ -65,15 +84,50 @@ class Link:
     on_lost : callable or `None`
         ``on_lost(link)``, called once when the link is lost; set it with
         `adopt` (which refuses a link that is already lost).
+    sink : callable or `None`
+        ``sink(data)``: when set, every chunk of incoming bytes goes to it
+        instead of ``reader`` (EOF still reaches ``reader``). Set it with
+        `take_input`, clear it with `release_input`.
+    write_paused : `bool`
+        True while the transport asks writers to wait (its buffer is above
+        its high-water mark): only then is a ``drain`` needed.
     """
 
-    __slots__ = ("lost", "on_lost", "reader", "writer")
+    __slots__ = ("_input_paused", "lost", "on_lost", "reader", "sink", "write_paused", "writer")
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
+    def __init__(self, reader: LinkReader) -> None:
         self.reader = reader
         self.writer: asyncio.StreamWriter | None = None
         self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
         self.on_lost: Callable[[Link], None] | None = None
+        self.sink: Callable[[bytes], None] | None = None
+        self.write_paused = False
+        self._input_paused = False
+
+    def take_input(self, sink: Callable[[bytes], None]) -> None:
+        """Send incoming bytes to ``sink`` from now on, starting with those buffered."""
+        self.sink = sink
+        data = self.reader.take_buffer()
+        if data:
+            sink(data)
+
+    def release_input(self) -> None:
+        """Send incoming bytes to ``reader`` again (for code that uses the stream)."""
+        self.sink = None
+        self.resume_input()
+
+    def pause_input(self) -> None:
+        """Stop reading from the socket (the sink's owner has enough). Idempotent."""
+        if not self._input_paused and self.writer is not None and not self.writer.is_closing():
+            self._input_paused = True
+            cast(asyncio.Transport, self.writer.transport).pause_reading()
+
+    def resume_input(self) -> None:
+        """Read from the socket again after `pause_input`. Idempotent."""
+        if self._input_paused:
+            self._input_paused = False
+            if self.writer is not None and not self.writer.is_closing():
+                cast(asyncio.Transport, self.writer.transport).resume_reading()
 
     @property
     def is_open(self) -> bool:
@@ -148,11 +202,26 @@ class Link:
 
 
 class _LinkProtocol(asyncio.StreamReaderProtocol):
-    """StreamReaderProtocol that reports EOF and loss to its `Link`."""
+    """StreamReaderProtocol that reports EOF and loss to its `Link` and feeds its sink."""
 
     def __init__(self, link: Link, connected_cb: Any = None) -> None:
         super().__init__(link.reader, connected_cb)
         self._link = link
+
+    def data_received(self, data: bytes) -> None:
+        sink = self._link.sink
+        if sink is None:
+            super().data_received(data)
+        else:
+            sink(data)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._link.write_paused = True
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._link.write_paused = False
 
     def eof_received(self) -> bool:
         keep_open = bool(super().eof_received())
@@ -194,7 +263,7 @@ async def open_link(
     once): take it with `Link.adopt`, which says so.
     """
     loop = asyncio.get_running_loop()
-    link = Link(asyncio.StreamReader(limit=limit, loop=loop))
+    link = Link(LinkReader(limit=limit, loop=loop))
     protocol = _LinkProtocol(link)
     transport, _ = await loop.create_connection(lambda: protocol, host, port, **kwargs)
     link.writer = asyncio.StreamWriter(transport, protocol, link.reader, loop)
@@ -253,7 +322,7 @@ async def start_link_server(
     loop = asyncio.get_running_loop()
 
     def factory() -> _LinkProtocol:
-        link = Link(asyncio.StreamReader(limit=limit, loop=loop))
+        link = Link(LinkReader(limit=limit, loop=loop))
 
         def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             link.writer = writer

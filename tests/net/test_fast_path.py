@@ -1,0 +1,101 @@
+"""The Communicator's fast path: chunk-wise decoding, no helper task, streams still usable."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mountcomm.exceptions import ConnectionClosedError
+from mountcomm.net.communicator import PAUSE_AT_FRAMES, READ_CHUNK_BYTES
+from mountcomm.protocol import commands, replies
+from tests.timing import T
+
+from .helpers import connected_communicators, reset
+
+
+async def test_a_connected_pair_runs_no_helper_task() -> None:
+    before = asyncio.all_tasks()
+    async with connected_communicators() as (console, controller):
+        # Both connections of both sides are up, data flows both ways.
+        await controller.write(replies.DoneReply(sequence_id=1))
+        await asyncio.wait_for(console.read(), T)
+        await console.write(commands.Enable(sequence_id=2))
+        await asyncio.wait_for(controller.read(), T)
+        extra = asyncio.all_tasks() - before
+        assert extra == set(), extra  # the old Communicator ran a monitor task per pair
+
+
+async def test_every_frame_of_a_chunk_is_read_without_waiting() -> None:
+    async with connected_communicators() as (console, controller):
+        assert controller.client_writer is not None
+        frames = [replies.DoneReply(sequence_id=i).encode() for i in range(1, 101)]
+        controller.client_writer.write(b"".join(frames))  # one chunk
+        first = await asyncio.wait_for(console.read(), T)
+        assert first.sequence_id == 1  # type: ignore[attr-defined]
+        for expected in range(2, 101):
+            coro = console.read()
+            with pytest.raises(StopIteration) as done:
+                coro.send(None)  # the frame is already decoded: no suspension
+            assert done.value.value.sequence_id == expected
+
+
+async def test_write_does_not_wait_while_the_transport_is_not_full() -> None:
+    async with connected_communicators() as (console, controller):
+        coro = console.write(commands.Enable(sequence_id=1))
+        with pytest.raises(StopIteration):
+            coro.send(None)  # no drain, no suspension
+        assert (await asyncio.wait_for(controller.read(), T)).sequence_id == 1  # type: ignore[attr-defined]
+
+
+async def test_a_flood_pauses_reading_and_every_frame_arrives_in_order() -> None:
+    n = 3 * PAUSE_AT_FRAMES
+    async with connected_communicators() as (console, controller):
+
+        async def flood() -> None:
+            for i in range(1, n + 1):
+                await controller.write(replies.DoneReply(sequence_id=i))
+
+        sender = asyncio.create_task(flood())
+        try:
+            most = 0
+            for expected in range(1, n + 1):
+                reply = await asyncio.wait_for(console.read(), T)
+                assert reply.sequence_id == expected  # type: ignore[attr-defined]
+                most = max(most, len(console._pending))
+            await asyncio.wait_for(sender, T)
+        finally:
+            sender.cancel()
+        # Bounded: the socket stops being read once PAUSE_AT_FRAMES are waiting
+        # (plus what one read of the socket, at most 256 KiB in asyncio, brings).
+        frame = len(replies.DoneReply(sequence_id=1).encode())
+        assert most < PAUSE_AT_FRAMES + READ_CHUNK_BYTES // frame
+
+
+async def test_server_reader_still_works_for_code_that_reads_the_stream() -> None:
+    async with connected_communicators() as (console, controller):
+        await controller.write(replies.DoneReply(sequence_id=1))
+        assert (await asyncio.wait_for(console.read(), T)).sequence_id == 1  # type: ignore[attr-defined]
+        # Old-style code takes the stream and reads it itself ...
+        reader = console.server_reader
+        assert reader is not None
+        await controller.write(replies.DoneReply(sequence_id=2))
+        line = await asyncio.wait_for(reader.readuntil(b"\r\n"), T)
+        assert line == replies.DoneReply(sequence_id=2).encode()
+        # ... and read() takes it back, with whatever the stream still buffers.
+        await controller.write(replies.DoneReply(sequence_id=3))
+        await controller.write(replies.DoneReply(sequence_id=4))
+        got = [await asyncio.wait_for(console.read(), T) for _ in range(2)]
+        assert [m.sequence_id for m in got] == [3, 4]  # type: ignore[attr-defined]
+
+
+async def test_a_reset_ends_reads_after_the_frames_before_it_with_the_reset_as_cause() -> None:
+    async with connected_communicators() as (console, controller):
+        await controller.write(replies.DoneReply(sequence_id=1))
+        assert (await asyncio.wait_for(console.read(), T)).sequence_id == 1  # type: ignore[attr-defined]
+        assert controller.client_writer is not None
+        reset(controller.client_writer)
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(console.read(), T)
+        assert isinstance(info.value.__cause__, ConnectionResetError)
+        assert info.value.__cause__ is console.server.cause
