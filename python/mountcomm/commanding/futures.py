@@ -150,14 +150,20 @@ class CommandFutures:
         re-raises `asyncio.CancelledError`. It does not withdraw the command
         from the controller.
         """
+        # ``done`` settles last and fails with the error of a failed ``ack``: one
+        # wait for it is enough, and the task wakes once per command.
+        ack = self.ack
         try:
-            timeout = await self.ack
             await self.done
         except asyncio.CancelledError:
-            self.ack.cancel()
+            ack.cancel()
             self.done.cancel()
             raise
-        return timeout
+        except BaseException:
+            if ack.done() and not ack.cancelled():
+                ack.exception()  # the same error, handed out through ``done``
+            raise
+        return ack.result()
 
     def __repr__(self) -> str:
         state = (

@@ -118,7 +118,7 @@ class ClientConnector:
         self._connected_at = 0.0
         self._self_connections = 0  # refused since the last connection
         self._machine = ConnectorMachine()
-        self._state_changed: asyncio.Future[None] = loop.create_future()
+        self._state_changed: asyncio.Future[None] | None = None  # made by a waiter
 
     # --- state -------------------------------------------------------------------
 
@@ -142,8 +142,9 @@ class ClientConnector:
         """Send ``event`` to the state machine; wake `wait_connected`; return the state."""
         state = self._machine.handle(event)
         changed = self._state_changed
-        self._state_changed = asyncio.get_running_loop().create_future()
-        changed.set_result(None)
+        if changed is not None:
+            self._state_changed = None
+            changed.set_result(None)
         return state
 
     def _in_state(self, state: ConnectorState) -> bool:
@@ -309,7 +310,10 @@ class ClientConnector:
                 raise ConnectionClosedError(
                     f"{self.name}: the client connection was lost; call connect()"
                 ) from self.cause
-            await asyncio.shield(self._state_changed)
+            changed = self._state_changed
+            if changed is None:
+                changed = self._state_changed = asyncio.get_running_loop().create_future()
+            await asyncio.shield(changed)
 
     # --- the end of a connection -------------------------------------------------------
 
