@@ -29,6 +29,9 @@ from .streams import Link
 READ_CHUNK_BYTES = 256 * 1024
 DEFAULT_WRITE_HIGH_WATER = 64 * 1024
 
+SEND_AT_ONCE = 2
+"""Frames `write` sends at once after data arrived (or after a flush); more are coalesced."""
+
 PAUSE_AT_FRAMES = 8192
 """Decoded frames waiting to be read from which the socket stops being read."""
 RESUME_AT_FRAMES = 1024
@@ -99,6 +102,7 @@ class Communicator(ClientServerPair):
         self._out: list[bytes] = []
         self._out_bytes = 0
         self._flush_handle: asyncio.Handle | None = None
+        self._sent_at_once = 0  # frames sent at once since data last arrived or a flush
         super().__init__(
             name=name,
             client_host=client_host,
@@ -233,6 +237,7 @@ class Communicator(ClientServerPair):
 
     def _server_data(self, data: bytes) -> None:
         """The sink of the server connection: decode every frame of the chunk at once."""
+        self._sent_at_once = 0  # what is written next answers this
         pending = self._pending
         pending.extend(self._decoder.feed(data))
         waiter = self._waiter
@@ -265,9 +270,10 @@ class Communicator(ClientServerPair):
     async def write(self, message: Message | bytes) -> None:
         """Write one message (or raw bytes, sent as they are: fault injection).
 
-        The first message written in an iteration of the event loop is sent at
-        once; further ones written in the same iteration are sent together in
-        one system call when it ends (or at once when more than
+        The first `SEND_AT_ONCE` messages written after data arrived (or after
+        the last coalesced send) are sent at once, for the lowest latency of an
+        answer; further ones are collected and sent together in one system
+        call when the loop iteration ends (or at once when more than
         ``write_high_water`` bytes are waiting). `write` waits only while the
         transport's buffer is above ``write_high_water`` (until it drains).
         `close` and `close_client` send what is waiting before closing.
@@ -282,10 +288,15 @@ class Communicator(ClientServerPair):
         if transport is None:
             raise ConnectionClosedError(f"{self.name}: client is not connected") from self.cause
         data = message if isinstance(message, bytes) else message.encode()
-        if self._flush_handle is None:
-            # First write of this loop iteration: send at once (lowest latency)
-            # and collect any further writes of the iteration for one send.
+        if self._flush_handle is None and self._sent_at_once < SEND_AT_ONCE:
+            # An answer to what just arrived goes out at once (lowest latency) ...
             transport.write(data)
+            self._sent_at_once += 1
+        elif self._flush_handle is None:
+            # ... a burst is collected and sent in one system call when the loop
+            # iteration ends.
+            self._out.append(data)
+            self._out_bytes = len(data)
             self._flush_handle = self._loop.call_soon(self._flush)
         else:
             self._out.append(data)
@@ -304,6 +315,7 @@ class Communicator(ClientServerPair):
 
     def _flush(self) -> None:
         """Send the frames waiting in the output buffer."""
+        self._sent_at_once = 0
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
