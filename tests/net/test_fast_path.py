@@ -62,7 +62,7 @@ async def test_a_flood_pauses_reading_and_every_frame_arrives_in_order() -> None
             for expected in range(1, n + 1):
                 reply = await asyncio.wait_for(console.read(), T)
                 assert reply.sequence_id == expected  # type: ignore[attr-defined]
-                most = max(most, len(console._pending))
+                most = max(most, console.buffered_frames)
             await asyncio.wait_for(sender, T)
         finally:
             sender.cancel()

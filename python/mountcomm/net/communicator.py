@@ -13,7 +13,6 @@ from __future__ import annotations
 __all__ = ["Communicator"]
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -90,7 +89,10 @@ class Communicator(ClientServerPair):
         self.max_frame_bytes = max_frame_bytes
         self.write_high_water = write_high_water
         self._decoder = FrameDecoder(max_frame_bytes)
-        self._pending: deque[DecodedFrame] = deque()
+        # Frames decoded and not yet read: _pending[_next:] (the list a chunk
+        # decoded to, replaced by the next chunk's once it has been read).
+        self._pending: list[DecodedFrame] = []
+        self._next = 0
         self._parse: Callable[[list[str]], Message] = parse_reply if read_replies else parse_command
         self._loop = asyncio.get_running_loop()
         self._in: Link | None = None  # the server connection being read
@@ -121,7 +123,8 @@ class Communicator(ClientServerPair):
         if kind is Change.SERVER_UP:
             # A new inbound stream: decode afresh; the first read takes its input.
             self._decoder = FrameDecoder(self.max_frame_bytes)
-            self._pending.clear()
+            self._pending = []
+            self._next = 0
             self._in = self.server.link
         elif kind is Change.SERVER_LOST:
             self._wake()  # a waiting read raises the end
@@ -204,16 +207,23 @@ class Communicator(ClientServerPair):
         -----
         Cancel-safe: cancelling a `read` loses no data.
         """
-        pending = self._pending
         while True:
-            if pending:
-                item = pending.popleft()
-                if len(pending) < RESUME_AT_FRAMES and self._in is not None:
+            pending = self._pending
+            i = self._next
+            if i < len(pending):
+                item = pending[i]
+                self._next = i + 1
+                if len(pending) - i < RESUME_AT_FRAMES and self._in is not None:
                     self._in.resume_input()
                 if type(item) is list:
                     return self._parse(item)
                 raise item  # type: ignore[misc]
             await self._fill()
+
+    @property
+    def buffered_frames(self) -> int:
+        """Frames received and decoded that `read` has not returned yet."""
+        return len(self._pending) - self._next
 
     async def _fill(self) -> None:
         """Wait until frames are decoded, or raise the end of the server connection."""
@@ -224,9 +234,9 @@ class Communicator(ClientServerPair):
             raise RuntimeError(f"{self.name}: read() is already in progress")
         if link.sink is None:  # the first read of this connection, or the stream was taken
             link.take_input(self._server_data)
-            if self._pending:
+            if self._next < len(self._pending):
                 return
-        if link.lost.done():
+        if link.ended:
             raise self._end_error(link)
         waiter = self._loop.create_future()
         self._waiter = waiter
@@ -238,12 +248,17 @@ class Communicator(ClientServerPair):
     def _server_data(self, data: bytes) -> None:
         """The sink of the server connection: decode every frame of the chunk at once."""
         self._sent_at_once = 0  # what is written next answers this
+        frames = self._decoder.feed(data)
         pending = self._pending
-        pending.extend(self._decoder.feed(data))
+        if self._next >= len(pending):  # everything before was read: the usual case
+            self._pending = frames
+        else:  # the reader lags: keep what it has not read yet
+            self._pending = pending[self._next :] + frames
+        self._next = 0
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if len(pending) >= PAUSE_AT_FRAMES and self._in is not None:
+        if len(self._pending) >= PAUSE_AT_FRAMES and self._in is not None:
             self._in.pause_input()
 
     def _wake(self) -> None:

@@ -93,12 +93,24 @@ class Link:
         its high-water mark): only then is a ``drain`` needed.
     """
 
-    __slots__ = ("_input_paused", "lost", "on_lost", "reader", "sink", "write_paused", "writer")
+    __slots__ = (
+        "_cause",
+        "_ended",
+        "_input_paused",
+        "_lost",
+        "on_lost",
+        "reader",
+        "sink",
+        "write_paused",
+        "writer",
+    )
 
     def __init__(self, reader: LinkReader) -> None:
         self.reader = reader
         self.writer: asyncio.StreamWriter | None = None
-        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        self._ended = False
+        self._cause: BaseException | None = None
+        self._lost: asyncio.Future[BaseException | None] | None = None  # made when asked
         self.on_lost: Callable[[Link], None] | None = None
         self.sink: Callable[[bytes], None] | None = None
         self.write_paused = False
@@ -132,7 +144,7 @@ class Link:
     @property
     def is_open(self) -> bool:
         """True while the peer is connected and nobody closed the link."""
-        return not self.lost.done() and self.writer is not None and not self.writer.is_closing()
+        return not self._ended and self.writer is not None and not self.writer.is_closing()
 
     def adopt(self, on_lost: Callable[[Link], None]) -> bool:
         """Take ownership: attach ``on_lost`` if the link is still open.
@@ -152,9 +164,12 @@ class Link:
 
     def mark_lost(self, exc: BaseException | None) -> None:
         """Record the loss (first call wins) and notify ``on_lost`` once."""
-        if self.lost.done():
+        if self._ended:
             return
-        self.lost.set_result(exc)
+        self._ended = True
+        self._cause = exc
+        if self._lost is not None:
+            self._lost.set_result(exc)
         if self.on_lost is not None:
             self.on_lost(self)
 
@@ -170,7 +185,25 @@ class Link:
     @property
     def cause(self) -> BaseException | None:
         """The first cause of the end (see ``lost``); `None` while open or closed here."""
-        return self.lost.result() if self.lost.done() else None
+        return self._cause
+
+    @property
+    def ended(self) -> bool:
+        """True once the connection has ended (see ``lost``)."""
+        return self._ended
+
+    @property
+    def lost(self) -> asyncio.Future[BaseException | None]:
+        """A future done when the connection ended; its result is the cause.
+
+        Made on first use (most links are never awaited), then never replaced.
+        """
+        lost = self._lost
+        if lost is None:
+            lost = self._lost = asyncio.get_running_loop().create_future()
+            if self._ended:
+                lost.set_result(self._cause)
+        return lost
 
     def abort(self, cause: BaseException | None = None) -> None:
         """Reset the connection (TCP RST), discarding unsent data. Idempotent.
