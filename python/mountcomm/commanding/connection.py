@@ -238,7 +238,9 @@ class ConsoleConnection(AsyncResource):
             current = asyncio.current_task()
             if self.start_task.cancelled() and (current is None or not current.cancelling()):
                 # close() cancelled the connecting, not our caller.
-                raise ConnectionClosedError("MountClient was closed before it connected") from None
+                raise ConnectionClosedError(
+                    "MountClient was closed before it connected"
+                ) from self._cause
             raise
 
     async def _start(self) -> None:

@@ -301,7 +301,9 @@ class Communicator(ClientServerPair):
         """
         transport = self._transport
         if transport is None:
-            raise ConnectionClosedError(f"{self.name}: client is not connected") from self.cause
+            raise ConnectionClosedError(
+                f"{self.name}: client is not connected"
+            ) from self.connector.cause
         data = message if isinstance(message, bytes) else message.encode()
         if self._flush_handle is None and self._sent_at_once < SEND_AT_ONCE:
             # An answer to what just arrived goes out at once (lowest latency) ...
