@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
+from mountcomm import OneClientServer
 from mountcomm.exceptions import ConnectionClosedError
 from mountcomm.net.communicator import PAUSE_AT_FRAMES, READ_CHUNK_BYTES
 from mountcomm.protocol import commands, replies
 from tests.timing import T
 
-from .helpers import connected_communicators, reset
+from .helpers import LOCAL_HOST, connected_communicators, reset
 
 
 async def test_a_connected_pair_runs_no_helper_task() -> None:
@@ -99,3 +101,68 @@ async def test_a_reset_ends_reads_after_the_frames_before_it_with_the_reset_as_c
             await asyncio.wait_for(console.read(), T)
         assert isinstance(info.value.__cause__, ConnectionResetError)
         assert info.value.__cause__ is console.server.cause
+
+
+async def test_messages_flow_without_any_stream_object() -> None:
+    def streams() -> int:
+        return sum(
+            isinstance(o, asyncio.StreamReader | asyncio.StreamWriter) for o in gc.get_objects()
+        )
+
+    gc.collect()
+    before = streams()
+    async with connected_communicators() as (console, controller):
+        for i in range(1, 4):
+            await controller.write(replies.DoneReply(sequence_id=i))
+            assert (await asyncio.wait_for(console.read(), T)).sequence_id == i  # type: ignore[attr-defined]
+            await console.write(commands.Enable(sequence_id=i))
+            assert (await asyncio.wait_for(controller.read(), T)).sequence_id == i  # type: ignore[attr-defined]
+        gc.collect()
+        assert streams() <= before  # the old links each held a StreamReader and a StreamWriter
+
+
+async def test_streams_made_late_see_what_came_before_and_the_end() -> None:
+    async with OneClientServer("server", LOCAL_HOST, 0, None) as server:
+        _, writer = await asyncio.open_connection(LOCAL_HOST, server.port)
+        await asyncio.wait_for(server.wait_connected(), T)
+        link = server.link
+        assert link is not None
+        writer.write(b"before\r\n")
+        writer.close()  # data, then EOF, before anyone asked for the reader
+        await writer.wait_closed()
+        await asyncio.wait_for(asyncio.shield(link.lost), T)
+        late = link.reader
+        assert await asyncio.wait_for(late.readuntil(b"\r\n"), T) == b"before\r\n"
+        assert await asyncio.wait_for(late.read(), T) == b""  # EOF reached it too
+
+
+async def test_a_late_writer_drains_while_the_peer_does_not_read() -> None:
+    async with OneClientServer("server", LOCAL_HOST, 0, None) as server:
+        reader, writer = await asyncio.open_connection(LOCAL_HOST, server.port)
+        await asyncio.wait_for(server.wait_connected(), T)
+        link = server.link
+        out = server.writer  # made now, long after the connection
+        assert link is not None and out is not None
+        out.transport.set_write_buffer_limits(high=1024)
+        chunk = b"x" * 65536
+        for _ in range(1000):  # fill the socket buffers until the transport pauses
+            out.write(chunk)
+            if link.write_paused:
+                break
+        assert link.write_paused  # so drain must wait ...
+        draining = asyncio.ensure_future(out.drain())
+        received = 0
+        while not draining.done():  # ... until the peer reads
+            reading = asyncio.ensure_future(reader.read(1 << 20))
+            first = asyncio.FIRST_COMPLETED
+            done, _ = await asyncio.wait({draining, reading}, timeout=T, return_when=first)
+            assert done, "neither the drain nor the peer's read ended"
+            if reading.done():
+                received += len(reading.result())
+            else:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+        await draining
+        assert received > 0 and not link.write_paused
+        writer.close()
+        await writer.wait_closed()

@@ -133,9 +133,9 @@ class Communicator(ClientServerPair):
             # earlier connection left unsent, discard what the peer sends on it.
             self._discard_output()
             link = self.connector.link
-            if link is not None and link.writer is not None:
+            if link is not None and link.transport is not None:
                 self._out_link = link
-                self._transport = link.writer.transport
+                self._transport = link.transport
                 self._transport.set_write_buffer_limits(high=self.write_high_water)
                 self._client_data_warned = False
                 link.take_input(self._client_data)

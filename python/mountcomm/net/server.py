@@ -359,4 +359,4 @@ class OneClientServer(AsyncResource):
 
 
 def _peer(link: Link) -> Any:
-    return link.writer.get_extra_info("peername") if link.writer is not None else None
+    return link.transport.get_extra_info("peername") if link.transport is not None else None
