@@ -494,3 +494,11 @@ async def test_lost_reply_connection_hands_out_earlier_replies_then_fails_with_i
         with pytest.raises(ConnectionClosedError) as info:
             await asyncio.wait_for(second.wait(), T)
         assert isinstance(info.value.__cause__, PeerClosedError)
+
+
+async def test_a_connected_client_runs_no_task_and_replies_resolve_commands() -> None:
+    before = asyncio.all_tasks()
+    async with connected() as (mount, controller):
+        await run_answered(mount, controller)
+        # The old client kept a read task (and its Communicator a monitor task).
+        assert asyncio.all_tasks() <= before

@@ -8,7 +8,7 @@ import gc
 import pytest
 
 from mountcomm import OneClientServer
-from mountcomm.exceptions import ConnectionClosedError
+from mountcomm.exceptions import ConnectionClosedError, ProtocolError
 from mountcomm.net.communicator import PAUSE_AT_FRAMES, READ_CHUNK_BYTES
 from mountcomm.protocol import commands, replies
 from tests.timing import T
@@ -166,3 +166,30 @@ async def test_a_late_writer_drains_while_the_peer_does_not_read() -> None:
         assert received > 0 and not link.write_paused
         writer.close()
         await writer.wait_closed()
+
+
+async def test_a_consumer_gets_every_message_and_bad_frame_in_order() -> None:
+    got: list[object] = []
+    async with connected_communicators() as (console, controller):
+        await controller.write(replies.DoneReply(sequence_id=1))  # read() first ...
+        assert (await asyncio.wait_for(console.read(), T)).sequence_id == 1  # type: ignore[attr-defined]
+        done = asyncio.Event()
+
+        def consumer(item: object) -> None:
+            got.append(item)
+            if len(got) == 3:
+                done.set()
+                console.consume(None)
+
+        console.consume(consumer)  # ... then a consumer
+        with pytest.raises(RuntimeError, match="consumer"):
+            await console.read()
+        await controller.write(replies.DoneReply(sequence_id=2))
+        await controller.write(b"77\r\n")  # not a reply
+        await controller.write(replies.DoneReply(sequence_id=3))
+        await controller.write(replies.DoneReply(sequence_id=4))  # after consume(None)
+        await asyncio.wait_for(done.wait(), T)
+        assert got[0].sequence_id == 2  # type: ignore[attr-defined]
+        assert isinstance(got[1], ProtocolError)
+        assert got[2].sequence_id == 3  # type: ignore[attr-defined]
+        assert (await asyncio.wait_for(console.read(), T)).sequence_id == 4  # type: ignore[attr-defined]

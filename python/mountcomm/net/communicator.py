@@ -31,6 +31,9 @@ DEFAULT_WRITE_HIGH_WATER = 64 * 1024
 SEND_AT_ONCE = 2
 """Frames `write` sends at once after data arrived (or after a flush); more are coalesced."""
 
+Consumer = Callable[[Message | ProtocolError], None]
+"""``consumer(item)``: takes each message (or bad frame) as it arrives (see `consume`)."""
+
 PAUSE_AT_FRAMES = 8192
 """Decoded frames waiting to be read from which the socket stops being read."""
 RESUME_AT_FRAMES = 1024
@@ -97,6 +100,7 @@ class Communicator(ClientServerPair):
         self._loop = asyncio.get_running_loop()
         self._in: Link | None = None  # the server connection being read
         self._waiter: asyncio.Future[None] | None = None  # the read waiting for data
+        self._consumer: Consumer | None = None  # takes every message instead of read()
         self._out_link: Link | None = None  # the client connection while it is up
         self._transport: asyncio.WriteTransport | None = None  # its transport
         self._client_data_warned = False
@@ -125,7 +129,9 @@ class Communicator(ClientServerPair):
             self._decoder = FrameDecoder(self.max_frame_bytes)
             self._pending = []
             self._next = 0
-            self._in = self.server.link
+            link = self._in = self.server.link
+            if self._consumer is not None and link is not None:
+                link.take_input(self._server_data)
         elif kind is Change.SERVER_LOST:
             self._wake()  # a waiting read raises the end
         elif kind is Change.CLIENT_UP:
@@ -232,6 +238,8 @@ class Communicator(ClientServerPair):
             raise ConnectionClosedError(f"{self.name}: server is not connected") from self.cause
         if self._waiter is not None:
             raise RuntimeError(f"{self.name}: read() is already in progress")
+        if self._consumer is not None:
+            raise RuntimeError(f"{self.name}: messages go to a consumer (see consume())")
         if link.sink is None:  # the first read of this connection, or the stream was taken
             link.take_input(self._server_data)
             if self._next < len(self._pending):
@@ -255,11 +263,53 @@ class Communicator(ClientServerPair):
         else:  # the reader lags: keep what it has not read yet
             self._pending = pending[self._next :] + frames
         self._next = 0
+        if self._consumer is not None:
+            self._deliver()
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         if len(self._pending) >= PAUSE_AT_FRAMES and self._in is not None:
             self._in.pause_input()
+
+    def consume(self, consumer: Consumer | None) -> None:
+        """Hand every message to ``consumer`` as it arrives, instead of `read`.
+
+        ``consumer(item)`` is called with each message of the server
+        connection (and of every later one), or with the `ProtocolError` of a
+        bad frame, in order, from the transport's callback: no task and no loop
+        wakeup per message. It must not block; an exception it raises is
+        logged. `read` raises `RuntimeError` meanwhile. Messages already
+        received and not read are handed over at once. The end of a connection
+        is a ``SERVER_LOST`` change (see `add_change_listener`), which comes
+        after the messages received before it. `None` stops: `read` works again.
+        """
+        self._consumer = consumer
+        link = self._in
+        if consumer is not None and link is not None:
+            if link.sink is None:
+                link.take_input(self._server_data)
+            self._deliver()
+
+    def _deliver(self) -> None:
+        """Hand the messages waiting to the consumer (while there is one)."""
+        pending = self._pending
+        parse = self._parse
+        while (consumer := self._consumer) is not None and self._next < len(pending):
+            item = pending[self._next]
+            self._next += 1
+            message: Message | ProtocolError
+            if type(item) is list:
+                try:
+                    message = parse(item)
+                except ProtocolError as e:
+                    message = e
+            else:
+                message = item  # type: ignore[assignment]
+            try:
+                consumer(message)
+            except Exception:
+                self.log.exception("consumer_failed")
 
     def _wake(self) -> None:
         waiter = self._waiter
