@@ -101,6 +101,7 @@ class Communicator(ClientServerPair):
         self._in: Link | None = None  # the server connection being read
         self._waiter: asyncio.Future[None] | None = None  # the read waiting for data
         self._consumer: Consumer | None = None  # takes every message instead of read()
+        self._paused = False  # reading the server connection paused: too many frames wait
         self._out_link: Link | None = None  # the client connection while it is up
         self._transport: asyncio.WriteTransport | None = None  # its transport
         self._client_data_warned = False
@@ -129,6 +130,7 @@ class Communicator(ClientServerPair):
             self._decoder = FrameDecoder(self.max_frame_bytes)
             self._pending = []
             self._next = 0
+            self._paused = False
             link = self._in = self.server.link
             if self._consumer is not None and link is not None:
                 link.take_input(self._server_data)
@@ -219,8 +221,8 @@ class Communicator(ClientServerPair):
             if i < len(pending):
                 item = pending[i]
                 self._next = i + 1
-                if len(pending) - i < RESUME_AT_FRAMES and self._in is not None:
-                    self._in.resume_input()
+                if self._paused and len(pending) - i < RESUME_AT_FRAMES:
+                    self._resume()
                 if type(item) is list:
                     return self._parse(item)
                 raise item  # type: ignore[misc]
@@ -270,7 +272,13 @@ class Communicator(ClientServerPair):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         if len(self._pending) >= PAUSE_AT_FRAMES and self._in is not None:
+            self._paused = True
             self._in.pause_input()
+
+    def _resume(self) -> None:
+        self._paused = False
+        if self._in is not None:
+            self._in.resume_input()
 
     def consume(self, consumer: Consumer | None) -> None:
         """Hand every message to ``consumer`` as it arrives, instead of `read`.
