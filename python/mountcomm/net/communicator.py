@@ -3,9 +3,9 @@
 The fast path: the server connection's incoming bytes go straight from the
 transport to a function here (`Link.take_input`), which decodes every frame of
 the chunk at once into a queue; `read` hands them out one by one without a
-loop wakeup per message. `write` sends at once (coalescing what is written
-in the same loop iteration) and waits for the socket only while the
-transport says it is full.
+loop wakeup per message, or `consume` hands each to a function as it arrives.
+`write` sends an answer at once, coalesces a burst into one send, and waits
+for the socket only while the transport says it is full.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class Communicator(ClientServerPair):
         self._out_link: Link | None = None  # the client connection while it is up
         self._transport: asyncio.WriteTransport | None = None  # its transport
         self._client_data_warned = False
-        # Write coalescing: frames written in one loop iteration go out in one send.
+        # Write coalescing: a burst of frames goes out in one send (see write).
         self._out: list[bytes] = []
         self._out_bytes = 0
         self._flush_handle: asyncio.Handle | None = None
