@@ -283,3 +283,20 @@ def test_little_reaching_into_private_state() -> None:
                 "without a '# private-access: reason' comment on its line"
             )
     assert len(places) <= MAX_PRIVATE_ACCESSES, places
+
+
+SMALL_PACKAGES = ("mountcomm.net", "mountcomm.commanding")
+"""Packages whose modules stay small and keep to their own private state."""
+
+SMALL_MODULE_LINES = 550
+"""The size from which a module usually holds two concepts (doc/architecture.md)."""
+
+
+@pytest.mark.parametrize(
+    "module", sorted(m for m in MODULES if m.startswith(SMALL_PACKAGES)), ids=str
+)
+def test_net_and_commanding_modules_are_small_and_keep_to_themselves(module: str) -> None:
+    text = MODULES[module].read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= SMALL_MODULE_LINES, f"{module} is over the size limit"
+    reaches = private_accesses(text)
+    assert not reaches, f"{module} reaches into another object's private state: {reaches}"

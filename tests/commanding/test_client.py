@@ -19,6 +19,7 @@ from mountcomm.exceptions import (
     CommandTimeout,
     ConnectionClosedError,
 )
+from mountcomm.net.errors import PeerClosedError
 from mountcomm.protocol import MAX_SEQUENCE_ID, Source, commands, replies
 from mountcomm.protocol.commands import Command
 from mountcomm.testing.harness import mount_client_with_peer
@@ -463,3 +464,41 @@ async def test_states_of_one_life() -> None:
             await mount.wait_connected()
         assert isinstance(info.value.__cause__, ConnectionError)
     assert mount.state is ClientState.CLOSED
+
+
+async def test_lost_command_connection_fails_commands_with_its_first_cause() -> None:
+    async with connected() as (mount, controller):
+        futures = await mount.send(move())
+        await controller.next_command()
+        # The controller drops the command connection (EOF to the client's socket).
+        await controller.communicator.server.close_client()
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(futures.wait(), T)
+        # Chained to the cause recorded when the connection ended, not to a stand-in.
+        assert isinstance(info.value.__cause__, PeerClosedError)
+        assert info.value.__cause__ is mount.communicator.cause
+        with pytest.raises(ConnectionClosedError) as waited:
+            await mount.wait_connected()
+        assert waited.value.__cause__ is mount.communicator.cause
+
+
+async def test_lost_reply_connection_hands_out_earlier_replies_then_fails_with_its_cause() -> None:
+    async with connected() as (mount, controller):
+        first = await mount.send(move(1.0))
+        second = await mount.send(move(2.0))
+        cmd1, _cmd2 = await controller.commands(2)
+        await controller.ack(cmd1)
+        await controller.done(cmd1)
+        await controller.communicator.close_client()  # EOF after the replies
+        await asyncio.wait_for(first.wait(), T)  # its replies arrived before the end
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(second.wait(), T)
+        assert isinstance(info.value.__cause__, PeerClosedError)
+
+
+async def test_a_connected_client_runs_no_task_and_replies_resolve_commands() -> None:
+    before = asyncio.all_tasks()
+    async with connected() as (mount, controller):
+        await run_answered(mount, controller)
+        # The old client kept a read task (and its Communicator a monitor task).
+        assert asyncio.all_tasks() <= before

@@ -12,7 +12,7 @@ import pytest
 import structlog
 
 from mountcomm import ClientServerPair, OneClientServer
-from mountcomm.net import client_server_pair as csp_module
+from mountcomm.net import connector as csp_module
 from mountcomm.sockets import TcpKeepalive, coerce_keepalive
 from tests.ports import unused_port
 from tests.timing import UNIT

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mountcomm import ClientServerPair, OneClientServer
-from mountcomm.net.client_state import ClientState
+from mountcomm.net.client_state import ConnectorState
 from mountcomm.net.streams import open_link
 from mountcomm.registry import RegistryHarness
 
@@ -95,7 +95,7 @@ async def test_service_peer_that_closes_at_once_is_retried_then_found(
             await good.close_client()
             await bad.wait_accepted(3)  # it keeps trying: the old code stopped after one
             assert not a.client_connected
-            assert a.client_state is ClientState.RECONNECTING
+            assert a.client_state is ConnectorState.RECONNECTING
             assert await count_in_window(bad) <= MAX_IN_WINDOW
             # A live peer comes back: the reconnection finds it.
             await asyncio.wait_for(owner.release(bad.port), STD_TIMEOUT)
@@ -119,7 +119,7 @@ async def test_explicit_connect_to_a_service_that_closes_at_once_keeps_trying(
             await asyncio.wait_for(owner.register("svc", bad.port), STD_TIMEOUT)
             connecting = asyncio.create_task(a.connect_client())
             await bad.wait_accepted(3)
-            assert not connecting.done() and a.client_state is ClientState.CONNECTING
+            assert not connecting.done() and a.client_state is ConnectorState.CONNECTING
             await a.close()
             with pytest.raises(ConnectionError):
                 await asyncio.wait_for(connecting, STD_TIMEOUT)
@@ -161,8 +161,8 @@ async def test_only_a_connection_that_lived_long_enough_resets_the_delays(stable
         if stable:
             await watcher.wait_for(lambda: a.client_connected)
         else:
-            assert a._delays.owed(server.port)
-            assert a.client_state is ClientState.RECONNECTING
+            assert a.connector.retry_delays.owed(server.port)
+            assert a.client_state is ConnectorState.RECONNECTING
     finally:
         await a.close()
         await server.close()

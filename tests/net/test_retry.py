@@ -8,7 +8,6 @@ import random
 import pytest
 
 from mountcomm.net import backoff
-from mountcomm.net.client_state import TRANSITIONS, ClientState, check_transition
 from mountcomm.net.retry import RetryDelays
 
 
@@ -69,17 +68,3 @@ def test_retry_delays_refuse_a_bad_stable_time() -> None:
     for bad in (-1, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="stable_time"):
             RetryDelays(lambda: backoff(0.1), stable_time=bad)
-
-
-def test_client_state_transitions_are_a_table() -> None:
-    for old, allowed in TRANSITIONS.items():
-        for new in ClientState:
-            if new in allowed:
-                check_transition(old, new)
-            else:
-                with pytest.raises(RuntimeError, match="invalid client state transition"):
-                    check_transition(old, new)
-    assert TRANSITIONS[ClientState.CLOSED] == frozenset()
-    assert all(
-        ClientState.CLOSED in TRANSITIONS[s] for s in ClientState if s is not ClientState.CLOSED
-    )

@@ -12,7 +12,7 @@ import pytest
 
 from mountcomm import ClientServerPair
 from mountcomm.exceptions import SelfConnectionError
-from mountcomm.net import client_server_pair as csp_module
+from mountcomm.net import connector as csp_module
 from mountcomm.net.streams import open_link
 from tests.ports import unused_port
 

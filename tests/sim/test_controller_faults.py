@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from mountcomm.exceptions import ConnectionClosedError, ProtocolError
+from mountcomm.net.errors import PeerClosedError
 from mountcomm.protocol import commands, replies
 from mountcomm.protocol.enums import ReplyCode, Source
 from mountcomm.sim.devices import Severity
@@ -123,3 +124,14 @@ async def test_alarms_reach_every_console() -> None:
         reply = await csc.next_for(seq)  # after the unsolicited WARNING and ERROR
         assert isinstance(reply, replies.NoAckReply) and "SAFETY_RESET" in reply.explanation
         await csc.run(commands.SafetyReset())
+
+
+async def test_console_port_keeps_the_cause_of_a_lost_console() -> None:
+    async with fast_controller() as controller, console(controller) as csc:
+        port = controller._console(CSC)
+        seen = asyncio.Event()
+        port.comm.add_change_listener(lambda change: change.is_loss and seen.set())
+        await csc.comm.close_client()  # the console hangs up its command connection
+        await asyncio.wait_for(seen.wait(), STD_TIMEOUT)
+        assert isinstance(port.cause, PeerClosedError)
+        assert not controller.console_connected(CSC)

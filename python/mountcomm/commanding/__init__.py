@@ -1,6 +1,6 @@
 """Commanding: what observatory (CSC) code uses to drive the mount.
 
-`MountClient` is the facade: a console connection, a read loop and a
+`MountClient` is the facade: a console connection, a reply handler and a
 `CommandTracker`, with an explicit life cycle (`ClientState`). `CommandTracker`
 assigns sequence ids and turns replies into `CommandFutures`; the policies it
 applies (timeouts, which error a NOACK maps to) are pure functions in

@@ -146,7 +146,7 @@ class MountClient(ConsoleConnection):
 
     Shutdown (`close`, idempotent): (1) fail every command in flight and end the
     unsolicited iterations, (2) cancel connecting if still under way, (3) stop
-    the read loop and the timer, (4) close both connections.
+    the timer, (4) close both connections (replies stop being handled).
     """
 
     def __init__(
@@ -256,7 +256,7 @@ class MountClient(ConsoleConnection):
         )
         self._tracker.connection_aborted(cause)
         self._connection_lost(cause)
-        self._communicator.abort_client()
+        self._communicator.abort_client(cause)
 
     # --- commanding -------------------------------------------------------------------
 
@@ -394,7 +394,8 @@ class MountClient(ConsoleConnection):
     def add_unsolicited_callback(self, callback: UnsolicitedCallback) -> None:
         """Call ``callback(reply)`` for each unsolicited reply (a plain function).
 
-        It runs in the read loop, so it must be quick; exceptions are logged.
+        It runs as each reply arrives (in the transport's callback), so it must
+        be quick; exceptions are logged.
         """
         self._dispatcher.add_callback(callback)
 

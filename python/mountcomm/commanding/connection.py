@@ -1,7 +1,8 @@
 """`ConsoleConnection`: the two connections of one console and their life cycle.
 
 The base of `MountClient`: it owns the `Communicator` (commands out on the
-client socket, replies in on the server socket), the read loop, the explicit
+client socket, replies in on the server socket), the reply handler (called
+by the `Communicator` for each reply as it arrives: no read task), the explicit
 life cycle (`ClientState`, see `lifecycle`) and the one teardown funnel. What
 to do with each reply, and with the commands in flight when a connection ends,
 is left to the subclass through four hooks.
@@ -17,8 +18,10 @@ from typing import Any
 from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError, ProtocolError
 from ..log import get_logger
+from ..net.changes import Change, ConnectionChange
 from ..net.communicator import Communicator
 from ..net.discovery import ServiceRegistry, mount_service_name
+from ..protocol import Message
 from ..protocol.enums import Source
 from ..protocol.replies import Reply
 from .lifecycle import ClientEvent, ClientState, Lifecycle
@@ -120,7 +123,6 @@ class ConsoleConnection(AsyncResource):
         self._cause: BaseException | None = None  # why the client ended (first cause)
         self._interruption: BaseException | None = None  # why it is reconnecting
         self._change: asyncio.Future[None] = loop.create_future()
-        self._read_task: asyncio.Task[None] | None = None
         self._done: asyncio.Future[None] = loop.create_future()  # set when close() finished
         self._communicator = Communicator(
             name=self.role.name.lower(),
@@ -131,20 +133,20 @@ class ConsoleConnection(AsyncResource):
             log=log,
             read_replies=True,
             connect=False,
-            connect_callback=self._connection_changed,
             registry=registry,
             client_service=command_service,
             server_service=reply_service,
             auto_reconnect=auto_reconnect,
             **communicator_options,
         )
+        self._communicator.add_change_listener(self._connection_changed)
         self.start_task: asyncio.Task[None] = loop.create_task(self._start())
         self.start_task.add_done_callback(self._start_done)
 
     # --- hooks ---------------------------------------------------------------------------
 
     def _handle_reply(self, reply: Reply) -> None:
-        """Handle one reply read from the reply connection (in the read loop)."""
+        """Handle one reply of the reply connection (from the transport's callback)."""
         raise NotImplementedError
 
     def _ended(self, cause: BaseException | None) -> None:
@@ -237,7 +239,9 @@ class ConsoleConnection(AsyncResource):
             current = asyncio.current_task()
             if self.start_task.cancelled() and (current is None or not current.cancelling()):
                 # close() cancelled the connecting, not our caller.
-                raise ConnectionClosedError("MountClient was closed before it connected") from None
+                raise ConnectionClosedError(
+                    "MountClient was closed before it connected"
+                ) from self._cause
             raise
 
     async def _start(self) -> None:
@@ -257,9 +261,12 @@ class ConsoleConnection(AsyncResource):
             )
             raise TimeoutError(message) from e
         if self._lifecycle.state is not ClientState.CONNECTING or not comm.connected:
-            raise ConnectionClosedError(f"{comm.name}: connection lost while connecting")
+            raise ConnectionClosedError(
+                f"{comm.name}: connection lost while connecting"
+            ) from comm.cause
         self._lifecycle.handle(ClientEvent.CONNECTED)
-        self._read_task = self._loop.create_task(self._read_loop())
+        # Replies are handled as they arrive, in the transport's callback: no read task.
+        comm.consume(self._take_frame)
         self.log.info(
             "mount_client_connected",
             host=self.host,
@@ -287,8 +294,7 @@ class ConsoleConnection(AsyncResource):
             return
         try:
             self._teardown(None)
-            tasks = [t for t in (self.start_task, self._read_task) if t is not None]
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(self.start_task, return_exceptions=True)
             await self._communicator.close()
         finally:
             if not self._done.done():
@@ -314,10 +320,8 @@ class ConsoleConnection(AsyncResource):
         if cause is not None:
             self.log.warning("connection_lost", error=repr(cause))
         self._ended(cause)
-        current = asyncio.current_task()
-        for task in (self.start_task, self._read_task):
-            if task is not None and not task.done() and task is not current:
-                task.cancel()
+        if not self.start_task.done() and self.start_task is not asyncio.current_task():
+            self.start_task.cancel()
         self._notify_change()
 
     def _connection_lost(self, cause: BaseException) -> None:
@@ -348,44 +352,38 @@ class ConsoleConnection(AsyncResource):
             reply_port=self.reply_port,
         )
 
-    def _connection_changed(self, communicator: Communicator) -> None:
-        # The read loop notices a lost reply connection (with the read's error
-        # as cause); this notices a lost command connection, which nothing reads.
+    def _connection_changed(self, change: ConnectionChange) -> None:
+        """React to one change of the `Communicator` (a change listener).
+
+        A lost connection is noticed here, with the cause its end recorded.
+        The replies that arrived on the reply connection before its end have
+        already been handled (`_take_frame`), in order.
+        """
         state = self._lifecycle.state
-        if state is ClientState.CONNECTED and not communicator.client_connected:
-            self._connection_lost(
-                ConnectionClosedError(f"{communicator.name}: command connection lost")
-            )
-        elif state is ClientState.RECONNECTING and communicator.connected:
+        if change.is_loss and state is ClientState.CONNECTED:
+            cause = change.cause
+            if cause is None:  # closed on this side, e.g. communicator.close_client()
+                which = "command" if change.kind is Change.CLIENT_LOST else "reply"
+                cause = ConnectionClosedError(
+                    f"{self._communicator.name}: {which} connection closed by this client"
+                )
+            self._connection_lost(cause)
+        elif state is ClientState.RECONNECTING and self._communicator.connected:
             self._reconnected()
         self._notify_change()
 
-    async def _read_loop(self) -> None:
-        comm = self._communicator
-        read = comm.read
-        handle = self._handle_reply
+    def _take_frame(self, item: Message | ProtocolError) -> None:
+        """Handle one frame of the reply connection (the `Communicator`'s consumer)."""
+        if isinstance(item, ProtocolError):
+            self.protocol_errors += 1
+            if should_log_occurrence(self.protocol_errors):
+                self.log.warning(
+                    "bad_frame_skipped", error=str(item), protocol_errors=self.protocol_errors
+                )
+            return
         try:
-            while True:
-                try:
-                    # read_replies=True: the Communicator parses replies only.
-                    reply: Reply = await read()  # type: ignore[assignment]
-                except ConnectionError as e:
-                    if not self.auto_reconnect:
-                        raise
-                    self._connection_lost(e)
-                    # The controller connects to our reply server again when it is back.
-                    await comm.server.wait_connected()
-                    continue
-                except ProtocolError as e:
-                    self.protocol_errors += 1
-                    if should_log_occurrence(self.protocol_errors):
-                        self.log.warning(
-                            "bad_frame_skipped", error=str(e), protocol_errors=self.protocol_errors
-                        )
-                    continue
-                handle(reply)
-        except ConnectionError as e:
-            self._teardown(e)
+            # read_replies=True: the Communicator parses replies only.
+            self._handle_reply(item)  # type: ignore[arg-type]
         except Exception as e:  # a bug: end cleanly rather than hang every caller
-            self.log.exception("read_loop_failed")
+            self.log.exception("reply_handling_failed")
             self._teardown(e)

@@ -79,13 +79,51 @@ class CommandFutures:
         """
         return self._deadline
 
-    def note_acked(self) -> None:
-        """Record that the ACK (or a DONE standing in for it) arrived; the tracker's call."""
-        self._acked = True
+    # --- resolution, by the tracker (see `mountcomm.commanding.tracker`) ---------------
 
     def set_deadline(self, when: float | None) -> None:
-        """Set `deadline` [s, loop clock]; the tracker's call (`None`: finished)."""
+        """Set when the command times out [s, loop clock]; `None`: it is finished."""
         self._deadline = when
+
+    def acknowledge(self, timeout: float) -> None:
+        """The ACK (or a DONE standing in for it) arrived: resolve ``ack`` to ``timeout`` [s].
+
+        A cancelled ``ack`` is left alone (nobody waits for it any more).
+        """
+        self._acked = True
+        if not self.ack.done():
+            self.ack.set_result(timeout)
+
+    def finish(self) -> None:
+        """The command is done: resolve ``done`` (unless cancelled); no deadline left."""
+        self._deadline = None
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def fail(self, error: BaseException) -> None:
+        """Fail the pending futures with ``error``; exactly one of them carries it.
+
+        ``ack`` carries it if still pending; ``done`` then fails with the same
+        error marked as retrieved (see the class notes). No deadline is left.
+        """
+        self._deadline = None
+        carried = False
+        if not self.ack.done():
+            self.ack.set_exception(error)
+            carried = True
+        if not self.done.done():
+            self.done.set_exception(error)
+            if carried:
+                self.done.exception()  # mark retrieved: ``ack`` carries the error
+
+    def abandon(self) -> None:
+        """Cancel the pending futures and mark a held error as retrieved (never handed out)."""
+        self._deadline = None
+        for future in (self.ack, self.done):
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # never handed out: nobody will look at it
 
     async def wait(self) -> float:
         """Wait until the command is done.
@@ -112,14 +150,20 @@ class CommandFutures:
         re-raises `asyncio.CancelledError`. It does not withdraw the command
         from the controller.
         """
+        # ``done`` settles last and fails with the error of a failed ``ack``: one
+        # wait for it is enough, and the task wakes once per command.
+        ack = self.ack
         try:
-            timeout = await self.ack
             await self.done
         except asyncio.CancelledError:
-            self.ack.cancel()
+            ack.cancel()
             self.done.cancel()
             raise
-        return timeout
+        except BaseException:
+            if ack.done() and not ack.cancelled():
+                ack.exception()  # the same error, handed out through ``done``
+            raise
+        return ack.result()
 
     def __repr__(self) -> str:
         state = (

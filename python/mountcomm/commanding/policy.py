@@ -17,6 +17,7 @@ __all__ = [
 ]
 
 from ..exceptions import CommandRejected, CommandSuperseded
+from ..net.retry import should_log_occurrence  # the one log throttle, re-exported here
 
 DEFAULT_ACK_TIMEOUT = 5.0
 """Default time to wait for the ACK (or NOACK) of a command [s]."""
@@ -70,26 +71,6 @@ def noack_exception(explanation: str) -> CommandRejected:
     if is_superseded(explanation):
         return CommandSuperseded(explanation)
     return CommandRejected(explanation)
-
-
-def should_log_occurrence(count: int, first: int = 10, every: int = 1000) -> bool:
-    """Return True if the ``count``-th occurrence of a repeated problem should be logged.
-
-    Bad frames and unknown replies are logged, but a peer that sends nothing
-    else must not turn the log into a per-message stream: the first ``first``
-    occurrences are logged, then one in ``every`` (the log line carries the
-    running count).
-
-    Parameters
-    ----------
-    count : `int`
-        How many times the problem has occurred, this one included (1 …).
-    first : `int`, optional
-        How many occurrences are all logged.
-    every : `int`, optional
-        After that, log each ``every``-th occurrence.
-    """
-    return count <= first or count % every == 0
 
 
 def connect_timeout_message(

@@ -222,12 +222,7 @@ class CommandTracker:
         """
         if self._records.get(futures.sequence_id) is futures:
             del self._records[futures.sequence_id]
-            futures.set_deadline(None)
-        for future in (futures.ack, futures.done):
-            if not future.done():
-                future.cancel()
-            elif not future.cancelled():
-                future.exception()  # never handed out: nobody will look at it
+        futures.abandon()
 
     def expire(self, now: float) -> list[CommandTimeout]:
         """Fail every command whose deadline is at or before ``now``.
@@ -363,15 +358,11 @@ class CommandTracker:
         if futures is None or futures.acked:
             self._unknown(reply, "duplicate_ack" if futures is not None else "unknown_command")
             return
-        futures.note_acked()
-        if not futures.ack.done():
-            futures.ack.set_result(reply.timeout_ms / 1000.0)
+        futures.acknowledge(reply.timeout_ms / 1000.0)
         if futures.command.ack_only or futures.done.done():
             # Done on ACK, or nobody waits for DONE any more (cancelled).
-            futures.set_deadline(None)
             del self._records[reply.sequence_id]
-            if not futures.done.done():
-                futures.done.set_result(None)
+            futures.finish()
             return
         if now is None:
             now = futures.done.get_loop().time()
@@ -406,18 +397,14 @@ class CommandTracker:
         if futures is None:
             self._unknown(reply, "unknown_command")
             return
-        futures.set_deadline(None)
         if not futures.acked:
-            futures.note_acked()
             self.log.warning(
                 "done_before_ack",
                 command=type(futures.command).__name__,
                 sequence_id=futures.sequence_id,
             )
-            if not futures.ack.done():
-                futures.ack.set_result(0.0)
-        if not futures.done.done():
-            futures.done.set_result(None)
+            futures.acknowledge(0.0)
+        futures.finish()
 
     # --- internals -------------------------------------------------------------
 
@@ -428,9 +415,9 @@ class CommandTracker:
         if len(heap) > 2 * len(self._records) + 64:
             # Mostly stale entries: rebuild from the records (amortised O(1)).
             self._deadlines = [
-                (f.deadline, next(self._tiebreak), f)
+                (deadline, next(self._tiebreak), f)
                 for f in self._records.values()
-                if f.deadline is not None
+                if (deadline := f.deadline) is not None
             ]
             heapq.heapify(self._deadlines)
 
@@ -468,12 +455,4 @@ class CommandTracker:
     @staticmethod
     def _finish_with_error(futures: CommandFutures, error: BaseException) -> None:
         """Fail the pending futures of one finished record; exactly one carries it."""
-        futures.set_deadline(None)
-        carried = False
-        if not futures.ack.done():
-            futures.ack.set_exception(error)
-            carried = True
-        if not futures.done.done():
-            futures.done.set_exception(error)
-            if carried:
-                futures.done.exception()  # mark retrieved: ``ack`` carries the error
+        futures.fail(error)

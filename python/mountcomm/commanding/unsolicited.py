@@ -30,7 +30,7 @@ DEFAULT_UNSOLICITED_QUEUE = 1000
 """Default number of replies a subscriber may fall behind before the oldest are dropped."""
 
 UnsolicitedCallback = Callable[[Reply], Any]
-"""``callback(reply)``: a plain function, called in the read loop; must not block."""
+"""``callback(reply)``: a plain function, called as the reply arrives; must not block."""
 
 
 class UnsolicitedReplies:
@@ -204,7 +204,8 @@ class UnsolicitedDispatcher:
     def add_callback(self, callback: UnsolicitedCallback) -> None:
         """Call ``callback(reply)`` for every unsolicited reply from now on.
 
-        The callback runs in the read loop: it must be quick and must not block.
+        The callback runs as the reply arrives (in the transport's callback): it
+        must be quick and must not block.
         Its exceptions are logged, never raised. A coroutine function is not
         accepted (use `subscribe` to consume replies in a task).
         """

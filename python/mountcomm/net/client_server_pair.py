@@ -1,14 +1,20 @@
-"""`ClientServerPair`: one outbound client stream plus one inbound server stream."""
+"""`ClientServerPair`: one outbound client stream plus one inbound server stream.
+
+The pair composes a `ClientConnector` (the client connection: attempts,
+retries, reconnection, its state machine) and a `OneClientServer` (the
+server connection), funnels the typed changes of both to its listeners and
+to ``connect_callback``, and keeps the attribute names of the original class.
+"""
 
 from __future__ import annotations
 
 __all__ = ["ClientServerPair"]
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 from .._lifecycle import AsyncResource
-from ..exceptions import ConnectionClosedError, SelfConnectionError
 from ..log import get_logger
 from ..sockets import (
     DEFAULT_TCP_KEEPALIVE,
@@ -17,20 +23,13 @@ from ..sockets import (
     coerce_keepalive,
     validate_user_timeout,
 )
-from .client_state import ClientState, check_transition
-from .discovery import (
-    Advertisement,
-    ServiceRegistry,
-    connect_service,
-    registry_host,
-)
-from .retry import DEFAULT_STABLE_CONNECTION_TIME, RetryDelays, backoff
+from .changes import Change, ChangeListener, ChangeListeners, ConnectionChange
+from .client_state import ConnectorState
+from .connector import ClientConnector, LinkOptions, cancel_and_wait
+from .discovery import Advertisement, ServiceRegistry
+from .retry import DEFAULT_STABLE_CONNECTION_TIME, backoff
 from .server import ConnectCallback, OneClientServer, call_connect_callback, finish_callbacks
-from .streams import DEFAULT_STREAM_LIMIT, Link, open_link
-
-LOCALHOST = "localhost"
-_LOG_EVERY = 50
-"""Repeated connection failures are logged on the first attempt and every this many."""
+from .streams import DEFAULT_STREAM_LIMIT
 
 
 class ClientServerPair(AsyncResource):
@@ -142,14 +141,20 @@ class ClientServerPair(AsyncResource):
     Must be constructed with a running event loop. Connection loss is noticed at
     once (no polling), whether or not anyone is reading.
 
-    The client side is a state machine (`client_state`, see
-    `mountcomm.net.client_state`). Every connection attempt, explicit or
-    automatic, refuses a connection that is already lost when it is made (the
-    peer accepted and closed at once) or that reached its own socket
-    (`SelfConnectionError`): both count as failed attempts, logged, and are
-    retried after the backoff delay. Every way a client connection ends goes
-    through one funnel that logs it, updates the state and starts the
-    reconnection.
+    The pair is a `ClientConnector` (the client side, whose state is the
+    machine of `mountcomm.net.client_state`, see `client_state`) and a
+    `OneClientServer`, with the compatibility API on top. Every connection
+    attempt, explicit or automatic, refuses a connection that is already
+    lost when it is made (the peer accepted and closed at once) or that
+    reached its own socket (`SelfConnectionError`): both count as failed
+    attempts, logged, and are retried after the backoff delay. Every way a
+    client connection ends goes through one funnel that logs it, updates the
+    state and starts the reconnection.
+
+    Changes of either side are reported as `ConnectionChange` (with the
+    first cause of an end) to the listeners of `add_change_listener`, then
+    to ``connect_callback`` (the compatibility adapter). Errors raised
+    because a connection ended are chained to its cause.
 
     Shutdown (`close`): (1) cancel `connect_task`, any connection attempt,
     `reconnect_task` and `advertise_task`, (2) release the advertised port, so
@@ -197,6 +202,9 @@ class ClientServerPair(AsyncResource):
         self.name = name
         self.client_host = client_host
         self.client_port = client_port
+        self.client_service = client_service
+        self.registry = registry
+        self.auto_reconnect = auto_reconnect
         self.log = get_logger(log, f"{type(self).__name__}({name})")
         self.connect_callback = connect_callback
         self.connect_timeout = connect_timeout
@@ -205,59 +213,65 @@ class ClientServerPair(AsyncResource):
         self.connect_retry_jitter = connect_retry_jitter
         # Validate the retry settings now rather than at the first failure.
         next(self._retry_delays())
-        self._delays = RetryDelays(self._retry_delays, stable_connection_time)
-        self._limit = limit
         self.tcp_keepalive = coerce_keepalive(tcp_keepalive)
         self.tcp_user_timeout = validate_user_timeout(tcp_user_timeout)
-        self.registry = registry
         self.server_service = server_service
-        self.client_service = client_service
-        self.auto_reconnect = auto_reconnect
-        self.reconnect_task: asyncio.Task[None] | None = None
-        self._attempt_task: asyncio.Task[None] | None = None  # the connection attempts
-        self._client: Link | None = None
-        self._connected_at = 0.0
-        self._self_connections = 0  # self-connections refused since the last connection
-        self._state = ClientState.IDLE
-        self._state_changed: asyncio.Future[None] = loop.create_future()
         self._callback_tasks: set[asyncio.Future[Any]] = set()
-        self.client_connected_task: asyncio.Future[None] = loop.create_future()
+        self._listeners = ChangeListeners(self.log)
+        self._cause: BaseException | None = None  # why the last connection ended
+        self._connector = ClientConnector(
+            name,
+            self.log,
+            self._report,
+            make_delays=self._retry_delays,
+            stable_time=stable_connection_time,
+            options=LinkOptions(limit, self.tcp_keepalive, self.tcp_user_timeout),
+            target=self,
+        )
         self._server = OneClientServer(
             name=name,
             host=server_host,
             port=server_port,
             log=log,
-            connect_callback=self._server_changed,
             limit=limit,
             tcp_keepalive=self.tcp_keepalive,
             tcp_user_timeout=self.tcp_user_timeout,
         )
+        self._server.add_change_listener(self._server_changed)
         self.start_task = self._server.start_task
         self._advertisement: Advertisement | None = None
         self.advertise_task: asyncio.Task[Any] | None = None
         if server_service and registry is not None:
             self._advertisement = Advertisement(registry, server_service, self.log)
-            self.advertise_task = loop.create_task(self._advertise(self._advertisement))
-            self.advertise_task.add_done_callback(self._advertise_done)
+            self.advertise_task = self._advertisement.start(self.start_task, self._server_port)
         if connect:
             self.connect_task: asyncio.Task[None] = loop.create_task(self.connect())
             self.connect_task.add_done_callback(self._connect_task_done)
 
-    # --- state -------------------------------------------------------------------
+    @property
+    def reconnect_task(self) -> asyncio.Task[None] | None:
+        """The reconnection under way with ``auto_reconnect``, else `None`."""
+        return self._connector.reconnect_task
 
     @property
-    def client_state(self) -> ClientState:
-        """The state of the client connection (see `ClientState`)."""
-        return self._state
+    def client_connected_task(self) -> asyncio.Future[None]:
+        """Done when the client first connects (never replaced)."""
+        return self._connector.connected_task
+
+    @property
+    def connector(self) -> ClientConnector:
+        """The `ClientConnector` of the client connection."""
+        return self._connector
+
+    @property
+    def client_state(self) -> ConnectorState:
+        """The state of the client connection (see `ConnectorState`)."""
+        return self._connector.state
 
     @property
     def client_connected(self) -> bool:
         """True while the client is connected."""
-        return (
-            self._state is ClientState.CONNECTED
-            and self._client is not None
-            and self._client.is_open
-        )
+        return self._connector.connected
 
     @property
     def server_connected(self) -> bool:
@@ -267,17 +281,19 @@ class ClientServerPair(AsyncResource):
     @property
     def connected(self) -> bool:
         """True while both the client and the server are connected."""
-        return self.client_connected and self._server.connected
+        return self._connector.connected and self._server.connected
 
     @property
     def client_reader(self) -> asyncio.StreamReader | None:
         """The client connection's reader, or `None`."""
-        return self._client.reader if self._client is not None else None
+        link = self._connector.link
+        return link.reader if link is not None else None
 
     @property
     def client_writer(self) -> asyncio.StreamWriter | None:
         """The client connection's writer, or `None`."""
-        return self._client.writer if self._client is not None else None
+        link = self._connector.link
+        return link.writer if link is not None else None
 
     @property
     def server_reader(self) -> asyncio.StreamReader | None:
@@ -304,93 +320,49 @@ class ClientServerPair(AsyncResource):
         """The underlying server."""
         return self._server
 
-    def _set_state(self, new: ClientState) -> None:
-        check_transition(self._state, new)
-        self._state = new
-        changed = self._state_changed
-        self._state_changed = asyncio.get_running_loop().create_future()
-        changed.set_result(None)
+    @property
+    def cause(self) -> BaseException | None:
+        """Why the last connection (client or server) ended: its first cause.
 
-    # --- callbacks -----------------------------------------------------------------
+        `None` if no connection has ended by a failure or by the peer. Errors
+        raised because a connection ended are chained to it.
+        """
+        return self._cause
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(change)`` for every later `ConnectionChange` (plain function).
+
+        Listeners run in the order added, before ``connect_callback``;
+        exceptions are logged, never raised.
+        """
+        self._listeners.add(listener)
+
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        """Stop calling ``listener``; nothing happens if it is not registered."""
+        self._listeners.remove(listener)
+
+    def _report(self, change: ConnectionChange) -> None:
+        """Tell the listeners, then (the compatibility adapter) ``connect_callback``."""
+        if change.cause is not None:
+            self._cause = change.cause
+        self._listeners.emit(change)
+        if change.calls_back:
+            self.call_connect_callback()
+
+    def _server_changed(self, change: ConnectionChange) -> None:
+        if change.kind is not Change.CLOSED:  # the pair reports its own CLOSED
+            self._report(change)
 
     def call_connect_callback(self, *args: Any, **kwargs: Any) -> None:
         """Call `connect_callback` with this pair; never raises. Arguments are ignored."""
         call_connect_callback(self.connect_callback, self, self.log, self._callback_tasks)
 
-    def _server_changed(self, server: OneClientServer) -> None:
-        self._on_server_changed()
-        self.call_connect_callback()
-
-    def _on_server_changed(self) -> None:
-        """Hook for subclasses: the server connection was made or lost."""
-
-    def _on_client_connected(self) -> None:
-        """Hook for subclasses: a new client connection is up (before the callback)."""
-
-    def _client_lost(self, link: Link) -> None:
-        if link is self._client and self._state is ClientState.CONNECTED:
-            self._teardown(link.lost.result(), by_peer=True)
-
-    def _teardown(self, cause: BaseException | None, *, by_peer: bool) -> None:
-        """End the client connection: the one way it ends (peer, `close_client`, `close`).
-
-        Records the connection's lifetime for the retry delays, closes the
-        link, moves to the next state and, when the peer ended it, logs, calls
-        the callback and (``auto_reconnect``) starts `reconnect_task`.
-        """
-        link = self._client
-        if link is None:
-            return
-        was_connected = self._state is ClientState.CONNECTED
-        loop = asyncio.get_running_loop()
-        lifetime = loop.time() - self._connected_at
-        if was_connected:
-            self._delays.connection_ended(self.client_port, lifetime)
-        link.on_lost = None
-        link.close()
-        if not by_peer:
-            if was_connected:
-                self._set_state(ClientState.IDLE)
-            return
-        self.log.info("client_disconnected", error=_describe(cause), lifetime=round(lifetime, 3))
-        reconnect = self.auto_reconnect
-        self._set_state(ClientState.RECONNECTING if reconnect else ClientState.IDLE)
-        self.call_connect_callback()
-        if reconnect and self._state is ClientState.RECONNECTING:
-            task = loop.create_task(self._reconnect())
-            self.reconnect_task = self._attempt_task = task
-
-    async def _reconnect(self) -> None:
-        """Reconnect the client after a loss (the body of `reconnect_task`)."""
-        self.log.info("client_reconnecting", port=self.client_port, service=self.client_service)
-        try:
-            await self._attempts()
-        except Exception as e:
-            if self._state is not ClientState.CLOSED:  # e.g. the registry connection was lost
-                self.log.error("reconnect_failed", error=repr(e))
-        finally:
-            if self.reconnect_task is asyncio.current_task():
-                self.reconnect_task = None
-
-    async def _advertise(self, advertisement: Advertisement) -> Any:
-        await asyncio.shield(self.start_task)
-        return await advertisement.register(self._server.port)
-
-    def _advertise_done(self, task: asyncio.Task[Any]) -> None:
-        if (
-            not task.cancelled()
-            and task.exception() is not None
-            and self._state is not ClientState.CLOSED
-        ):
-            self.log.error(
-                "advertise_failed", service=self.server_service, error=repr(task.exception())
-            )
+    def _server_port(self) -> int:
+        return self._server.port
 
     def _connect_task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             self.log.error("connect_failed", error=repr(task.exception()))
-
-    # --- operations ------------------------------------------------------------------
 
     async def start(self) -> None:
         """Wait until the server listens (``async with`` calls it).
@@ -413,7 +385,7 @@ class ClientServerPair(AsyncResource):
         await asyncio.shield(self.start_task)
         return self._server.port
 
-    def _retry_delays(self) -> Any:
+    def _retry_delays(self) -> Iterator[float]:
         return backoff(
             self.connect_retry_interval,
             factor=self.connect_retry_factor,
@@ -441,7 +413,7 @@ class ClientServerPair(AsyncResource):
         TimeoutError
             If ``connect_timeout`` was given and expired.
         ConnectionClosedError
-            If the pair is closed meanwhile.
+            If the pair is closed meanwhile (chained to `cause`).
         RuntimeError
             If another `connect` or `connect_client` is under way.
 
@@ -470,137 +442,9 @@ class ClientServerPair(AsyncResource):
         """Connect only the client, retrying until it succeeds (see `connect`).
 
         Cancel-safe: cancelling stops the attempts; a connection already made
-        stays (see `client_connected`).
-
-        Raises
-        ------
-        ConnectionClosedError
-            If the pair is closed meanwhile, or (with ``client_service``) the
-            registry connection is lost.
-        RuntimeError
-            If another `connect_client` is under way.
+        stays. Raises as `ClientConnector.connect`.
         """
-        self._check_can_connect()
-        await self.close_client()
-        self._check_can_connect()
-        self._set_state(ClientState.CONNECTING)
-        task = asyncio.get_running_loop().create_task(self._attempts())
-        self._attempt_task = task
-        try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if task.cancelled() and (current is None or not current.cancelling()):
-                # Stopped by close() or close_client(), not by our caller.
-                raise ConnectionClosedError(
-                    f"{self.name}: connection attempt stopped by close"
-                ) from None
-            raise
-
-    def _check_can_connect(self) -> None:
-        self._raise_if_closed()
-        if self._state is ClientState.CONNECTING:
-            raise RuntimeError(f"{self.name}: connect_client() is already under way")
-
-    async def _attempts(self) -> None:
-        """Attempt until a connection is adopted (the body of each connecting task)."""
-        try:
-            attempt = 0
-            while True:
-                attempt += 1
-                link = await self._open_client_link(attempt)
-                if link is not None and self._adopt(link, attempt):
-                    return
-                self._delays.attempt_failed(self.client_port)
-        except BaseException:
-            if self._state in (ClientState.CONNECTING, ClientState.RECONNECTING):
-                self._set_state(ClientState.IDLE)
-            raise
-        finally:
-            if self._attempt_task is asyncio.current_task():
-                self._attempt_task = None
-
-    async def _open_client_link(self, attempt: int) -> Link | None:
-        """One connection attempt: the new link, or `None` if it failed (logged).
-
-        Raises
-        ------
-        ConnectionClosedError
-            With ``client_service``, if the registry connection is lost.
-        """
-        options: dict[str, Any] = {
-            "limit": self._limit,
-            "keepalive": self.tcp_keepalive,
-            "user_timeout": self.tcp_user_timeout,
-        }
-        if self.client_service:
-            if self.registry is None:  # checked by the constructor
-                raise RuntimeError(f"{self.name}: client_service needs a registry")
-            host = self.client_host or registry_host(self.registry) or LOCALHOST
-            self.log.debug("client_waiting_for_service", service=self.client_service)
-            # Refused and self-connected advertised ports are skipped inside.
-            link, self.client_port = await connect_service(
-                self.registry, self.client_service, host, log=self.log, pace=self._pace, **options
-            )
-            return link
-        host = self.client_host or LOCALHOST
-        try:
-            await self._pace(self.client_port)
-            return await open_link(host, self.client_port, **options)
-        except SelfConnectionError as e:
-            self._self_connections += 1
-            if self._self_connections == 1:
-                self.log.warning("self_connection_refused", error=str(e))
-            elif self._self_connections % _LOG_EVERY == 0:
-                self.log.debug("self_connection_refused", count=self._self_connections)
-        except OSError as e:
-            if attempt == 1 or attempt % _LOG_EVERY == 0:
-                self.log.debug(
-                    "connect_retry", host=host, port=self.client_port, attempt=attempt, error=str(e)
-                )
-        return None
-
-    async def _pace(self, port: int) -> None:
-        """Wait the retry delay owed by ``port``, if any (see `RetryDelays`)."""
-        delay = self._delays.next_delay(port)
-        if delay:
-            await asyncio.sleep(delay)
-
-    def _adopt(self, link: Link, attempts: int) -> bool:
-        """Make ``link`` the client connection if it is still open (one step, no await)."""
-        if self._state is ClientState.CLOSED:
-            link.close()
-            self._raise_if_closed()
-        if not link.adopt(self._client_lost):
-            if attempts == 1 or attempts % _LOG_EVERY == 0:
-                self.log.info(
-                    "client_lost_at_once",
-                    port=self.client_port,
-                    attempt=attempts,
-                    error=_describe(link.lost.result() if link.lost.done() else None),
-                )
-            link.close()
-            return False
-        self._client = link
-        self._connected_at = asyncio.get_running_loop().time()
-        self._delays.connected()
-        self._self_connections = 0
-        self._set_state(ClientState.CONNECTED)
-        self.log.info(
-            "client_connected",
-            host=self.client_host or LOCALHOST,
-            port=self.client_port,
-            attempts=attempts,
-        )
-        if not self.client_connected_task.done():
-            self.client_connected_task.set_result(None)
-        self._on_client_connected()
-        self.call_connect_callback()
-        return True
-
-    def _raise_if_closed(self) -> None:
-        if self._state is ClientState.CLOSED:
-            raise ConnectionClosedError(f"{self.name} is closed")
+        await self._connector.connect()
 
     async def wait_connected(self) -> None:
         """Wait until both the client and the server are connected.
@@ -616,63 +460,39 @@ class ClientServerPair(AsyncResource):
             (call `connect` first).
         ConnectionClosedError
             If the client connection was lost and nothing will reconnect it, or
-            the pair is closed while waiting.
+            the pair is closed while waiting; chained to the first cause of the
+            end.
         """
-        while self._state is not ClientState.CONNECTED:
-            state = self._state
-            if state is ClientState.CLOSED:
-                raise ConnectionClosedError(f"{self.name} is closed")
-            if state is ClientState.IDLE:
-                if self._client is None:
-                    raise RuntimeError(
-                        f"{self.name}: the client was never connected; call connect()"
-                    )
-                raise ConnectionClosedError(
-                    f"{self.name}: the client connection was lost; call connect()"
-                )
-            await asyncio.shield(self._state_changed)
+        await self._connector.wait_connected()
         await self._server.wait_connected()
 
     async def close_client(self) -> None:
         """Close the client connection. Idempotent. Does **not** call the callback.
 
         Also stops a connection attempt or reconnection under way (their
-        callers get `ConnectionClosedError`).
+        callers get `ConnectionClosedError`). Listeners get a local
+        ``CLIENT_LOST`` if the client was connected.
         """
-        current = asyncio.current_task()
-        for task in (self._attempt_task, self.reconnect_task):
-            if task is not None and task is not current:
-                await _cancel(task)
-        if self.reconnect_task is not current:
-            self.reconnect_task = None
-        link = self._client
-        if link is not None:
-            self._teardown(None, by_peer=False)
-            await link.wait_closed()
+        await self._connector.close_client()
 
-    def abort_client(self) -> None:
+    def abort_client(self, cause: BaseException | None = None) -> None:
         """Reset the client connection at once, discarding what is not yet delivered.
 
-        Sets ``SO_LINGER`` to 0 and aborts the transport: the socket is closed
-        with a TCP reset (RST) rather than a FIN, so bytes still queued in the
-        transport or the kernel are dropped instead of sent. The loss then takes
-        the ordinary path (callback; ``auto_reconnect`` reconnects). Does
-        nothing if the client is not connected.
-        """
-        import contextlib
-        import socket
-        import struct
+        The socket is closed with a TCP reset (RST) rather than a FIN (see
+        `Link.abort`), so bytes still queued in the transport or the kernel are
+        dropped instead of sent. The loss then takes the ordinary path
+        (``CLIENT_LOST`` change and callback; ``auto_reconnect`` reconnects).
+        Does nothing if the client is not connected.
 
-        link = self._client
-        if link is None or link.writer is None or not link.is_open:
-            return
-        transport = link.writer.transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.log.warning("client_aborted", port=self.client_port)
-        transport.abort()
+        Parameters
+        ----------
+        cause : `BaseException` or `None`, optional
+            Why the connection is reset: recorded as the cause of its end.
+            `None`: a `ConnectionAbortedError` saying that `abort_client` reset it.
+        """
+        if cause is None:
+            cause = ConnectionAbortedError(f"{self.name}: client reset by abort_client()")
+        self._connector.abort(cause)
 
     async def close(self) -> None:
         """Close the client and the server. Idempotent and safe at any moment.
@@ -680,26 +500,24 @@ class ClientServerPair(AsyncResource):
         See the numbered shutdown steps in the class notes; the server's
         ``done_task`` is set at the end.
         """
-        if self._state is ClientState.CLOSED:
+        connector = self._connector
+        if connector.state is ConnectorState.CLOSED:
             await self._server.done_task
             return
-        self._set_state(ClientState.CLOSED)
+        client_was_up = connector.begin_close()
         try:
             current = asyncio.current_task()
-            for task in (
-                getattr(self, "connect_task", None),
-                self._attempt_task,
-                self.reconnect_task,
-                self.advertise_task,
-            ):
+            connect_task = getattr(self, "connect_task", None)
+            for task in (connect_task, self.advertise_task):
                 if task is not None and task is not current:
-                    await _cancel(task)
-            self.reconnect_task = None
+                    await cancel_and_wait(task)
+            await connector.stop_attempts()
             if self._advertisement is not None:
                 await self._advertisement.withdraw()
         finally:
-            await self.close_client()
+            await connector.finish_close(client_was_up)
             await self._server.close()
+            self._listeners.emit(ConnectionChange(Change.CLOSED, self._cause, local=True))
             await finish_callbacks(self._callback_tasks)
 
     @property
@@ -711,16 +529,5 @@ class ClientServerPair(AsyncResource):
         return (
             f"{type(self).__name__}(name={self.name!r}, client={self.client_host}:"
             f"{self.client_port}, server={self.server_host}:{self.server_port}, "
-            f"client_state={self._state.name}, server_connected={self.server_connected})"
+            f"client_state={self.client_state.name}, server_connected={self.server_connected})"
         )
-
-
-def _describe(exc: BaseException | None) -> str:
-    return "eof" if exc is None else f"{type(exc).__name__}: {exc}"
-
-
-async def _cancel(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` (if not done) and wait for it; its outcome is ignored."""
-    if not task.done():
-        task.cancel()
-    await asyncio.gather(task, return_exceptions=True)

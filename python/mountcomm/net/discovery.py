@@ -24,6 +24,7 @@ __all__ = [
     "registry_host",
 ]
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
@@ -148,6 +149,27 @@ class Advertisement:
             self.log.warning("service_renamed", service=self.service, registered=entry.service)
         self.log.info("service_advertised", service=entry.service, port=port)
         return entry
+
+    def start(self, listening: asyncio.Future[Any], port: Callable[[], int]) -> asyncio.Task[Any]:
+        """Advertise ``port()`` once ``listening`` is done, in a task (returned).
+
+        The task's result is the registry's entry; it fails with the error of
+        ``listening`` (e.g. `OSError`: the server cannot bind) or of `register`,
+        which is logged unless the advertisement was withdrawn meanwhile.
+        Cancel it before `withdraw`.
+        """
+
+        async def advertise() -> Any:
+            await asyncio.shield(listening)
+            return await self.register(port())
+
+        task = asyncio.get_running_loop().create_task(advertise())
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self._withdrawn:
+            self.log.error("advertise_failed", service=self.service, error=repr(task.exception()))
 
     async def withdraw(self) -> None:
         """Release the advertised port. Idempotent; never raises for a lost registry.

@@ -7,11 +7,20 @@ import asyncio; the one exception that must also be an
 
 from __future__ import annotations
 
-__all__ = ["IncompleteFrameError"]
+__all__ = ["IncompleteFrameError", "PeerClosedError"]
 
 import asyncio
 
 from ..exceptions import ConnectionClosedError
+
+
+class PeerClosedError(ConnectionClosedError):
+    """The peer closed the connection (it sent EOF).
+
+    The cause recorded when a connection ends by the peer's choice (`Link.lost`,
+    `ConnectionChange.cause`); errors raised because of that end are chained
+    to it. A `ConnectionClosedError`, hence a `ConnectionResetError`.
+    """
 
 
 class IncompleteFrameError(ConnectionClosedError, asyncio.IncompleteReadError):

@@ -1,8 +1,13 @@
-"""Retry policy for connecting: pure functions, no I/O."""
+"""Retry policy for connecting, and the log policy of repeated failures: pure, no I/O.
+
+The one retry mechanism of the package: `backoff` yields the delays,
+`RetryDelays` decides who owes one, `should_log_occurrence` which of many
+repeated failures (or bad frames, or unknown replies) gets a log line.
+"""
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_STABLE_CONNECTION_TIME", "RetryDelays", "backoff"]
+__all__ = ["DEFAULT_STABLE_CONNECTION_TIME", "RetryDelays", "backoff", "should_log_occurrence"]
 
 import math
 import random
@@ -124,3 +129,23 @@ class RetryDelays:
             self._failed = None
         else:
             self._failed = address
+
+
+def should_log_occurrence(count: int, first: int = 10, every: int = 1000) -> bool:
+    """Return True if the ``count``-th occurrence of a repeated problem should be logged.
+
+    A peer that keeps failing (or keeps sending bad frames or unknown replies)
+    must not turn the log into a per-attempt stream: the first ``first``
+    occurrences are logged, then one in ``every`` (the log line carries the
+    running count).
+
+    Parameters
+    ----------
+    count : `int`
+        How many times the problem has occurred, this one included (1 …).
+    first : `int`, optional
+        How many occurrences are all logged.
+    every : `int`, optional
+        After that, log each ``every``-th occurrence.
+    """
+    return count <= first or count % every == 0

@@ -25,6 +25,7 @@ from ..sockets import (
     coerce_keepalive,
     validate_user_timeout,
 )
+from .changes import Change, ChangeListener, ChangeListeners, ConnectionChange, describe_cause
 from .streams import DEFAULT_STREAM_LIMIT, Link, start_link_server, stop_link_server
 
 ConnectCallback = Callable[[Any], Any]
@@ -99,7 +100,8 @@ class OneClientServer(AsyncResource):
         Where to log.
     connect_callback : callable or `None`
         Called with this server each time `connected` changes (sync or async;
-        exceptions are logged, never raised).
+        exceptions are logged, never raised): the compatibility adapter on top
+        of the typed changes (see `add_change_listener`).
     limit : `int`, optional
         Buffer limit of the stream reader [bytes].
     tcp_keepalive : `TcpKeepalive`, `float` or `None`, keyword-only
@@ -127,6 +129,11 @@ class OneClientServer(AsyncResource):
 
     Notes
     -----
+    Changes are reported as `ConnectionChange` (``SERVER_UP``, ``SERVER_LOST``
+    with its cause, ``CLOSED``) to the listeners of `add_change_listener`,
+    then to ``connect_callback``. A waiter that fails because the server
+    closed gets a `ConnectionClosedError` chained to `cause`.
+
     Must be constructed with a running event loop. An async context manager:
     ``async with OneClientServer(...) as server:`` waits until it listens
     (raising `OSError` if it cannot bind) and closes it on exit.
@@ -166,6 +173,8 @@ class OneClientServer(AsyncResource):
         self._refused: set[Link] = set()  # refused connections still closing
         self._closed = False
         self._connected_waiters: list[asyncio.Future[None]] = []
+        self._listeners = ChangeListeners(self.log)
+        self._cause: BaseException | None = None
         self.done_task: asyncio.Future[None] = loop.create_future()
         self.start_task: asyncio.Task[None] = loop.create_task(self.start())
         self.start_task.add_done_callback(self._start_done)
@@ -191,6 +200,11 @@ class OneClientServer(AsyncResource):
     def link(self) -> Link | None:
         """The current (or last) client connection, or `None`."""
         return self._link
+
+    @property
+    def cause(self) -> BaseException | None:
+        """Why the last client connection ended (its first cause); `None` if none failed."""
+        return self._cause
 
     @property
     def closed(self) -> bool:
@@ -240,14 +254,34 @@ class OneClientServer(AsyncResource):
             if not waiter.done():
                 waiter.set_result(None)
         self._connected_waiters.clear()
-        self.call_connect_callback()
+        self._report(ConnectionChange(Change.SERVER_UP))
 
     def _lost(self, link: Link) -> None:
         if link is not self._link:
             return
-        self.log.info("client_disconnected", error=_describe(link.lost.result()))
+        cause = link.cause
+        if cause is not None:
+            self._cause = cause
+        self.log.info("client_disconnected", error=describe_cause(cause))
         link.close()
-        self.call_connect_callback()
+        self._report(ConnectionChange(Change.SERVER_LOST, cause))
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(change)`` for every later `ConnectionChange` (plain function).
+
+        Listeners run before ``connect_callback``, in the order added;
+        exceptions are logged, never raised.
+        """
+        self._listeners.add(listener)
+
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        """Stop calling ``listener``; nothing happens if it is not registered."""
+        self._listeners.remove(listener)
+
+    def _report(self, change: ConnectionChange) -> None:
+        self._listeners.emit(change)
+        if change.calls_back:
+            self.call_connect_callback()
 
     def call_connect_callback(self) -> None:
         """Call `connect_callback` with this server (never raises)."""
@@ -261,12 +295,12 @@ class OneClientServer(AsyncResource):
         Raises
         ------
         ConnectionClosedError
-            If the server is closed first.
+            If the server is closed first (chained to `cause`).
         """
         if self.connected:
             return
         if self._closed:
-            raise ConnectionClosedError(f"server {self.name} is closed")
+            raise ConnectionClosedError(f"server {self.name} is closed") from self._cause
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._connected_waiters.append(waiter)
         try:
@@ -287,7 +321,7 @@ class OneClientServer(AsyncResource):
         link.on_lost = None
         await link.wait_closed()
         if was_connected:
-            self.call_connect_callback()
+            self._report(ConnectionChange(Change.SERVER_LOST, None, local=True))
 
     async def close(self) -> None:
         """Stop listening and close the client. Idempotent; safe at any moment.
@@ -309,8 +343,11 @@ class OneClientServer(AsyncResource):
             await asyncio.gather(*(link.wait_closed() for link in list(self._refused)))
             for waiter in self._connected_waiters:
                 if not waiter.done():
-                    waiter.set_exception(ConnectionClosedError(f"server {self.name} closed"))
+                    error = ConnectionClosedError(f"server {self.name} closed")
+                    error.__cause__ = self._cause
+                    waiter.set_exception(error)
             self._connected_waiters.clear()
+            self._listeners.emit(ConnectionChange(Change.CLOSED, self._cause, local=True))
             await finish_callbacks(self._callback_tasks)
         finally:
             if not self.done_task.done():
@@ -322,8 +359,4 @@ class OneClientServer(AsyncResource):
 
 
 def _peer(link: Link) -> Any:
-    return link.writer.get_extra_info("peername") if link.writer is not None else None
-
-
-def _describe(exc: BaseException | None) -> str:
-    return "eof" if exc is None else f"{type(exc).__name__}: {exc}"
+    return link.transport.get_extra_info("peername") if link.transport is not None else None

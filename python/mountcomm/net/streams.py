@@ -10,6 +10,11 @@ Loss is a *state* of the link, not only an event: an owner takes a link with
 the same step. A connection that died before anyone adopted it (a peer that
 accepts and closes at once) can therefore never be mistaken for a live one.
 
+A link hands its incoming bytes to its `LinkReader` (an `asyncio.StreamReader`,
+for code that uses the streams directly) or, once an owner sets `Link.sink`,
+straight to that function, chunk by chunk: `Communicator` decodes every frame
+of a chunk at once there, with no stream buffer and no wakeup per message.
+
 Every connection made (`open_link`) or accepted (`start_link_server`) here gets
 the options of `mountcomm.sockets` (``TCP_NODELAY``, keepalive,
 ``TCP_USER_TIMEOUT``; defaults `DEFAULT_TCP_KEEPALIVE` and
@@ -21,6 +26,8 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_STREAM_LIMIT",
     "Link",
+    "LinkProtocol",
+    "LinkReader",
     "open_link",
     "start_link_server",
     "stop_link_server",
@@ -30,7 +37,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..sockets import (
     DEFAULT_TCP_KEEPALIVE,
@@ -40,6 +47,7 @@ from ..sockets import (
     check_not_self_connected,
     reset_on_close,
 )
+from .errors import PeerClosedError
 
 DEFAULT_STREAM_LIMIT = 2**16
 
@@ -47,35 +55,163 @@ ABORT_TIMEOUT = 1.0
 """Bound on waiting for an aborted connection's socket to close [s]."""
 
 
+class LinkReader(asyncio.StreamReader):
+    """The `asyncio.StreamReader` of a `Link`, which can hand its buffer over."""
+
+    def take_buffer(self) -> bytes:
+        """Remove and return the bytes buffered and not yet read (resuming reading)."""
+        # StreamReader's own buffer and resume logic, which typeshed does not declare.
+        buffer: bytearray = self._buffer  # type: ignore[attr-defined]
+        data = bytes(buffer)
+        buffer.clear()
+        self._maybe_resume_transport()  # type: ignore[attr-defined]
+        return data
+
+
+_OPEN = object()
+"""`Link`'s input end while the input is open."""
+
+
 class Link:
-    """One TCP connection: its streams and a future that completes when it is lost.
+    """One TCP connection: its transport, its streams, and how it ended.
+
+    The asyncio streams are made on first use (most links are read through a
+    ``sink`` and written through the transport), with the semantics of
+    `asyncio.open_connection`'s: the reader gets what arrived (and EOF, or the
+    transport's error) even if it is made late, and the writer drains.
+
+    Parameters
+    ----------
+    limit : `int`, optional
+        Buffer limit of the stream reader [bytes].
 
     Attributes
     ----------
-    reader : `asyncio.StreamReader`
-        Incoming data.
-    writer : `asyncio.StreamWriter` or `None`
-        Outgoing data (`None` until the connection is made).
-    lost : `asyncio.Future` [`BaseException` or `None`]
-        Done when the peer sent EOF (result `None`) or the connection failed
-        (result: the exception). Never raises; never replaced.
+    transport : `asyncio.Transport` or `None`
+        The connection's transport (`None` until the connection is made).
     on_lost : callable or `None`
         ``on_lost(link)``, called once when the link is lost; set it with
         `adopt` (which refuses a link that is already lost).
+    sink : callable or `None`
+        ``sink(data)``: when set, every chunk of incoming bytes goes to it
+        instead of `reader` (EOF still reaches `reader`). Set it with
+        `take_input`, clear it with `release_input`.
+    write_paused : `bool`
+        True while the transport asks writers to wait (its buffer is above
+        its high-water mark): only then is a ``drain`` needed.
     """
 
-    __slots__ = ("lost", "on_lost", "reader", "writer")
+    __slots__ = (
+        "_cause",
+        "_ended",
+        "_input_end",
+        "_input_paused",
+        "_limit",
+        "_loop",
+        "_lost",
+        "_protocol",
+        "_reader",
+        "_writer",
+        "on_lost",
+        "sink",
+        "transport",
+        "write_paused",
+    )
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self.reader = reader
-        self.writer: asyncio.StreamWriter | None = None
-        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+    def __init__(self, limit: int = DEFAULT_STREAM_LIMIT) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._limit = limit
+        self.transport: asyncio.Transport | None = None
+        self._protocol: LinkProtocol | None = None
+        self._reader: LinkReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._ended = False
+        self._cause: BaseException | None = None
+        self._input_end: object = _OPEN  # None: EOF; an exception: the transport's error
+        self._lost: asyncio.Future[BaseException | None] | None = None  # made when asked
         self.on_lost: Callable[[Link], None] | None = None
+        self.sink: Callable[[bytes], None] | None = None
+        self.write_paused = False
+        self._input_paused = False
+
+    # --- the streams, made on first use ---------------------------------------------
+
+    @property
+    def reader(self) -> LinkReader:
+        """The incoming data as an `asyncio.StreamReader` (unless a ``sink`` takes it)."""
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = LinkReader(limit=self._limit, loop=self._loop)
+            if self.transport is not None:
+                reader.set_transport(self.transport)
+            self._end_reader()
+        return reader
+
+    @property
+    def writer(self) -> asyncio.StreamWriter | None:
+        """The outgoing data as an `asyncio.StreamWriter` (`None` until connected)."""
+        writer = self._writer
+        if writer is None and self.transport is not None and self._protocol is not None:
+            writer = asyncio.StreamWriter(self.transport, self._protocol, self._reader, self._loop)
+            self._writer = writer
+        return writer
+
+    def _end_reader(self) -> None:
+        end = self._input_end
+        reader = self._reader
+        if reader is None or end is _OPEN:
+            return
+        if end is None:
+            reader.feed_eof()
+        else:
+            reader.set_exception(cast(Exception, end))
+
+    def connection_made(self, transport: asyncio.Transport, protocol: LinkProtocol) -> None:
+        """Called by the protocol: the connection is up."""
+        self.transport = transport
+        self._protocol = protocol
+        if self._reader is not None:
+            self._reader.set_transport(transport)
+
+    def input_ended(self, exc: BaseException | None) -> None:
+        """Called by the protocol: EOF (``None``) or the transport's error."""
+        if self._input_end is _OPEN:
+            self._input_end = exc
+            self._end_reader()
+
+    # --- state ---------------------------------------------------------------------
 
     @property
     def is_open(self) -> bool:
         """True while the peer is connected and nobody closed the link."""
-        return not self.lost.done() and self.writer is not None and not self.writer.is_closing()
+        transport = self.transport
+        return not self._ended and transport is not None and not transport.is_closing()
+
+    @property
+    def ended(self) -> bool:
+        """True once the connection has ended (see `lost`)."""
+        return self._ended
+
+    @property
+    def cause(self) -> BaseException | None:
+        """The first cause of the end (see `lost`); `None` while open or closed here."""
+        return self._cause
+
+    @property
+    def lost(self) -> asyncio.Future[BaseException | None]:
+        """A future done when the connection ended; its result is the first cause.
+
+        The cause is `PeerClosedError` when the peer sent EOF, the transport's
+        exception when it failed, the reason given to `abort`, or `None` when
+        this side closed it. Made on first use, then never replaced; never
+        raises.
+        """
+        lost = self._lost
+        if lost is None:
+            lost = self._lost = self._loop.create_future()
+            if self._ended:
+                lost.set_result(self._cause)
+        return lost
 
     def adopt(self, on_lost: Callable[[Link], None]) -> bool:
         """Take ownership: attach ``on_lost`` if the link is still open.
@@ -95,11 +231,46 @@ class Link:
 
     def mark_lost(self, exc: BaseException | None) -> None:
         """Record the loss (first call wins) and notify ``on_lost`` once."""
-        if self.lost.done():
+        if self._ended:
             return
-        self.lost.set_result(exc)
+        self._ended = True
+        self._cause = exc
+        if self._lost is not None:
+            self._lost.set_result(exc)
         if self.on_lost is not None:
             self.on_lost(self)
+
+    # --- input flow -----------------------------------------------------------------
+
+    def take_input(self, sink: Callable[[bytes], None]) -> None:
+        """Send incoming bytes to ``sink`` from now on, starting with those buffered."""
+        self.sink = sink
+        if self._reader is not None:
+            data = self._reader.take_buffer()
+            if data:
+                sink(data)
+
+    def release_input(self) -> None:
+        """Send incoming bytes to `reader` again (for code that uses the stream)."""
+        self.sink = None
+        self.resume_input()
+
+    def pause_input(self) -> None:
+        """Stop reading from the socket (the sink's owner has enough). Idempotent."""
+        transport = self.transport
+        if not self._input_paused and transport is not None and not transport.is_closing():
+            self._input_paused = True
+            transport.pause_reading()
+
+    def resume_input(self) -> None:
+        """Read from the socket again after `pause_input`. Idempotent."""
+        if self._input_paused:
+            self._input_paused = False
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
+
+    # --- ending -----------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the transport (unsent data is still sent first). Idempotent.
@@ -107,18 +278,24 @@ class Link:
         ``on_lost`` is called when the transport reports its end, unless the
         owner detached it (``link.on_lost = None``) first.
         """
-        if self.writer is not None and not self.writer.is_closing():
-            self.writer.close()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
 
-    def abort(self) -> None:
+    def abort(self, cause: BaseException | None = None) -> None:
         """Reset the connection (TCP RST), discarding unsent data. Idempotent.
 
         Unlike `close`, nothing the kernel still holds is delivered to the
-        peer. ``on_lost`` is called as after `close`.
+        peer. ``cause`` (if given, and if the link is not already lost) is
+        recorded as the cause of the end and ``on_lost`` is called at once;
+        otherwise ``on_lost`` is called as after `close`.
         """
-        if self.writer is not None:
-            reset_on_close(self.writer.get_extra_info("socket"))
-            self.writer.transport.abort()
+        transport = self.transport
+        if transport is not None:
+            reset_on_close(transport.get_extra_info("socket"))
+            transport.abort()
+            if cause is not None:
+                self.mark_lost(cause)
 
     async def wait_closed(self, timeout: float = 1.0) -> None:
         """Close and wait (bounded) until the socket is really closed.
@@ -126,30 +303,109 @@ class Link:
         Errors from the dying connection are ignored: it is going away.
         """
         self.close()
-        if self.writer is None:
+        protocol = self._protocol
+        if protocol is None:
             return
         try:
             async with asyncio.timeout(timeout):
-                await self.writer.wait_closed()
+                await protocol.wait_closed()
         except (OSError, TimeoutError):
             pass
 
 
-class _LinkProtocol(asyncio.StreamReaderProtocol):
-    """StreamReaderProtocol that reports EOF and loss to its `Link`."""
+class LinkProtocol(asyncio.Protocol):
+    """The protocol of a `Link`: hands bytes, EOF and loss to it, and lets writers drain.
 
-    def __init__(self, link: Link, connected_cb: Any = None) -> None:
-        super().__init__(link.reader, connected_cb)
+    What `asyncio.StreamWriter` needs of a protocol (``_drain_helper``,
+    ``_get_close_waiter``) is provided, so that `Link.writer` behaves as the
+    writer of `asyncio.open_connection`.
+    """
+
+    __slots__ = ("_closed", "_drain_waiters", "_gone", "_link", "_on_connected")
+
+    def __init__(self, link: Link, on_connected: Callable[[Link], None] | None = None) -> None:
         self._link = link
+        self._on_connected = on_connected
+        self._closed: asyncio.Future[None] | None = None  # made by a waiter
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
+        self._gone: tuple[BaseException | None] | None = None  # (exc,) once lost
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._link.connection_made(cast(asyncio.Transport, transport), self)
+        on_connected, self._on_connected = self._on_connected, None
+        if on_connected is not None:
+            on_connected(self._link)
+
+    def data_received(self, data: bytes) -> None:
+        link = self._link
+        sink = link.sink
+        if sink is None:
+            link.reader.feed_data(data)
+        else:
+            sink(data)
 
     def eof_received(self) -> bool:
-        keep_open = bool(super().eof_received())
-        self._link.mark_lost(None)
-        return keep_open
+        link = self._link
+        link.input_ended(None)
+        link.mark_lost(PeerClosedError("the peer closed the connection"))
+        return False  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self._link.mark_lost(exc)
+        self._gone = (exc,)
+        link = self._link
+        link.input_ended(exc)
+        closed = self._closed
+        if closed is not None and not closed.done():
+            _settle(closed, exc)
+        self._wake_drainers(exc)
+        link.mark_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._link.write_paused = True
+
+    def resume_writing(self) -> None:
+        self._link.write_paused = False
+        self._wake_drainers(None)
+
+    def _wake_drainers(self, exc: BaseException | None) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                _settle(waiter, exc)
+
+    async def _drain_helper(self) -> None:
+        """Wait while the transport is paused (`asyncio.StreamWriter.drain`)."""
+        if self._gone is not None:
+            raise ConnectionResetError("Connection lost")
+        if not self._link.write_paused:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    def _get_close_waiter(self, stream: object) -> asyncio.Future[None]:
+        """The future `asyncio.StreamWriter.wait_closed` awaits."""
+        closed = self._closed
+        if closed is None:
+            closed = self._closed = asyncio.get_running_loop().create_future()
+            if self._gone is not None:
+                _settle(closed, self._gone[0])
+        return closed
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is lost (raises its error, if any)."""
+        await self._get_close_waiter(None)
+
+
+def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    """Resolve ``future``, or fail it with ``exc`` marked as retrieved (maybe nobody waits)."""
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
+        future.exception()
 
 
 async def open_link(
@@ -182,10 +438,9 @@ async def open_link(
     once): take it with `Link.adopt`, which says so.
     """
     loop = asyncio.get_running_loop()
-    link = Link(asyncio.StreamReader(limit=limit, loop=loop))
-    protocol = _LinkProtocol(link)
+    link = Link(limit)
+    protocol = LinkProtocol(link)
     transport, _ = await loop.create_connection(lambda: protocol, host, port, **kwargs)
-    link.writer = asyncio.StreamWriter(transport, protocol, link.reader, loop)
     sock = transport.get_extra_info("socket")
     try:
         check_not_self_connected(sock)
@@ -240,17 +495,15 @@ async def start_link_server(
     """
     loop = asyncio.get_running_loop()
 
-    def factory() -> _LinkProtocol:
-        link = Link(asyncio.StreamReader(limit=limit, loop=loop))
+    def connected(link: Link) -> None:
+        transport = link.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            apply_socket_options(sock, keepalive=keepalive, user_timeout=user_timeout)
+        on_accept(link)
 
-        def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            link.writer = writer
-            apply_socket_options(
-                writer.get_extra_info("socket"), keepalive=keepalive, user_timeout=user_timeout
-            )
-            on_accept(link)
-
-        return _LinkProtocol(link, connected)
+    def factory() -> LinkProtocol:
+        return LinkProtocol(Link(limit), connected)
 
     sock = _listen_socket(host, port)
     if sock is not None:

@@ -29,6 +29,7 @@ import time
 from typing import Any, Protocol
 
 from ..exceptions import ProtocolError
+from ..net.changes import Change, ConnectionChange, describe_cause
 from ..net.communicator import Communicator
 from ..protocol import Message
 from ..protocol.commands import Command
@@ -102,6 +103,9 @@ class ConsolePort:
     bad_frames : `LogThrottle`
         Counts this console's bad frames and throttles their log lines.
     replies_dropped : `int`
+    cause : `BaseException` or `None`
+        Why the console's last connection ended (the first cause recorded by
+        the `Communicator`'s `ConnectionChange`); `None` if it was closed here.
     """
 
     def __init__(
@@ -126,7 +130,6 @@ class ConsolePort:
             f"controller-{role.name.lower()}",
             read_replies=False,
             connect=False,
-            connect_callback=lambda _comm: self._connection_changed(),
             log=comm_log,
             tcp_keepalive=keepalive,
             tcp_user_timeout=user_timeout,
@@ -139,6 +142,8 @@ class ConsolePort:
         self.replies_dropped = 0
         self.tasks: list[asyncio.Task[None]] = []
         self._server_up = False
+        self.cause: BaseException | None = None
+        self.comm.add_change_listener(self._connection_changed)
 
     def start(self, spawn: Any) -> None:
         """Start the loops with ``spawn(coro, name) -> Task``."""
@@ -151,16 +156,26 @@ class ConsolePort:
 
     # --- connections ----------------------------------------------------------------
 
-    def _connection_changed(self) -> None:
-        comm = self.comm
-        if comm.client_connected:
+    def _connection_changed(self, change: ConnectionChange) -> None:
+        """Act on one typed change of the `Communicator` (its change listener)."""
+        kind = change.kind
+        if change.is_loss:
+            self.cause = change.cause
+            self.log.info(
+                "console_connection_lost",
+                role=self.role.name,
+                connection="reply" if kind is Change.CLIENT_LOST else "command",
+                cause=describe_cause(change.cause),
+            )
+        if kind is Change.CLIENT_UP:
             self.client_up.set()
-        else:
+        elif kind is Change.CLIENT_LOST:
             self.client_up.clear()
+        elif kind is Change.SERVER_UP or kind is Change.SERVER_LOST:
+            was_up, self._server_up = self._server_up, kind is Change.SERVER_UP
+            if was_up != self._server_up:
+                self.owner.console_changed(self, was_up)
         self.changed.set()
-        was_up, self._server_up = self._server_up, comm.server_connected
-        if was_up != self._server_up:
-            self.owner.console_changed(self, was_up)
 
     async def _connect_loop(self) -> None:
         """Keep the reply client connected whenever the reply port is known."""
@@ -177,8 +192,12 @@ class ConsolePort:
             await self.changed.wait()
 
     def connection_lost_by_fault(self) -> None:
-        """Refresh the connection state after `drop_connection` closed both sockets."""
-        self._connection_changed()
+        """`drop_connection` closed both sockets: wake the connect loop.
+
+        The connection state itself follows the `Communicator`'s changes, which
+        report the closes made here too.
+        """
+        self.changed.set()
 
     # --- commands -------------------------------------------------------------------
 

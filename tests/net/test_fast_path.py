@@ -1,0 +1,195 @@
+"""The Communicator's fast path: chunk-wise decoding, no helper task, streams still usable."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+
+from mountcomm import OneClientServer
+from mountcomm.exceptions import ConnectionClosedError, ProtocolError
+from mountcomm.net.communicator import PAUSE_AT_FRAMES, READ_CHUNK_BYTES
+from mountcomm.protocol import commands, replies
+from tests.timing import T
+
+from .helpers import LOCAL_HOST, connected_communicators, reset
+
+
+async def test_a_connected_pair_runs_no_helper_task() -> None:
+    before = asyncio.all_tasks()
+    async with connected_communicators() as (console, controller):
+        # Both connections of both sides are up, data flows both ways.
+        await controller.write(replies.DoneReply(sequence_id=1))
+        await asyncio.wait_for(console.read(), T)
+        await console.write(commands.Enable(sequence_id=2))
+        await asyncio.wait_for(controller.read(), T)
+        extra = asyncio.all_tasks() - before
+        assert extra == set(), extra  # the old Communicator ran a monitor task per pair
+
+
+async def test_every_frame_of_a_chunk_is_read_without_waiting() -> None:
+    async with connected_communicators() as (console, controller):
+        assert controller.client_writer is not None
+        frames = [replies.DoneReply(sequence_id=i).encode() for i in range(1, 101)]
+        controller.client_writer.write(b"".join(frames))  # one chunk
+        first = await asyncio.wait_for(console.read(), T)
+        assert first.sequence_id == 1  # type: ignore[attr-defined]
+        for expected in range(2, 101):
+            coro = console.read()
+            with pytest.raises(StopIteration) as done:
+                coro.send(None)  # the frame is already decoded: no suspension
+            assert done.value.value.sequence_id == expected
+
+
+async def test_write_does_not_wait_while_the_transport_is_not_full() -> None:
+    async with connected_communicators() as (console, controller):
+        coro = console.write(commands.Enable(sequence_id=1))
+        with pytest.raises(StopIteration):
+            coro.send(None)  # no drain, no suspension
+        assert (await asyncio.wait_for(controller.read(), T)).sequence_id == 1  # type: ignore[attr-defined]
+
+
+async def test_a_flood_pauses_reading_and_every_frame_arrives_in_order() -> None:
+    n = 3 * PAUSE_AT_FRAMES
+    async with connected_communicators() as (console, controller):
+
+        async def flood() -> None:
+            for i in range(1, n + 1):
+                await controller.write(replies.DoneReply(sequence_id=i))
+
+        sender = asyncio.create_task(flood())
+        try:
+            most = 0
+            for expected in range(1, n + 1):
+                reply = await asyncio.wait_for(console.read(), T)
+                assert reply.sequence_id == expected  # type: ignore[attr-defined]
+                most = max(most, console.buffered_frames)
+            await asyncio.wait_for(sender, T)
+        finally:
+            sender.cancel()
+        # Bounded: the socket stops being read once PAUSE_AT_FRAMES are waiting
+        # (plus what one read of the socket, at most 256 KiB in asyncio, brings).
+        frame = len(replies.DoneReply(sequence_id=1).encode())
+        assert most < PAUSE_AT_FRAMES + READ_CHUNK_BYTES // frame
+
+
+async def test_server_reader_still_works_for_code_that_reads_the_stream() -> None:
+    async with connected_communicators() as (console, controller):
+        await controller.write(replies.DoneReply(sequence_id=1))
+        assert (await asyncio.wait_for(console.read(), T)).sequence_id == 1  # type: ignore[attr-defined]
+        # Old-style code takes the stream and reads it itself ...
+        reader = console.server_reader
+        assert reader is not None
+        await controller.write(replies.DoneReply(sequence_id=2))
+        line = await asyncio.wait_for(reader.readuntil(b"\r\n"), T)
+        assert line == replies.DoneReply(sequence_id=2).encode()
+        # ... and read() takes it back, with whatever the stream still buffers.
+        await controller.write(replies.DoneReply(sequence_id=3))
+        await controller.write(replies.DoneReply(sequence_id=4))
+        got = [await asyncio.wait_for(console.read(), T) for _ in range(2)]
+        assert [m.sequence_id for m in got] == [3, 4]  # type: ignore[attr-defined]
+
+
+async def test_a_reset_ends_reads_after_the_frames_before_it_with_the_reset_as_cause() -> None:
+    async with connected_communicators() as (console, controller):
+        await controller.write(replies.DoneReply(sequence_id=1))
+        assert (await asyncio.wait_for(console.read(), T)).sequence_id == 1  # type: ignore[attr-defined]
+        assert controller.client_writer is not None
+        reset(controller.client_writer)
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(console.read(), T)
+        assert isinstance(info.value.__cause__, ConnectionResetError)
+        assert info.value.__cause__ is console.server.cause
+
+
+async def test_messages_flow_without_any_stream_object() -> None:
+    def streams() -> int:
+        return sum(
+            isinstance(o, asyncio.StreamReader | asyncio.StreamWriter) for o in gc.get_objects()
+        )
+
+    gc.collect()
+    before = streams()
+    async with connected_communicators() as (console, controller):
+        for i in range(1, 4):
+            await controller.write(replies.DoneReply(sequence_id=i))
+            assert (await asyncio.wait_for(console.read(), T)).sequence_id == i  # type: ignore[attr-defined]
+            await console.write(commands.Enable(sequence_id=i))
+            assert (await asyncio.wait_for(controller.read(), T)).sequence_id == i  # type: ignore[attr-defined]
+        gc.collect()
+        assert streams() <= before  # the old links each held a StreamReader and a StreamWriter
+
+
+async def test_streams_made_late_see_what_came_before_and_the_end() -> None:
+    async with OneClientServer("server", LOCAL_HOST, 0, None) as server:
+        _, writer = await asyncio.open_connection(LOCAL_HOST, server.port)
+        await asyncio.wait_for(server.wait_connected(), T)
+        link = server.link
+        assert link is not None
+        writer.write(b"before\r\n")
+        writer.close()  # data, then EOF, before anyone asked for the reader
+        await writer.wait_closed()
+        await asyncio.wait_for(asyncio.shield(link.lost), T)
+        late = link.reader
+        assert await asyncio.wait_for(late.readuntil(b"\r\n"), T) == b"before\r\n"
+        assert await asyncio.wait_for(late.read(), T) == b""  # EOF reached it too
+
+
+async def test_a_late_writer_drains_while_the_peer_does_not_read() -> None:
+    async with OneClientServer("server", LOCAL_HOST, 0, None) as server:
+        reader, writer = await asyncio.open_connection(LOCAL_HOST, server.port)
+        await asyncio.wait_for(server.wait_connected(), T)
+        link = server.link
+        out = server.writer  # made now, long after the connection
+        assert link is not None and out is not None
+        out.transport.set_write_buffer_limits(high=1024)
+        chunk = b"x" * 65536
+        for _ in range(1000):  # fill the socket buffers until the transport pauses
+            out.write(chunk)
+            if link.write_paused:
+                break
+        assert link.write_paused  # so drain must wait ...
+        draining = asyncio.ensure_future(out.drain())
+        received = 0
+        while not draining.done():  # ... until the peer reads
+            reading = asyncio.ensure_future(reader.read(1 << 20))
+            first = asyncio.FIRST_COMPLETED
+            done, _ = await asyncio.wait({draining, reading}, timeout=T, return_when=first)
+            assert done, "neither the drain nor the peer's read ended"
+            if reading.done():
+                received += len(reading.result())
+            else:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+        await draining
+        assert received > 0 and not link.write_paused
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_a_consumer_gets_every_message_and_bad_frame_in_order() -> None:
+    got: list[object] = []
+    async with connected_communicators() as (console, controller):
+        await controller.write(replies.DoneReply(sequence_id=1))  # read() first ...
+        assert (await asyncio.wait_for(console.read(), T)).sequence_id == 1  # type: ignore[attr-defined]
+        done = asyncio.Event()
+
+        def consumer(item: object) -> None:
+            got.append(item)
+            if len(got) == 3:
+                done.set()
+                console.consume(None)
+
+        console.consume(consumer)  # ... then a consumer
+        with pytest.raises(RuntimeError, match="consumer"):
+            await console.read()
+        await controller.write(replies.DoneReply(sequence_id=2))
+        await controller.write(b"77\r\n")  # not a reply
+        await controller.write(replies.DoneReply(sequence_id=3))
+        await controller.write(replies.DoneReply(sequence_id=4))  # after consume(None)
+        await asyncio.wait_for(done.wait(), T)
+        assert got[0].sequence_id == 2  # type: ignore[attr-defined]
+        assert isinstance(got[1], ProtocolError)
+        assert got[2].sequence_id == 3  # type: ignore[attr-defined]
+        assert (await asyncio.wait_for(console.read(), T)).sequence_id == 4  # type: ignore[attr-defined]
