@@ -1,12 +1,23 @@
-"""Retry policy for connecting: pure functions, no I/O."""
+"""Retry policy for connecting: pure functions, no I/O.
+
+The one retry policy of the package: every reconnect loop (the client half of
+a pair, the registry client and its resumption, the blocking `PortManager`,
+the simulator's console ports, the cluster's etcd link, the telemetry client)
+takes its delays from a `RetryPolicy`: a `backoff` generator for a loop that
+only counts failed attempts, a `RetryDelays` tracker for one that also
+remembers how long each connection lived. Nothing here sleeps or touches a
+socket, so blocking code uses it as asyncio code does (``time.sleep`` instead
+of ``asyncio.sleep``).
+"""
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_STABLE_CONNECTION_TIME", "RetryDelays", "backoff"]
+__all__ = ["DEFAULT_STABLE_CONNECTION_TIME", "RetryDelays", "RetryPolicy", "backoff"]
 
 import math
 import random
 from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
 
 
 def backoff(
@@ -124,3 +135,55 @@ class RetryDelays:
             self._failed = None
         else:
             self._failed = address
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """The settings of one reconnect loop: its backoff and its stable time.
+
+    Parameters
+    ----------
+    initial : `float`
+        First delay [s] (> 0).
+    factor : `float`
+        Growth of the delay from one failed attempt to the next (≥ 1).
+    maximum : `float` or `None`
+        Cap on the delay [s]; `None`: no cap.
+    jitter : `float`
+        Fraction in [0, 1] by which each delay is shortened at random.
+    stable_time : `float`
+        Lifetime [s] from which a connection resets the backoff (see
+        `RetryDelays`).
+
+    Raises
+    ------
+    ValueError
+        If a setting is out of range (checked when the policy is made).
+
+    Examples
+    --------
+    >>> policy = RetryPolicy(0.1, factor=2, maximum=0.3)
+    >>> delays = policy.delays()
+    >>> [round(next(delays), 3) for _ in range(4)]
+    [0.1, 0.2, 0.3, 0.3]
+    """
+
+    initial: float
+    factor: float = 2.0
+    maximum: float | None = None
+    jitter: float = 0.0
+    stable_time: float = DEFAULT_STABLE_CONNECTION_TIME
+
+    def __post_init__(self) -> None:
+        next(self.delays())  # checks the backoff settings
+        RetryDelays(self.delays, self.stable_time)  # checks stable_time
+
+    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+        """A fresh iterator of the delays between failed attempts [s] (see `backoff`)."""
+        return backoff(
+            self.initial, factor=self.factor, maximum=self.maximum, jitter=self.jitter, rng=rng
+        )
+
+    def tracker(self) -> RetryDelays:
+        """A fresh `RetryDelays` with this backoff and stable time."""
+        return RetryDelays(self.delays, self.stable_time)

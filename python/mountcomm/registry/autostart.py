@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 from ..exceptions import ConnectionClosedError
-from ..sockets import is_self_connection
+from ..sockets import connect_checked
 from .peer import unix_address
 from .pidwatch import pid_alive
 
@@ -72,10 +72,9 @@ def _answers(host: str, port: int, unix_socket: str | None) -> bool:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.connect(unix_address(unix_socket))
         else:
-            with socket.create_connection((host, port), timeout=1.0) as sock:
-                if is_self_connection(sock):  # nobody listens: we reached ourselves
-                    return False
-    except OSError:
+            # a self-connection (nobody listens: we reached ourselves) is refused
+            connect_checked((host, port), 1.0, keepalive=None, user_timeout=None).close()
+    except OSError:  # SelfConnectionError included
         return False
     return True
 
