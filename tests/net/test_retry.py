@@ -126,6 +126,7 @@ def test_policy_refuses_bad_settings_when_made(kwargs: dict[str, float]) -> None
 
 
 def test_every_reconnect_loop_takes_a_retry_policy() -> None:
+    from mountcomm.proxy import telemetry as relay
     from mountcomm.registry import resume
     from mountcomm.registry.cluster import link
     from mountcomm.sim import console_port
@@ -135,6 +136,7 @@ def test_every_reconnect_loop_takes_a_retry_policy() -> None:
     assert registry.maximum == resume.MAX_RECONNECT_DELAY
     assert registry.stable_time == resume.STABLE_AFTER
     assert isinstance(link.SESSION_RETRY, RetryPolicy)
+    assert take(6, relay.RETRY.delays()) == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 2.0])
     assert take(7, console_port.CONNECT_RETRY.delays()) == pytest.approx(
         [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
     )
