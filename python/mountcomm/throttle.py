@@ -81,7 +81,6 @@ class LogThrottle:
     """
 
     __slots__ = (
-        "_logged",
         "_seen",
         "_suppressed",
         "_window_end",
@@ -102,7 +101,6 @@ class LogThrottle:
         self.total = 0
         self._window_end = -math.inf
         self._seen = 0  # events in the current period
-        self._logged = 0
         self._suppressed = 0
 
     def event(self, now: float) -> tuple[bool, int]:
