@@ -16,6 +16,14 @@ Three concerns live here:
   range while nobody listens can be handed that same port as its local port; TCP's
   simultaneous open then connects the socket *to itself*. `check_not_self_connected`
   detects it so that connect loops treat it as a failed attempt.
+
+And the mechanisms every connecting class shares, one of each:
+
+* **The checked connect.** `connect_checked` (blocking) and
+  `open_checked_connection` (asyncio streams) connect, refuse a self-connection
+  (`refuse_self_connection`: reset, then `SelfConnectionError`) and set the
+  socket options. `SelfConnectionLog` is the one log policy for the refusals.
+* **Reset on close.** `reset_on_close` (``SO_LINGER`` 0).
 """
 
 from __future__ import annotations
@@ -23,15 +31,20 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_TCP_KEEPALIVE",
     "DEFAULT_TCP_USER_TIMEOUT",
+    "SelfConnectionLog",
     "TcpKeepalive",
     "apply_socket_options",
     "check_not_self_connected",
     "coerce_keepalive",
+    "connect_checked",
     "is_self_connection",
+    "open_checked_connection",
+    "refuse_self_connection",
     "reset_on_close",
     "validate_user_timeout",
 ]
 
+import asyncio
 import contextlib
 import math
 import socket
@@ -40,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import SelfConnectionError
+from .throttle import should_log_occurrence
 
 _TCP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
@@ -210,6 +224,170 @@ def reset_on_close(sock: socket.socket | None) -> None:
         return
     with contextlib.suppress(OSError):  # already reset by the peer
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def refuse_self_connection(sock: socket.socket | None) -> None:
+    """Raise `SelfConnectionError` if ``sock`` reached itself, after making its close a reset.
+
+    As `check_not_self_connected`, and, for a self-connection, `reset_on_close`
+    first: closed with a FIN, the socket would hold its port in ``TIME_WAIT``,
+    and that port is the one a server is about to bind, or the next attempt to
+    use. The caller closes ``sock`` (or aborts its transport) and retries as
+    after a refusal.
+
+    Raises
+    ------
+    SelfConnectionError
+        If the local and peer addresses of ``sock`` are the same.
+    """
+    try:
+        check_not_self_connected(sock)
+    except SelfConnectionError:
+        reset_on_close(sock)
+        raise
+
+
+def connect_checked(
+    address: tuple[str, int],
+    timeout: float | None,
+    *,
+    keepalive: TcpKeepalive | None = DEFAULT_TCP_KEEPALIVE,
+    user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
+    source_address: tuple[str, int] | None = None,
+) -> socket.socket:
+    """Connect a blocking TCP socket to ``address``; refuse a self-connection.
+
+    The checked connect of blocking code: `socket.create_connection`, then
+    `refuse_self_connection`, then `apply_socket_options`.
+
+    Parameters
+    ----------
+    address : `tuple` [`str`, `int`]
+        Host and port.
+    timeout : `float` or `None`
+        Timeout of the connect and of the socket's later operations [s].
+    keepalive, user_timeout
+        As `apply_socket_options`.
+    source_address : `tuple` [`str`, `int`] or `None`
+        Local address to bind before connecting (as `socket.create_connection`).
+
+    Returns
+    -------
+    sock : `socket.socket`
+        The connected socket; the caller closes it.
+
+    Raises
+    ------
+    SelfConnectionError
+        If the connection reached its own socket (nobody listens on that port);
+        the socket has been reset and closed. Retry as after a refusal.
+    OSError
+        If the connection cannot be made (``TimeoutError`` after ``timeout``).
+    """
+    sock = socket.create_connection(address, timeout=timeout, source_address=source_address)
+    try:
+        refuse_self_connection(sock)
+        apply_socket_options(sock, keepalive=keepalive, user_timeout=user_timeout)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def open_checked_connection(
+    host: str,
+    port: int,
+    *,
+    limit: int = 2**16,
+    keepalive: TcpKeepalive | None = DEFAULT_TCP_KEEPALIVE,
+    user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
+    local_addr: tuple[str, int] | None = None,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open asyncio streams to ``host:port``; refuse a self-connection.
+
+    The checked connect of asyncio code: `asyncio.open_connection`, then
+    `refuse_self_connection`, then `apply_socket_options`. Cancel-safe: a
+    cancelled call leaves no connection open.
+
+    Parameters
+    ----------
+    host : `str`
+        Host to connect to.
+    port : `int`
+        TCP port.
+    limit : `int`
+        Buffer limit of the reader [bytes].
+    keepalive, user_timeout
+        As `apply_socket_options`.
+    local_addr : `tuple` [`str`, `int`] or `None`
+        Local address to bind before connecting (as `asyncio.open_connection`).
+
+    Raises
+    ------
+    SelfConnectionError
+        If the connection reached its own socket; it has been reset and
+        closed (its port is free when this is raised). Retry as after a
+        refusal.
+    OSError
+        If the connection cannot be made.
+    """
+    reader, writer = await asyncio.open_connection(host, port, limit=limit, local_addr=local_addr)
+    sock = writer.get_extra_info("socket")
+    try:
+        refuse_self_connection(sock)
+        apply_socket_options(sock, keepalive=keepalive, user_timeout=user_timeout)
+    except OSError:
+        reset_on_close(sock)
+        writer.transport.abort()
+        # Return once the socket is closed, so that its port (for a
+        # self-connection: the port a server is about to bind) is free.
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        raise
+    return reader, writer
+
+
+class SelfConnectionLog:
+    """The one log policy for refused self-connections.
+
+    The first refusal is logged as a warning (it tells the operator that
+    nobody listens on a port of the ephemeral range); later ones at debug
+    level, throttled by `mountcomm.throttle.should_log_occurrence` (the first
+    `FIRST` of them, then every `EVERY`-th), each line carrying the count.
+
+    Parameters
+    ----------
+    log : structlog or stdlib-adapted logger
+        Where to log (needs ``warning`` and ``debug``).
+    event : `str`
+        The event name of the lines (e.g. ``"registry_self_connection"``).
+
+    Attributes
+    ----------
+    count : `int`
+        Self-connections refused so far.
+    """
+
+    FIRST = 10
+    """Refusals all logged (the first at warning level, the others at debug)."""
+
+    EVERY = 50
+    """Past `FIRST`, one refusal in this many is logged (at debug level)."""
+
+    __slots__ = ("count", "event", "log")
+
+    def __init__(self, log: Any, event: str) -> None:
+        self.log = log
+        self.event = event
+        self.count = 0
+
+    def __call__(self, error: SelfConnectionError, **fields: Any) -> None:
+        """Count one refused self-connection and log it if the policy says so."""
+        self.count += 1
+        if self.count == 1:
+            self.log.warning(self.event, error=str(error), retrying=True, **fields)
+        elif should_log_occurrence(self.count, self.FIRST, self.EVERY):
+            self.log.debug(self.event, error=str(error), count=self.count, **fields)
 
 
 def _whole_seconds(value: float) -> int:

@@ -191,3 +191,27 @@ def test_port_manager_refuses_itself() -> None:
         """
     )
     assert str(result["outcome"]).startswith("self: connection to 127.0.0.1:40001 reached itself")
+
+
+def test_etcd_gateway_refuses_itself() -> None:
+    result = run_in_namespace(
+        """
+        from mountcomm.exceptions import SelfConnectionError
+        from mountcomm.registry.cluster.gateway import GatewayConnection
+
+        async def main():
+            port_range(P, P)
+            try:
+                connection = await GatewayConnection.open("127.0.0.1", P, timeout=5 * UNIT)
+                outcome = "connected"
+                connection.close()
+            except SelfConnectionError as e:
+                outcome = "self: " + str(e)
+            except OSError as e:
+                outcome = "other: " + repr(e)
+            print(json.dumps({"outcome": outcome}))
+
+        asyncio.run(main())
+        """
+    )
+    assert str(result["outcome"]).startswith("self: connection to 127.0.0.1:40001 reached itself")

@@ -5,7 +5,7 @@ The namespace's ephemeral range holds only the telemetry port P and P + 1, so a
 script lets that happen `SELF_CONNECTIONS` times, then listens on P, and checks
 that the client detected each one, logged the first only, and connected to the
 server (the self-connections must not leave P unbindable).
-Prints ``OK <self_connections> <log lines>`` on success.
+Prints ``OK <self_connections> <warnings> <debug lines>`` on success.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Watch(logging.Handler):
         super().__init__()
         self.loop = loop
         self.self_connection_logs = 0
+        self.self_connection_debug_logs = 0
         self.self_connection_retries = 0
         self.listener: socket.socket | None = None
         self.opened: asyncio.Future[None] = loop.create_future()
@@ -40,7 +41,10 @@ class Watch(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if "telemetry_self_connection" in message:
-            self.self_connection_logs += 1
+            if record.levelno == logging.WARNING:
+                self.self_connection_logs += 1
+            elif record.levelno == logging.DEBUG:
+                self.self_connection_debug_logs += 1
         if "reached itself" in message and "telemetry_connect_retry" in message:
             self.self_connection_retries += 1
         if self.self_connection_retries == SELF_CONNECTIONS and self.listener is None:
@@ -91,7 +95,10 @@ async def main() -> int:
         await client.close()
         server.close()
         await server.wait_closed()
-    print(f"OK {client.self_connections} {watch.self_connection_logs}")
+    print(
+        f"OK {client.self_connections} {watch.self_connection_logs} "
+        f"{watch.self_connection_debug_logs}"
+    )
     return 0
 
 

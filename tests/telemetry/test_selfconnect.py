@@ -34,7 +34,8 @@ async def test_self_connection_is_detected_and_retried() -> None:
     )
     out, err = await asyncio.wait_for(proc.communicate(), 50 * UNIT)
     assert proc.returncode == 0, (out + err).decode()
-    status, self_connections, warnings = out.decode().split()
+    status, self_connections, warnings, debug_lines = out.decode().split()
     assert status == "OK"
     assert int(self_connections) == 3  # each one detected, closed and retried
-    assert int(warnings) == 1  # logged once
+    assert int(warnings) == 1  # logged once as a warning
+    assert int(debug_lines) == 2  # the later ones at debug level (sockets.SelfConnectionLog)

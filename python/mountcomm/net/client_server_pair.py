@@ -27,7 +27,7 @@ from .changes import Change, ChangeListener, ChangeListeners, ConnectionChange
 from .client_state import ConnectorState
 from .connector import ClientConnector, LinkOptions, cancel_and_wait
 from .discovery import Advertisement, ServiceRegistry
-from .retry import DEFAULT_STABLE_CONNECTION_TIME, backoff
+from .retry import DEFAULT_STABLE_CONNECTION_TIME, RetryPolicy
 from .server import ConnectCallback, OneClientServer, call_connect_callback, finish_callbacks
 from .streams import DEFAULT_STREAM_LIMIT
 
@@ -386,12 +386,12 @@ class ClientServerPair(AsyncResource):
         return self._server.port
 
     def _retry_delays(self) -> Iterator[float]:
-        return backoff(
+        return RetryPolicy(
             self.connect_retry_interval,
             factor=self.connect_retry_factor,
             maximum=self.connect_retry_max,
             jitter=self.connect_retry_jitter,
-        )
+        ).delays()
 
     async def connect(self, port: int | None = None) -> None:
         """Connect the client (retrying), then wait for a peer on the server.

@@ -1,17 +1,34 @@
-"""Retry policy for connecting, and the log policy of repeated failures: pure, no I/O.
+"""Retry policy for connecting: pure functions, no I/O.
 
-The one retry mechanism of the package: `backoff` yields the delays,
-`RetryDelays` decides who owes one, `should_log_occurrence` which of many
-repeated failures (or bad frames, or unknown replies) gets a log line.
+The one retry policy of the package: every reconnect loop (the client half of
+a pair, the registry client and its resumption, the blocking `PortManager`,
+the simulator's console ports, the cluster's etcd link, the telemetry client)
+takes its delays from a `RetryPolicy`: a `backoff` generator for a loop that
+only counts failed attempts, a `RetryDelays` tracker for one that also
+remembers how long each connection lived. Nothing here sleeps or touches a
+socket, so blocking code uses it as asyncio code does (``time.sleep`` instead
+of ``asyncio.sleep``).
+
+``should_log_occurrence`` (which of many repeated failures gets a log line) is
+re-exported here from `mountcomm.throttle`, where the one log throttle lives.
 """
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_STABLE_CONNECTION_TIME", "RetryDelays", "backoff", "should_log_occurrence"]
+__all__ = [
+    "DEFAULT_STABLE_CONNECTION_TIME",
+    "RetryDelays",
+    "RetryPolicy",
+    "backoff",
+    "should_log_occurrence",
+]
 
 import math
 import random
 from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+
+from ..throttle import should_log_occurrence
 
 
 def backoff(
@@ -131,21 +148,53 @@ class RetryDelays:
             self._failed = address
 
 
-def should_log_occurrence(count: int, first: int = 10, every: int = 1000) -> bool:
-    """Return True if the ``count``-th occurrence of a repeated problem should be logged.
-
-    A peer that keeps failing (or keeps sending bad frames or unknown replies)
-    must not turn the log into a per-attempt stream: the first ``first``
-    occurrences are logged, then one in ``every`` (the log line carries the
-    running count).
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """The settings of one reconnect loop: its backoff and its stable time.
 
     Parameters
     ----------
-    count : `int`
-        How many times the problem has occurred, this one included (1 …).
-    first : `int`, optional
-        How many occurrences are all logged.
-    every : `int`, optional
-        After that, log each ``every``-th occurrence.
+    initial : `float`
+        First delay [s] (> 0).
+    factor : `float`
+        Growth of the delay from one failed attempt to the next (≥ 1).
+    maximum : `float` or `None`
+        Cap on the delay [s]; `None`: no cap.
+    jitter : `float`
+        Fraction in [0, 1] by which each delay is shortened at random.
+    stable_time : `float`
+        Lifetime [s] from which a connection resets the backoff (see
+        `RetryDelays`).
+
+    Raises
+    ------
+    ValueError
+        If a setting is out of range (checked when the policy is made).
+
+    Examples
+    --------
+    >>> policy = RetryPolicy(0.1, factor=2, maximum=0.3)
+    >>> delays = policy.delays()
+    >>> [round(next(delays), 3) for _ in range(4)]
+    [0.1, 0.2, 0.3, 0.3]
     """
-    return count <= first or count % every == 0
+
+    initial: float
+    factor: float = 2.0
+    maximum: float | None = None
+    jitter: float = 0.0
+    stable_time: float = DEFAULT_STABLE_CONNECTION_TIME
+
+    def __post_init__(self) -> None:
+        next(self.delays())  # checks the backoff settings
+        RetryDelays(self.delays, self.stable_time)  # checks stable_time
+
+    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+        """A fresh iterator of the delays between failed attempts [s] (see `backoff`)."""
+        return backoff(
+            self.initial, factor=self.factor, maximum=self.maximum, jitter=self.jitter, rng=rng
+        )
+
+    def tracker(self) -> RetryDelays:
+        """A fresh `RetryDelays` with this backoff and stable time."""
+        return RetryDelays(self.delays, self.stable_time)

@@ -44,7 +44,7 @@ from ..sockets import (
     DEFAULT_TCP_USER_TIMEOUT,
     TcpKeepalive,
     apply_socket_options,
-    check_not_self_connected,
+    refuse_self_connection,
     reset_on_close,
 )
 from .errors import PeerClosedError
@@ -443,7 +443,7 @@ async def open_link(
     transport, _ = await loop.create_connection(lambda: protocol, host, port, **kwargs)
     sock = transport.get_extra_info("socket")
     try:
-        check_not_self_connected(sock)
+        refuse_self_connection(sock)
         apply_socket_options(sock, keepalive=keepalive, user_timeout=user_timeout)
     except Exception:
         link.abort()

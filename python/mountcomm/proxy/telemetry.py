@@ -9,7 +9,7 @@ from typing import Any
 
 from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError
-from ..net.retry import backoff
+from ..net.retry import RetryPolicy
 from ..net.streams import open_link
 from ..protocol.framing import DEFAULT_MAX_FRAME_BYTES
 from ..telemetry.frames import Direction
@@ -22,6 +22,8 @@ RETRY_INITIAL = 0.1
 """First delay before reconnecting to the controller's telemetry port [s]."""
 RETRY_MAX = 2.0
 """Longest delay between attempts [s]."""
+RETRY = RetryPolicy(RETRY_INITIAL, factor=2, maximum=RETRY_MAX)
+"""The relay's reconnect delays (the package's one retry policy, `mountcomm.net.retry`)."""
 
 
 class _Publish:
@@ -121,7 +123,7 @@ class TelemetryRelay(AsyncResource):
             self.log.error("telemetry_relay_failed", exc_info=task.exception())
 
     async def _run(self) -> None:
-        delays = backoff(RETRY_INITIAL, factor=2, maximum=RETRY_MAX)
+        delays = RETRY.delays()
         while True:
             try:
                 link = await open_link(self.controller_host, self.controller_port)
@@ -129,7 +131,7 @@ class TelemetryRelay(AsyncResource):
                 self.log.debug("telemetry_connect_retry", port=self.controller_port, error=str(e))
                 await asyncio.sleep(next(delays))
                 continue
-            delays = backoff(RETRY_INITIAL, factor=2, maximum=RETRY_MAX)
+            delays = RETRY.delays()
             self.connected.set()
             self.log.info("telemetry_relay_connected", port=self.controller_port)
             try:

@@ -18,7 +18,8 @@ import time
 from collections.abc import Sequence
 
 from ..exceptions import ConnectionClosedError
-from ..sockets import is_self_connection
+from ..net.retry import RetryPolicy
+from ..sockets import connect_checked
 from .peer import unix_address
 from .pidwatch import pid_alive
 
@@ -37,7 +38,7 @@ _LAUNCHER = (
     " stderr=subprocess.DEVNULL, start_new_session=True)\n"
     "print(p.pid)\n"
 )
-_RETRY_INTERVAL = 0.05  # [s] between connection attempts while the daemon starts
+_STARTING = RetryPolicy(0.05, factor=1.0)  # a constant 50 ms between probes while it starts
 
 
 def is_local_host(host: str) -> bool:
@@ -72,10 +73,9 @@ def _answers(host: str, port: int, unix_socket: str | None) -> bool:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.connect(unix_address(unix_socket))
         else:
-            with socket.create_connection((host, port), timeout=1.0) as sock:
-                if is_self_connection(sock):  # nobody listens: we reached ourselves
-                    return False
-    except OSError:
+            # a self-connection (nobody listens: we reached ourselves) is refused
+            connect_checked((host, port), 1.0, keepalive=None, user_timeout=None).close()
+    except OSError:  # SelfConnectionError included
         return False
     return True
 
@@ -132,6 +132,7 @@ def start_daemon(
     )
     pid = int(launched.stdout.split()[0])
     deadline = time.monotonic() + timeout
+    delays = _STARTING.delays()
     while not _answers(bind_host, port, unix_socket):
         if not pid_alive(pid):
             # Another daemon may have won a race for the port: fine if it answers.
@@ -142,5 +143,5 @@ def start_daemon(
             )
         if time.monotonic() > deadline:
             raise RegistryStartError(f"the registry daemon did not answer within {timeout} s")
-        time.sleep(_RETRY_INTERVAL)
+        time.sleep(next(delays))
     return pid

@@ -41,7 +41,7 @@ from . import native
 from .connection import NativeConnection
 from .entries import PortEntry
 from .lookups import RegistryLookups
-from .resume import Record, Resumer, reconnect_delays
+from .resume import RECONNECT_POLICY, Record, Resumer, reconnect_delays
 from .state import ANY_USER, TRANSITIONS, Cause, State, check_transition, trust
 from .watch import PortWatch, WatchSet
 
@@ -195,7 +195,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
 
     async def _open_first(self) -> NativeConnection:
         """`_open`, retrying a self-connection with backoff within ``timeout``."""
-        delays = reconnect_delays()
+        delays = RECONNECT_POLICY.delays()
         try:
             async with asyncio.timeout(self.timeout):
                 while True:

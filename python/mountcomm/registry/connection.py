@@ -1,7 +1,8 @@
 """One native-dialect connection to the registry: request matching and the read loop.
 
-`NativeConnection.open` connects (TCP or Unix socket), sets the shared socket
-options (`mountcomm.sockets`), refuses a TCP self-connection, and starts the
+`NativeConnection.open` connects (TCP, through the package's checked connect
+`mountcomm.sockets.open_checked_connection`, which sets the shared socket
+options and refuses a self-connection; or a Unix socket), and starts the
 read loop at once: from the moment a connection object exists, its loss is
 reported to the ``on_lost`` callback exactly once, whoever notices it first
 (the read loop, a failed write, or `close`). There is no window in which a
@@ -19,17 +20,14 @@ from __future__ import annotations
 __all__ = ["EventCallback", "LostCallback", "NativeConnection", "ReplyCallback", "reset_on_close"]
 
 import asyncio
-import contextlib
 import dataclasses
-import socket
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .. import log as mlog
 from ..exceptions import ConnectionClosedError, ProtocolError
-from ..sockets import apply_socket_options, check_not_self_connected
+from ..sockets import open_checked_connection, reset_on_close  # reset_on_close: re-exported
 from . import native
 from .entries import PortEvent
 from .peer import unix_address
@@ -57,14 +55,6 @@ class _Pending(Generic[R]):
     request: native.Request[R]
     future: asyncio.Future[R]
     on_reply: ReplyCallback[R] | None
-
-
-def reset_on_close(sock: socket.socket | None) -> None:
-    """Make closing ``sock`` send a reset: a self-connection closed with a FIN would
-    hold its port in TIME_WAIT, and the next attempt could not use that port."""
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:
@@ -145,20 +135,12 @@ class NativeConnection:
             If connecting takes longer than ``timeout``.
         """
         async with asyncio.timeout(timeout):
-            if unix_socket is not None:
+            if unix_socket is None:  # the package's checked connect
+                reader, writer = await open_checked_connection(host, port, limit=MAX_REPLY_BYTES)
+            else:
                 reader, writer = await asyncio.open_unix_connection(
                     unix_address(unix_socket), limit=MAX_REPLY_BYTES
                 )
-            else:
-                reader, writer = await asyncio.open_connection(host, port, limit=MAX_REPLY_BYTES)
-        sock = writer.get_extra_info("socket")
-        try:
-            check_not_self_connected(sock)
-            apply_socket_options(sock)
-        except OSError:
-            reset_on_close(sock)
-            writer.transport.abort()
-            raise
         return cls(
             reader,
             writer,

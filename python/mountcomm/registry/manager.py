@@ -15,7 +15,7 @@ from typing import TypedDict
 from .. import log as mlog
 from .._lifecycle import Closing
 from ..exceptions import ConnectionClosedError, ProtocolError, SelfConnectionError
-from ..sockets import apply_socket_options, check_not_self_connected
+from ..sockets import SelfConnectionLog, connect_checked
 from . import nscl
 from .peer import current_user
 
@@ -84,6 +84,7 @@ class PortManager(Closing):
         self.timeout = timeout
         self._failure: str | None = None
         self.log = mlog.get_logger(None, "PortManager", port=port)
+        self._self_connected = SelfConnectionLog(self.log, "registry_self_connection")
         try:
             self._sock = self._connect()
         except ConnectionRefusedError:
@@ -96,33 +97,25 @@ class PortManager(Closing):
         self._file = self._sock.makefile("rb")
 
     def _connect(self) -> socket.socket:
-        """Connect, retrying a self-connection with backoff within ``timeout``."""
-        from .connection import reset_on_close
-        from .resume import reconnect_delays
+        """Connect, retrying a self-connection with backoff within ``timeout``.
+
+        The package's checked connect (`mountcomm.sockets.connect_checked`),
+        its self-connection log policy, and the registry clients' retry policy
+        (`mountcomm.registry.resume.RECONNECT_POLICY`), slept in this thread.
+        """
+        from .resume import RECONNECT_POLICY
 
         deadline = time.monotonic() + self.timeout
-        delays = reconnect_delays()
-        logged = False
+        delays = RECONNECT_POLICY.delays()
         while True:
-            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
             try:
-                check_not_self_connected(sock)
-                apply_socket_options(sock)
-                return sock
+                return connect_checked((self.host, self.port), self.timeout)
             except SelfConnectionError as e:
-                reset_on_close(sock)
-                sock.close()
-                (self.log.debug if logged else self.log.warning)(
-                    "registry_self_connection", error=str(e)
-                )
-                logged = True
+                self._self_connected(e)
                 delay = next(delays)
                 if time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)
-            except BaseException:
-                sock.close()
-                raise
 
     # ---- NSCL API ---------------------------------------------------------------
 

@@ -2,23 +2,33 @@
 
 `Resumer` remembers what the client registered (to register it again on a new
 daemon), and makes the connection attempts of a reconnection, after the delays
-of `reconnect_delays`. The backoff goes on across connections that die young
-(a daemon that accepts and closes at once gets a few attempts a second, not
-thousands) and starts again only after a connection lived `STABLE_AFTER`
-seconds. It knows nothing of the client: it is handed what to call
-(`connect`'s ``open``, `reregister`'s ``send``).
+of `RECONNECT_POLICY` (the package's one retry policy, `mountcomm.net.retry`,
+with the registry's settings). The backoff goes on across connections that die
+young (a daemon that accepts and closes at once gets a few attempts a second,
+not thousands) and starts again only after a connection lived `STABLE_AFTER`
+seconds: `mountcomm.net.retry.RetryDelays` keeps that account. It knows
+nothing of the client: it is handed what to call (`connect`'s ``open``,
+`reregister`'s ``send``).
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_RECONNECT_DELAY", "STABLE_AFTER", "Record", "Resumer", "reconnect_delays"]
+__all__ = [
+    "MAX_RECONNECT_DELAY",
+    "RECONNECT_POLICY",
+    "STABLE_AFTER",
+    "Record",
+    "Resumer",
+    "reconnect_delays",
+]
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from ..exceptions import RegistryError, SelfConnectionError
-from ..net.retry import backoff
+from ..net.retry import RetryPolicy
+from ..sockets import SelfConnectionLog
 from . import native
 from .connection import NativeConnection
 from .watch import Send
@@ -30,15 +40,24 @@ MAX_RECONNECT_DELAY = 0.4
 """Longest delay between two attempts to reconnect to the daemon [s]."""
 
 
+RECONNECT_POLICY = RetryPolicy(
+    0.05, factor=2.0, maximum=MAX_RECONNECT_DELAY, jitter=0.25, stable_time=STABLE_AFTER
+)
+"""How the registry's clients retry (`PortRegistry`, its reconnection, `PortManager`).
+
+50 ms, doubling up to `MAX_RECONNECT_DELAY`, each shortened by up to a
+quarter at random so that the clients of a restarted daemon do not all come
+back at once. The cap is short because the daemon is local: a restarted
+daemon is found again within half a second of its return.
+"""
+
+
 def reconnect_delays() -> Iterator[float]:
     """Delays between the attempts of a `PortRegistry` to reconnect [s].
 
-    50 ms, doubling up to `MAX_RECONNECT_DELAY`, each shortened by up to a
-    quarter at random so that the clients of a restarted daemon do not all come
-    back at once. The cap is short because the daemon is local: a restarted
-    daemon is found again within half a second of its return.
+    A fresh iterator of `RECONNECT_POLICY`'s backoff.
     """
-    return backoff(0.05, factor=2.0, maximum=MAX_RECONNECT_DELAY, jitter=0.25)
+    return RECONNECT_POLICY.delays()
 
 
 class Record:
@@ -66,39 +85,32 @@ class Resumer:
         Port -> what to register again.
     attempts : `int`
         Connection attempts made by reconnections so far.
+    delays : `mountcomm.net.retry.RetryDelays`
+        The delays owed before the next attempt (`RECONNECT_POLICY`).
+    self_connected : `mountcomm.sockets.SelfConnectionLog`
+        Logs a refused self-connection (the package's one policy).
     """
+
+    ADDRESS: ClassVar[str] = "daemon"
+    """The key of the address in `delays` (a `Resumer` always reconnects to the same)."""
 
     def __init__(self, log: Any) -> None:
         self.log = log
         self.records: dict[int, Record] = {}
         self.attempts = 0
-        self._delays = reconnect_delays()
-        self._immediate = True
-        self._self_connection_logged = False
+        self.delays = RECONNECT_POLICY.tracker()
+        self.self_connected = SelfConnectionLog(log, "registry_self_connection")
 
     def connection_lost(self, conn: NativeConnection) -> None:
         """Account for the loss of ``conn``: reset the backoff only if it lived long."""
         lived = asyncio.get_running_loop().time() - conn.opened_at
-        if lived >= STABLE_AFTER:
-            self._delays = reconnect_delays()
-            self._immediate = True
-        else:
-            self._immediate = False
-
-    def self_connected(self, error: SelfConnectionError) -> None:
-        """Log a self-connection: a warning the first time, then at debug level."""
-        if self._self_connection_logged:
-            self.log.debug("registry_self_connection", error=str(error))
-        else:
-            self._self_connection_logged = True
-            self.log.warning("registry_self_connection", error=str(error), retrying=True)
+        self.delays.connection_ended(self.ADDRESS, lived)
 
     async def pause(self) -> None:
         """Wait for the next delay of the backoff (at once after a long-lived connection)."""
-        if self._immediate:
-            self._immediate = False
-            return
-        await asyncio.sleep(next(self._delays))
+        delay = self.delays.next_delay(self.ADDRESS)
+        if delay:
+            await asyncio.sleep(delay)
 
     async def connect(
         self, open_connection: Callable[[], Awaitable[NativeConnection]]
@@ -112,11 +124,15 @@ class Resumer:
             await self.pause()
             self.attempts += 1
             try:
-                return await open_connection()
+                conn = await open_connection()
             except SelfConnectionError as e:
                 self.self_connected(e)
             except (OSError, TimeoutError) as e:
                 self.log.debug("registry_reconnect_failed", attempt=self.attempts, error=repr(e))
+            else:
+                self.delays.connected()
+                return conn
+            self.delays.attempt_failed(self.ADDRESS)
 
     async def reregister(self, send: Send) -> None:
         """Register again, with ``send``, every entry the client holds.

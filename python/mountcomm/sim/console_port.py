@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from ..exceptions import ProtocolError
 from ..net.changes import Change, ConnectionChange, describe_cause
 from ..net.communicator import Communicator
+from ..net.retry import RetryPolicy
 from ..protocol import Message
 from ..protocol.commands import Command
 from ..protocol.enums import Source
@@ -47,6 +48,9 @@ REPLY_CONNECT_WAIT = 2.0
 
 CONNECT_RETRY_DELAY = 0.1
 """Pause after an unexpected failure of the reply connection attempt [s]."""
+
+CONNECT_RETRY = RetryPolicy(CONNECT_RETRY_DELAY, factor=2.0, maximum=2.0)
+"""Pauses after unexpected failures of the reply connection attempt in a row [s]."""
 
 
 def role_of(role: Source | str) -> Source:
@@ -180,6 +184,7 @@ class ConsolePort:
     async def _connect_loop(self) -> None:
         """Keep the reply client connected whenever the reply port is known."""
         comm = self.comm
+        delays = CONNECT_RETRY.delays()
         while True:
             self.changed.clear()
             if (self.reply_port or comm.client_service) and not comm.client_connected:
@@ -187,7 +192,9 @@ class ConsolePort:
                     await comm.connect_client()
                 except Exception as e:  # one failed attempt must not end the loop
                     self.log.error("reply_connect_failed", role=self.role.name, exc_info=e)
-                    await asyncio.sleep(CONNECT_RETRY_DELAY)
+                    await asyncio.sleep(next(delays))
+                else:
+                    delays = CONNECT_RETRY.delays()
                 continue
             await self.changed.wait()
 

@@ -14,10 +14,11 @@ from typing import Any
 from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError, ProtocolError, SelfConnectionError
 from ..log import get_logger
-from ..net.retry import backoff
+from ..net.retry import RetryPolicy
 from ..net.streams import Link, open_link
 from ..sockets import (
     DEFAULT_TCP_KEEPALIVE,
+    SelfConnectionLog,
     TcpKeepalive,
     coerce_keepalive,
 )
@@ -82,7 +83,8 @@ class TelemetryClient(AsyncResource):
     Notes
     -----
     Connection attempts that end connected to themselves (possible when nobody
-    listens on a port of the kernel's ephemeral range) are closed, logged once
+    listens on a port of the kernel's ephemeral range) are reset, logged (a
+    warning the first time, then at debug level: `mountcomm.sockets.SelfConnectionLog`)
     and retried with backoff like a refused attempt.
 
     Several ``async for`` loops over one client share its buffer: each sample
@@ -122,13 +124,14 @@ class TelemetryClient(AsyncResource):
         self.log = get_logger(log, "TelemetryClient", port=port)
         self.keep_backlog = keep_backlog
         self.connect_timeout = connect_timeout
-        self._delays = (connect_retry_interval, connect_retry_max)
-        next(backoff(connect_retry_interval, factor=2, maximum=connect_retry_max))  # validate
+        self._retry = RetryPolicy(  # the package's one retry policy; checks the settings
+            connect_retry_interval, factor=2, maximum=connect_retry_max, jitter=0.1
+        )
         self._keepalive = coerce_keepalive(tcp_keepalive)
         self.latest: dict[int, Sample] = {}
         self.count = 0
         self.dropped = 0
-        self.self_connections = 0
+        self._self_connected = SelfConnectionLog(self.log, "telemetry_self_connection")
         self._queue: deque[Sample] = deque(maxlen=queue_size)
         self._pending: dict[int, Sample] = {}
         self._changed: asyncio.Event | None = None
@@ -173,7 +176,7 @@ class TelemetryClient(AsyncResource):
 
     async def _connect(self) -> Link:
         loop = asyncio.get_running_loop()
-        delays = backoff(self._delays[0], factor=2, maximum=self._delays[1], jitter=0.1)
+        delays = self._retry.delays()
         deadline = None if self.connect_timeout is None else loop.time() + self.connect_timeout
         in_a_row = 0
         error: OSError | None = None
@@ -181,10 +184,8 @@ class TelemetryClient(AsyncResource):
             try:
                 return await self._attempt(deadline)
             except SelfConnectionError as e:
-                self.self_connections += 1
+                self._self_connected(e, host=self.host)
                 in_a_row += 1
-                if self.self_connections == 1:
-                    self.log.warning("telemetry_self_connection", host=self.host, error=str(e))
                 if deadline is None and in_a_row >= MAX_SELF_CONNECTIONS:
                     raise
                 error = e
@@ -220,6 +221,11 @@ class TelemetryClient(AsyncResource):
             f"no telemetry server at {self.host}:{self.port} within "
             f"{self.connect_timeout} s{reason}"
         )
+
+    @property
+    def self_connections(self) -> int:
+        """Connect attempts that reached the client's own socket (each closed and retried)."""
+        return self._self_connected.count
 
     @property
     def connected(self) -> bool:

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from ...exceptions import SelfConnectionError
+from ...sockets import refuse_self_connection
 from .errors import EtcdUnavailable
 from .http import BodyPart, End, Head, HttpProtocolError, ResponseReader, encode_request
 
@@ -222,19 +224,27 @@ class GatewayConnection(asyncio.Protocol):
 
         Raises
         ------
+        SelfConnectionError
+            If the connection reached its own socket (nobody listens on that
+            port); it has been reset. An `OSError`: retry as after a refusal.
         OSError, TimeoutError
             If the connection cannot be made.
         """
         loop = asyncio.get_running_loop()
         authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         async with asyncio.timeout(timeout):
-            _, protocol = await loop.create_connection(
+            transport, protocol = await loop.create_connection(
                 lambda: cls(authority, timeout, headers),
                 host,
                 port,
                 ssl=ssl_context,
                 server_hostname=host if ssl_context is not None else None,
             )
+        try:  # the package's check of a new connection (see mountcomm.sockets)
+            refuse_self_connection(transport.get_extra_info("socket"))
+        except SelfConnectionError:
+            transport.abort()
+            raise
         return protocol
 
     @property

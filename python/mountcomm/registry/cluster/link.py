@@ -18,23 +18,25 @@ supervises etcd *sessions*; each session is:
    and the watch consumer (etcd events → view → the daemon's watchers).
 
 While no session runs the view is *stale*: it keeps what it last knew, and
-`status` says so; local work is unaffected. Sessions are retried with a
-capped exponential backoff over the endpoints.
+`status` says so; local work is unaffected. Sessions are retried over the
+endpoints after the delays of `SESSION_RETRY` (the package's one retry
+policy, `mountcomm.net.retry`): every failed session waits the next delay, and
+a session that ran starts the backoff afresh.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_IN_FLIGHT", "ClusterLink", "Publisher"]
+__all__ = ["MAX_IN_FLIGHT", "SESSION_RETRY", "ClusterLink", "Publisher"]
 
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ... import log as mlog
 from ..._lifecycle import AsyncResource
-from ...net.retry import backoff
+from ...net.retry import RetryPolicy
 from ..entries import PortEntry, PortEvent, Query
 from ..native import ClusterStatus
 from .desired import DesiredKeys
@@ -44,6 +46,9 @@ from .settings import ClusterSettings
 from .view import ClusterView
 
 EventSink = Callable[[Sequence[PortEvent]], None]
+
+SESSION_RETRY = RetryPolicy(0.05, factor=2, maximum=2.0, jitter=0.2)
+"""Delays between etcd sessions: 50 ms doubling up to 2 s, with jitter [s]."""
 
 
 class _LeaseLost(EtcdUnavailable):
@@ -224,7 +229,7 @@ class ClusterLink(AsyncResource):
         self._stale.set()
 
     async def _supervise(self) -> None:
-        delays = _retry_delays()
+        delays = SESSION_RETRY.delays()
         try:
             while True:
                 ran = self.sessions
@@ -242,7 +247,7 @@ class ClusterLink(AsyncResource):
                     self._session = None
                     await session.close()
                 if self.sessions != ran:
-                    delays = _retry_delays()  # that session ran: start the backoff again
+                    delays = SESSION_RETRY.delays()  # that session ran: start the backoff again
                 self._endpoint = (self._endpoint + 1) % len(self.settings.endpoints)
                 await asyncio.sleep(next(delays))
         finally:
@@ -461,8 +466,3 @@ class Publisher:
     def _fail(self, error: BaseException) -> None:
         if not self.failed.done():
             self.failed.set_exception(error)
-
-
-def _retry_delays() -> Iterator[float]:
-    """Delays between etcd sessions: 50 ms doubling up to 2 s, with jitter [s]."""
-    return backoff(0.05, factor=2, maximum=2.0, jitter=0.2)
