@@ -264,13 +264,33 @@ def test_nscl_pool_exhausted_keeps_the_connection_and_its_ports() -> None:
     session = make(store)
     out = session.feed(b"GIMME a alice\nGIMME b alice\nLIST\n")
     assert bytes(out.data) == (
-        b"OK 100\r\nFAIL {no free port in pool 100-100: 1 held through the registry, "
+        b"OK 100\r\nFAIL {no free ports in pool 100-100: 1 held through the registry, "
         b"0 in use by other programs}\r\nOK 1\r\n100 a alice\r\n"
     )
     assert not out.close and not session.closed
     store.end_lease(Lease("connection", 99))
     assert store.get(100) == PortEntry(100, "a", "alice")  # still held
     assert session.close().events == (PortEvent("removed", 100, "a", "alice"),)
+
+
+def test_nscl_full_pool_fail_starts_with_nscls_words() -> None:
+    """NSCL's C++ client recognises a full pool by the words "no free ports"."""
+    fixed = PortStore([(100, 100)])
+    fixed.allocate("a", "bob", Lease("connection", 9))
+
+    def broken() -> int:
+        raise OSError("nothing left")
+
+    held = PortStore(None, pick_ephemeral=lambda: 7000)
+    held.allocate("a", "bob", Lease("connection", 9))
+    for store, detail in [
+        (fixed, b"in pool 100-100: 1 held through the registry"),
+        (PortStore(None, pick_ephemeral=broken), b"the OS offered none (nothing left)"),
+        (held, b"the OS offered only ports the registry already holds"),
+    ]:
+        out = make(store).feed(b"GIMME b alice\n")
+        assert out.data.startswith(b"FAIL {no free ports")
+        assert detail in out.data and out.data.endswith(b"}\r\n") and not out.close
 
 
 def test_nscl_refusals() -> None:

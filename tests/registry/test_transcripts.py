@@ -66,7 +66,7 @@ CPP_PORT_MANAGER_POOL_EXHAUSTED: list[Step] = [
     ("cpp", "send", b"GIMME first " + ME + b"\n"),
     ("cpp", "expect", rb"OK (?P<p>\d+)\r\n"),
     ("cpp", "send", b"GIMME second " + ME + b"\n"),
-    ("cpp", "expect", rb"FAIL \{no free port in pool [^}]*\}\r\n"),
+    ("cpp", "expect", rb"FAIL \{no free ports in pool [^}]*\}\r\n"),
     # the connection and the port it holds are kept, as NSCL's server does
     ("cpp", "send", b"LIST\n"),
     ("cpp", "expect", rb"OK 1\r\n"),
