@@ -274,6 +274,32 @@ def test_bad_content_length(length: str) -> None:
     _raises(f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n".encode(), "bad Content-Length")
 
 
+@pytest.mark.parametrize("length", ["²", "٥", "+5", " 5 x", "5 5", "1_0", "9" * 5000])
+@pytest.mark.parametrize("split", ["whole", "byte by byte"])
+def test_content_length_of_other_than_ascii_digits_is_a_sticky_error(
+    length: str, split: str
+) -> None:
+    data = f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\nhello".encode()
+    reader = _raises(data if split == "whole" else byte_by_byte(data), "bad Content-Length")
+    with pytest.raises(HttpProtocolError, match="bad Content-Length"):
+        reader.feed(sized(b"fine"))
+    assert not reader.idle
+
+
+@pytest.mark.parametrize("split", ["whole", "byte by byte"])
+def test_two_different_content_lengths_are_a_sticky_error(split: str) -> None:
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 6\r\n\r\nhello!"
+    reader = _raises(data if split == "whole" else byte_by_byte(data), "two different Content")
+    with pytest.raises(HttpProtocolError, match="two different Content-Length"):
+        reader.feed(sized(b"fine"))
+
+
+def test_the_same_content_length_twice_is_accepted() -> None:
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"
+    assert bodies(feed_all(ResponseReader(), byte_by_byte(data))) == [b"hello"]
+    assert bodies(ResponseReader().feed(data)) == [b"hello"]
+
+
 def test_unsupported_transfer_encoding() -> None:
     data = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
     _raises(data, "unsupported transfer-encoding 'gzip, chunked'")

@@ -11,7 +11,10 @@ Limits: a head (status line and headers) is at most `MAX_HEAD` bytes and
 `MAX_HEADERS` header lines, a chunk-size or trailer line at most `MAX_LINE`
 bytes, a body or a chunk at most ``max_body`` bytes. Anything
 else the reader cannot follow raises `HttpProtocolError`, after which the
-reader stays in error (the connection must be closed).
+reader stays in error (the connection must be closed): among them a
+``Content-Length`` that is not ASCII digits (``+5``, ``²``, ``5 x``) and two
+``Content-Length`` headers that differ (a request-smuggling pattern; the same
+value twice is accepted, as RFC 9112 allows).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "encode_request",
 ]
 
+import re
 from dataclasses import dataclass
 from enum import Enum, auto
 
@@ -40,6 +44,9 @@ MAX_HEAD = 65536
 """Longest response head: status line and headers [bytes]."""
 DEFAULT_MAX_BODY = 256 * 1024 * 1024
 """Default longest body or chunk [bytes] (a full snapshot of a large cluster fits)."""
+
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_MAX_LENGTH_DIGITS = 18  # more cannot be a body this reader takes (and int() is cheap)
 
 
 class HttpProtocolError(ValueError):
@@ -99,6 +106,28 @@ def _header_line(line: bytes) -> tuple[str, str]:
     if not sep or not name or name != name.strip():
         raise HttpProtocolError(f"malformed header line {line[:80]!r}")
     return name.decode("latin-1").lower(), value.strip().decode("latin-1")
+
+
+def _headers(lines: list[bytes]) -> dict[str, str]:
+    """The header lines as a dict; two different ``Content-Length`` values are an error."""
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, value = _header_line(line)
+        if name == "content-length" and headers.get(name, value) != value:
+            raise HttpProtocolError(
+                f"two different Content-Length headers: {headers[name]!r} and {value!r}"
+            )
+        headers[name] = value
+    return headers
+
+
+def _content_length(text: str) -> int:
+    """The value of a ``Content-Length`` header: ASCII digits only (no sign, no space)."""
+    if not _DIGITS.fullmatch(text):
+        raise HttpProtocolError(f"bad Content-Length {text[:40]!r}: expected ASCII digits")
+    if len(text) > _MAX_LENGTH_DIGITS:
+        raise HttpProtocolError(f"bad Content-Length {text[:40]!r}: too many digits")
+    return int(text)
 
 
 class _State(Enum):
@@ -212,7 +241,7 @@ class ResponseReader:
         status, reason = _status_line(lines[0])
         if 100 <= status < 200:  # informational: the real response follows
             return True
-        headers = dict(_header_line(line) for line in lines[1:])
+        headers = _headers(lines[1:])
         events.append(Head(status, reason, headers))
         self._body_framing(status, headers, events)
         return True
@@ -227,14 +256,15 @@ class ResponseReader:
             self._state = _State.CHUNK_SIZE
             return
         length = headers.get("content-length")
-        if status in (204, 304) or length == "0":
+        if status in (204, 304):
             self._finish(events)
             return
         if length is None:
             raise HttpProtocolError("a response with neither Content-Length nor chunks")
-        if not length.isdigit():
-            raise HttpProtocolError(f"bad Content-Length {length!r}")
-        self._remaining = self._check_size(int(length))
+        if length == "0":
+            self._finish(events)
+            return
+        self._remaining = self._check_size(_content_length(length))
         self._state = _State.SIZED_BODY
 
     def _chunk_size(self, line: bytes) -> None:
