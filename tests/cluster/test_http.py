@@ -274,7 +274,7 @@ def test_bad_content_length(length: str) -> None:
     _raises(f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n".encode(), "bad Content-Length")
 
 
-@pytest.mark.parametrize("length", ["²", "٥", "+5", " 5 x", "5 5", "1_0", "9" * 5000])
+@pytest.mark.parametrize("length", ["²", "\u0665", "+5", " 5 x", "5 5", "1_0", "9" * 5000])
 @pytest.mark.parametrize("split", ["whole", "byte by byte"])
 def test_content_length_of_other_than_ascii_digits_is_a_sticky_error(
     length: str, split: str
