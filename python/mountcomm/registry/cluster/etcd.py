@@ -4,9 +4,11 @@
 (``POST /v3/kv/put`` and so on; see `gateway`), on the caller's event loop,
 with no client library and no thread. Changes sent with
 `EtcdSession.send_change` are pipelined on one connection, and etcd applies
-them in the order sent. Every failure of etcd (unreachable, timed out, refused) is raised
-as `EtcdUnavailable`; a watch whose start revision was compacted raises
-`RevisionCompacted`.
+them in the order sent. etcd unreachable, timed out or answering what we
+cannot read is raised as `EtcdUnavailable` (a `ConnectionClosedError`); a
+request etcd answers with an error (it refused it) as `EtcdRequestError` (a
+`RegistryError`); a watch whose start revision was compacted raises
+`RevisionCompacted` (an `EtcdUnavailable`).
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ class EtcdSession:
         try:
             await self.request("/v3/lease/revoke", {"ID": lease})
         except EtcdRequestError as e:
-            if e.code != NOT_FOUND:
+            if e.grpc_code != NOT_FOUND:
                 raise
 
     async def put(self, key: bytes, value: bytes, lease: int) -> None:
@@ -223,8 +225,9 @@ class EtcdSession:
         """Send a put of ``key`` (a delete if ``value`` is `None`) now; return its answer.
 
         The change is pipelined after the session's earlier requests, and
-        etcd applies it after them. The future fails with `EtcdUnavailable`
-        if etcd refuses the change or the connection ends first.
+        etcd applies it after them. The future fails with `EtcdRequestError`
+        if etcd refuses the change, with `EtcdUnavailable` if the connection
+        ends first.
 
         Raises
         ------

@@ -39,7 +39,10 @@ STREAM_HIGH_WATER = 1024
 
 
 class GatewayClosed(EtcdUnavailable):
-    """The connection to etcd ended (the message and ``__cause__`` say why)."""
+    """The connection to etcd ended (the message and ``__cause__`` say why).
+
+    An `EtcdUnavailable`, so a `mountcomm.exceptions.ConnectionClosedError`.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +122,13 @@ class GatewayStream:
         try:
             message = json.loads(line)
         except ValueError as e:
-            raise HttpProtocolError(f"a streamed message that is not JSON: {line[:80]!r}") from e
+            raise HttpProtocolError(
+                f"a streamed message that is not JSON: {line[:80]!r}", line[:80]
+            ) from e
         if not isinstance(message, dict):
-            raise HttpProtocolError(f"a streamed message that is not an object: {line[:80]!r}")
+            raise HttpProtocolError(
+                f"a streamed message that is not an object: {line[:80]!r}", line[:80]
+            )
         self._messages.append(message)
         if len(self._messages) == STREAM_HIGH_WATER:
             self.connection._pause_reading()

@@ -36,6 +36,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum, auto
 
+from ...exceptions import ProtocolError
+
 MAX_LINE = 8192
 """Longest chunk-size or trailer line [bytes]."""
 MAX_HEADERS = 100
@@ -49,8 +51,14 @@ _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _MAX_LENGTH_DIGITS = 18  # more cannot be a body this reader takes (and int() is cheap)
 
 
-class HttpProtocolError(ValueError):
-    """The peer sent something that is not an HTTP/1.1 response we can follow."""
+class HttpProtocolError(ProtocolError):
+    """The peer sent something that is not an HTTP/1.1 response we can follow.
+
+    A `ProtocolError` (so a `ValueError`), but unlike the mount protocol's the
+    stream does not stay in sync: the reader stays in error and the
+    connection must be closed. ``frame`` holds the offending line (its first
+    bytes) when there is one, else `None`.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +105,14 @@ def encode_request(
 def _status_line(line: bytes) -> tuple[int, str]:
     parts = line.split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise HttpProtocolError(f"expected an HTTP/1.x status line, got {line[:80]!r}")
+        raise HttpProtocolError(f"expected an HTTP/1.x status line, got {line[:80]!r}", line[:80])
     return int(parts[1]), parts[2].decode("latin-1") if len(parts) > 2 else ""
 
 
 def _header_line(line: bytes) -> tuple[str, str]:
     name, sep, value = line.partition(b":")
     if not sep or not name or name != name.strip():
-        raise HttpProtocolError(f"malformed header line {line[:80]!r}")
+        raise HttpProtocolError(f"malformed header line {line[:80]!r}", line[:80])
     return name.decode("latin-1").lower(), value.strip().decode("latin-1")
 
 
@@ -206,7 +214,9 @@ class ResponseReader:
             self._chunk_size(line)
         elif state is _State.CHUNK_END:
             if line:
-                raise HttpProtocolError(f"expected CRLF after a chunk, got {line[:40]!r}")
+                raise HttpProtocolError(
+                    f"expected CRLF after a chunk, got {line[:40]!r}", line[:80]
+                )
             self._state = _State.CHUNK_SIZE
         elif not line:  # TRAILERS: an empty line ends them
             self._finish(events)
@@ -270,7 +280,7 @@ class ResponseReader:
     def _chunk_size(self, line: bytes) -> None:
         size_text = line.split(b";", 1)[0].strip()
         if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
-            raise HttpProtocolError(f"bad chunk size line {line[:40]!r}")
+            raise HttpProtocolError(f"bad chunk size line {line[:40]!r}", line[:80])
         size = int(size_text, 16)
         if size == 0:
             self._state = _State.TRAILERS
