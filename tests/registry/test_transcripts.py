@@ -195,3 +195,10 @@ async def test_portpicker_transcripts() -> None:
         # refusals: EOF without a byte (portpicker then returns None), never "0\n"
         for line in (b"0\n", b"1\n", b"-3\n", b"999999999\n"):
             assert await ask(line) == b"", line
+        # as portserver.py: the first read is the request, newline or not
+        reply = await ask(b"%d" % os.getpid())
+        assert re.fullmatch(rb"[1-9][0-9]*\n", reply), reply
+        assert len(server.store.entries()) == 2
+        # a malformed request: closed without a byte (not an NSCL FAIL)
+        for request in (b"hello\n", b"12x", b"LIST\n"):
+            assert await ask(request) == b"", request

@@ -8,7 +8,12 @@ pid may hold a port) comes in as callables, so that tests run without sockets.
 
 Policy (the same for every dialect):
 
-* The first line chooses the dialect (`wire.detect_dialect`).
+* The first line chooses the dialect (`wire.detect_dialect`). On the Unix
+  socket, which portpicker's clients use, a connection whose first bytes are
+  not a native JSON object speaks portpicker's dialect, and its first chunk
+  of bytes (at most `PORTSERVER_READ_BYTES`) is the whole request, newline or
+  not, as portpicker's ``portserver.py`` reads it: a pid is answered, anything
+  else is closed without a byte.
 * Allocating, registering, releasing and terminating need a peer on this host.
 * The owner is the user the peer's credentials name. A claimed user that
   differs is accepted and recorded (NSCL clients send ``$USER``, which differs
@@ -34,7 +39,7 @@ Policy (the same for every dialect):
 
 from __future__ import annotations
 
-__all__ = ["MAX_WATCHES", "Output", "Session", "default_check_pid"]
+__all__ = ["MAX_WATCHES", "PORTSERVER_READ_BYTES", "Output", "Session", "default_check_pid"]
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +59,10 @@ UNKNOWN_USER = "unknown"
 
 MAX_WATCHES = 1000
 """Most watches one connection may hold at once."""
+
+PORTSERVER_READ_BYTES = 100
+"""What ``portserver.py`` reads of a request, in one read [bytes]; so does a
+Unix socket connection's first portpicker request."""
 
 
 def default_check_pid(pid: int, credentials: Credentials) -> str | None:
@@ -123,6 +132,10 @@ class Session:
         ``LIST`` always lists the store.
     status : callable () -> `dict`, optional
         Extra fields of the ``status`` reply (e.g. ``{"cluster": ...}``).
+    unix_socket : `bool`
+        True if the connection came through the daemon's Unix socket: a first
+        request that is not native is then portpicker's, read from the first
+        chunk fed (see the module notes).
     log : logger, optional
         `logging.Logger`, structlog logger or `None`.
 
@@ -153,6 +166,7 @@ class Session:
         max_watches: int = MAX_WATCHES,
         lookup: Callable[[Query | None], list[PortEntry]] | None = None,
         status: Callable[[], dict[str, Any]] | None = None,
+        unix_socket: bool = False,
         log: Any = None,
     ) -> None:
         self.store = store
@@ -173,6 +187,8 @@ class Session:
         self.resolve_user = resolve_user
         self.max_watches = max_watches
         self._splitter = wire.LineSplitter(max_line_bytes)
+        self.unix_socket = unix_socket
+        self._fed = False
 
     @property
     def credentials(self) -> Credentials:
@@ -194,10 +210,19 @@ class Session:
     # ---- input ------------------------------------------------------------------
 
     def feed(self, data: bytes) -> Output:
-        """Handle received bytes; return what to do. Never raises for any input."""
+        """Handle received bytes; return what to do. Never raises for any input.
+
+        Feed the bytes as they were received: on a Unix socket, the first
+        chunk may be a whole portpicker request without its newline.
+        """
         out = Output()
         if self.closed:
             return out
+        if not self._fed:
+            self._fed = True
+            if self.unix_socket and data and not data.lstrip().startswith(b"{"):
+                self._portserver_request(bytes(data[:PORTSERVER_READ_BYTES]), out)
+                return out
         for line in self._splitter.feed(data):
             if isinstance(line, wire.LineTooLong):
                 self._too_long(line, out)
@@ -210,6 +235,14 @@ class Session:
                 self.closed = True
                 break
         return out
+
+    def _portserver_request(self, request: bytes, out: Output) -> None:
+        """The first chunk of a Unix socket connection, read as ``portserver.py`` does."""
+        self.dialect = Dialect.PORTPICKER
+        self.log.debug("dialect_chosen", dialect=self.dialect.value)
+        self._handle(Dialect.PORTPICKER, request, out)
+        out.close = True
+        self.closed = True
 
     def push(self, events: Sequence[PortEvent]) -> bytes:
         """Return the watch events of this connection for ``events`` (maybe none)."""
