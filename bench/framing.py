@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import Figure, median_of, print_table
 from mountcomm.protocol.framing import FrameDecoder
-from mountcomm.registry.wire import LineSplitter
+from mountcomm.protocol.lines import LineSplitter
 
 SMALL = 8 * 1024
 LARGE = 64 * 1024
@@ -53,7 +53,7 @@ def _decoder_ms(size: int) -> float:
 def _registry_ms(size: int) -> float:
     data = b"{" + b"a" * (size - 1) + b"\n"
     pieces = [data[i : i + 1] for i in range(len(data))]
-    splitter = LineSplitter(2 * LARGE)
+    splitter = LineSplitter(b"\n", 2 * LARGE, strip_cr=True)  # as the registry reads
     start = time.perf_counter()
     out = []
     for piece in pieces:

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from mountcomm.protocol.framing import FrameDecoder
 from mountcomm.protocol.lines import OVERFLOW_SAMPLE_BYTES, LineOverflow, LineSplitter
-from mountcomm.registry.wire import LineSplitter as RegistryLineSplitter
 
 TERMINATORS = [b"\r\n", b"\n"]
 
@@ -177,9 +176,64 @@ def test_frame_decoder_skipping_is_linear_byte_by_byte() -> None:
 
 
 def test_registry_splitter_is_linear_byte_by_byte() -> None:
-    splitter = RegistryLineSplitter(SIZE)
+    splitter = LineSplitter(b"\n", SIZE, strip_cr=True)
     line = b"{" + b"a" * (SIZE - 1)
     for i in range(SIZE):
         assert splitter.feed(line[i : i + 1]) == []
     assert splitter.feed(b"\r\n") == [line]
     assert splitter.scanned_bytes <= 3 * (SIZE + 2)
+
+
+# ---- the registry's use: b"\n", a "\r" before it dropped (strip_cr) ------------------
+
+
+def test_strip_cr_lines_whole_bytewise_and_with_trailing_data() -> None:
+    data = b"one\ntwo\r\nthree"
+    assert LineSplitter(b"\n", 4096, strip_cr=True).feed(data) == [b"one", b"two"]
+    splitter = LineSplitter(b"\n", 4096, strip_cr=True)
+    out = []
+    for i in range(len(data)):
+        out += splitter.feed(data[i : i + 1])
+    assert out == [b"one", b"two"]
+    assert splitter.buffered == len(b"three")
+    assert splitter.feed(b"\n") == [b"three"]
+
+
+def test_strip_cr_line_too_long_is_reported_and_skipped() -> None:
+    splitter = LineSplitter(b"\n", 8, strip_cr=True)
+    out = splitter.feed(b"12345678\n123456789\nok\n")
+    assert out[0] == b"12345678"
+    assert out[1] == LineOverflow(b"123456789", 8)
+    assert out[2] == b"ok"
+    # without a newline: reported as soon as it is too long, then skipped to the next one
+    out = splitter.feed(b"x" * 20)
+    assert len(out) == 1 and isinstance(out[0], LineOverflow)
+    assert out[0].prefix == b"x" * 20
+    assert splitter.buffered == 0
+    assert splitter.feed(b"y" * 1000) == []
+    assert splitter.feed(b"zz\nnext\n") == [b"next"]
+
+
+def test_strip_cr_crlf_split_across_feeds_at_the_limit() -> None:
+    splitter = LineSplitter(b"\n", 4, strip_cr=True)
+    assert splitter.feed(b"abcd\r") == []
+    assert splitter.feed(b"\n") == [b"abcd"]
+    with pytest.raises(ValueError, match="positive"):
+        LineSplitter(b"\n", 0, strip_cr=True)
+
+
+@given(st.lists(st.binary(max_size=200), max_size=30), st.integers(1, 64))
+def test_strip_cr_splitter_memory_is_bounded(chunks: list[bytes], limit: int) -> None:
+    splitter = LineSplitter(b"\n", limit, strip_cr=True)
+    for chunk in chunks:
+        for line in splitter.feed(chunk):
+            assert isinstance(line, LineOverflow) or len(line) <= limit
+        assert splitter.buffered <= limit + 1
+
+
+@given(st.lists(st.binary(max_size=50).filter(lambda b: b"\n" not in b), max_size=20))
+def test_strip_cr_splitter_round_trip(lines: list[bytes]) -> None:
+    data = b"".join(line + b"\n" for line in lines)
+    out = LineSplitter(b"\n", 64, strip_cr=True).feed(data)
+    expected = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+    assert out == expected

@@ -47,6 +47,7 @@ from typing import Any
 
 from .. import log as mlog
 from ..exceptions import RegistryError, RegistryPermissionError, RegistryRequestError
+from ..protocol.lines import LineOverflow, LineSplitter
 from . import nscl, wire
 from .entries import Change, Lease, PortEntry, PortEvent, Query
 from .peer import Credentials, user_uid
@@ -186,7 +187,7 @@ class Session:
         self.index = WatchIndex() if index is None else index
         self.resolve_user = resolve_user
         self.max_watches = max_watches
-        self._splitter = wire.LineSplitter(max_line_bytes)
+        self._splitter = LineSplitter(b"\n", max_line_bytes, strip_cr=True)
         self.unix_socket = unix_socket
         self._fed = False
 
@@ -224,7 +225,7 @@ class Session:
                 self._portserver_request(bytes(data[:PORTSERVER_READ_BYTES]), out)
                 return out
         for line in self._splitter.feed(data):
-            if isinstance(line, wire.LineTooLong):
+            if isinstance(line, LineOverflow):
                 self._too_long(line, out)
             else:
                 if self.dialect is None:
@@ -341,16 +342,17 @@ class Session:
             else:
                 out.close = True
 
-    def _too_long(self, line: wire.LineTooLong, out: Output) -> None:
+    def _too_long(self, line: LineOverflow, out: Output) -> None:
         dialect = self.dialect
         if dialect is None:  # judge by the start of the line: a long pid is still a pid
             digits = line.prefix.strip().isdigit()
             dialect = Dialect.PORTPICKER if digits else wire.detect_dialect(line.prefix)
         self.log.info("line_too_long", limit=line.limit, dialect=dialect.value)
+        message = f"request line longer than {line.limit} bytes"
         if dialect is Dialect.NATIVE:
-            out.data += wire.native_error(None, RegistryRequestError.code, line.message)
+            out.data += wire.native_error(None, RegistryRequestError.code, message)
         elif dialect is Dialect.NSCL:
-            out.data += nscl.fail(line.message)
+            out.data += nscl.fail(message)
         out.close = True  # portpicker: no answer, as for any refusal
 
     # ---- native -----------------------------------------------------------------

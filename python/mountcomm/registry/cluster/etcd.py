@@ -30,6 +30,7 @@ import ssl
 from collections.abc import AsyncGenerator
 from typing import Any, Literal
 
+from ...protocol.lines import first_line
 from .errors import EtcdRequestError, EtcdUnavailable, RevisionCompacted
 from .gateway import GatewayConnection, GatewayReply, GatewayStream
 from .records import prefix_range_end
@@ -54,7 +55,7 @@ def _json_reply(reply: GatewayReply) -> dict[str, Any]:
     """The answer's object; a streamed answer's first ``result``; an error raised."""
     body = reply.body.strip()
     try:
-        message = json.loads(body.split(b"\n", 1)[0]) if body else {}
+        message = json.loads(first_line(body)) if body else {}
     except ValueError:
         message = None
     if not isinstance(message, dict):

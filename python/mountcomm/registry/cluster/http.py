@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from enum import Enum, auto
 
 from ...exceptions import ProtocolError
+from ...protocol.lines import LineOverflow, LineReader
 
 MAX_LINE = 8192
 """Longest chunk-size or trailer line [bytes]."""
@@ -160,22 +161,29 @@ class ResponseReader:
     -----
     Bodies without a length (read until the connection closes) are not
     supported: etcd sends every response either sized or chunked. ``1xx``
-    responses are skipped. Each byte of a head or a line is searched at
-    most a few times however it arrives. After an error every `feed` raises again.
+    responses are skipped. Lines are split by `mountcomm.protocol.lines.LineReader`:
+    each byte of a head or a line is searched at most twice however it
+    arrives. After an error every `feed` raises again.
     """
 
     def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.max_body = max_body
-        self._buffer = bytearray()
+        self._lines = LineReader(b"\r\n")
         self._state = _State.HEAD
-        self._searched = 0  # where to go on looking for the end of a head
+        self._head: list[bytes] = []  # the lines of the head read so far
+        self._head_size = 0  # their bytes, line ends included
         self._remaining = 0
         self._error: HttpProtocolError | None = None
 
     @property
     def idle(self) -> bool:
         """True between responses with nothing buffered."""
-        return self._state is _State.HEAD and not self._buffer
+        return self._state is _State.HEAD and not self._head and not self._lines.buffered
+
+    @property
+    def scanned_bytes(self) -> int:
+        """Bytes searched for a line end so far (see `LineReader.scanned_bytes`)."""
+        return self._lines.scanned_bytes
 
     def feed(self, data: bytes) -> list[ResponseEvent]:
         """Add ``data``; return every event it completes, in order.
@@ -187,7 +195,7 @@ class ResponseReader:
         """
         if self._error is not None:
             raise self._error
-        self._buffer += data
+        self._lines.feed(data)
         events: list[ResponseEvent] = []
         try:
             while self._step(events):
@@ -204,10 +212,10 @@ class ResponseReader:
         """Advance once; return False when more bytes are needed."""
         state = self._state
         if state is _State.HEAD:
-            return self._head(events)
+            return self._head_line(events)
         if state is _State.SIZED_BODY or state is _State.CHUNK_DATA:
             return self._take_body(events)
-        line = self._line()
+        line = self._line(MAX_LINE)
         if line is None:
             return False
         if state is _State.CHUNK_SIZE:
@@ -222,32 +230,30 @@ class ResponseReader:
             self._finish(events)
         return True
 
-    def _line(self) -> bytes | None:
-        end = self._buffer.find(b"\r\n", self._searched, MAX_LINE + 2)
-        if end < 0:
-            # a line of MAX_LINE bytes may have its CR here and its LF still to come
-            if len(self._buffer) >= MAX_LINE + 2:
-                raise HttpProtocolError(f"a line longer than {MAX_LINE} bytes")
-            self._searched = max(0, len(self._buffer) - 1)
-            return None
-        line = bytes(self._buffer[:end])
-        del self._buffer[: end + 2]
-        self._searched = 0
+    def _line(self, limit: int, what: str = "a line") -> bytes | None:
+        line = self._lines.line(limit)
+        if isinstance(line, LineOverflow):
+            raise HttpProtocolError(f"{what} longer than {limit} bytes", line.prefix)
         return line
 
-    def _head(self, events: list[ResponseEvent]) -> bool:
-        """Read a whole head (status line and headers), once it has all arrived."""
-        end = self._buffer.find(b"\r\n\r\n", self._searched, MAX_HEAD)
-        if end < 0:
-            if len(self._buffer) >= MAX_HEAD:
-                raise HttpProtocolError(f"a response head longer than {MAX_HEAD} bytes")
-            self._searched = max(0, len(self._buffer) - 3)
+    def _head_line(self, events: list[ResponseEvent]) -> bool:
+        """Read one line of a head (status line and headers); the last one ends it."""
+        room = MAX_HEAD - self._head_size - 2  # for this line, without its CRLF
+        if room < 0:
+            raise HttpProtocolError(f"a response head longer than {MAX_HEAD} bytes")
+        line = self._lines.line(room)
+        if isinstance(line, LineOverflow):
+            raise HttpProtocolError(f"a response head longer than {MAX_HEAD} bytes", line.prefix)
+        if line is None:
             return False
-        lines = bytes(self._buffer[:end]).split(b"\r\n")
-        del self._buffer[: end + 4]
-        self._searched = 0
-        if len(lines) > MAX_HEADERS + 1:
-            raise HttpProtocolError(f"more than {MAX_HEADERS} header lines")
+        self._head_size += len(line) + 2
+        if line or not self._head:  # (an empty first line: a bad status line)
+            self._head.append(line)
+            if len(self._head) > MAX_HEADERS + 1:
+                raise HttpProtocolError(f"more than {MAX_HEADERS} header lines")
+            if line:
+                return True
+        lines, self._head, self._head_size = self._head, [], 0
         status, reason = _status_line(lines[0])
         if 100 <= status < 200:  # informational: the real response follows
             return True
@@ -289,10 +295,9 @@ class ResponseReader:
         self._state = _State.CHUNK_DATA
 
     def _take_body(self, events: list[ResponseEvent]) -> bool:
-        if len(self._buffer) < self._remaining:
+        data = self._lines.take(self._remaining)
+        if data is None:
             return False
-        data = bytes(self._buffer[: self._remaining])
-        del self._buffer[: self._remaining]
         events.append(BodyPart(data))
         if self._state is _State.SIZED_BODY:
             self._finish(events)
