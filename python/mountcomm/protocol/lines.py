@@ -297,10 +297,13 @@ class LineReader:
     For protocols whose lines alternate with data that is not split into
     lines (an HTTP head, then a body of ``Content-Length`` bytes). Bytes are
     added with `feed`; `line` returns the next line once it has arrived,
-    `take` the next ``n`` bytes once they have. The search for a terminator
-    resumes where the previous one stopped, so each byte is searched at most
-    twice however the stream is cut (`scanned_bytes` counts it), and the
-    memory held is what the caller has not taken yet (`buffered`).
+    `block` the lines up to an empty line (an HTTP head), `take` the next
+    ``n`` bytes. The search for a line's end resumes where the previous one
+    stopped, so each byte is searched at most as many times as the end mark
+    is long (two for a ``b"\\r\\n"`` line, four for a ``b"\\r\\n"`` block),
+    however the stream is cut (`scanned_bytes` counts it); the memory held is
+    what the caller has not taken yet (`buffered`), bounded by the limits
+    the caller passes.
 
     Parameters
     ----------
@@ -353,23 +356,49 @@ class LineReader:
             not (its bytes stay held: a caller that cannot go on closes the
             stream).
         """
-        buf, term = self._buf, self.terminator
-        # a line of max_line_bytes may have all but the last byte of its terminator here
-        window = max_line_bytes + len(term)
+        return self._until(self.terminator, max_line_bytes)
+
+    def block(self, max_bytes: int) -> list[bytes] | LineOverflow | None:
+        """Return the lines up to the next empty line (which ends them), if all arrived.
+
+        For a block of lines ended by an empty line, e.g. an HTTP head; the
+        empty line is not returned.
+
+        Parameters
+        ----------
+        max_bytes : `int`
+            Longest block, its lines' terminators included and the ending
+            empty line excluded [bytes].
+
+        Returns
+        -------
+        lines : `list` [`bytes`], `LineOverflow` or `None`
+            As for `line`.
+        """
+        term = self.terminator
+        found = self._until(term + term, max_bytes - len(term))
+        if found is None or isinstance(found, LineOverflow):
+            return found
+        return found.split(term)
+
+    def _until(self, end_mark: bytes, limit: int) -> bytes | LineOverflow | None:
+        """The bytes before the next ``end_mark`` (which is consumed), at most ``limit``."""
+        buf = self._buf
         start = self._scan
-        end = buf.find(term, start, window)
-        if end < 0:
-            searched = min(len(buf), window)
-            self._scanned += max(0, searched - start)
-            if len(buf) >= window:
-                return LineOverflow(bytes(buf[:OVERFLOW_SAMPLE_BYTES]), max_line_bytes)
-            self._scan = max(0, searched - len(term) + 1)
-            return None
-        self._scanned += end + len(term) - start
-        line = bytes(buf[:end])
-        del buf[: end + len(term)]
-        self._scan = 0
-        return line
+        window = limit + len(end_mark)  # all but one byte of the mark may be here already
+        end = buf.find(end_mark, start, window)
+        if end >= 0:
+            self._scanned += end + len(end_mark) - start
+            found = bytes(buf[:end])
+            del buf[: end + len(end_mark)]
+            self._scan = 0
+            return found
+        searched = min(len(buf), window)
+        self._scanned += max(0, searched - start)
+        if len(buf) >= window:
+            return LineOverflow(bytes(buf[:OVERFLOW_SAMPLE_BYTES]), limit)
+        self._scan = max(0, searched - len(end_mark) + 1)
+        return None
 
     def take(self, n: int) -> bytes | None:
         """Return the next ``n`` bytes, taken as they are, once they have all arrived."""

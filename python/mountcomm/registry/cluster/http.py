@@ -162,23 +162,22 @@ class ResponseReader:
     Bodies without a length (read until the connection closes) are not
     supported: etcd sends every response either sized or chunked. ``1xx``
     responses are skipped. Lines are split by `mountcomm.protocol.lines.LineReader`:
-    each byte of a head or a line is searched at most twice however it
-    arrives. After an error every `feed` raises again.
+    each byte of a head is searched at most four times, of a chunk-size or
+    trailer line twice, however it arrives; bodies are not searched. After an
+    error every `feed` raises again.
     """
 
     def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.max_body = max_body
         self._lines = LineReader(b"\r\n")
         self._state = _State.HEAD
-        self._head: list[bytes] = []  # the lines of the head read so far
-        self._head_size = 0  # their bytes, line ends included
         self._remaining = 0
         self._error: HttpProtocolError | None = None
 
     @property
     def idle(self) -> bool:
         """True between responses with nothing buffered."""
-        return self._state is _State.HEAD and not self._head and not self._lines.buffered
+        return self._state is _State.HEAD and not self._lines.buffered
 
     @property
     def scanned_bytes(self) -> int:
@@ -212,7 +211,7 @@ class ResponseReader:
         """Advance once; return False when more bytes are needed."""
         state = self._state
         if state is _State.HEAD:
-            return self._head_line(events)
+            return self._head(events)
         if state is _State.SIZED_BODY or state is _State.CHUNK_DATA:
             return self._take_body(events)
         line = self._line(MAX_LINE)
@@ -236,24 +235,15 @@ class ResponseReader:
             raise HttpProtocolError(f"{what} longer than {limit} bytes", line.prefix)
         return line
 
-    def _head_line(self, events: list[ResponseEvent]) -> bool:
-        """Read one line of a head (status line and headers); the last one ends it."""
-        room = MAX_HEAD - self._head_size - 2  # for this line, without its CRLF
-        if room < 0:
-            raise HttpProtocolError(f"a response head longer than {MAX_HEAD} bytes")
-        line = self._lines.line(room)
-        if isinstance(line, LineOverflow):
-            raise HttpProtocolError(f"a response head longer than {MAX_HEAD} bytes", line.prefix)
-        if line is None:
+    def _head(self, events: list[ResponseEvent]) -> bool:
+        """Read a whole head (status line and headers), once it has all arrived."""
+        lines = self._lines.block(MAX_HEAD - 2)  # (its final empty line: 2 bytes)
+        if lines is None:
             return False
-        self._head_size += len(line) + 2
-        if line or not self._head:  # (an empty first line: a bad status line)
-            self._head.append(line)
-            if len(self._head) > MAX_HEADERS + 1:
-                raise HttpProtocolError(f"more than {MAX_HEADERS} header lines")
-            if line:
-                return True
-        lines, self._head, self._head_size = self._head, [], 0
+        if isinstance(lines, LineOverflow):
+            raise HttpProtocolError(f"a response head longer than {MAX_HEAD} bytes", lines.prefix)
+        if len(lines) > MAX_HEADERS + 1:
+            raise HttpProtocolError(f"more than {MAX_HEADERS} header lines")
         status, reason = _status_line(lines[0])
         if 100 <= status < 200:  # informational: the real response follows
             return True
