@@ -356,7 +356,17 @@ class LineReader:
             not (its bytes stay held: a caller that cannot go on closes the
             stream).
         """
-        return self._until(self.terminator, max_line_bytes)
+        # (_until inlined: this is the hot path of a chunked body)
+        buf, term = self._buf, self.terminator
+        start = self._scan
+        end = buf.find(term, start, max_line_bytes + len(term))
+        if end < 0:
+            return self._until(term, max_line_bytes)  # not there yet, or too long
+        self._scanned += end + len(term) - start
+        line = bytes(buf[:end])
+        del buf[: end + len(term)]
+        self._scan = 0
+        return line
 
     def block(self, max_bytes: int) -> list[bytes] | LineOverflow | None:
         """Return the lines up to the next empty line (which ends them), if all arrived.

@@ -214,9 +214,11 @@ class ResponseReader:
             return self._head(events)
         if state is _State.SIZED_BODY or state is _State.CHUNK_DATA:
             return self._take_body(events)
-        line = self._line(MAX_LINE)
+        line = self._lines.line(MAX_LINE)
         if line is None:
             return False
+        if isinstance(line, LineOverflow):
+            raise HttpProtocolError(f"a line longer than {MAX_LINE} bytes", line.prefix)
         if state is _State.CHUNK_SIZE:
             self._chunk_size(line)
         elif state is _State.CHUNK_END:
@@ -228,12 +230,6 @@ class ResponseReader:
         elif not line:  # TRAILERS: an empty line ends them
             self._finish(events)
         return True
-
-    def _line(self, limit: int, what: str = "a line") -> bytes | None:
-        line = self._lines.line(limit)
-        if isinstance(line, LineOverflow):
-            raise HttpProtocolError(f"{what} longer than {limit} bytes", line.prefix)
-        return line
 
     def _head(self, events: list[ResponseEvent]) -> bool:
         """Read a whole head (status line and headers), once it has all arrived."""
