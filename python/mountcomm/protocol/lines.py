@@ -405,8 +405,8 @@ class LineReader:
             return found
         searched = min(len(buf), window)
         self._scanned += max(0, searched - start)
-        if len(buf) >= window:
-            return LineOverflow(bytes(buf[:OVERFLOW_SAMPLE_BYTES]), limit)
+        if len(buf) >= window:  # no mark starts in the first limit + 1 bytes: all the line's
+            return LineOverflow(bytes(buf[: min(OVERFLOW_SAMPLE_BYTES, limit + 1)]), limit)
         self._scan = max(0, searched - len(end_mark) + 1)
         return None
 
