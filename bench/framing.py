@@ -5,10 +5,11 @@ time, this measures the time to get the frame out, and the ratio of the two:
 about 8 when the decoder is linear in the bytes fed, about 64 when it rescans
 or copies its buffer on every byte.
 
-Measured for mountcomm's `FrameDecoder` and the registry's line splitter (both
-built on `mountcomm.protocol.lines.LineSplitter`) and, as the raw baseline in the
-same run, for `asyncio.StreamReader.readuntil(b"\\r\\n")` with a reader waiting
-while the same bytes are fed one at a time (``feed_data``).
+Measured for mountcomm's `FrameDecoder` and the registry's line splitting (both
+`mountcomm.protocol.lines.LineSplitter`, the registry's with ``strip_cr``) and,
+as the raw baseline in the same run, for
+`asyncio.StreamReader.readuntil(b"\\r\\n")` with a reader waiting while the
+same bytes are fed one at a time (``feed_data``).
 
 Usage: ``python bench/framing.py [--runs N]`` (also part of ``bench/run_all.py``).
 """
