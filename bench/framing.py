@@ -5,10 +5,11 @@ time, this measures the time to get the frame out, and the ratio of the two:
 about 8 when the decoder is linear in the bytes fed, about 64 when it rescans
 or copies its buffer on every byte.
 
-Measured for mountcomm's `FrameDecoder` and the registry's line splitter (both
-built on `mountcomm.protocol.lines.LineSplitter`) and, as the raw baseline in the
-same run, for `asyncio.StreamReader.readuntil(b"\\r\\n")` with a reader waiting
-while the same bytes are fed one at a time (``feed_data``).
+Measured for mountcomm's `FrameDecoder` and the registry's line splitting (both
+`mountcomm.protocol.lines.LineSplitter`, the registry's with ``strip_cr``) and,
+as the raw baseline in the same run, for
+`asyncio.StreamReader.readuntil(b"\\r\\n")` with a reader waiting while the
+same bytes are fed one at a time (``feed_data``).
 
 Usage: ``python bench/framing.py [--runs N]`` (also part of ``bench/run_all.py``).
 """
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import Figure, median_of, print_table
 from mountcomm.protocol.framing import FrameDecoder
-from mountcomm.registry.wire import LineSplitter
+from mountcomm.protocol.lines import LineSplitter
 
 SMALL = 8 * 1024
 LARGE = 64 * 1024
@@ -53,7 +54,7 @@ def _decoder_ms(size: int) -> float:
 def _registry_ms(size: int) -> float:
     data = b"{" + b"a" * (size - 1) + b"\n"
     pieces = [data[i : i + 1] for i in range(len(data))]
-    splitter = LineSplitter(2 * LARGE)
+    splitter = LineSplitter(b"\n", 2 * LARGE, strip_cr=True)  # as the registry reads
     start = time.perf_counter()
     out = []
     for piece in pieces:

@@ -4,13 +4,18 @@ The tree is small and split by *who is at fault*::
 
     MountcommError
     ├── ProtocolError (also ValueError)   the peer sent bytes we cannot parse
-    │   └── FrameTooLongError             ... a frame longer than the decoder's limit
+    │   ├── FrameTooLongError             ... a frame longer than the decoder's limit
+    │   └── HttpProtocolError ¹           ... etcd's gateway sent HTTP we cannot follow
     ├── CommandError                      a command did not complete
     │   ├── CommandRejected               the controller answered NOACK
     │   │   └── CommandSuperseded         ... because a newer command replaced it
     │   └── CommandTimeout (TimeoutError) no ACK or no DONE in time
     ├── ConnectionClosedError (also ConnectionResetError)
-    │                                     the connection is gone (peer EOF, reset, close())
+    │   │                                 the connection is gone (peer EOF, reset, close())
+    │   ├── RegistryStartError ²          ... an auto-started registry daemon did not answer
+    │   └── EtcdUnavailable ³             ... etcd cannot be reached, or failed
+    │       ├── GatewayClosed ¹           ... the connection to etcd's gateway ended
+    │       └── RevisionCompacted ³       ... a watch's start revision was compacted
     ├── SelfConnectionError (ConnectionError)
     │                                     a connect attempt reached its own socket
     └── RegistryError                     the port registry refused a request
@@ -19,8 +24,17 @@ The tree is small and split by *who is at fault*::
         ├── RegistryPermissionError       ... because the client may not do that
         ├── PoolExhaustedError            ... because no port of the pool is free
         ├── PortInUseError                ... because the port is already registered
-        └── UnknownPortError (also LookupError)
-                                          ... because the registry holds no such port
+        ├── UnknownPortError (also LookupError)
+        │                                 ... because the registry holds no such port
+        └── EtcdRequestError ³            ... because etcd refused the daemon's request
+
+Defined where they are raised, because this module sits below them (it
+imports nothing of mountcomm): ¹ `mountcomm.registry.cluster.http` and
+``.gateway``, ² `mountcomm.registry.autostart`, ³
+`mountcomm.registry.cluster.errors` (`mountcomm.testing.etcd.EtcdUnavailableError`,
+raised when no etcd binary can run, is another name of `EtcdUnavailable`).
+Every exception class of a registry module is in this tree
+(``tests/registry/test_exception_tree.py`` checks it).
 
 Misuse by the caller (a wrong argument, a call in the wrong state) raises the
 builtin `TypeError`, `ValueError` or `RuntimeError`, never one of these.

@@ -64,20 +64,20 @@ def test_json_reply_of_an_http_error_with_a_code() -> None:
     error = {"error": "requested lease not found", "code": 5, "message": "no such lease"}
     with pytest.raises(EtcdRequestError, match="no such lease") as caught:
         _json_reply(reply(404, error))
-    assert caught.value.code == NOT_FOUND
+    assert caught.value.grpc_code == NOT_FOUND
 
 
 def test_json_reply_of_an_http_error_without_a_message() -> None:
     with pytest.raises(EtcdRequestError, match="HTTP 503") as caught:
         _json_reply(reply(503, {}))
-    assert caught.value.code == 0
+    assert caught.value.grpc_code == 0
 
 
 def test_json_reply_of_a_streamed_error() -> None:
     error = {"grpc_code": 5, "http_code": 404, "message": "not found", "http_status": "Not Found"}
     with pytest.raises(EtcdRequestError, match="not found") as caught:
         _json_reply(reply(200, {"error": error}, streamed=True))
-    assert caught.value.code == 5
+    assert caught.value.grpc_code == 5
 
 
 @pytest.mark.parametrize("body", [b"<html>bad gateway</html>", b"[1, 2]", b'"text"'])
@@ -161,7 +161,7 @@ async def test_put_with_an_unknown_lease_is_refused(session: EtcdSession) -> Non
     async with asyncio.timeout(T):
         with pytest.raises(EtcdRequestError, match="lease not found") as caught:
             await session.put(PREFIX.encode() + b"k", b"v", 0x7FFF_0000_0000_0002)
-        assert caught.value.code == NOT_FOUND
+        assert caught.value.grpc_code == NOT_FOUND
         # a refused change leaves the session usable
         await session.put(PREFIX.encode() + b"k", b"v", 0)
         assert await session.snapshot(PREFIX) == [(PREFIX.encode() + b"k", b"v")]

@@ -473,21 +473,23 @@ def _never_paused() -> None:
 
 
 def test_a_long_stream_line_in_many_chunks_is_searched_in_linear_time() -> None:
-    """Each byte of a streamed line is searched for its end once, however it is split."""
-
-    class CountingBuffer(bytearray):
-        scanned = 0
-
-        def find(self, sub, start=None, end=None):  # type: ignore[no-untyped-def,override]
-            self.scanned += len(self) - (start or 0)
-            return super().find(sub, start, end)
-
+    """Each byte of a streamed line is searched for its end a bounded number of times,
+    however it is split (the stream's lines come from `mountcomm.protocol.lines`)."""
     line = json.dumps({"pad": "p" * 200_000}).encode() + b"\n"
     stream = GatewayStream(1 << 20, pause=_never_paused, resume=lambda: None)
-    stream._partial = buffer = CountingBuffer()  # instrumentation
     for i in range(0, len(line), 1000):
         stream.feed(line[i : i + 1000])
     assert stream._messages.popleft() == {"pad": "p" * 200_000}
-    assert stream._partial is buffer
     # searching from the start of the line on every chunk would scan ~len(line)**2 / 2000
-    assert buffer.scanned <= 2 * len(line)
+    assert stream._lines.scanned_bytes <= 3 * len(line)
+
+
+@pytest.mark.parametrize("cut", [1, 7, 1000])
+def test_a_stream_line_over_the_limit_is_a_protocol_error_however_split(cut: int) -> None:
+    stream = GatewayStream(100, pause=_never_paused, resume=lambda: None)
+    stream.feed(b'{"ok": 1}\r\n')
+    assert stream._messages.popleft() == {"ok": 1}
+    line = json.dumps({"pad": "p" * 100}).encode() + b"\n"
+    with pytest.raises(HttpProtocolError, match="streamed message longer than 100 bytes"):
+        for i in range(0, len(line), cut):
+            stream.feed(line[i : i + cut])

@@ -114,13 +114,13 @@ def test_port_manager_pool_exhausted_keeps_the_connection_and_its_ports() -> Non
         pm = PortManager("127.0.0.1", server.port)
         try:
             first = pm.getPort("first")
-            with pytest.raises(RuntimeError, match="no free port in pool") as info:
+            with pytest.raises(RuntimeError, match="no free ports in pool") as info:
                 pm.getPort("second")
             assert "{" not in str(info.value)  # the Tcl braces are stripped
             # as with NSCL's server: the object stays usable and keeps its port
             assert not pm.closed
             assert [e["port"] for e in pm.listPorts()] == [first]
-            with pytest.raises(RuntimeError, match="no free port in pool"):
+            with pytest.raises(RuntimeError, match="no free ports in pool"):
                 pm.getPort("third")
             with PortManager("127.0.0.1", server.port) as viewer:
                 assert [e["service"] for e in viewer.listPorts()] == ["first"]

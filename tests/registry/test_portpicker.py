@@ -115,17 +115,27 @@ async def test_portpicker_gets_none_for_a_refused_pid(
 
 
 async def test_a_pid_line_that_never_ends_hits_the_line_timeout() -> None:
+    """Over TCP a request is a line; on the Unix socket, where the first chunk is a
+    portpicker request whole (as portserver.py reads it), a native line that never
+    ends hits the timeout."""
     async with RegistryHarness(line_timeout=0.2) as registry:
         assert registry.portserver_address is not None
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_unix_connection(unix_address(registry.portserver_address)), T
-        )
+        reader, writer = await open_raw(registry.port)
         try:
             writer.write(b"12")  # and never the rest of the line
             assert await asyncio.wait_for(reader.read(), T) == b""
         finally:
             await close_raw(writer)
         assert registry.server.statistics()["line_timeouts"] == 1
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(unix_address(registry.portserver_address)), T
+        )
+        try:
+            writer.write(b'{"op": "ping"')  # and never the rest of the line
+            assert await asyncio.wait_for(reader.read(), T) == b""
+        finally:
+            await close_raw(writer)
+        assert registry.server.statistics()["line_timeouts"] == 2
 
 
 async def test_pid_line_over_tcp(port_registry: RegistryHarness) -> None:

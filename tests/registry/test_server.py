@@ -100,7 +100,7 @@ async def test_pool_exhaustion_and_busy_ports() -> None:
                 assert await read_line(reader) == f"OK {free}\r\n".encode()
                 writer.write(f"GIMME b {current_user()}\n".encode())
                 reply = await read_line(reader)
-                assert reply.startswith(b"FAIL {no free port in pool")
+                assert reply.startswith(b"FAIL {no free ports in pool")
                 assert b"1 held through the registry, 1 in use" in reply
                 # as NSCL's server: the connection and its earlier port are kept
                 writer.write(b"LIST\n")

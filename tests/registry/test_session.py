@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -264,13 +265,33 @@ def test_nscl_pool_exhausted_keeps_the_connection_and_its_ports() -> None:
     session = make(store)
     out = session.feed(b"GIMME a alice\nGIMME b alice\nLIST\n")
     assert bytes(out.data) == (
-        b"OK 100\r\nFAIL {no free port in pool 100-100: 1 held through the registry, "
+        b"OK 100\r\nFAIL {no free ports in pool 100-100: 1 held through the registry, "
         b"0 in use by other programs}\r\nOK 1\r\n100 a alice\r\n"
     )
     assert not out.close and not session.closed
     store.end_lease(Lease("connection", 99))
     assert store.get(100) == PortEntry(100, "a", "alice")  # still held
     assert session.close().events == (PortEvent("removed", 100, "a", "alice"),)
+
+
+def test_nscl_full_pool_fail_starts_with_nscls_words() -> None:
+    """NSCL's C++ client recognises a full pool by the words "no free ports"."""
+    fixed = PortStore([(100, 100)])
+    fixed.allocate("a", "bob", Lease("connection", 9))
+
+    def broken() -> int:
+        raise OSError("nothing left")
+
+    held = PortStore(None, pick_ephemeral=lambda: 7000)
+    held.allocate("a", "bob", Lease("connection", 9))
+    for store, detail in [
+        (fixed, b"in pool 100-100: 1 held through the registry"),
+        (PortStore(None, pick_ephemeral=broken), b"the OS offered none (nothing left)"),
+        (held, b"the OS offered only ports the registry already holds"),
+    ]:
+        out = make(store).feed(b"GIMME b alice\n")
+        assert out.data.startswith(b"FAIL {no free ports")
+        assert detail in out.data and out.data.endswith(b"}\r\n") and not out.close
 
 
 def test_nscl_refusals() -> None:
@@ -337,6 +358,64 @@ def test_pid_request_refusals_get_no_answer() -> None:
     assert make(store).feed(b"50\n").data == b"100\n"
     out = make(store).feed(b"51\n")  # pool exhausted
     assert out.data == b"" and out.close
+
+
+def unix_session(store: PortStore) -> Session:
+    """A connection through the daemon's Unix socket (where portserver.py listens)."""
+    return Session(
+        store, Lease("connection", 1), local=True, credentials=lambda: ALICE, unix_socket=True
+    )
+
+
+@pytest.mark.parametrize("request_bytes", [b"4242", b"4242\n", b" 4242 \r\n", b"+4242"])
+def test_unix_socket_first_chunk_is_a_whole_pid_request_newline_or_not(
+    request_bytes: bytes,
+) -> None:
+    """As portserver.py: it reads once (up to 100 bytes) and answers what it read."""
+    store = PortStore([(100, 104)])
+    session = unix_session(store)
+    out = session.feed(request_bytes)
+    assert bytes(out.data) == b"100\n"
+    assert out.close and out.watch_pids == [4242] and session.closed
+    assert session.dialect is Dialect.PORTPICKER
+    assert store.lease_of(100) == Lease("pid", 4242)
+    assert session.feed(b"4243\n").data == b""  # nothing after the one request
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [b"abc\n", b"12x", b"GIMME svc alice\n", b"LIST\n", b"\n", b"1" * 21, b"4242\n4243\n"],
+)
+def test_unix_socket_malformed_portserver_request_is_closed_without_a_byte(
+    request_bytes: bytes,
+) -> None:
+    store = PortStore([(100, 104)])
+    out = unix_session(store).feed(request_bytes)
+    assert bytes(out.data) == b"" and out.close and out.watch_pids == []
+    assert store.entries() == []
+
+
+def test_unix_socket_reads_only_the_first_chunk_as_portserver_does() -> None:
+    """A pid cut in two arrives as two chunks: portserver.py answers the first part."""
+    session = unix_session(PortStore([(100, 104)]))
+    out = session.feed(b"42")
+    assert bytes(out.data) == b"100\n" and out.watch_pids == [42]
+
+
+def test_unix_socket_native_requests_are_lines_as_over_tcp() -> None:
+    session = unix_session(PortStore([(100, 104)]))
+    out = session.feed(b'{"op": "allocate", ')  # a native line in pieces
+    assert out.data == b"" and not out.close
+    out = session.feed(b'"id": 1, "service": "svc"}\n{"op": "list", "id": 2}\n')
+    first, second = (json.loads(line) for line in bytes(out.data).splitlines())
+    assert first["ok"] and first["port"] == 100
+    assert [e["port"] for e in second["entries"]] == [100]
+    assert session.dialect is Dialect.NATIVE and not out.close
+
+
+def test_over_tcp_a_malformed_first_line_is_still_nscl() -> None:
+    out = make().feed(b"abc\n")
+    assert out.data.startswith(b"FAIL {unknown request") and not out.close
 
 
 # ---- limits and garbage ---------------------------------------------------------------

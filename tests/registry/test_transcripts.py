@@ -67,7 +67,7 @@ CPP_PORT_MANAGER_POOL_EXHAUSTED: list[Step] = [
     ("cpp", "send", b"GIMME first " + ME + b"\n"),
     ("cpp", "expect", rb"OK (?P<p>\d+)\r\n"),
     ("cpp", "send", b"GIMME second " + ME + b"\n"),
-    ("cpp", "expect", rb"FAIL \{no free port in pool [^}]*\}\r\n"),
+    ("cpp", "expect", rb"FAIL \{no free ports in pool [^}]*\}\r\n"),
     # the connection and the port it holds are kept, as NSCL's server does
     ("cpp", "send", b"LIST\n"),
     ("cpp", "expect", rb"OK 1\r\n"),
@@ -196,3 +196,10 @@ async def test_portpicker_transcripts() -> None:
         # refusals: EOF without a byte (portpicker then returns None), never "0\n"
         for line in (b"0\n", b"1\n", b"-3\n", b"999999999\n"):
             assert await ask(line) == b"", line
+        # as portserver.py: the first read is the request, newline or not
+        reply = await ask(b"%d" % os.getpid())
+        assert re.fullmatch(rb"[1-9][0-9]*\n", reply), reply
+        assert len(server.store.entries()) == 2
+        # a malformed request: closed without a byte (not an NSCL FAIL)
+        for request in (b"hello\n", b"12x", b"LIST\n"):
+            assert await ask(request) == b"", request

@@ -12,63 +12,7 @@ from mountcomm.exceptions import ProtocolError
 from mountcomm.registry import native, nscl, wire
 from mountcomm.registry.entries import PortEntry
 from mountcomm.registry.native import Allocate, ListPorts
-from mountcomm.registry.wire import BadRequest, Dialect, LineSplitter, LineTooLong, PidRequest
-
-# ---- LineSplitter -------------------------------------------------------------------
-
-
-def test_lines_whole_bytewise_and_with_trailing_data() -> None:
-    data = b"one\ntwo\r\nthree"
-    assert LineSplitter().feed(data) == [b"one", b"two"]
-    splitter = LineSplitter()
-    out = []
-    for i in range(len(data)):
-        out += splitter.feed(data[i : i + 1])
-    assert out == [b"one", b"two"]
-    assert splitter.buffered == len(b"three")
-    assert splitter.feed(b"\n") == [b"three"]
-
-
-def test_line_too_long_is_reported_and_skipped() -> None:
-    splitter = LineSplitter(8)
-    out = splitter.feed(b"12345678\n123456789\nok\n")
-    assert out[0] == b"12345678"
-    assert isinstance(out[1], LineTooLong) and out[1].limit == 8
-    assert out[2] == b"ok"
-    # without a newline: reported as soon as it is too long, then skipped to the next one
-    out = splitter.feed(b"x" * 20)
-    assert len(out) == 1 and isinstance(out[0], LineTooLong)
-    assert out[0].prefix == b"x" * 20
-    assert splitter.buffered == 0
-    assert splitter.feed(b"y" * 1000) == []
-    assert splitter.feed(b"zz\nnext\n") == [b"next"]
-    assert "longer than 8 bytes" in LineTooLong(b"", 8).message
-
-
-def test_crlf_split_across_feeds_at_the_limit() -> None:
-    splitter = LineSplitter(4)
-    assert splitter.feed(b"abcd\r") == []
-    assert splitter.feed(b"\n") == [b"abcd"]
-    with pytest.raises(ValueError, match="positive"):
-        LineSplitter(0)
-
-
-@given(st.lists(st.binary(max_size=200), max_size=30), st.integers(1, 64))
-def test_splitter_memory_is_bounded(chunks: list[bytes], limit: int) -> None:
-    splitter = LineSplitter(limit)
-    for chunk in chunks:
-        for line in splitter.feed(chunk):
-            assert isinstance(line, LineTooLong) or len(line) <= limit
-        assert splitter.buffered <= limit + 1
-
-
-@given(st.lists(st.binary(max_size=50).filter(lambda b: b"\n" not in b), max_size=20))
-def test_splitter_round_trip(lines: list[bytes]) -> None:
-    data = b"".join(line + b"\n" for line in lines)
-    out = LineSplitter(64).feed(data)
-    expected = [line[:-1] if line.endswith(b"\r") else line for line in lines]
-    assert out == expected
-
+from mountcomm.registry.wire import BadRequest, Dialect, PidRequest
 
 # ---- dialect detection ----------------------------------------------------------------
 

@@ -234,8 +234,8 @@ async def run_demo(plan: Plan, out: TextIO = sys.stdout, recorder: Recorder | No
     demo.recorder = recorder
     async with (
         RegistryServer("127.0.0.1", 0, pool=None) as registry,
-        PortRegistry("127.0.0.1", registry.port) as controller_registry,
-        PortRegistry("127.0.0.1", registry.port) as client_registry,
+        PortRegistry("127.0.0.1", registry.tcp_port) as controller_registry,
+        PortRegistry("127.0.0.1", registry.tcp_port) as client_registry,
     ):
         demo.say(f"port registry on port {registry.port}")
         async with MockController(

@@ -3,18 +3,36 @@
 SIGUSR1 logs the daemon's statistics (as portpicker's portserver does); SIGHUP
 is logged and otherwise ignored (the daemon keeps no file to reopen), so that a
 service manager's reload or a closed terminal does not end it.
+
+It takes ``portserver.py``'s command line too: ``--portserver_address``,
+``--portserver_static_pool``, ``--verbose`` and ``--debug``. The TCP port is
+required only when asked for (``--host``, ``--port`` or ``--port-file``) or
+when there is no Unix socket to serve: otherwise, if the configured TCP address
+(by default 127.0.0.1:30000) is taken, the daemon logs a warning and serves its
+Unix socket alone.
 """
 
 from __future__ import annotations
 
-__all__ = ["HELP", "NAME", "add_arguments", "cluster_settings", "pool_argument", "run"]
+__all__ = [
+    "HELP",
+    "LOG_LEVEL",
+    "NAME",
+    "add_arguments",
+    "cluster_settings",
+    "pool_argument",
+    "run",
+]
 
 import argparse
 import asyncio
 import contextlib
+import errno
+import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +46,8 @@ from .common import EXIT_USAGE, CliError, load_config
 
 NAME = "registry"
 HELP = "run the port registry daemon (NSCL, portpicker and native dialects)"
+LOG_LEVEL = "info"
+"""As ``portserver.py``'s: a daemon's log shows what it hands out, and SIGUSR1's statistics."""
 
 NSCL_PORT_FILE = "/var/tmp/daqportmgr/listen.port"
 """Where NSCL's port manager writes its port (pass it to ``--port-file``)."""
@@ -83,6 +103,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--config", metavar="PATH", default=argparse.SUPPRESS, help="YAML configuration file"
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log mountcomm's debug messages too (portserver's flag)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="log every library's debug messages and run asyncio in debug mode (portserver's flag)",
     )
     cluster = parser.add_argument_group("cluster (cross-host discovery through etcd)")
     cluster.add_argument(
@@ -145,17 +175,42 @@ def run(args: argparse.Namespace) -> int:
         cluster = cluster_settings(args, cfg)
     except (ValueError, OSError) as e:
         raise CliError(f"cluster: {e}", EXIT_USAGE) from None
-    server = RegistryServer(
-        args.host or cfg.registry_host,
-        cfg.registry_port if args.port is None else args.port,
-        pool=getattr(args, "pool", cfg.registry_pool),
-        unix_socket=args.unix_socket or cfg.registry_unix_socket,
-        max_line_bytes=args.max_line_bytes,
-        cluster=cluster,
-        advertise_host=args.advertise_host or cfg.registry_advertise_host,
-    )
+    unix_socket = args.unix_socket or cfg.registry_unix_socket
+    port = cfg.registry_port if args.port is None else args.port
+    tcp_asked = args.host is not None or args.port is not None or args.port_file is not None
+
+    def make_server(tcp: bool) -> RegistryServer:
+        return RegistryServer(
+            args.host or cfg.registry_host,
+            port if tcp else None,
+            pool=getattr(args, "pool", cfg.registry_pool),
+            unix_socket=unix_socket,
+            max_line_bytes=args.max_line_bytes,
+            cluster=cluster,
+            advertise_host=args.advertise_host or cfg.registry_advertise_host,
+        )
+
     port_file = None if args.port_file is None else Path(args.port_file)
-    return asyncio.run(_serve(server, port_file))
+    tcp_optional = unix_socket is not None and not tcp_asked
+    with _verbosity(args.verbose, args.debug):
+        return asyncio.run(_serve(make_server, tcp_optional, port_file), debug=args.debug)
+
+
+@contextlib.contextmanager
+def _verbosity(verbose: bool, debug: bool) -> Iterator[None]:
+    """portserver's ``--verbose`` (mountcomm's loggers at debug) and ``--debug``
+    (every logger at debug), for the ``with`` block."""
+    loggers = [logging.getLogger(mlog.ROOT_LOGGER)] if verbose or debug else []
+    if debug:
+        loggers.append(logging.getLogger())
+    saved = [(logger, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)
 
 
 def _write_port_file(path: Path, port: int) -> None:
@@ -207,19 +262,57 @@ def _restore_signals() -> None:
         loop.remove_signal_handler(signum)
 
 
-async def _serve(server: RegistryServer, port_file: Path | None) -> int:
-    log = mlog.get_logger(None, "mountcomm registry")
+def _where(server: RegistryServer) -> str:
+    tcp = [] if server.port is None else [f"{server.host}:{server.port}"]
+    return " or ".join(tcp + ([server.unix_socket] if server.unix_socket else []))
+
+
+async def _start(
+    make_server: Callable[[bool], RegistryServer], tcp_optional: bool, log: Any
+) -> tuple[RegistryServer, str] | None:
+    """Start the daemon; `None` if it cannot listen (said on stderr).
+
+    An optional TCP address that is taken is given up (with a warning), and
+    the daemon serves its Unix socket alone. Returns the daemon and the TCP
+    address given up ("" if none).
+    """
+    server = make_server(True)
     try:
         await server.start()
+        return server, ""
     except OSError as e:
-        where = f"{server.host}:{server.port}" + (
-            f" or {server.unix_socket}" if server.unix_socket else ""
-        )
-        print(f"mountcomm registry: cannot listen on {where}: {e}", file=sys.stderr)
+        error = e
+        if not tcp_optional or e.errno != errno.EADDRINUSE:
+            print(f"mountcomm registry: cannot listen on {_where(server)}: {e}", file=sys.stderr)
+            return None
+    unix_only = make_server(False)
+    try:
+        await unix_only.start()
+    except OSError as e:
+        print(f"mountcomm registry: cannot listen on {_where(unix_only)}: {e}", file=sys.stderr)
+        return None
+    log.warning(
+        "tcp_port_in_use",
+        host=server.host,
+        port=server.port,
+        unix_socket=unix_only.unix_socket,
+        error=str(error),
+        serving="the Unix socket only",
+    )
+    return unix_only, f"{server.host}:{server.port}"
+
+
+async def _serve(
+    make_server: Callable[[bool], RegistryServer], tcp_optional: bool, port_file: Path | None
+) -> int:
+    log = mlog.get_logger(None, "mountcomm registry")
+    started = await _start(make_server, tcp_optional, log)
+    if started is None:
         return 1
+    server, given_up = started
     if port_file is not None:
         try:
-            _write_port_file(port_file, server.port)
+            _write_port_file(port_file, server.tcp_port)
         except OSError as e:
             await server.close()
             print(
@@ -227,8 +320,15 @@ async def _serve(server: RegistryServer, port_file: Path | None) -> int:
             )
             return 1
     stopped = _handle_signals(server, log)
-    unix = f" and {server.unix_socket}" if server.unix_socket else ""
-    print(f"mountcomm registry: listening on {server.host}:{server.port}{unix}", flush=True)
+    if server.port is None:
+        print(
+            f"mountcomm registry: listening on {server.unix_socket} "
+            f"(not on TCP: {given_up} is in use)",
+            flush=True,
+        )
+    else:
+        unix = f" and {server.unix_socket}" if server.unix_socket else ""
+        print(f"mountcomm registry: listening on {server.host}:{server.port}{unix}", flush=True)
     if server.cluster is not None:
         print(
             f"mountcomm registry: cluster {server.cluster.settings.url}, "
@@ -246,6 +346,6 @@ async def _serve(server: RegistryServer, port_file: Path | None) -> int:
     finally:
         _restore_signals()
         if port_file is not None:
-            _remove_port_file(port_file, server.port)
+            _remove_port_file(port_file, server.tcp_port)
     print(f"mountcomm registry: stopped ({reason})", flush=True)
     return 0

@@ -1,8 +1,16 @@
-"""`LineSplitter`: split a byte stream at a terminator, in linear time. No I/O.
+"""Split a byte stream at a terminator, in linear time. No I/O.
 
-The one line splitter of mountcomm: the mount protocol's `FrameDecoder`
-(terminator ``b"\\r\\n"``) and the port registry's request reader (terminator
-``b"\\n"``) both use it.
+The one line splitter of mountcomm, in two forms over the same search:
+
+* `LineSplitter` is pushed bytes and returns every line they complete: the
+  mount protocol's `FrameDecoder` (terminator ``b"\\r\\n"``), the port
+  registry's request reader (``b"\\n"``, an optional ``"\\r"`` before it
+  dropped) and the stream of etcd's watch messages (``b"\\n"``) use it.
+* `LineReader` is pulled one line at a time, between blocks of sized data
+  that are not lines: the HTTP/1.1 response reader of the etcd link (heads,
+  chunk-size and trailer lines between bodies and chunks) uses it.
+
+`first_line` is the first line of a complete message.
 
 Two properties matter, whatever the peer sends:
 
@@ -20,7 +28,9 @@ Two properties matter, whatever the peer sends:
 
 from __future__ import annotations
 
-__all__ = ["OVERFLOW_SAMPLE_BYTES", "LineOverflow", "LineSplitter"]
+__all__ = ["OVERFLOW_SAMPLE_BYTES", "LineOverflow", "LineReader", "LineSplitter", "first_line"]
+
+from typing import overload
 
 OVERFLOW_SAMPLE_BYTES = 80
 """How many leading bytes of an over-long line a `LineOverflow` keeps."""
@@ -72,12 +82,17 @@ class LineSplitter:
     max_line_bytes : `int`
         Longest line accepted, terminator excluded [bytes]. The splitter never
         holds more than this plus the terminator plus one chunk.
+    strip_cr : `bool`
+        Drop a ``"\\r"`` that ends a line (for a ``b"\\n"`` terminator that
+        may come as ``"\\r\\n"``); ``max_line_bytes`` counts the line without it.
 
     Attributes
     ----------
     terminator : `bytes`
         As given.
     max_line_bytes : `int`
+        As given.
+    strip_cr : `bool`
         As given.
 
     Raises
@@ -88,22 +103,26 @@ class LineSplitter:
 
     __slots__ = (
         "_buf",
+        "_limit",
         "_overflows",
         "_scan",
         "_scanned",
         "_skipping",
         "_tail",
         "max_line_bytes",
+        "strip_cr",
         "terminator",
     )
 
-    def __init__(self, terminator: bytes, max_line_bytes: int) -> None:
+    def __init__(self, terminator: bytes, max_line_bytes: int, *, strip_cr: bool = False) -> None:
         if not terminator:
             raise ValueError("terminator must not be empty")
         if max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes}")
         self.terminator = bytes(terminator)
         self.max_line_bytes = max_line_bytes
+        self.strip_cr = strip_cr
+        self._limit = max_line_bytes + 1 if strip_cr else max_line_bytes  # with its "\r"
         self._buf = bytearray()
         self._scan = 0  # no terminator starts before this offset of _buf
         self._tail = len(terminator) - 1  # bytes of a terminator split across feeds
@@ -140,7 +159,15 @@ class LineSplitter:
         """
         return self._scanned
 
-    def feed(self, data: bytes | bytearray) -> list[bytes | bytearray | LineOverflow]:
+    @overload
+    def feed(self, data: bytes) -> list[bytes | LineOverflow]: ...
+
+    @overload
+    def feed(self, data: bytearray) -> list[bytes | bytearray | LineOverflow]: ...
+
+    def feed(
+        self, data: bytes | bytearray
+    ) -> list[bytes | LineOverflow] | list[bytes | bytearray | LineOverflow]:
         """Add received bytes; return the lines they complete, in order.
 
         Parameters
@@ -189,10 +216,32 @@ class LineSplitter:
             self._scan = n if n > 0 else 0
         else:
             self._scan = 0
-        limit = self.max_line_bytes
+        limit = self._limit
         if size > limit and (len(buf) > limit or max(map(len, parts)) > limit):
-            return self._overflowed(parts)  # type: ignore[arg-type]
+            return self._without_cr(self._overflowed(parts))  # type: ignore[arg-type]
+        if self.strip_cr:
+            return self._without_cr(parts)  # type: ignore[arg-type]
         return parts  # type: ignore[return-value]
+
+    def _without_cr(
+        self, lines: list[bytes | bytearray | LineOverflow]
+    ) -> list[bytes | bytearray | LineOverflow]:
+        """With ``strip_cr``: drop each line's final ``"\\r"``, then apply the exact limit."""
+        if not self.strip_cr:
+            return lines
+        limit = self.max_line_bytes
+        out: list[bytes | bytearray | LineOverflow] = []
+        for item in lines:
+            if isinstance(item, LineOverflow):
+                out.append(item)
+                continue
+            line = item[:-1] if item.endswith(b"\r") else item
+            if len(line) > limit:
+                self._overflows += 1
+                out.append(LineOverflow(bytes(line[:OVERFLOW_SAMPLE_BYTES]), limit))
+            else:
+                out.append(line)
+        return out
 
     def _skip(self, data: bytes | bytearray) -> bytes:
         """Discard bytes up to the end of an over-long line; return what follows it."""
@@ -214,7 +263,7 @@ class LineSplitter:
         """No line completed: remember where to search next; bound what is held."""
         n = len(self._buf) - self._tail
         self._scan = n if n > 0 else 0
-        if len(self._buf) > self.max_line_bytes:
+        if len(self._buf) > self._limit:
             return self._overflowed([])
         return []
 
@@ -222,12 +271,12 @@ class LineSplitter:
         self, parts: list[bytes | bytearray | LineOverflow]
     ) -> list[bytes | bytearray | LineOverflow]:
         """The slow path: replace over-long lines, complete or not, by `LineOverflow`."""
-        limit = self.max_line_bytes
+        limit, shown = self._limit, self.max_line_bytes
         out: list[bytes | bytearray | LineOverflow] = []
         for line in parts:
             if not isinstance(line, LineOverflow) and len(line) > limit:
                 self._overflows += 1
-                out.append(LineOverflow(bytes(line[:OVERFLOW_SAMPLE_BYTES]), limit))
+                out.append(LineOverflow(bytes(line[:OVERFLOW_SAMPLE_BYTES]), shown))
             else:
                 out.append(line)
         buf = self._buf
@@ -235,8 +284,144 @@ class LineSplitter:
         if len(buf) - partial > limit:
             # Incomplete and already too long: report it now, discard the rest of it.
             self._overflows += 1
-            out.append(LineOverflow(bytes(buf[:OVERFLOW_SAMPLE_BYTES]), limit))
+            out.append(LineOverflow(bytes(buf[:OVERFLOW_SAMPLE_BYTES]), shown))
             self._skipping = True
             del buf[: len(buf) - partial]
             self._scan = 0
         return out
+
+
+class LineReader:
+    """Pull lines, and blocks of sized data between them, from a byte stream.
+
+    For protocols whose lines alternate with data that is not split into
+    lines (an HTTP head, then a body of ``Content-Length`` bytes). Bytes are
+    added with `feed`; `line` returns the next line once it has arrived,
+    `block` the lines up to an empty line (an HTTP head), `take` the next
+    ``n`` bytes. The search for a line's end resumes where the previous one
+    stopped, so each byte is searched at most as many times as the end mark
+    is long (two for a ``b"\\r\\n"`` line, four for a ``b"\\r\\n"`` block),
+    however the stream is cut (`scanned_bytes` counts it); the memory held is
+    what the caller has not taken yet (`buffered`), bounded by the limits
+    the caller passes.
+
+    Parameters
+    ----------
+    terminator : `bytes`
+        What ends a line (not included in the lines returned).
+
+    Raises
+    ------
+    ValueError
+        If ``terminator`` is empty.
+    """
+
+    __slots__ = ("_buf", "_scan", "_scanned", "terminator")
+
+    def __init__(self, terminator: bytes) -> None:
+        if not terminator:
+            raise ValueError("terminator must not be empty")
+        self.terminator = bytes(terminator)
+        self._buf = bytearray()
+        self._scan = 0  # no terminator starts before this offset of _buf
+        self._scanned = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet returned."""
+        return len(self._buf)
+
+    @property
+    def scanned_bytes(self) -> int:
+        """Total bytes searched for a terminator so far (a diagnostic counter)."""
+        return self._scanned
+
+    def feed(self, data: bytes | bytearray) -> None:
+        """Add received bytes (`line` and `take` return them)."""
+        self._buf += data
+
+    def line(self, max_line_bytes: int) -> bytes | LineOverflow | None:
+        """Return the next line without its terminator, if it has arrived.
+
+        Parameters
+        ----------
+        max_line_bytes : `int`
+            Longest line accepted, terminator excluded [bytes].
+
+        Returns
+        -------
+        line : `bytes`, `LineOverflow` or `None`
+            The line; `None` if its end has not arrived yet; a `LineOverflow`
+            once it is known to be longer than ``max_line_bytes``, complete or
+            not (its bytes stay held: a caller that cannot go on closes the
+            stream).
+        """
+        # (_until inlined: this is the hot path of a chunked body)
+        buf, term = self._buf, self.terminator
+        start = self._scan
+        end = buf.find(term, start, max_line_bytes + len(term))
+        if end < 0:
+            return self._until(term, max_line_bytes)  # not there yet, or too long
+        self._scanned += end + len(term) - start
+        line = bytes(buf[:end])
+        del buf[: end + len(term)]
+        self._scan = 0
+        return line
+
+    def block(self, max_bytes: int) -> list[bytes] | LineOverflow | None:
+        """Return the lines up to the next empty line (which ends them), if all arrived.
+
+        For a block of lines ended by an empty line, e.g. an HTTP head; the
+        empty line is not returned.
+
+        Parameters
+        ----------
+        max_bytes : `int`
+            Longest block, its lines' terminators included and the ending
+            empty line excluded [bytes].
+
+        Returns
+        -------
+        lines : `list` [`bytes`], `LineOverflow` or `None`
+            As for `line`.
+        """
+        term = self.terminator
+        found = self._until(term + term, max_bytes - len(term))
+        if found is None or isinstance(found, LineOverflow):
+            return found
+        return found.split(term)
+
+    def _until(self, end_mark: bytes, limit: int) -> bytes | LineOverflow | None:
+        """The bytes before the next ``end_mark`` (which is consumed), at most ``limit``."""
+        buf = self._buf
+        start = self._scan
+        window = limit + len(end_mark)  # all but one byte of the mark may be here already
+        end = buf.find(end_mark, start, window)
+        if end >= 0:
+            self._scanned += end + len(end_mark) - start
+            found = bytes(buf[:end])
+            del buf[: end + len(end_mark)]
+            self._scan = 0
+            return found
+        searched = min(len(buf), window)
+        self._scanned += max(0, searched - start)
+        if len(buf) >= window:  # no mark starts in the first limit + 1 bytes: all the line's
+            return LineOverflow(bytes(buf[: min(OVERFLOW_SAMPLE_BYTES, limit + 1)]), limit)
+        self._scan = max(0, searched - len(end_mark) + 1)
+        return None
+
+    def take(self, n: int) -> bytes | None:
+        """Return the next ``n`` bytes, taken as they are, once they have all arrived."""
+        buf = self._buf
+        if len(buf) < n:
+            return None
+        data = bytes(buf[:n])
+        del buf[:n]
+        self._scan = 0
+        return data
+
+
+def first_line(data: bytes, terminator: bytes = b"\n") -> bytes:
+    """The bytes of a complete message before its first ``terminator`` (all if none)."""
+    end = data.find(terminator)
+    return data if end < 0 else data[:end]

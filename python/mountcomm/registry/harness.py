@@ -84,7 +84,7 @@ class RegistryHarness(AsyncResource):
     @property
     def port(self) -> int:
         """The daemon's TCP port (0 until started)."""
-        return self.server.port
+        return self.server.tcp_port
 
     @property
     def address(self) -> tuple[str, int]:

@@ -124,7 +124,7 @@ class Pool:
             else:
                 busy += 1
         raise PoolExhaustedError(
-            f"no free port in pool {format_pool(self.ranges)}: {held_count} held through the "
+            f"no free ports in pool {format_pool(self.ranges)}: {held_count} held through the "
             f"registry, {busy} in use by other programs"
         )
 
@@ -134,11 +134,12 @@ class Pool:
             try:
                 port = pick_ephemeral()
             except OSError as e:
-                raise PoolExhaustedError(f"the OS offered no free port: {e}") from None
+                raise PoolExhaustedError(f"no free ports: the OS offered none ({e})") from None
             if port not in held:
                 return port
         raise PoolExhaustedError(
-            f"the OS offered only ports the registry already holds ({_EPHEMERAL_ATTEMPTS} attempts)"
+            f"no free ports: the OS offered only ports the registry already holds "
+            f"({_EPHEMERAL_ATTEMPTS} attempts)"
         )
 
     def _port(self, index: int) -> int:

@@ -44,7 +44,7 @@ class _Connection:
 
 
 class RegistryServer(AsyncResource):
-    """The port registry daemon: one TCP port and an optional Unix socket.
+    """The port registry daemon: a TCP port and a Unix socket, either optional.
 
     Each connection speaks the dialect of its first line (native JSON lines,
     NSCL ``GIMME``/``LIST`` text, or a portpicker pid line; see
@@ -56,8 +56,9 @@ class RegistryServer(AsyncResource):
     host : `str` or `None`
         Interface of the TCP port; `None`: every interface. Use a numeric
         address with ``port=0`` so that a single socket (one port) is made.
-    port : `int`
-        TCP port; 0 lets the OS choose (read `port` after `start`).
+    port : `int` or `None`
+        TCP port; 0 lets the OS choose (read `port` after `start`); `None`:
+        no TCP listener (then ``unix_socket`` is required).
     pool : sequence of (`int`, `int`) or `None`
         Inclusive port ranges to allocate from; `None`: ports the OS picks.
     unix_socket : `str` or `None`
@@ -92,8 +93,8 @@ class RegistryServer(AsyncResource):
         The table of entries.
     cluster : `ClusterLink` or `None`
         The link to etcd, once started with ``cluster`` settings.
-    port : `int`
-        The TCP port, once started.
+    port : `int` or `None`
+        The TCP port, once started (`None`: no TCP listener).
     done_task : `asyncio.Future`
         Done when the daemon has shut down (by `close` or a ``terminate``
         request); exists once `start` was called.
@@ -124,7 +125,7 @@ class RegistryServer(AsyncResource):
     def __init__(
         self,
         host: str | None = "127.0.0.1",
-        port: int = 30000,
+        port: int | None = 30000,
         *,
         pool: Sequence[tuple[int, int]] | None = DEFAULT_POOL,
         unix_socket: str | None = None,
@@ -139,6 +140,8 @@ class RegistryServer(AsyncResource):
     ) -> None:
         if not line_timeout > 0:
             raise ValueError(f"line_timeout must be positive, got {line_timeout!r}")
+        if port is None and not unix_socket:
+            raise ValueError("a registry without a TCP port needs a Unix socket")
         self.host = host
         self.port = port
         self.unix_socket = unix_socket
@@ -182,6 +185,19 @@ class RegistryServer(AsyncResource):
         return len(self._connections)
 
     @property
+    def tcp_port(self) -> int:
+        """The TCP port (0 until started), for a daemon that listens on one.
+
+        Raises
+        ------
+        RuntimeError
+            If it listens on no TCP port (``port=None``).
+        """
+        if self.port is None:
+            raise RuntimeError("this registry daemon listens on no TCP port")
+        return self.port
+
+    @property
     def closed(self) -> bool:
         """True once shutdown has begun."""
         return self._closing is not None
@@ -223,11 +239,12 @@ class RegistryServer(AsyncResource):
         self.done_task: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pidwatch = pidwatch.PidWatcher(self._pid_exited, log=self._raw_log)
         try:
-            tcp = await asyncio.start_server(
-                self._serve_tcp, self.host, self.port, backlog=_BACKLOG, reuse_address=True
-            )
-            self._servers.append(tcp)
-            self.port = tcp.sockets[0].getsockname()[1]
+            if self.port is not None:
+                tcp = await asyncio.start_server(
+                    self._serve_tcp, self.host, self.port, backlog=_BACKLOG, reuse_address=True
+                )
+                self._servers.append(tcp)
+                self.port = tcp.sockets[0].getsockname()[1]
             if self.unix_socket:
                 address = unix_address(self.unix_socket)
                 self._remove_stale_socket(address)
@@ -370,11 +387,17 @@ class RegistryServer(AsyncResource):
                 return Credentials()
             return Credentials(gone=True) if uid is None else Credentials.of_uid(uid)
 
-        await self._serve(reader, writer, local, credentials, f"{peername[0]}:{peername[1]}")
+        await self._serve(
+            reader, writer, local, credentials, f"{peername[0]}:{peername[1]}", unix=False
+        )
 
     async def _serve_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
-        await self._serve(reader, writer, True, lambda: peer.unix_peer_credentials(sock), "unix")
+
+        def credentials() -> Credentials:
+            return peer.unix_peer_credentials(sock)
+
+        await self._serve(reader, writer, True, credentials, "unix", unix=True)
 
     async def _serve(
         self,
@@ -383,6 +406,8 @@ class RegistryServer(AsyncResource):
         local: bool,
         credentials: Any,
         address: str,
+        *,
+        unix: bool,
     ) -> None:
         if self.closed:
             writer.close()
@@ -402,6 +427,7 @@ class RegistryServer(AsyncResource):
             cluster_status=self._cluster_status,
             index=self.index,
             max_watches=self.max_watches,
+            unix_socket=unix,
             log=self._raw_log,
         )
         task = asyncio.current_task()

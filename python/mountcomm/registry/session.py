@@ -8,7 +8,12 @@ pid may hold a port) comes in as callables, so that tests run without sockets.
 
 Policy (the same for every dialect):
 
-* The first line chooses the dialect (`wire.detect_dialect`).
+* The first line chooses the dialect (`wire.detect_dialect`). On the Unix
+  socket, which portpicker's clients use, a connection whose first bytes are
+  not a native JSON object speaks portpicker's dialect, and its first chunk
+  of bytes (at most `PORTSERVER_READ_BYTES`) is the whole request, newline or
+  not, as portpicker's ``portserver.py`` reads it: a pid is answered, anything
+  else is closed without a byte.
 * Allocating, registering, releasing and terminating need a peer on this host.
 * The owner is the user the peer's credentials name. A claimed user that
   differs is accepted and recorded (NSCL clients send ``$USER``, which differs
@@ -34,7 +39,7 @@ Policy (the same for every dialect):
 
 from __future__ import annotations
 
-__all__ = ["MAX_WATCHES", "Output", "Session", "default_check_pid"]
+__all__ = ["MAX_WATCHES", "PORTSERVER_READ_BYTES", "Output", "Session", "default_check_pid"]
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +47,7 @@ from typing import Any
 
 from .. import log as mlog
 from ..exceptions import RegistryError, RegistryPermissionError, RegistryRequestError
+from ..protocol.lines import LineOverflow, LineSplitter
 from . import native, nscl, wire
 from .entries import Change, Lease, PortEntry, PortEvent, Query
 from .peer import Credentials, user_uid
@@ -54,6 +60,10 @@ UNKNOWN_USER = "unknown"
 
 MAX_WATCHES = 1000
 """Most watches one connection may hold at once."""
+
+PORTSERVER_READ_BYTES = 100
+"""What ``portserver.py`` reads of a request, in one read [bytes]; so does a
+Unix socket connection's first portpicker request."""
 
 
 def default_check_pid(pid: int, credentials: Credentials) -> str | None:
@@ -126,6 +136,10 @@ class Session:
     cluster_status : callable () -> `ClusterStatus` or `None`, optional
         The daemon's cluster link's state for the ``status`` reply (default:
         `None`, not in a cluster).
+    unix_socket : `bool`
+        True if the connection came through the daemon's Unix socket: a first
+        request that is not native is then portpicker's, read from the first
+        chunk fed (see the module notes).
     log : logger, optional
         `logging.Logger`, structlog logger or `None`.
 
@@ -157,6 +171,7 @@ class Session:
         max_watches: int = MAX_WATCHES,
         lookup: Callable[[Query | None], list[PortEntry]] | None = None,
         cluster_status: Callable[[], native.ClusterStatus | None] | None = None,
+        unix_socket: bool = False,
         log: Any = None,
     ) -> None:
         self.store = store
@@ -177,7 +192,9 @@ class Session:
         self.index = WatchIndex() if index is None else index
         self.resolve_user = resolve_user
         self.max_watches = max_watches
-        self._splitter = wire.LineSplitter(max_line_bytes)
+        self._splitter = LineSplitter(b"\n", max_line_bytes, strip_cr=True)
+        self.unix_socket = unix_socket
+        self._fed = False
 
     @property
     def credentials(self) -> Credentials:
@@ -199,12 +216,21 @@ class Session:
     # ---- input ------------------------------------------------------------------
 
     def feed(self, data: bytes) -> Output:
-        """Handle received bytes; return what to do. Never raises for any input."""
+        """Handle received bytes; return what to do. Never raises for any input.
+
+        Feed the bytes as they were received: on a Unix socket, the first
+        chunk may be a whole portpicker request without its newline.
+        """
         out = Output()
         if self.closed:
             return out
+        if not self._fed:
+            self._fed = True
+            if self.unix_socket and data and not data.lstrip().startswith(b"{"):
+                self._portserver_request(bytes(data[:PORTSERVER_READ_BYTES]), out)
+                return out
         for line in self._splitter.feed(data):
-            if isinstance(line, wire.LineTooLong):
+            if isinstance(line, LineOverflow):
                 self._too_long(line, out)
             else:
                 if self.dialect is None:
@@ -215,6 +241,14 @@ class Session:
                 self.closed = True
                 break
         return out
+
+    def _portserver_request(self, request: bytes, out: Output) -> None:
+        """The first chunk of a Unix socket connection, read as ``portserver.py`` does."""
+        self.dialect = Dialect.PORTPICKER
+        self.log.debug("dialect_chosen", dialect=self.dialect.value)
+        self._handle(Dialect.PORTPICKER, request, out)
+        out.close = True
+        self.closed = True
 
     def push(self, events: Sequence[PortEvent]) -> bytes:
         """Return the watch events of this connection for ``events`` (maybe none)."""
@@ -314,16 +348,17 @@ class Session:
             else:
                 out.close = True
 
-    def _too_long(self, line: wire.LineTooLong, out: Output) -> None:
+    def _too_long(self, line: LineOverflow, out: Output) -> None:
         dialect = self.dialect
         if dialect is None:  # judge by the start of the line: a long pid is still a pid
             digits = line.prefix.strip().isdigit()
             dialect = Dialect.PORTPICKER if digits else wire.detect_dialect(line.prefix)
         self.log.info("line_too_long", limit=line.limit, dialect=dialect.value)
+        message = f"request line longer than {line.limit} bytes"
         if dialect is Dialect.NATIVE:
-            out.data += native.encode_refusal(None, RegistryRequestError.code, line.message)
+            out.data += native.encode_refusal(None, RegistryRequestError.code, message)
         elif dialect is Dialect.NSCL:
-            out.data += nscl.fail(line.message)
+            out.data += nscl.fail(message)
         out.close = True  # portpicker: no answer, as for any refusal
 
     # ---- native -----------------------------------------------------------------

