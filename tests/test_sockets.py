@@ -25,6 +25,7 @@ from mountcomm.sockets import (
     reset_on_close,
     validate_user_timeout,
 )
+from tests.ports import unused_port
 
 from .timing import T
 
@@ -108,13 +109,6 @@ def test_an_ordinary_connection_is_not_a_self_connection() -> None:
 # ---- the checked connect, reset on close, the self-connection log policy -----------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def linger(sock: socket.socket) -> tuple[int, int]:
     on, seconds = struct.unpack("ii", sock.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8))
     return on, seconds
@@ -170,7 +164,7 @@ def test_connect_checked_sets_the_options() -> None:
 
 
 def test_connect_checked_refuses_a_self_connection_and_frees_its_port() -> None:
-    port = free_port()
+    port = unused_port()
     with pytest.raises(SelfConnectionError):
         connect_checked(("127.0.0.1", port), T, source_address=("127.0.0.1", port))
     # closed with a reset: no TIME_WAIT holds the port a server is about to bind
@@ -179,7 +173,7 @@ def test_connect_checked_refuses_a_self_connection_and_frees_its_port() -> None:
 
 def test_connect_checked_raises_a_refusal() -> None:
     with pytest.raises(ConnectionRefusedError):
-        connect_checked(("127.0.0.1", free_port()), T)
+        connect_checked(("127.0.0.1", unused_port()), T)
 
 
 async def test_open_checked_connection_sets_the_options() -> None:
@@ -201,7 +195,7 @@ async def test_open_checked_connection_sets_the_options() -> None:
 
 
 async def test_open_checked_connection_refuses_a_self_connection_and_frees_its_port() -> None:
-    port = free_port()
+    port = unused_port()
     with pytest.raises(SelfConnectionError):
         async with asyncio.timeout(T):  # (not wait_for: its task would give the close a turn)
             await open_checked_connection("127.0.0.1", port, local_addr=("127.0.0.1", port))

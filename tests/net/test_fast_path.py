@@ -81,9 +81,10 @@ async def test_server_reader_still_works_for_code_that_reads_the_stream() -> Non
         # Old-style code takes the stream and reads it itself ...
         reader = console.server_reader
         assert reader is not None
-        await controller.write(replies.DoneReply(sequence_id=2))
+        second = replies.DoneReply(sequence_id=2)
+        await controller.write(second)
         line = await asyncio.wait_for(reader.readuntil(b"\r\n"), T)
-        assert line == replies.DoneReply(sequence_id=2).encode()
+        assert line == second.encode()
         # ... and read() takes it back, with whatever the stream still buffers.
         await controller.write(replies.DoneReply(sequence_id=3))
         await controller.write(replies.DoneReply(sequence_id=4))

@@ -25,10 +25,11 @@ import pytest
 
 from mountcomm.cli import main
 from mountcomm.registry.peer import unix_address
+from tests.ports import unused_ports
 
 from ..cli.launch import finish, spawn_cli
 from ..timing import LONG, T
-from .conftest import close_raw, free_ports, registry_in_thread
+from .conftest import close_raw, registry_in_thread
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="abstract Unix sockets need Linux"
@@ -68,7 +69,7 @@ async def portserver(tmp_path: Path, *flags: str) -> AsyncIterator[Daemon]:
     """``mountcomm registry --portserver_address @x --portserver_static_pool ... FLAGS``,
     while the TCP port of its configuration is held by this test."""
     address = f"@mountcomm-portserver-{os.getpid()}-{id(object())}"
-    pool = sorted(free_ports(2))
+    pool = sorted(unused_ports(2))
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         proc = await spawn_cli(
