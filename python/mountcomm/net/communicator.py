@@ -134,6 +134,7 @@ class Communicator(ClientServerPair):
             link = self._in = self.server.link
             if self._consumer is not None and link is not None:
                 link.take_input(self._server_data)
+            self._wake()  # a read waiting on the connection before reads this one
         elif kind is Change.SERVER_LOST:
             self._wake()  # a waiting read raises the end
         elif kind is Change.CLIENT_UP:
@@ -254,6 +255,10 @@ class Communicator(ClientServerPair):
             await waiter
         finally:
             self._waiter = None
+        if self._in is not link and link.ended:
+            # The connection ended and the next one came up while this read waited:
+            # the reader sees the end first, as for any hang-up.
+            raise self._end_error(link)
 
     def _server_data(self, data: bytes) -> None:
         """The sink of the server connection: decode every frame of the chunk at once."""

@@ -171,6 +171,7 @@ class OneClientServer(AsyncResource):
         self._server: asyncio.Server | None = None
         self._link: Link | None = None
         self._refused: set[Link] = set()  # refused connections still closing
+        self._next: Link | None = None  # accepted while the previous client's end was pending
         self._closed = False
         self._connected_waiters: list[asyncio.Future[None]] = []
         self._listeners = ChangeListeners(self.log)
@@ -237,16 +238,40 @@ class OneClientServer(AsyncResource):
             )
 
     def _accept(self, link: Link) -> None:
-        if self._closed or self.connected:
-            self.log.warning(
-                "second_client_refused" if not self._closed else "client_refused_closing",
-                peer=_peer(link),
-            )
-            self._refused.add(link)
-            link.on_lost = self._refused.discard
-            link.close()
+        previous = self._link
+        # The previous client's transport may be closing while asyncio has not yet
+        # reported its end (connection_lost comes one callback later): its loss,
+        # with its cause, is then still to be reported.
+        ending = previous is not None and not previous.ended and not previous.is_open
+        if self._closed or self.connected or (ending and self._next is not None):
+            self._refuse(link)
             return
-        # Called from connection_made, before any data or EOF: the link is open.
+        if ending:
+            # Take the new client once the old one's end is reported, so that every
+            # listener sees the old connection lost before the new one up.
+            self._next = link
+            link.on_lost = self._next_lost
+            return
+        self._take(link)
+
+    def _refuse(self, link: Link) -> None:
+        self.log.warning(
+            "second_client_refused" if not self._closed else "client_refused_closing",
+            peer=_peer(link),
+        )
+        self._refused.add(link)
+        link.on_lost = self._refused.discard
+        link.close()
+
+    def _next_lost(self, link: Link) -> None:
+        """A client waiting for the previous one's end was lost first."""
+        if link is self._next:
+            self._next = None
+
+    def _take(self, link: Link) -> None:
+        # From connection_made, before any data or EOF, the link is open; a link
+        # that waited for the previous client's end may have received data since
+        # (kept for the first read) but is open too, or it would not be waiting.
         link.adopt(self._lost)
         self._link = link
         self.log.info("client_connected", peer=_peer(link))
@@ -265,6 +290,13 @@ class OneClientServer(AsyncResource):
         self.log.info("client_disconnected", error=describe_cause(cause))
         link.close()
         self._report(ConnectionChange(Change.SERVER_LOST, cause))
+        following, self._next = self._next, None
+        if following is not None:
+            following.on_lost = None
+            if self._closed or not following.is_open:
+                self._refuse(following)
+            else:
+                self._take(following)
 
     def add_change_listener(self, listener: ChangeListener) -> None:
         """Call ``listener(change)`` for every later `ConnectionChange` (plain function).
@@ -314,6 +346,9 @@ class OneClientServer(AsyncResource):
 
         Calls `connect_callback` if a client was connected.
         """
+        following, self._next = self._next, None
+        if following is not None:
+            self._refuse(following)
         link = self._link
         if link is None:
             return
