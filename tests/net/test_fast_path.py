@@ -9,7 +9,8 @@ import pytest
 
 from mountcomm import OneClientServer
 from mountcomm.exceptions import ConnectionClosedError, ProtocolError
-from mountcomm.net.communicator import PAUSE_AT_FRAMES, READ_CHUNK_BYTES
+from mountcomm.net.communicator import PAUSE_AT_FRAMES
+from mountcomm.net.streams import READ_BYTES, Link, start_link_server, stop_link_server
 from mountcomm.protocol import commands, replies
 from tests.timing import T
 
@@ -69,9 +70,9 @@ async def test_a_flood_pauses_reading_and_every_frame_arrives_in_order() -> None
         finally:
             sender.cancel()
         # Bounded: the socket stops being read once PAUSE_AT_FRAMES are waiting
-        # (plus what one read of the socket, at most 256 KiB in asyncio, brings).
+        # (plus what one read of the socket, at most READ_BYTES, brings).
         frame = len(replies.DoneReply(sequence_id=1).encode())
-        assert most < PAUSE_AT_FRAMES + READ_CHUNK_BYTES // frame
+        assert most < PAUSE_AT_FRAMES + READ_BYTES // frame
 
 
 async def test_server_reader_still_works_for_code_that_reads_the_stream() -> None:
@@ -194,3 +195,33 @@ async def test_a_consumer_gets_every_message_and_bad_frame_in_order() -> None:
         assert isinstance(got[1], ProtocolError)
         assert got[2].sequence_id == 3  # type: ignore[attr-defined]
         assert (await asyncio.wait_for(console.read(), T)).sequence_id == 4  # type: ignore[attr-defined]
+
+
+async def test_one_read_hands_on_at_most_read_bytes() -> None:
+    """A flood arrives in reads of at most `READ_BYTES`, however fast it comes: the
+    objects decoded from one read, hence the memory they take at once, stay bounded."""
+    sizes: list[int] = []
+    received = asyncio.Event()
+    total = 1 << 20
+
+    def sink(data: bytes) -> None:
+        sizes.append(len(data))
+        if sum(sizes) >= total:
+            received.set()
+
+    def accept(link: Link) -> None:
+        link.take_input(sink)
+
+    server = await start_link_server(accept, LOCAL_HOST, 0)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(LOCAL_HOST, server.sockets[0].getsockname()[1]), T
+        )
+        try:
+            writer.write(b"x" * total)
+            await asyncio.wait_for(received.wait(), T)
+        finally:
+            writer.close()
+    finally:
+        await stop_link_server(server)
+    assert sum(sizes) == total and max(sizes) <= READ_BYTES

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 __all__ = [
     "DEFAULT_STREAM_LIMIT",
+    "READ_BYTES",
     "Link",
     "LinkProtocol",
     "LinkReader",
@@ -36,6 +37,7 @@ __all__ = [
 import asyncio
 import contextlib
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -313,12 +315,32 @@ class Link:
             pass
 
 
-class LinkProtocol(asyncio.Protocol):
+READ_BYTES = 16 * 1024
+"""The most bytes one read of a link's socket hands on [bytes].
+
+Everything one read brings is decoded at once; reading at most this much bounds
+the objects a burst of small frames makes at a time (asyncio's own reads take
+up to 256 KiB), and so the memory a process keeps after a flood of them.
+"""
+
+_read_buffers = threading.local()  # one read buffer per thread (each loop's thread)
+
+
+def _read_buffer() -> memoryview:
+    view: memoryview | None = getattr(_read_buffers, "view", None)
+    if view is None:
+        view = _read_buffers.view = memoryview(bytearray(READ_BYTES))
+    return view
+
+
+class LinkProtocol(asyncio.BufferedProtocol):
     """The protocol of a `Link`: hands bytes, EOF and loss to it, and lets writers drain.
 
     What `asyncio.StreamWriter` needs of a protocol (``_drain_helper``,
     ``_get_close_waiter``) is provided, so that `Link.writer` behaves as the
-    writer of `asyncio.open_connection`.
+    writer of `asyncio.open_connection`. The socket is read into a buffer of
+    `READ_BYTES` shared by the links of a thread (each read is copied out at
+    once, before anything else can run), so no link holds a buffer of its own.
     """
 
     __slots__ = ("_closed", "_drain_waiters", "_gone", "_link", "_on_connected")
@@ -335,6 +357,12 @@ class LinkProtocol(asyncio.Protocol):
         on_connected, self._on_connected = self._on_connected, None
         if on_connected is not None:
             on_connected(self._link)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _read_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(_read_buffer()[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         link = self._link
