@@ -20,7 +20,11 @@ T = 10 * UNIT
 
 @pytest.fixture
 async def console() -> AsyncIterator[SimulatedConsole]:
-    async with MockController([Source.CSC], timings=Timings.fast(0.01)) as controller:
+    # ten times real time: the moves take a fraction of a second, still long enough
+    # for the second command to supersede the first
+    async with MockController(
+        [Source.CSC], timings=Timings.fast(0.01), time_scale=10
+    ) as controller:
         console = SimulatedConsole(controller, role=Source.CSC)
         await asyncio.wait_for(console.start(), T)
         try:
