@@ -10,7 +10,8 @@ import pytest
 from mountcomm import OneClientServer
 from mountcomm.exceptions import ConnectionClosedError, ProtocolError
 from mountcomm.net.communicator import PAUSE_AT_FRAMES
-from mountcomm.net.streams import READ_BYTES, Link, start_link_server, stop_link_server
+from mountcomm.net.listening import start_link_server, stop_link_server
+from mountcomm.net.streams import READ_BYTES, Link
 from mountcomm.protocol import commands, replies
 from tests.timing import T
 
