@@ -16,7 +16,7 @@ from mountcomm.registry.entries import Lease
 from mountcomm.registry.harness import RegistryHarness
 from mountcomm.registry.peer import current_user
 from mountcomm.registry.server import RegistryServer
-from mountcomm.registry.state import check_transition
+from mountcomm.registry.state import ALLOWED, Event, check_transition, next_state
 
 from .conftest import T
 
@@ -322,9 +322,9 @@ async def test_a_daemon_that_accepts_and_closes_at_once_gets_backoff() -> None:
 
 def test_the_state_table() -> None:
     # every state is in the table; CLOSED is final and reachable from everywhere else
-    assert set(TRANSITIONS) == set(State)
-    assert TRANSITIONS[State.CLOSED] == frozenset()
-    assert all(State.CLOSED in TRANSITIONS[s] for s in State if s is not State.CLOSED)
+    assert set(TRANSITIONS) == set(State) == set(ALLOWED)
+    assert ALLOWED[State.CLOSED] == frozenset()
+    assert all(State.CLOSED in ALLOWED[s] for s in State if s is not State.CLOSED)
     check_transition(State.CONNECTED, State.RECONNECTING)
     check_transition(State.CONNECTED, State.CONNECTED)  # no change is no transition
     for old, new in [
@@ -350,3 +350,33 @@ async def test_states_through_a_life(port_registry: RegistryHarness) -> None:
     await client.close()  # idempotent
     with pytest.raises(ConnectionClosedError, match="closed"):
         await client.ping()
+
+
+# Every (state, event) pair, without a loop: the table is the only writer of the state.
+_EXPECTED = {
+    (State.IDLE, Event.CONNECT): State.CONNECTING,
+    (State.IDLE, Event.CLOSE): State.CLOSED,
+    (State.CONNECTING, Event.CONNECT_FAILED): State.IDLE,
+    (State.CONNECTING, Event.CONNECTED): State.CONNECTED,
+    (State.CONNECTING, Event.CLOSE): State.CLOSED,
+    (State.CONNECTED, Event.LOST): State.RECONNECTING,
+    (State.CONNECTED, Event.CLOSE): State.CLOSED,
+    (State.RECONNECTING, Event.LOST): State.RECONNECTING,
+    (State.RECONNECTING, Event.RECONNECTED): State.RESUMING,
+    (State.RECONNECTING, Event.CLOSE): State.CLOSED,
+    (State.RESUMING, Event.CONNECTED): State.CONNECTED,
+    (State.RESUMING, Event.LOST): State.RECONNECTING,
+    (State.RESUMING, Event.CLOSE): State.CLOSED,
+    (State.CLOSED, Event.CLOSE): State.CLOSED,
+}
+
+
+@pytest.mark.parametrize("state", list(State), ids=lambda s: s.value)
+@pytest.mark.parametrize("event", list(Event), ids=lambda e: e.value)
+def test_each_state_and_event(state: State, event: Event) -> None:
+    expected = _EXPECTED.get((state, event))
+    if expected is None:
+        with pytest.raises(RuntimeError, match=f"cannot take {event.value!r} while {state.value}"):
+            next_state(state, event)
+    else:
+        assert next_state(state, event) is expected

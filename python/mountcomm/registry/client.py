@@ -42,7 +42,7 @@ from .connection import NativeConnection
 from .entries import PortEntry
 from .lookups import RegistryLookups
 from .resume import RECONNECT_POLICY, Record, Resumer, reconnect_delays
-from .state import ANY_USER, TRANSITIONS, Cause, State, check_transition, trust
+from .state import ANY_USER, TRANSITIONS, Cause, Event, State, next_state, trust
 from .watch import PortWatch, WatchSet
 
 R = TypeVar("R", bound=native.Reply)
@@ -164,10 +164,11 @@ class PortRegistry(RegistryLookups, AsyncResource):
         """True while the connection is up (and, after a reconnection, resumed)."""
         return self._state is State.CONNECTED
 
-    def _set_state(self, new: State) -> None:
+    def _handle(self, event: Event) -> None:
+        """Take ``event``: the only writer of the state (see `mountcomm.registry.state`)."""
+        new = next_state(self._state, event)
         if new is self._state:
             return
-        check_transition(self._state, new)
         self._state = new
         self._changed.set()
         self._changed = asyncio.Event()
@@ -230,18 +231,18 @@ class PortRegistry(RegistryLookups, AsyncResource):
                 return
             if self._state is not State.IDLE:
                 raise self._unavailable()
-            self._set_state(State.CONNECTING)
+            self._handle(Event.CONNECT)
             try:
                 conn = await self._connect_or_autostart()
             except BaseException:
                 if self.state is State.CONNECTING:  # (else: closed meanwhile)
-                    self._set_state(State.IDLE)
+                    self._handle(Event.CONNECT_FAILED)
                 raise
             if self.state is not State.CONNECTING:  # closed meanwhile
                 await conn.close()
                 raise self._unavailable()
             self._conn = conn
-            self._set_state(State.CONNECTED)
+            self._handle(Event.CONNECTED)
             self.log.debug("registry_connected", host=self.host, unix_socket=self.unix_socket)
 
     async def _connect_or_autostart(self) -> NativeConnection:
@@ -293,7 +294,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
                 await conn.close()
                 return  # closed meanwhile
             self._conn = conn
-            self._set_state(State.RESUMING)
+            self._handle(Event.RECONNECTED)
             try:
                 await resumer.reregister(self._send)
                 await self.watches.resume(self._send)
@@ -307,7 +308,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
             break
         self.reconnect_task = None
         self._cause = None
-        self._set_state(State.CONNECTED)
+        self._handle(Event.CONNECTED)
         self.log.info(
             "registry_reconnected",
             attempts=resumer.attempts,
@@ -349,7 +350,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
                 self.log.info(
                     "registry_connection_lost", reason=cause.message, error=repr(cause.error)
                 )
-            self._set_state(State.CLOSED)
+            self._handle(Event.CLOSE)
             self.watches.end(cause.exception)
             task = self.reconnect_task
             if task is not None and task is not asyncio.current_task():
@@ -362,7 +363,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
                 error=repr(cause.error),
                 reconnecting=True,
             )
-        self._set_state(State.RECONNECTING)
+        self._handle(Event.LOST)
         self.watches.suspend()
         if self.reconnect_task is None or self.reconnect_task.done():
             self.reconnect_task = asyncio.create_task(

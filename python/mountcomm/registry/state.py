@@ -1,17 +1,37 @@
-"""The life of a `PortRegistry` as data: its states and the changes allowed.
+"""The life of a `PortRegistry` as data: its states, the events it observes, a table.
 
-As in h11's ``_state.py``: the states are an enum and the transitions a table;
-`check_transition` refuses any other change, so a window in which the client
-is in no well-defined state cannot arise unnoticed.
+As in h11's ``_state.py``: the states and events are enums and
+``TRANSITIONS[state][event]`` is the next state. `PortRegistry` sends the events
+it observes through `next_state`, the only way its state changes, and acts on the
+state it gets back; an event the table does not list for a state is a bug
+(`RuntimeError`), so a window in which the client is in no well-defined state
+cannot arise unnoticed. Pure: no I/O, no event loop::
+
+    IDLE ──CONNECT──▶ CONNECTING ──CONNECTED──▶ CONNECTED ──LOST──▶ RECONNECTING
+      ▲                   │                        ▲                 │   ▲
+      └──CONNECT_FAILED───┘                        │           RECONNECTED│LOST
+                                                   └──CONNECTED── RESUMING ┘
+    every state ──CLOSE──▶ CLOSED
 """
 
 from __future__ import annotations
 
-__all__ = ["ANY_USER", "TRANSITIONS", "Cause", "State", "check_transition", "trust"]
+__all__ = [
+    "ALLOWED",
+    "ANY_USER",
+    "TRANSITIONS",
+    "Cause",
+    "Event",
+    "State",
+    "check_transition",
+    "next_state",
+    "trust",
+]
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from ..exceptions import ConnectionClosedError
 
@@ -36,15 +56,67 @@ class State(enum.Enum):
     """Closed by `close`, or the connection was lost without ``reconnect``. Final."""
 
 
-TRANSITIONS: dict[State, frozenset[State]] = {
-    State.IDLE: frozenset({State.CONNECTING, State.CLOSED}),
-    State.CONNECTING: frozenset({State.IDLE, State.CONNECTED, State.CLOSED}),
-    State.CONNECTED: frozenset({State.RECONNECTING, State.CLOSED}),
-    State.RECONNECTING: frozenset({State.RESUMING, State.CLOSED}),
-    State.RESUMING: frozenset({State.CONNECTED, State.RECONNECTING, State.CLOSED}),
-    State.CLOSED: frozenset(),
-}
-"""The state changes a `PortRegistry` may make; any other is a bug (`RuntimeError`)."""
+class Event(enum.Enum):
+    """What a `PortRegistry` observes."""
+
+    CONNECT = "connect"
+    """`connect` starts the first connection."""
+    CONNECT_FAILED = "connect_failed"
+    """The first connection could not be made (`connect` may be called again)."""
+    CONNECTED = "connected"
+    """The first connection is made, or a new one is resumed."""
+    LOST = "lost"
+    """The connection was lost, and ``reconnect`` will make it again."""
+    RECONNECTED = "reconnected"
+    """A new connection is made: registering again and resuming watches."""
+    CLOSE = "close"
+    """`close` was called, or the connection was lost for good."""
+
+
+_S = State
+_E = Event
+
+TRANSITIONS: Mapping[State, Mapping[Event, State]] = MappingProxyType(
+    {
+        _S.IDLE: MappingProxyType({_E.CONNECT: _S.CONNECTING, _E.CLOSE: _S.CLOSED}),
+        _S.CONNECTING: MappingProxyType(
+            {_E.CONNECT_FAILED: _S.IDLE, _E.CONNECTED: _S.CONNECTED, _E.CLOSE: _S.CLOSED}
+        ),
+        _S.CONNECTED: MappingProxyType({_E.LOST: _S.RECONNECTING, _E.CLOSE: _S.CLOSED}),
+        _S.RECONNECTING: MappingProxyType(
+            {_E.LOST: _S.RECONNECTING, _E.RECONNECTED: _S.RESUMING, _E.CLOSE: _S.CLOSED}
+        ),
+        _S.RESUMING: MappingProxyType(
+            {_E.CONNECTED: _S.CONNECTED, _E.LOST: _S.RECONNECTING, _E.CLOSE: _S.CLOSED}
+        ),
+        _S.CLOSED: MappingProxyType({_E.CLOSE: _S.CLOSED}),
+    }
+)
+"""``TRANSITIONS[state][event]`` is the next state; a missing entry is a bug."""
+
+ALLOWED: Mapping[State, frozenset[State]] = MappingProxyType(
+    {
+        state: frozenset(new for new in events.values() if new is not state)
+        for state, events in TRANSITIONS.items()
+    }
+)
+"""The other states each state may go to (derived from `TRANSITIONS`)."""
+
+
+def next_state(state: State, event: Event) -> State:
+    """Return the state after ``event`` in ``state``.
+
+    Raises
+    ------
+    RuntimeError
+        If the table has no such transition (a bug in the caller).
+    """
+    try:
+        return TRANSITIONS[state][event]
+    except KeyError:
+        raise RuntimeError(
+            f"PortRegistry cannot take {event.value!r} while {state.value}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +152,6 @@ def trust(users: Iterable[str] | str) -> tuple[str, ...] | None:
 
 
 def check_transition(old: State, new: State) -> None:
-    """Raise `RuntimeError` unless ``TRANSITIONS`` allows going from ``old`` to ``new``."""
-    if new is not old and new not in TRANSITIONS[old]:
+    """Raise `RuntimeError` unless some event of `TRANSITIONS` goes from ``old`` to ``new``."""
+    if new is not old and new not in ALLOWED[old]:
         raise RuntimeError(f"PortRegistry cannot go from {old.value} to {new.value}")

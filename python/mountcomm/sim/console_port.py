@@ -37,8 +37,8 @@ from ..protocol.commands import Command
 from ..protocol.enums import Source
 from ..protocol.replies import Reply
 from ..sockets import TcpKeepalive
+from ..throttle import LogThrottle, should_log_occurrence
 from .faults import ReplyFaults
-from .throttle import LogThrottle
 
 MAX_QUEUED_REPLIES = 10_000
 """Replies waiting for one console beyond which new ones are dropped (memory bound)."""
@@ -277,7 +277,7 @@ class ConsolePort:
             return False
         if self.queue.full():
             self.replies_dropped += 1
-            if self.replies_dropped == 1 or self.replies_dropped % 1000 == 0:
+            if should_log_occurrence(self.replies_dropped, first=1):
                 self.log.warning(
                     "reply_queue_full", role=self.role.name, dropped=self.replies_dropped
                 )
