@@ -72,6 +72,30 @@ class Communicator(ClientServerPair):
     takes them back (frames already decoded are not put back in the stream).
     """
 
+    # The per-connection state in slots: one Communicator per peer, thousands
+    # in one process (the attributes of `ClientServerPair` stay in its dict).
+    __slots__ = (
+        "_client_data_warned",
+        "_consumer",
+        "_decoder",
+        "_flush_handle",
+        "_in",
+        "_loop",
+        "_next",
+        "_out",
+        "_out_bytes",
+        "_out_link",
+        "_parse",
+        "_paused",
+        "_pending",
+        "_sent_at_once",
+        "_transport",
+        "_waiter",
+        "max_frame_bytes",
+        "read_replies",
+        "write_high_water",
+    )
+
     def __init__(
         self,
         name: str,

@@ -167,10 +167,13 @@ class OneClientServer(AsyncResource):
         self._limit = limit
         self.tcp_keepalive = coerce_keepalive(tcp_keepalive)
         self.tcp_user_timeout = validate_user_timeout(tcp_user_timeout)
-        self._callback_tasks: set[asyncio.Future[Any]] = set()
+        # Async callbacks running (a set only when there is a callback).
+        self._callback_tasks: set[asyncio.Future[Any]] | None = (
+            None if connect_callback is None else set()
+        )
         self._server: asyncio.Server | None = None
         self._link: Link | None = None
-        self._refused: set[Link] = set()  # refused connections still closing
+        self._refused: set[Link] | None = None  # refused connections still closing
         self._closed = False
         self._connected_waiters: list[asyncio.Future[None]] = []
         self._listeners = ChangeListeners(self.log)
@@ -242,8 +245,11 @@ class OneClientServer(AsyncResource):
                 "second_client_refused" if not self._closed else "client_refused_closing",
                 peer=_peer(link),
             )
-            self._refused.add(link)
-            link.on_lost = self._refused.discard
+            refused = self._refused
+            if refused is None:
+                refused = self._refused = set()
+            refused.add(link)
+            link.on_lost = refused.discard
             link.close()
             return
         # Called from connection_made, before any data or EOF: the link is open.
@@ -285,7 +291,11 @@ class OneClientServer(AsyncResource):
 
     def call_connect_callback(self) -> None:
         """Call `connect_callback` with this server (never raises)."""
-        call_connect_callback(self.connect_callback, self, self.log, self._callback_tasks)
+        callback = self.connect_callback
+        if callback is not None:
+            if self._callback_tasks is None:
+                self._callback_tasks = set()
+            call_connect_callback(callback, self, self.log, self._callback_tasks)
 
     async def wait_connected(self) -> None:
         """Wait until a client is connected (return at once if one is).
@@ -340,7 +350,8 @@ class OneClientServer(AsyncResource):
                 await stop_link_server(self._server)
             await self.close_client()
             # Refused connections: wait (bounded) until their sockets are closed.
-            await asyncio.gather(*(link.wait_closed() for link in list(self._refused)))
+            if self._refused:
+                await asyncio.gather(*(link.wait_closed() for link in list(self._refused)))
             for waiter in self._connected_waiters:
                 if not waiter.done():
                     error = ConnectionClosedError(f"server {self.name} closed")
@@ -348,7 +359,8 @@ class OneClientServer(AsyncResource):
                     waiter.set_exception(error)
             self._connected_waiters.clear()
             self._listeners.emit(ConnectionChange(Change.CLOSED, self._cause, local=True))
-            await finish_callbacks(self._callback_tasks)
+            if self._callback_tasks:
+                await finish_callbacks(self._callback_tasks)
         finally:
             if not self.done_task.done():
                 self.done_task.set_result(None)
