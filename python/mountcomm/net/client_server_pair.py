@@ -158,8 +158,9 @@ class ClientServerPair(AsyncResource):
 
     Shutdown (`close`): (1) cancel `connect_task`, any connection attempt,
     `reconnect_task` and `advertise_task`, (2) release the advertised port, so
-    that peers see it go before the connections drop, (3) close the client,
-    (4) close the server, (5) let async callbacks finish (bounded by
+    that peers see it go before the connections drop, (3) close the client
+    and the server connection (both in one loop iteration), then (4) close
+    the server, (5) let async callbacks finish (bounded by
     `CALLBACK_GRACE`), cancel the rest.
     """
 
@@ -522,6 +523,9 @@ class ClientServerPair(AsyncResource):
             if self._advertisement is not None:
                 await self._advertisement.withdraw()
         finally:
+            # Both connections close in one step (the client's at the start of
+            # finish_close, once no attempt is under way); the waits come after.
+            self._server.begin_close()
             await connector.finish_close(client_was_up)
             await self._server.close()
             self._listeners.emit(ConnectionChange(Change.CLOSED, self._cause, local=True))

@@ -304,7 +304,14 @@ class Link:
         """
         self.close()
         protocol = self._protocol
-        if protocol is None:
+        if protocol is None or protocol.gone:
+            return
+        transport = self.transport
+        if transport is not None and not transport.get_write_buffer_size():
+            # Nothing left to send: the transport has called connection_lost
+            # or scheduled it (for the next loop iteration), so no bound is needed.
+            with contextlib.suppress(OSError):
+                await protocol.wait_closed()
             return
         try:
             async with asyncio.timeout(timeout):
@@ -359,6 +366,11 @@ class LinkProtocol(asyncio.Protocol):
             _settle(closed, exc)
         self._wake_drainers(exc)
         link.mark_lost(exc)
+
+    @property
+    def gone(self) -> bool:
+        """True once the transport has called `connection_lost`."""
+        return self._gone is not None
 
     def pause_writing(self) -> None:
         self._link.write_paused = True
