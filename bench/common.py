@@ -42,6 +42,25 @@ def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[floa
     return statistics.median(values), values
 
 
+def medians_alternating(
+    runs: int, *measures: Callable[[], float]
+) -> list[tuple[float, list[float]]]:
+    """Run each measure ``runs`` times, taking turns, and return each one's median and runs.
+
+    Round ``i`` runs every measure once, in the given order for even ``i`` and
+    reversed for odd ``i``, so that a change in the shared machine's load falls
+    on all sides alike instead of on whichever was measured last.
+    """
+    values: list[list[float]] = [[] for _ in measures]
+    for i in range(runs):
+        order = list(enumerate(measures))
+        if i % 2:
+            order.reverse()
+        for k, measure in order:
+            values[k].append(measure())
+    return [(statistics.median(v), v) for v in values]
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
