@@ -193,3 +193,28 @@ async def test_a_consumer_gets_every_message_and_bad_frame_in_order() -> None:
         assert isinstance(got[1], ProtocolError)
         assert got[2].sequence_id == 3  # type: ignore[attr-defined]
         assert (await asyncio.wait_for(console.read(), T)).sequence_id == 4  # type: ignore[attr-defined]
+
+
+async def test_a_fault_of_the_parser_is_a_protocol_error_and_the_connection_carries_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Frames are parsed as they arrive: a parser bug must not end the connection."""
+    import mountcomm.net.communicator as communicator_module
+
+    real_parse = communicator_module.parse_reply
+
+    def faulty_parse(fields: list[str]) -> object:
+        if fields[1] == "13":  # sequence_id 13: the parser fails with a non-protocol error
+            raise RuntimeError("parser bug")
+        return real_parse(fields)
+
+    monkeypatch.setattr(communicator_module, "parse_reply", faulty_parse)
+    async with connected_communicators() as (console, controller):
+        await controller.write(replies.DoneReply(sequence_id=13))
+        with pytest.raises(ProtocolError) as info:
+            await asyncio.wait_for(console.read(), T)
+        assert isinstance(info.value.__cause__, RuntimeError)
+        await controller.write(replies.DoneReply(sequence_id=14))
+        message = await asyncio.wait_for(console.read(), T)
+        assert message.sequence_id == 14  # type: ignore[attr-defined]
+        assert console.server_connected
