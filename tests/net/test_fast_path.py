@@ -218,3 +218,20 @@ async def test_a_fault_of_the_parser_is_a_protocol_error_and_the_connection_carr
         message = await asyncio.wait_for(console.read(), T)
         assert message.sequence_id == 14  # type: ignore[attr-defined]
         assert console.server_connected
+
+
+async def test_links_sharing_the_receive_buffer_keep_their_bytes_apart() -> None:
+    """Every link of a thread reads into one buffer; each read's bytes are copied out."""
+    async with (
+        connected_communicators() as (console_a, controller_a),
+        connected_communicators() as (console_b, controller_b),
+    ):
+        n = 2000
+        for i in range(1, n + 1):  # both flows interleaved, each larger than a read
+            await controller_a.write(replies.DoneReply(sequence_id=i))
+            await controller_b.write(replies.AckReply(sequence_id=i))
+        for i in range(1, n + 1):
+            a = await asyncio.wait_for(console_a.read(), T)
+            b = await asyncio.wait_for(console_b.read(), T)
+            assert isinstance(a, replies.DoneReply) and a.sequence_id == i
+            assert isinstance(b, replies.AckReply) and b.sequence_id == i

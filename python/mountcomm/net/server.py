@@ -26,7 +26,8 @@ from ..sockets import (
     validate_user_timeout,
 )
 from .changes import Change, ChangeListener, ChangeListeners, ConnectionChange, describe_cause
-from .streams import DEFAULT_STREAM_LIMIT, Link, start_link_server, stop_link_server
+from .link_server import start_link_server, stop_link_server
+from .streams import DEFAULT_STREAM_LIMIT, Link
 
 ConnectCallback = Callable[[Any], Any]
 """``callback(obj)``: a plain function or a coroutine function."""

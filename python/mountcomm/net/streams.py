@@ -15,7 +15,7 @@ for code that uses the streams directly) or, once an owner sets `Link.sink`,
 straight to that function, chunk by chunk: `Communicator` decodes every frame
 of a chunk at once there, with no stream buffer and no wakeup per message.
 
-Every connection made (`open_link`) or accepted (`start_link_server`) here gets
+Every connection made (`open_link`) or accepted (`mountcomm.net.link_server`) gets
 the options of `mountcomm.sockets` (``TCP_NODELAY``, keepalive,
 ``TCP_USER_TIMEOUT``; defaults `DEFAULT_TCP_KEEPALIVE` and
 `DEFAULT_TCP_USER_TIMEOUT`), and `open_link` refuses a self-connection.
@@ -29,12 +29,11 @@ __all__ = [
     "LinkProtocol",
     "LinkReader",
     "open_link",
-    "start_link_server",
-    "stop_link_server",
 ]
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -44,7 +43,6 @@ from ..sockets import (
     TcpKeepalive,
     apply_socket_options,
     check_not_self_connected,
-    dual_stack_socket,
     reset_on_close,
 )
 from .errors import PeerClosedError
@@ -320,19 +318,39 @@ class Link:
             pass
 
 
-class LinkProtocol(asyncio.Protocol):
+RECEIVE_BUFFER_BYTES = 256 * 1024
+"""Size of the buffer every link of a thread receives into [bytes] (asyncio's read size)."""
+
+
+class _ReceiveBuffer(threading.local):
+    """The one receive buffer of each thread, shared by its links (see `LinkProtocol`)."""
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(RECEIVE_BUFFER_BYTES))
+
+
+_RECEIVE = _ReceiveBuffer()
+
+
+class LinkProtocol(asyncio.BufferedProtocol):
     """The protocol of a `Link`: hands bytes, EOF and loss to it, and lets writers drain.
 
     What `asyncio.StreamWriter` needs of a protocol (``_drain_helper``,
     ``_get_close_waiter``) is provided, so that `Link.writer` behaves as the
     writer of `asyncio.open_connection`.
+
+    The socket is read into one buffer shared by every link of the thread
+    (`RECEIVE_BUFFER_BYTES`), and each read's bytes are copied out at once:
+    a plain protocol gets a fresh 256 KiB object per read from asyncio, which
+    the allocator maps and unmaps every time (about 15 us per read here).
     """
 
-    __slots__ = ("_closed", "_drain_waiters", "_gone", "_link", "_on_connected")
+    __slots__ = ("_closed", "_drain_waiters", "_gone", "_link", "_on_connected", "_view")
 
     def __init__(self, link: Link, on_connected: Callable[[Link], None] | None = None) -> None:
         self._link = link
         self._on_connected = on_connected
+        self._view = _RECEIVE.view  # this thread's: the protocol runs on its loop's thread
         self._closed: asyncio.Future[None] | None = None  # made by a waiter
         self._drain_waiters: list[asyncio.Future[None]] | None = None
         self._gone: tuple[BaseException | None] | None = None  # (exc,) once lost
@@ -342,6 +360,12 @@ class LinkProtocol(asyncio.Protocol):
         on_connected, self._on_connected = self._on_connected, None
         if on_connected is not None:
             on_connected(self._link)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         link = self._link
@@ -466,81 +490,3 @@ async def open_link(
                 await asyncio.shield(link.lost)
         raise
     return link
-
-
-class _AcceptedLinks:
-    """A link server's protocol factory (slots, not closures: thousands of servers)."""
-
-    __slots__ = ("keepalive", "limit", "on_accept", "user_timeout")
-
-    def __init__(
-        self,
-        on_accept: Callable[[Link], None],
-        limit: int,
-        keepalive: TcpKeepalive | None,
-        user_timeout: float | None,
-    ) -> None:
-        self.on_accept, self.limit = on_accept, limit
-        self.keepalive, self.user_timeout = keepalive, user_timeout
-
-    def __call__(self) -> LinkProtocol:
-        return LinkProtocol(Link(self.limit), self.connected)
-
-    def connected(self, link: Link) -> None:
-        """Set an accepted link's socket options, then hand it to ``on_accept``."""
-        if link.transport is not None:
-            sock = link.transport.get_extra_info("socket")
-            apply_socket_options(sock, keepalive=self.keepalive, user_timeout=self.user_timeout)
-        self.on_accept(link)
-
-
-async def start_link_server(
-    on_accept: Callable[[Link], None],
-    host: str | None,
-    port: int,
-    *,
-    limit: int = DEFAULT_STREAM_LIMIT,
-    keepalive: TcpKeepalive | None = DEFAULT_TCP_KEEPALIVE,
-    user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
-) -> asyncio.Server:
-    """Listen on ``host:port``; call ``on_accept(link)`` for each new connection.
-
-    ``host=None`` listens on all interfaces (one dual-stack socket where IPv6
-    exists, so that ``port=0`` yields a single port). Each accepted socket gets
-    ``TCP_NODELAY``, ``keepalive`` and ``user_timeout`` before ``on_accept``
-    sees it (see `mountcomm.sockets.apply_socket_options`). ``on_accept`` is
-    called before any data or EOF of the connection can be delivered.
-
-    Raises
-    ------
-    OSError
-        If the address cannot be bound.
-    """
-    loop = asyncio.get_running_loop()
-    factory = _AcceptedLinks(on_accept, limit, keepalive, user_timeout)
-    # host=None: one dual-stack socket, so that port 0 gives one port.
-    sock = dual_stack_socket(port) if host is None else None
-    if sock is not None:
-        return await loop.create_server(factory, sock=sock)
-    return await loop.create_server(factory, host, port, reuse_address=True)
-
-
-async def stop_link_server(server: asyncio.Server) -> None:
-    """Stop accepting on ``server`` and close it, leaving no half-accepted connection.
-
-    asyncio (3.11) can accept a connection just before `asyncio.Server.close`
-    and then fail to build its transport, leaking the socket. Here the
-    listening sockets stop being watched first; connections already accepted
-    get one loop iteration to reach ``on_accept`` (whose owner refuses them
-    when closing); then the server is closed. Idempotent.
-    """
-    loop = asyncio.get_running_loop()
-    sockets = server.sockets
-    if not sockets:
-        server.close()
-        return
-    for sock in sockets:
-        loop.remove_reader(sock.fileno())
-    for _ in range(2):  # accept task step, then its connection_made
-        await asyncio.sleep(0)
-    server.close()
