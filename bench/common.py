@@ -15,6 +15,24 @@ from typing import Any
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
+def _raise_allocator_threshold() -> None:
+    """Put glibc's allocator in the state where a 256 KiB object comes from the heap.
+
+    asyncio's plain protocols get a fresh bytes object of up to 256 KiB per
+    socket read. glibc serves that with mmap (and unmaps it when the object
+    shrinks), about 15 us per read, until the process frees one large
+    mmapped block, which raises its threshold for good. Whether that happened
+    depended on what ran earlier in the process, so the raw baselines were
+    fast or slow by the order of the benchmarks; freeing one such block here
+    gives every baseline its fast case.
+    """
+    block = bytes(1024 * 1024)
+    del block
+
+
+_raise_allocator_threshold()
+
+
 @dataclass
 class Figure:
     """One measured figure next to its raw asyncio baseline."""
@@ -40,6 +58,25 @@ class Figure:
 def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
     values = [measure() for _ in range(runs)]
     return statistics.median(values), values
+
+
+def medians_alternating(
+    runs: int, *measures: Callable[[], float]
+) -> list[tuple[float, list[float]]]:
+    """Run each measure ``runs`` times, taking turns, and return each one's median and runs.
+
+    Round ``i`` runs every measure once, in the given order for even ``i`` and
+    reversed for odd ``i``, so that a change in the shared machine's load falls
+    on all sides alike instead of on whichever was measured last.
+    """
+    values: list[list[float]] = [[] for _ in measures]
+    for i in range(runs):
+        order = list(enumerate(measures))
+        if i % 2:
+            order.reverse()
+        for k, measure in order:
+            values[k].append(measure())
+    return [(statistics.median(v), v) for v in values]
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -10,7 +10,7 @@ import asyncio
 import time
 
 import round_trip
-from common import Figure, median_of
+from common import Figure, medians_alternating
 from mountcomm.protocol import commands, replies
 from mountcomm.testing.harness import mount_client_with_peer
 
@@ -50,9 +50,12 @@ async def _ours(in_flight: int) -> float:
 
 
 def run(runs: int) -> list[Figure]:
-    raw, raw_runs = median_of(runs, lambda: asyncio.run(round_trip._raw())[0])
-    seq, seq_runs = median_of(runs, lambda: asyncio.run(_ours(1)))
-    par, par_runs = median_of(runs, lambda: asyncio.run(_ours(IN_FLIGHT)))
+    (raw, raw_runs), (seq, seq_runs), (par, par_runs) = medians_alternating(
+        runs,
+        lambda: asyncio.run(round_trip._raw())[0],
+        lambda: asyncio.run(_ours(1)),
+        lambda: asyncio.run(_ours(IN_FLIGHT)),
+    )
     return [
         Figure(
             "MountClient.run(), sequential",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from common import Figure, median_of
+from common import Figure, medians_alternating
 from mountcomm.protocol import replies
 from mountcomm.testing.harness import connected_communicator_pair
 
@@ -56,8 +56,9 @@ async def _raw() -> float:
 
 
 def run(runs: int) -> list[Figure]:
-    ours, ours_runs = median_of(runs, lambda: asyncio.run(_ours()))
-    raw, raw_runs = median_of(runs, lambda: asyncio.run(_raw()))
+    (ours, ours_runs), (raw, raw_runs) = medians_alternating(
+        runs, lambda: asyncio.run(_ours()), lambda: asyncio.run(_raw())
+    )
     return [
         Figure(
             f"one-way: {N} DoneReply", "msg/s", ours, raw, runs=ours_runs, baseline_runs=raw_runs

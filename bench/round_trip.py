@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from common import Figure, median_of, percentile
+from common import Figure, medians_alternating, percentile
 from mountcomm.protocol import commands, replies
 from mountcomm.testing.harness import connected_communicator_pair
 
@@ -100,8 +100,7 @@ def run(runs: int) -> list[Figure]:
         raw_lat.extend(lat)
         return rate
 
-    rate, rate_runs = median_of(runs, ours)
-    raw_rate, raw_runs = median_of(runs, raw)
+    (rate, rate_runs), (raw_rate, raw_runs) = medians_alternating(runs, ours, raw)
     return [
         Figure(
             f"round trip: {N} commands → ACK+DONE",

@@ -37,6 +37,7 @@ __all__ = [
     "check_not_self_connected",
     "coerce_keepalive",
     "connect_checked",
+    "dual_stack_socket",
     "is_self_connection",
     "open_checked_connection",
     "refuse_self_connection",
@@ -398,3 +399,24 @@ def _set_tcp_option(sock: socket.socket, name: str, value: int) -> None:
     option = getattr(socket, name, None)
     if option is not None:
         sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+def dual_stack_socket(port: int) -> socket.socket | None:
+    """A TCP socket bound to ``port`` on every IPv6 and IPv4 address, or `None`.
+
+    One socket for both families, so that ``port=0`` gives one port for both.
+    `None` if the host has no IPv6 or the address cannot be bound (the caller
+    then binds its own way). The socket has ``SO_REUSEADDR`` and is not
+    listening yet.
+    """
+    if not socket.has_ipv6:
+        return None
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", port))
+    except OSError:
+        sock.close()
+        return None
+    return sock

@@ -183,3 +183,50 @@ async def test_pair_reports_up_changes_in_order() -> None:
         Change.CLOSED,
     ]
     assert recorder.changes[3].local
+
+
+async def test_close_ends_both_connections_at_once_and_reports_each_loss_once() -> None:
+    """close() closes the client and the server connection in its first step."""
+    recorder = Recorder()
+    async with connected_communicators() as (console, controller):
+        console.add_change_listener(recorder)
+        server_link, client_link = console.server.link, console.connector.link
+        assert server_link is not None and client_link is not None
+        closing = asyncio.create_task(console.close())
+        await asyncio.sleep(0)  # the close task's first step
+        assert server_link.transport is not None and server_link.transport.is_closing()
+        assert client_link.transport is not None and client_link.transport.is_closing()
+        await asyncio.wait_for(closing, T)
+        await asyncio.wait_for(controller.server.link.lost, T)  # type: ignore[union-attr]
+    kinds = recorder.kinds()
+    assert kinds.count(Change.CLIENT_LOST) == 1 and kinds.count(Change.SERVER_LOST) == 1
+    assert kinds[-1] is Change.CLOSED
+    assert all(c.local and c.cause is None for c in recorder.changes if c.is_loss)
+
+
+async def test_begin_close_refuses_clients_and_close_reports_the_loss() -> None:
+    recorder = Recorder()
+    server = OneClientServer("server", LOCAL_HOST, 0, None)
+    server.add_change_listener(recorder)
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        await asyncio.wait_for(server.start_task, T)
+        reader, writer = await asyncio.open_connection(LOCAL_HOST, server.port)
+        writers.append(writer)
+        await recorder.wait_for(Change.SERVER_UP)
+        server.begin_close()
+        server.begin_close()  # idempotent
+        assert server.closed and not server.connected
+        assert await asyncio.wait_for(reader.read(), T) == b""  # the client sees EOF
+        second_reader, second_writer = await asyncio.open_connection(LOCAL_HOST, server.port)
+        writers.append(second_writer)
+        assert await asyncio.wait_for(second_reader.read(), T) == b""  # refused: closed
+        await asyncio.wait_for(server.close(), T)
+    finally:
+        await server.close()
+        for w in writers:
+            w.close()
+            await w.wait_closed()
+    kinds = recorder.kinds()
+    assert kinds == [Change.SERVER_UP, Change.SERVER_LOST, Change.CLOSED]
+    assert recorder.changes[1].local

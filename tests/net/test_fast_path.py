@@ -10,8 +10,8 @@ import pytest
 from mountcomm import OneClientServer
 from mountcomm.exceptions import ConnectionClosedError, ProtocolError
 from mountcomm.net.communicator import PAUSE_AT_FRAMES
-from mountcomm.net.listening import start_link_server, stop_link_server
-from mountcomm.net.streams import READ_BYTES, Link
+from mountcomm.net.link_server import start_link_server, stop_link_server
+from mountcomm.net.streams import RECEIVE_BUFFER_BYTES, Link
 from mountcomm.protocol import commands, replies
 from tests.timing import T
 
@@ -71,9 +71,9 @@ async def test_a_flood_pauses_reading_and_every_frame_arrives_in_order() -> None
         finally:
             sender.cancel()
         # Bounded: the socket stops being read once PAUSE_AT_FRAMES are waiting
-        # (plus what one read of the socket, at most READ_BYTES, brings).
+        # (plus what one read of the socket, at most RECEIVE_BUFFER_BYTES, brings).
         frame = len(replies.DoneReply(sequence_id=1).encode())
-        assert most < PAUSE_AT_FRAMES + READ_BYTES // frame
+        assert most < PAUSE_AT_FRAMES + RECEIVE_BUFFER_BYTES // frame
 
 
 async def test_server_reader_still_works_for_code_that_reads_the_stream() -> None:
@@ -199,7 +199,7 @@ async def test_a_consumer_gets_every_message_and_bad_frame_in_order() -> None:
 
 
 async def test_one_read_hands_on_at_most_read_bytes() -> None:
-    """A flood arrives in reads of at most `READ_BYTES`, however fast it comes: the
+    """A flood arrives in reads of at most `RECEIVE_BUFFER_BYTES`, however fast it comes: the
     objects decoded from one read, hence the memory they take at once, stay bounded."""
     sizes: list[int] = []
     received = asyncio.Event()
@@ -225,4 +225,71 @@ async def test_one_read_hands_on_at_most_read_bytes() -> None:
             writer.close()
     finally:
         await stop_link_server(server)
-    assert sum(sizes) == total and max(sizes) <= READ_BYTES
+    assert sum(sizes) == total and max(sizes) <= RECEIVE_BUFFER_BYTES
+
+
+async def test_a_fault_of_the_parser_is_a_protocol_error_and_the_connection_carries_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Frames are parsed as they arrive: a parser bug must not end the connection."""
+    import mountcomm.net.communicator as communicator_module
+
+    real_parse = communicator_module.parse_reply
+
+    def faulty_parse(fields: list[str]) -> object:
+        if fields[1] == "13":  # sequence_id 13: the parser fails with a non-protocol error
+            raise RuntimeError("parser bug")
+        return real_parse(fields)
+
+    monkeypatch.setattr(communicator_module, "parse_reply", faulty_parse)
+    async with connected_communicators() as (console, controller):
+        await controller.write(replies.DoneReply(sequence_id=13))
+        with pytest.raises(ProtocolError) as info:
+            await asyncio.wait_for(console.read(), T)
+        assert isinstance(info.value.__cause__, RuntimeError)
+        await controller.write(replies.DoneReply(sequence_id=14))
+        message = await asyncio.wait_for(console.read(), T)
+        assert message.sequence_id == 14  # type: ignore[attr-defined]
+        assert console.server_connected
+
+
+async def test_links_sharing_the_receive_buffer_keep_their_bytes_apart() -> None:
+    """Every link of a thread reads into one buffer; each read's bytes are copied out."""
+    async with (
+        connected_communicators() as (console_a, controller_a),
+        connected_communicators() as (console_b, controller_b),
+    ):
+        n = 2000
+        for i in range(1, n + 1):  # both flows interleaved, each larger than a read
+            await controller_a.write(replies.DoneReply(sequence_id=i))
+            await controller_b.write(replies.AckReply(sequence_id=i))
+        for i in range(1, n + 1):
+            a = await asyncio.wait_for(console_a.read(), T)
+            b = await asyncio.wait_for(console_b.read(), T)
+            assert isinstance(a, replies.DoneReply) and a.sequence_id == i
+            assert isinstance(b, replies.AckReply) and b.sequence_id == i
+
+
+def _holds(value: object, error: BaseException) -> bool:
+    return value is error or (isinstance(value, list) and any(x is error for x in value))
+
+
+async def test_a_raised_bad_frame_closes_no_reference_cycle() -> None:
+    """The error `read` raises is held by no frame of its own traceback (nor by the
+    queue such a frame holds): a cycle there would keep each chunk of a flood of bad
+    frames alive until the garbage collector runs (hundreds of MiB in the chaos fuzz)."""
+    async with connected_communicators() as (console, controller):
+        await controller.write(b"garbage\r\n")
+        await controller.write(replies.DoneReply(sequence_id=1))
+        with pytest.raises(ProtocolError) as info:
+            await asyncio.wait_for(console.read(), T)
+        error = info.value
+        tb = error.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if frame.f_code.co_filename.endswith("communicator.py"):
+                held = [name for name, v in frame.f_locals.items() if _holds(v, error)]
+                assert not held, f"{frame.f_code.co_name} holds the error in {held}"
+            tb = tb.tb_next
+        assert not _holds(console._pending, error)
+        assert (await asyncio.wait_for(console.read(), T)).sequence_id == 1  # type: ignore[attr-defined]

@@ -158,8 +158,9 @@ class ClientServerPair(AsyncResource):
 
     Shutdown (`close`): (1) cancel `connect_task`, any connection attempt,
     `reconnect_task` and `advertise_task`, (2) release the advertised port, so
-    that peers see it go before the connections drop, (3) close the client,
-    (4) close the server, (5) let async callbacks finish (bounded by
+    that peers see it go before the connections drop, (3) close the client
+    and the server connection (both in one loop iteration), then (4) close
+    the server, (5) let async callbacks finish (bounded by
     `CALLBACK_GRACE`), cancel the rest.
     """
 
@@ -216,7 +217,10 @@ class ClientServerPair(AsyncResource):
         self.tcp_keepalive = coerce_keepalive(tcp_keepalive)
         self.tcp_user_timeout = validate_user_timeout(tcp_user_timeout)
         self.server_service = server_service
-        self._callback_tasks: set[asyncio.Future[Any]] = set()
+        # Async callbacks running (a set only when there is a callback).
+        self._callback_tasks: set[asyncio.Future[Any]] | None = (
+            None if connect_callback is None else set()
+        )
         self._listeners = ChangeListeners(self.log)
         self._cause: BaseException | None = None  # why the last connection ended
         self._connector = ClientConnector(
@@ -355,7 +359,11 @@ class ClientServerPair(AsyncResource):
 
     def call_connect_callback(self, *args: Any, **kwargs: Any) -> None:
         """Call `connect_callback` with this pair; never raises. Arguments are ignored."""
-        call_connect_callback(self.connect_callback, self, self.log, self._callback_tasks)
+        callback = self.connect_callback
+        if callback is not None:
+            if self._callback_tasks is None:
+                self._callback_tasks = set()
+            call_connect_callback(callback, self, self.log, self._callback_tasks)
 
     def _server_port(self) -> int:
         return self._server.port
@@ -515,10 +523,14 @@ class ClientServerPair(AsyncResource):
             if self._advertisement is not None:
                 await self._advertisement.withdraw()
         finally:
+            # Both connections close in one step (the client's at the start of
+            # finish_close, once no attempt is under way); the waits come after.
+            self._server.begin_close()
             await connector.finish_close(client_was_up)
             await self._server.close()
             self._listeners.emit(ConnectionChange(Change.CLOSED, self._cause, local=True))
-            await finish_callbacks(self._callback_tasks)
+            if self._callback_tasks:
+                await finish_callbacks(self._callback_tasks)
 
     @property
     def done_task(self) -> asyncio.Future[None]:

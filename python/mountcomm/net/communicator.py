@@ -1,9 +1,10 @@
 """`Communicator`: framed mount messages over a `ClientServerPair`.
 
 The fast path: the server connection's incoming bytes go straight from the
-transport to a function here (`Link.take_input`), which decodes every frame of
-the chunk at once into a queue; `read` hands them out one by one without a
-loop wakeup per message, or `consume` hands each to a function as it arrives.
+transport to a function here (`Link.take_input`), which decodes and parses
+every frame of the chunk at once into a queue (`FrameDecoder.feed_messages`);
+`read` hands them out one by one without a loop wakeup per message, or
+`consume` hands each to a function as it arrives.
 `write` sends an answer at once, coalesces a burst into one send, and waits
 for the socket only while the transport says it is full.
 """
@@ -14,11 +15,11 @@ __all__ = ["Communicator"]
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 from ..exceptions import ConnectionClosedError, ProtocolError
 from ..protocol import Message, parse_command, parse_reply
-from ..protocol.framing import DEFAULT_MAX_FRAME_BYTES, DecodedFrame, FrameDecoder
+from ..protocol.framing import DEFAULT_MAX_FRAME_BYTES, FrameDecoder
 from .changes import Change, ConnectionChange
 from .client_server_pair import ClientServerPair
 from .errors import IncompleteFrameError, PeerClosedError
@@ -61,8 +62,8 @@ class Communicator(ClientServerPair):
 
     Notes
     -----
-    Reads are chunked: each chunk the socket delivers is decoded at once and
-    its messages queued (at most `PAUSE_AT_FRAMES` before the socket stops
+    Reads are chunked: each chunk the socket delivers is decoded and parsed
+    at once and its messages queued (at most `PAUSE_AT_FRAMES` before the socket stops
     being read), which `read` returns one at a time. Bytes that arrive on the
     client socket (which the protocol never uses for input) are discarded as
     they come, with one warning per connection.
@@ -71,6 +72,30 @@ class Communicator(ClientServerPair):
     it hands the incoming bytes to the stream until the next `read`, which
     takes them back (frames already decoded are not put back in the stream).
     """
+
+    # The per-connection state in slots: one Communicator per peer, thousands
+    # in one process (the attributes of `ClientServerPair` stay in its dict).
+    __slots__ = (
+        "_client_data_warned",
+        "_consumer",
+        "_decoder",
+        "_flush_handle",
+        "_in",
+        "_loop",
+        "_next",
+        "_out",
+        "_out_bytes",
+        "_out_link",
+        "_parse",
+        "_paused",
+        "_pending",
+        "_sent_at_once",
+        "_transport",
+        "_waiter",
+        "max_frame_bytes",
+        "read_replies",
+        "write_high_water",
+    )
 
     def __init__(
         self,
@@ -94,7 +119,7 @@ class Communicator(ClientServerPair):
         self._decoder = FrameDecoder(max_frame_bytes)
         # Frames decoded and not yet read: _pending[_next:] (the list a chunk
         # decoded to, replaced by the next chunk's once it has been read).
-        self._pending: list[DecodedFrame] = []
+        self._pending: list[Message | ProtocolError] = []
         self._next = 0
         self._parse: Callable[[list[str]], Message] = parse_reply if read_replies else parse_command
         self._loop = asyncio.get_running_loop()
@@ -224,10 +249,25 @@ class Communicator(ClientServerPair):
                 self._next = i + 1
                 if self._paused and len(pending) - i < RESUME_AT_FRAMES:
                     self._resume()
-                if type(item) is list:
-                    return self._parse(item)
-                raise item  # type: ignore[misc]
+                if isinstance(item, ProtocolError):
+                    del item  # no local of this frame may hold the error (see _take_error)
+                    raise self._take_error(pending, i)
+                return item
             await self._fill()
+
+    @staticmethod
+    def _take_error(pending: list[Message | ProtocolError], i: int) -> ProtocolError:
+        """Remove the error at ``pending[i]`` and return it, to be raised.
+
+        Raising attaches a traceback, which holds the frame of `read`, which
+        holds ``pending``: were the error still in the list (or in a local of
+        that frame), each raised error would close a reference cycle keeping
+        its whole chunk of messages alive until the garbage collector runs. A
+        flood of bad frames then held hundreds of MiB.
+        """
+        error = cast(ProtocolError, pending[i])
+        pending[i] = None  # type: ignore[call-overload]
+        return error
 
     @property
     def buffered_frames(self) -> int:
@@ -261,9 +301,15 @@ class Communicator(ClientServerPair):
             raise self._end_error(link)
 
     def _server_data(self, data: bytes) -> None:
-        """The sink of the server connection: decode every frame of the chunk at once."""
+        """The sink of the server connection: decode and parse every frame of the chunk."""
         self._sent_at_once = 0  # what is written next answers this
-        frames = self._decoder.feed(data)
+        try:
+            frames = self._decoder.feed_messages(data, self._parse)
+        except Exception as e:  # a fault of the parser itself, never of the peer's bytes
+            self.log.exception("frames_not_parsed", nbytes=len(data))
+            error = ProtocolError(f"{self.name}: the frames of a chunk could not be parsed: {e!r}")
+            error.__cause__ = e
+            frames = [error]
         pending = self._pending
         if self._next >= len(pending):  # everything before was read: the usual case
             self._pending = frames
@@ -307,20 +353,11 @@ class Communicator(ClientServerPair):
     def _deliver(self) -> None:
         """Hand the messages waiting to the consumer (while there is one)."""
         pending = self._pending
-        parse = self._parse
         while (consumer := self._consumer) is not None and self._next < len(pending):
             item = pending[self._next]
             self._next += 1
-            message: Message | ProtocolError
-            if type(item) is list:
-                try:
-                    message = parse(item)
-                except ProtocolError as e:
-                    message = e
-            else:
-                message = item  # type: ignore[assignment]
             try:
-                consumer(message)
+                consumer(item)
             except Exception:
                 self.log.exception("consumer_failed")
 
@@ -367,22 +404,27 @@ class Communicator(ClientServerPair):
             raise ConnectionClosedError(
                 f"{self.name}: client is not connected"
             ) from self.connector.cause
-        data = message if isinstance(message, bytes) else message.encode()
-        if self._flush_handle is None and self._sent_at_once < SEND_AT_ONCE:
-            # An answer to what just arrived goes out at once (lowest latency) ...
+        try:
+            data = message.encode()  # type: ignore[union-attr]
+        except AttributeError:
+            if not isinstance(message, bytes):
+                raise
+            data = message
+        if self._flush_handle is not None:
+            # A burst under way: collected, sent in one system call when the
+            # loop iteration ends ...
+            self._out.append(data)
+            self._out_bytes = size = self._out_bytes + len(data)
+            if size > self.write_high_water:
+                self._flush()
+        elif self._sent_at_once < SEND_AT_ONCE:
+            # ... but an answer to what just arrived goes out at once (lowest latency).
             transport.write(data)
             self._sent_at_once += 1
-        elif self._flush_handle is None:
-            # ... a burst is collected and sent in one system call when the loop
-            # iteration ends.
+        else:
             self._out.append(data)
             self._out_bytes = len(data)
             self._flush_handle = self._loop.call_soon(self._flush)
-        else:
-            self._out.append(data)
-            self._out_bytes += len(data)
-            if self._out_bytes > self.write_high_water:
-                self._flush()
         link = self._out_link
         if link is not None and link.write_paused:
             self._flush()

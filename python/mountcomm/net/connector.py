@@ -420,6 +420,9 @@ class ClientConnector:
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
     """Cancel ``task`` (if not done) and wait for it; its outcome is ignored."""
-    if not task.done():
-        task.cancel()
+    if task.done():
+        if not task.cancelled():
+            task.exception()  # retrieved: the outcome is ignored
+        return
+    task.cancel()
     await asyncio.gather(task, return_exceptions=True)

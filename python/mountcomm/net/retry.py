@@ -69,10 +69,11 @@ def backoff(
         raise ValueError(f"maximum ({maximum}) must be >= initial ({initial})")
     if not 0 <= jitter <= 1:
         raise ValueError(f"jitter must be in [0, 1], got {jitter}")
-    rand = rng or random.Random()
+    # A generator of its own only when drawn from (a Random holds 2.5 KB of state).
+    rand = rng or (random.Random() if jitter else None)
     delay = initial
     while True:
-        yield delay * (1 - jitter * rand.random()) if jitter else delay
+        yield delay * (1 - jitter * rand.random()) if jitter and rand is not None else delay
         delay *= factor
         if maximum is not None and delay > maximum:
             delay = maximum

@@ -26,7 +26,7 @@ from ..sockets import (
     validate_user_timeout,
 )
 from .changes import Change, ChangeListener, ChangeListeners, ConnectionChange, describe_cause
-from .listening import start_link_server, stop_link_server
+from .link_server import start_link_server, stop_link_server
 from .streams import DEFAULT_STREAM_LIMIT, Link
 
 ConnectCallback = Callable[[Any], Any]
@@ -139,9 +139,11 @@ class OneClientServer(AsyncResource):
     ``async with OneClientServer(...) as server:`` waits until it listens
     (raising `OSError` if it cannot bind) and closes it on exit.
 
-    Shutdown (`close`): (1) let a bind in progress finish, then stop
-    accepting; (2) close the client connection (the callback is called if one
-    was connected); (3) wait (bounded) for refused connections to close;
+    Shutdown (`close`): (1) refuse new clients and close the client
+    connection (`begin_close`, no wait); let a bind in progress finish, then
+    stop accepting; (2) wait (bounded) until the client connection is closed
+    (the callback is called if one was connected); (3) wait (bounded) for
+    refused connections to close;
     (4) fail `wait_connected` waiters with `ConnectionClosedError`; (5) let
     async callbacks finish (`CALLBACK_GRACE`), cancel the rest; (6) set
     `done_task`.
@@ -168,12 +170,17 @@ class OneClientServer(AsyncResource):
         self._limit = limit
         self.tcp_keepalive = coerce_keepalive(tcp_keepalive)
         self.tcp_user_timeout = validate_user_timeout(tcp_user_timeout)
-        self._callback_tasks: set[asyncio.Future[Any]] = set()
+        # Async callbacks running (a set only when there is a callback).
+        self._callback_tasks: set[asyncio.Future[Any]] | None = (
+            None if connect_callback is None else set()
+        )
         self._server: asyncio.Server | None = None
         self._link: Link | None = None
-        self._refused: set[Link] = set()  # refused connections still closing
+        self._refused: set[Link] | None = None  # refused connections still closing
         self._next: Link | None = None  # accepted while the previous client's end was pending
-        self._closed = False
+        self._closed = False  # close requested: clients are refused
+        self._closing_link: tuple[Link, bool] | None = None  # closed by begin_close: (link, was up)
+        self._close_started = False
         self._connected_waiters: list[asyncio.Future[None]] = []
         self._listeners = ChangeListeners(self.log)
         self._cause: BaseException | None = None
@@ -260,8 +267,11 @@ class OneClientServer(AsyncResource):
             "second_client_refused" if not self._closed else "client_refused_closing",
             peer=_peer(link),
         )
-        self._refused.add(link)
-        link.on_lost = self._refused.discard
+        refused = self._refused
+        if refused is None:
+            refused = self._refused = set()
+        refused.add(link)
+        link.on_lost = refused.discard
         link.close()
 
     def _next_lost(self, link: Link) -> None:
@@ -318,7 +328,11 @@ class OneClientServer(AsyncResource):
 
     def call_connect_callback(self) -> None:
         """Call `connect_callback` with this server (never raises)."""
-        call_connect_callback(self.connect_callback, self, self.log, self._callback_tasks)
+        callback = self.connect_callback
+        if callback is not None:
+            if self._callback_tasks is None:
+                self._callback_tasks = set()
+            call_connect_callback(callback, self, self.log, self._callback_tasks)
 
     async def wait_connected(self) -> None:
         """Wait until a client is connected (return at once if one is).
@@ -359,24 +373,57 @@ class OneClientServer(AsyncResource):
         if was_connected:
             self._report(ConnectionChange(Change.SERVER_LOST, None, local=True))
 
+    def begin_close(self) -> None:
+        """Start `close` without waiting: refuse new clients, close the client's connection.
+
+        Idempotent. `close` then finishes the shutdown (and reports the
+        client's loss); an owner that closes several connections calls this
+        first for each, so that all of them close in the same loop iteration.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        following, self._next = self._next, None
+        if following is not None:
+            self._refuse(following)
+        link = self._link
+        if link is not None:
+            self._closing_link = (link, self.connected)
+            link.on_lost = None
+            link.close()
+
     async def close(self) -> None:
         """Stop listening and close the client. Idempotent; safe at any moment.
 
         See the numbered steps in the class notes.
         """
-        if self._closed:
+        if self._close_started:
             await self.done_task
             return
-        self._closed = True
+        self._close_started = True
+        self.begin_close()
         try:
-            # Let a bind in progress finish (it is quick): cancelling it could
-            # orphan a listening socket; start() closes it once it sees _closed.
-            await asyncio.gather(self.start_task, return_exceptions=True)
+            start_task = self.start_task
+            if not start_task.done():
+                # Let a bind in progress finish (it is quick): cancelling it could
+                # orphan a listening socket; start() closes it once it sees _closed.
+                await asyncio.gather(start_task, return_exceptions=True)
+            elif not start_task.cancelled():
+                start_task.exception()  # retrieved (logged by _start_done)
             if self._server is not None:
                 await stop_link_server(self._server)
-            await self.close_client()
+            closing = self._closing_link
+            if closing is not None:
+                self._closing_link = None
+                link, was_connected = closing
+                await link.wait_closed()
+                if was_connected:
+                    self._report(ConnectionChange(Change.SERVER_LOST, None, local=True))
+            else:
+                await self.close_client()
             # Refused connections: wait (bounded) until their sockets are closed.
-            await asyncio.gather(*(link.wait_closed() for link in list(self._refused)))
+            if self._refused:
+                await asyncio.gather(*(link.wait_closed() for link in list(self._refused)))
             for waiter in self._connected_waiters:
                 if not waiter.done():
                     error = ConnectionClosedError(f"server {self.name} closed")
@@ -384,7 +431,8 @@ class OneClientServer(AsyncResource):
                     waiter.set_exception(error)
             self._connected_waiters.clear()
             self._listeners.emit(ConnectionChange(Change.CLOSED, self._cause, local=True))
-            await finish_callbacks(self._callback_tasks)
+            if self._callback_tasks:
+                await finish_callbacks(self._callback_tasks)
         finally:
             if not self.done_task.done():
                 self.done_task.set_result(None)

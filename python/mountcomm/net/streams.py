@@ -15,7 +15,7 @@ for code that uses the streams directly) or, once an owner sets `Link.sink`,
 straight to that function, chunk by chunk: `Communicator` decodes every frame
 of a chunk at once there, with no stream buffer and no wakeup per message.
 
-Every connection made (`open_link`) or accepted (`start_link_server`) here gets
+Every connection made (`open_link`) or accepted (`mountcomm.net.link_server`) gets
 the options of `mountcomm.sockets` (``TCP_NODELAY``, keepalive,
 ``TCP_USER_TIMEOUT``; defaults `DEFAULT_TCP_KEEPALIVE` and
 `DEFAULT_TCP_USER_TIMEOUT`), and `open_link` refuses a self-connection.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 __all__ = [
     "DEFAULT_STREAM_LIMIT",
-    "READ_BYTES",
     "Link",
     "LinkProtocol",
     "LinkReader",
@@ -43,7 +42,7 @@ from ..sockets import (
     DEFAULT_TCP_USER_TIMEOUT,
     TcpKeepalive,
     apply_socket_options,
-    refuse_self_connection,
+    check_not_self_connected,
     reset_on_close,
 )
 from .errors import PeerClosedError
@@ -303,7 +302,14 @@ class Link:
         """
         self.close()
         protocol = self._protocol
-        if protocol is None:
+        if protocol is None or protocol.gone:
+            return
+        transport = self.transport
+        if transport is not None and not transport.get_write_buffer_size():
+            # Nothing left to send: the transport has called connection_lost
+            # or scheduled it (for the next loop iteration), so no bound is needed.
+            with contextlib.suppress(OSError):
+                await protocol.wait_closed()
             return
         try:
             async with asyncio.timeout(timeout):
@@ -312,22 +318,25 @@ class Link:
             pass
 
 
-READ_BYTES = 16 * 1024
-"""The most bytes one read of a link's socket hands on [bytes].
+RECEIVE_BUFFER_BYTES = 16 * 1024
+"""Size of the buffer every link of a thread receives into: the most one read hands on [bytes].
 
-Everything one read brings is decoded at once; reading at most this much bounds
-the objects a burst of small frames makes at a time (asyncio's own reads take
-up to 256 KiB), and so the memory a process keeps after a flood of them.
+Everything one read brings is decoded at once. asyncio's own reads take up to
+256 KiB; at most 16 KiB bounds the objects a burst of small frames makes at a
+time, and so the memory a process keeps after a flood of them (the chaos
+suite's fuzz: RSS growth 18 MiB with 256 KiB, 5 MiB with 16 KiB), while a
+read still carries hundreds of typical frames.
 """
 
-_read_buffers = threading.local()  # one read buffer per thread (each loop's thread)
+
+class _ReceiveBuffer(threading.local):
+    """The one receive buffer of each thread, shared by its links (see `LinkProtocol`)."""
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(RECEIVE_BUFFER_BYTES))
 
 
-def _read_buffer() -> memoryview:
-    view: memoryview | None = getattr(_read_buffers, "view", None)
-    if view is None:
-        view = _read_buffers.view = memoryview(bytearray(READ_BYTES))
-    return view
+_RECEIVE = _ReceiveBuffer()
 
 
 class LinkProtocol(asyncio.BufferedProtocol):
@@ -335,16 +344,21 @@ class LinkProtocol(asyncio.BufferedProtocol):
 
     What `asyncio.StreamWriter` needs of a protocol (``_drain_helper``,
     ``_get_close_waiter``) is provided, so that `Link.writer` behaves as the
-    writer of `asyncio.open_connection`. The socket is read into a buffer of
-    `READ_BYTES` shared by the links of a thread (each read is copied out at
-    once, before anything else can run), so no link holds a buffer of its own.
+    writer of `asyncio.open_connection`.
+
+    The socket is read into one buffer shared by every link of the thread
+    (`RECEIVE_BUFFER_BYTES`), and each read's bytes are copied out at once:
+    a plain protocol gets a fresh 256 KiB object per read from asyncio, which
+    the allocator maps and unmaps every time (about 15 us per read here), and
+    decodes up to 256 KiB of frames at once.
     """
 
-    __slots__ = ("_closed", "_drain_waiters", "_gone", "_link", "_on_connected")
+    __slots__ = ("_closed", "_drain_waiters", "_gone", "_link", "_on_connected", "_view")
 
     def __init__(self, link: Link, on_connected: Callable[[Link], None] | None = None) -> None:
         self._link = link
         self._on_connected = on_connected
+        self._view = _RECEIVE.view  # this thread's: the protocol runs on its loop's thread
         self._closed: asyncio.Future[None] | None = None  # made by a waiter
         self._drain_waiters: list[asyncio.Future[None]] | None = None
         self._gone: tuple[BaseException | None] | None = None  # (exc,) once lost
@@ -356,10 +370,10 @@ class LinkProtocol(asyncio.BufferedProtocol):
             on_connected(self._link)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return _read_buffer()
+        return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(_read_buffer()[:nbytes]))
+        self.data_received(self._view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         link = self._link
@@ -384,6 +398,11 @@ class LinkProtocol(asyncio.BufferedProtocol):
             _settle(closed, exc)
         self._wake_drainers(exc)
         link.mark_lost(exc)
+
+    @property
+    def gone(self) -> bool:
+        """True once the transport has called `connection_lost`."""
+        return self._gone is not None
 
     def pause_writing(self) -> None:
         self._link.write_paused = True
@@ -468,7 +487,7 @@ async def open_link(
     transport, _ = await loop.create_connection(lambda: protocol, host, port, **kwargs)
     sock = transport.get_extra_info("socket")
     try:
-        refuse_self_connection(sock)
+        check_not_self_connected(sock)
         apply_socket_options(sock, keepalive=keepalive, user_timeout=user_timeout)
     except Exception:
         link.abort()

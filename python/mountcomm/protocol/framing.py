@@ -173,7 +173,8 @@ class FrameDecoder:
         try:
             return parse(fields)
         except ProtocolError as e:
-            return e
+            # Kept until read: without its traceback, it holds none of the parser's frames.
+            return e.with_traceback(None)
 
     def _decode(self, raw: bytes | bytearray | LineOverflow) -> DecodedFrame:
         """Decode one line, or describe why it is not a frame (the slow path)."""

@@ -16,7 +16,7 @@ from typing import Any
 from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError
 from ..log import get_logger
-from ..net.listening import start_link_server
+from ..net.link_server import start_link_server
 from ..net.streams import Link
 from .codec import encode_sample
 

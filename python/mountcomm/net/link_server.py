@@ -1,11 +1,15 @@
-"""Listening for links: a server whose every accepted connection is a `Link`."""
+"""Listening for links: `start_link_server` and `stop_link_server`.
+
+Each accepted connection becomes a `Link` (see `mountcomm.net.streams`) with
+the socket options of `mountcomm.sockets`, handed to the owner's ``on_accept``
+before any of its data or EOF can be delivered.
+"""
 
 from __future__ import annotations
 
 __all__ = ["start_link_server", "stop_link_server"]
 
 import asyncio
-import socket
 from collections.abc import Callable
 
 from ..sockets import (
@@ -13,23 +17,35 @@ from ..sockets import (
     DEFAULT_TCP_USER_TIMEOUT,
     TcpKeepalive,
     apply_socket_options,
+    dual_stack_socket,
 )
 from .streams import DEFAULT_STREAM_LIMIT, Link, LinkProtocol
 
 
-def _listen_socket(host: str | None, port: int) -> socket.socket | None:
-    """For ``host=None``: one dual-stack socket, so that port 0 gives one port."""
-    if host is not None or not socket.has_ipv6:
-        return None
-    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind(("::", port))
-    except OSError:
-        sock.close()
-        return None
-    return sock
+class _AcceptedLinks:
+    """A link server's protocol factory (slots, not closures: thousands of servers)."""
+
+    __slots__ = ("keepalive", "limit", "on_accept", "user_timeout")
+
+    def __init__(
+        self,
+        on_accept: Callable[[Link], None],
+        limit: int,
+        keepalive: TcpKeepalive | None,
+        user_timeout: float | None,
+    ) -> None:
+        self.on_accept, self.limit = on_accept, limit
+        self.keepalive, self.user_timeout = keepalive, user_timeout
+
+    def __call__(self) -> LinkProtocol:
+        return LinkProtocol(Link(self.limit), self.connected)
+
+    def connected(self, link: Link) -> None:
+        """Set an accepted link's socket options, then hand it to ``on_accept``."""
+        if link.transport is not None:
+            sock = link.transport.get_extra_info("socket")
+            apply_socket_options(sock, keepalive=self.keepalive, user_timeout=self.user_timeout)
+        self.on_accept(link)
 
 
 async def start_link_server(
@@ -55,18 +71,9 @@ async def start_link_server(
         If the address cannot be bound.
     """
     loop = asyncio.get_running_loop()
-
-    def connected(link: Link) -> None:
-        transport = link.transport
-        if transport is not None:
-            sock = transport.get_extra_info("socket")
-            apply_socket_options(sock, keepalive=keepalive, user_timeout=user_timeout)
-        on_accept(link)
-
-    def factory() -> LinkProtocol:
-        return LinkProtocol(Link(limit), connected)
-
-    sock = _listen_socket(host, port)
+    factory = _AcceptedLinks(on_accept, limit, keepalive, user_timeout)
+    # host=None: one dual-stack socket, so that port 0 gives one port.
+    sock = dual_stack_socket(port) if host is None else None
     if sock is not None:
         return await loop.create_server(factory, sock=sock)
     return await loop.create_server(factory, host, port, reuse_address=True)
