@@ -105,8 +105,10 @@ async def _pull_under_traffic(
     pull.detection = noticed - down
     if extra:
         await _hold(extra)
-    await _plug(rig, pull, down, snapshots)
-    await rig.b.run(recorder.wait_for, lambda o: _done_after(o, up_at(rig)) >= 1, STEP_BOUND)
+    reconnected = await _plug(rig, pull, down, snapshots)
+    # Wait for what `_next_commands` measures: a command started after the
+    # reconnection (not merely after the plug), done.
+    await rig.b.run(recorder.wait_for, lambda o: _done_after(o, reconnected) >= 1, STEP_BOUND)
     return pull
 
 
@@ -121,7 +123,8 @@ async def _silent_pull(rig: PartitionRig, snapshots: list[tuple[float, int]]) ->
 
 async def _plug(
     rig: PartitionRig, pull: Pull, down: float, snapshots: list[tuple[float, int]]
-) -> None:
+) -> float:
+    """Plug the cable back; return when the reconnection was complete [monotonic]."""
     snapshots.append((time.monotonic(), len(await rig.executed())))
     up = await rig.set_link(True)
     pull.down_for = up - down
@@ -131,16 +134,12 @@ async def _plug(
         pull.next_command = await rig.run(
             commands.AskForCommand(commander=Source.CSC), timeout=COMMAND_BOUND
         )
+    return reconnected
 
 
 async def _hold(seconds: float) -> None:
     """Keep the cable out this long: the length of the outage is the experiment."""
     await asyncio.sleep(seconds)
-
-
-def up_at(rig: PartitionRig) -> float:
-    """When the cable was last plugged back."""
-    return max(t for up, t in rig.link_changes if up)
 
 
 def _done_after(outcomes: list[Outcome], since: float) -> int:
