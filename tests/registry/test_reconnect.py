@@ -376,7 +376,9 @@ _EXPECTED = {
 def test_each_state_and_event(state: State, event: Event) -> None:
     expected = _EXPECTED.get((state, event))
     if expected is None:
-        with pytest.raises(RuntimeError, match=f"cannot take {event.value!r} while {state.value}"):
+        with pytest.raises(
+            RuntimeError, match=f"event {event.name} is not allowed in state {state.name}"
+        ):
             next_state(state, event)
     else:
         assert next_state(state, event) is expected

@@ -19,6 +19,8 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from .._machine import StateMachine, transition
+
 
 class ClientState(enum.Enum):
     """Where a `MountClient` is in its life."""
@@ -73,50 +75,23 @@ ENDED = frozenset({ClientState.LOST, ClientState.CLOSED})
 
 
 def next_state(state: ClientState, event: ClientEvent) -> ClientState:
-    """Return the state after ``event`` in ``state``.
-
-    Raises
-    ------
-    RuntimeError
-        If ``event`` cannot happen in ``state`` (a bug in the caller).
-    """
-    try:
-        return TRANSITIONS[state][event]
-    except KeyError:
-        raise RuntimeError(
-            f"MountClient: event {event.name} is not allowed in state {state.name}"
-        ) from None
+    """Return the state after ``event`` in ``state`` (`RuntimeError` if it cannot happen)."""
+    return transition(TRANSITIONS, state, event, "MountClient")
 
 
-class Lifecycle:
-    """The current `ClientState` of one client, changed only through `handle`.
+class Lifecycle(StateMachine[ClientState, ClientEvent]):
+    """The current `ClientState` of one client (starts as ``CONNECTING``), changed only
+    through `handle`."""
 
-    Attributes
-    ----------
-    state : `ClientState`
-        The current state (starts as ``CONNECTING``).
-    """
-
-    __slots__ = ("state",)
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self.state = ClientState.CONNECTING
+        super().__init__(ClientState.CONNECTING)
+
+    def next_state(self, state: ClientState, event: ClientEvent) -> ClientState:
+        return next_state(state, event)
 
     @property
     def ended(self) -> bool:
         """True in ``LOST`` and ``CLOSED``: the client will not connect again."""
         return self.state in ENDED
-
-    def handle(self, event: ClientEvent) -> ClientState:
-        """Apply ``event``; return the new state.
-
-        Raises
-        ------
-        RuntimeError
-            If ``event`` cannot happen in the current state.
-        """
-        self.state = next_state(self.state, event)
-        return self.state
-
-    def __repr__(self) -> str:
-        return f"Lifecycle({self.state.name})"

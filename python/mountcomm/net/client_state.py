@@ -39,6 +39,8 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from .._machine import StateMachine, transition
+
 
 class ConnectorState(enum.Enum):
     """State of the client connection of a `ClientServerPair`."""
@@ -105,19 +107,8 @@ TRANSITIONS: Mapping[ConnectorState, Mapping[ConnectorEvent, ConnectorState]] = 
 
 
 def next_state(state: ConnectorState, event: ConnectorEvent) -> ConnectorState:
-    """Return the state after ``event`` in ``state``.
-
-    Raises
-    ------
-    RuntimeError
-        If ``event`` cannot happen in ``state``.
-    """
-    try:
-        return TRANSITIONS[state][event]
-    except KeyError:
-        raise RuntimeError(
-            f"client connection: event {event.name} is not allowed in state {state.name}"
-        ) from None
+    """Return the state after ``event`` in ``state`` (`RuntimeError` if it cannot happen)."""
+    return transition(TRANSITIONS, state, event, "client connection")
 
 
 def check_transition(old: ConnectorState, new: ConnectorState) -> None:
@@ -126,35 +117,19 @@ def check_transition(old: ConnectorState, new: ConnectorState) -> None:
         raise RuntimeError(f"invalid client state transition {old.name} -> {new.name}")
 
 
-class ConnectorMachine:
-    """The current `ConnectorState` of one client connection, changed only by `handle`.
+class ConnectorMachine(StateMachine[ConnectorState, ConnectorEvent]):
+    """The current `ConnectorState` of one client connection (starts as ``IDLE``),
+    changed only by `handle`."""
 
-    Attributes
-    ----------
-    state : `ConnectorState`
-        The current state (starts as ``IDLE``).
-    """
-
-    __slots__ = ("state",)
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self.state = ConnectorState.IDLE
+        super().__init__(ConnectorState.IDLE)
 
-    def handle(self, event: ConnectorEvent) -> ConnectorState:
-        """Apply ``event``; return the new state.
-
-        Raises
-        ------
-        RuntimeError
-            If ``event`` cannot happen in the current state.
-        """
-        self.state = next_state(self.state, event)
-        return self.state
+    def next_state(self, state: ConnectorState, event: ConnectorEvent) -> ConnectorState:
+        return next_state(state, event)
 
     @property
     def attempting(self) -> bool:
         """True in CONNECTING and RECONNECTING: an attempt task is making a connection."""
         return self.state is _S.CONNECTING or self.state is _S.RECONNECTING
-
-    def __repr__(self) -> str:
-        return f"ConnectorMachine({self.state.name})"

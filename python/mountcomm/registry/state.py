@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from .._machine import transition
 from ..exceptions import ConnectionClosedError
 
 ANY_USER = "*"
@@ -104,19 +105,8 @@ ALLOWED: Mapping[State, frozenset[State]] = MappingProxyType(
 
 
 def next_state(state: State, event: Event) -> State:
-    """Return the state after ``event`` in ``state``.
-
-    Raises
-    ------
-    RuntimeError
-        If the table has no such transition (a bug in the caller).
-    """
-    try:
-        return TRANSITIONS[state][event]
-    except KeyError:
-        raise RuntimeError(
-            f"PortRegistry cannot take {event.value!r} while {state.value}"
-        ) from None
+    """Return the state after ``event`` in ``state`` (`RuntimeError` if it cannot happen)."""
+    return transition(TRANSITIONS, state, event, "PortRegistry")
 
 
 @dataclass(frozen=True, slots=True)
