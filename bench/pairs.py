@@ -25,6 +25,13 @@ The raw side does the same with `asyncio.start_server` / `open_connection`,
 (pre-encoded, never parsed). mountcomm's side uses the public `Communicator`
 API: ``write(message)`` and ``read()`` of parsed messages.
 
+A third side, the **floor**, measures only memory: the same listening
+sockets and connections with the least asyncio allows, a bare `asyncio.Protocol`
+per connection that holds its transport and counts line ends (no streams,
+no buffers of its own), doing the same round trips. Its RSS per pair is what
+the sockets, servers and transports alone cost in asyncio, below which no
+code on asyncio's transports can go.
+
 A figure is the median of the runs; each run measures both sides one after the
 other. Usage: ``python bench/pairs.py [--runs N] [--pairs N] [--trips N]``
 (also part of ``bench/run_all.py``).
@@ -42,7 +49,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -210,6 +217,90 @@ async def _raw(pairs: int, trips: int) -> dict[str, float]:
     }
 
 
+class _BareLines(asyncio.Protocol):
+    """The least a connection can hold: its transport and a count of line ends."""
+
+    __slots__ = ("lines", "transport", "waiter")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.BaseTransport | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.lines = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.lines += data.count(b"\r\n")
+        if self.lines and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def line(self) -> None:
+        """Wait for the next line end."""
+        while not self.lines:
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        self.waiter = None
+        self.lines -= 1
+
+
+async def _floor(pairs: int, trips: int) -> dict[str, float]:
+    from mountcomm.protocol import commands, replies
+
+    command = commands.ElevationAxisMove(sequence_id=1, position=45.0).encode()
+    done = replies.DoneReply(sequence_id=1).encode()
+    loop = asyncio.get_running_loop()
+    gc.collect()
+    rss0 = _rss_kb()
+    accepted: list[asyncio.Future[_BareLines]] = [loop.create_future() for _ in range(2 * pairs)]
+
+    def on_accept(i: int) -> Any:
+        def factory() -> _BareLines:
+            protocol = _BareLines()
+            accepted[i].set_result(protocol)
+            return protocol
+
+        return factory
+
+    servers = await asyncio.gather(
+        *(loop.create_server(on_accept(i), HOST, 0) for i in range(2 * pairs))
+    )
+    ports = [s.sockets[0].getsockname()[1] for s in servers]
+    outgoing = await asyncio.gather(
+        *(loop.create_connection(_BareLines, HOST, ports[2 * i + 1]) for i in range(pairs)),
+        *(loop.create_connection(_BareLines, HOST, ports[2 * i]) for i in range(pairs)),
+    )
+    incoming = await asyncio.gather(*accepted)
+    await _settle()  # every accepted connection made
+    rss_idle = _rss_kb()
+
+    async def console_loop(out: _BareLines, inp: _BareLines) -> None:
+        for _ in range(trips):
+            cast(asyncio.Transport, out.transport).write(command)
+            await inp.line()
+
+    async def controller_loop(out: _BareLines, inp: _BareLines) -> None:
+        for _ in range(trips):
+            await inp.line()
+            cast(asyncio.Transport, out.transport).write(done)
+
+    outs = [p for _, p in outgoing]
+    await asyncio.gather(
+        *(console_loop(outs[i], incoming[2 * i]) for i in range(pairs)),
+        *(controller_loop(outs[pairs + i], incoming[2 * i + 1]) for i in range(pairs)),
+    )
+    rss = _rss_kb()
+    for t, _ in outgoing:
+        t.close()
+    for p in incoming:
+        cast(asyncio.Transport, p.transport).close()
+    for s in servers:
+        s.close()
+    await asyncio.gather(*(s.wait_closed() for s in servers))
+    await _settle()
+    return {"rss_idle_per_pair": (rss_idle - rss0) / pairs, "rss_per_pair": (rss - rss0) / pairs}
+
+
 def _child(side: str, pairs: int, trips: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = 8 * pairs + 100
@@ -218,7 +309,7 @@ def _child(side: str, pairs: int, trips: int) -> None:
     from mountcomm import log
 
     log.configure(level="error")
-    measure = _ours if side == "ours" else _raw
+    measure = {"ours": _ours, "raw": _raw, "floor": _floor}[side]
     print(json.dumps(asyncio.run(measure(pairs, trips))))
 
 
@@ -239,16 +330,26 @@ def _run_child(side: str, pairs: int, trips: int) -> dict[str, float]:
 def run(runs: int, pairs: int = PAIRS, trips: int = TRIPS) -> list[Figure]:
     ours: list[dict[str, float]] = []
     raw: list[dict[str, float]] = []
+    floor: list[dict[str, float]] = []
     for i in range(runs):  # the side that goes first alternates
         if i % 2:
             raw.append(_run_child("raw", pairs, trips))
         ours.append(_run_child("ours", pairs, trips))
         if not i % 2:
             raw.append(_run_child("raw", pairs, trips))
+        floor.append(_run_child("floor", pairs, trips))
 
-    def figure(key: str, name: str, unit: str, scale: float, higher: bool) -> Figure:
+    def figure(
+        key: str,
+        name: str,
+        unit: str,
+        scale: float,
+        higher: bool,
+        baseline: list[dict[str, float]] = raw,
+        against: str = "raw",
+    ) -> Figure:
         o = [r[key] * scale for r in ours]
-        b = [r[key] * scale for r in raw]
+        b = [r[key] * scale for r in baseline]
         per_run = statistics.median(x / y for x, y in zip(o, b, strict=True))
         return Figure(
             name,
@@ -258,14 +359,19 @@ def run(runs: int, pairs: int = PAIRS, trips: int = TRIPS) -> list[Figure]:
             higher_is_better=higher,
             runs=o,
             baseline_runs=b,
-            note=f"mountcomm / raw: {per_run:.2f} (median of the runs' ratios)",
+            note=f"mountcomm / {against}: {per_run:.2f} (median of the runs' ratios)",
         )
+
+    def against_floor(key: str, name: str) -> Figure:
+        return figure(key, name, "KiB", 1, False, floor, "bare-transport floor")
 
     return [
         figure("rate", f"pairs: {pairs} busy, round trips", "rt/s", 1, True),
         figure("rate_cpu", f"pairs: {pairs} busy, round trips per CPU s", "rt/CPU s", 1, True),
         figure("rss_idle_per_pair", f"pairs: {pairs}, RSS per pair, connected", "KiB", 1, False),
         figure("rss_per_pair", f"pairs: {pairs}, RSS per pair, after busy", "KiB", 1, False),
+        against_floor("rss_idle_per_pair", f"pairs: {pairs}, RSS per pair, connected, vs floor"),
+        against_floor("rss_per_pair", f"pairs: {pairs}, RSS per pair, after busy, vs floor"),
         Figure(
             f"pairs: {pairs}, tasks per pair, connected",
             "tasks",
@@ -293,7 +399,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs (median)")
     parser.add_argument("--pairs", type=int, default=PAIRS, help="pairs at once")
     parser.add_argument("--trips", type=int, default=TRIPS, help="round trips per pair")
-    parser.add_argument("--child", choices=["ours", "raw"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["ours", "raw", "floor"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args.child, args.pairs, args.trips)
