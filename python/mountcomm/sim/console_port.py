@@ -73,8 +73,8 @@ class PortOwner(Protocol):
     def bad_frame(self, port: ConsolePort, error: ProtocolError) -> int | None:
         """Answer a frame that is not a valid command; return its sequence id."""
 
-    def console_changed(self, port: ConsolePort, was_up: bool) -> None:
-        """The command connection went up or down (``was_up``: state before)."""
+    def console_changed(self, port: ConsolePort, change: ConnectionChange) -> None:
+        """The command connection went up (``SERVER_UP``) or was lost (``SERVER_LOST``)."""
 
 
 class ConsolePort:
@@ -145,7 +145,6 @@ class ConsolePort:
         self.bad_frames = LogThrottle()
         self.replies_dropped = 0
         self.tasks: list[asyncio.Task[None]] = []
-        self._server_up = False
         self.cause: BaseException | None = None
         self.comm.add_change_listener(self._connection_changed)
 
@@ -176,9 +175,8 @@ class ConsolePort:
         elif kind is Change.CLIENT_LOST:
             self.client_up.clear()
         elif kind is Change.SERVER_UP or kind is Change.SERVER_LOST:
-            was_up, self._server_up = self._server_up, kind is Change.SERVER_UP
-            if was_up != self._server_up:
-                self.owner.console_changed(self, was_up)
+            # The server reports each connection up once and lost once, in order.
+            self.owner.console_changed(self, change)
         self.changed.set()
 
     async def _connect_loop(self) -> None:

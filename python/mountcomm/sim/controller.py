@@ -26,6 +26,7 @@ from .._lifecycle import AsyncResource
 from ..config import Config
 from ..exceptions import ProtocolError
 from ..log import get_logger
+from ..net.changes import ConnectionChange
 from ..net.discovery import DEFAULT_SERVICE_PREFIX, ServiceRegistry
 from ..protocol.commands import Command
 from ..protocol.enums import Source
@@ -429,12 +430,12 @@ class MockController(FaultInjection, AsyncResource):
         """Done when `close` has finished (`None` before `start`)."""
         return self._done
 
-    def console_changed(self, port: ConsolePort, was_up: bool) -> None:
-        """A console's command connection went down (``was_up``) or up: authority grace."""
+    def console_changed(self, port: ConsolePort, change: ConnectionChange) -> None:
+        """A console's command connection was lost or came up: authority grace."""
         if self.closing:
             return
         loop = asyncio.get_running_loop()
-        if was_up:
+        if change.is_loss:
             self.log.info("console_lost", role=port.role.name)
             self.authority.console_lost(port.role, loop.time())
         else:
