@@ -16,13 +16,9 @@ connection: `close` (or losing the connection) releases it all. With
 registers its entries again and resumes its watches.
 
 The client's life is an explicit state machine (`State`, `TRANSITIONS`); every
-end of a connection goes through one funnel, `PortRegistry._teardown`. The
-jobs live in their own modules, none of which knows this class: `native` (the
-typed dialect), `connection` (one native connection: request matching, read
-loop), `resume` (the reconnection policy and what to register again), `watch`
-(`PortWatch` and the `WatchSet` that feeds the watches through the `Channel`
-interface: `request`, `connected`, `log`), `lookups` (list, find, watch,
-wait_for, over `request` and ``watches``).
+end of a connection goes through one funnel, `PortRegistry._teardown`. Its
+parts know nothing of this class (doc/registry.md, "Modules", says which does
+what); the watches see it through the `Channel` interface of `watch`.
 """
 
 from __future__ import annotations
@@ -36,13 +32,13 @@ from typing import Any, TypeVar
 
 from .. import log as mlog
 from .._lifecycle import AsyncResource
-from ..exceptions import ConnectionClosedError, SelfConnectionError
+from ..exceptions import ConnectionClosedError
 from . import native
 from .connection import NativeConnection
 from .entries import PortEntry
 from .lookups import RegistryLookups
-from .resume import RECONNECT_POLICY, Record, Resumer, reconnect_delays
-from .state import ANY_USER, TRANSITIONS, Cause, Event, State, next_state, trust
+from .resume import Record, Resumer, reconnect_delays
+from .state import ANY_USER, TRANSITIONS, Cause, Event, Machine, State, trust
 from .watch import PortWatch, WatchSet
 
 R = TypeVar("R", bound=native.Reply)
@@ -143,7 +139,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
         self.trusted_users = trust(trusted_users)
         self.reconnect_task: asyncio.Task[None] | None = None
         self.log = mlog.get_logger(log, "PortRegistry", port=port)
-        self._state = State.IDLE
+        self._machine = Machine()
         self._cause: Cause | None = None  # why the last connection ended
         self._conn: NativeConnection | None = None
         self._ids = itertools.count(1)
@@ -157,26 +153,24 @@ class PortRegistry(RegistryLookups, AsyncResource):
     @property
     def state(self) -> State:
         """Where the client is in its life (see `State`)."""
-        return self._state
+        return self._machine.state
 
     @property
     def connected(self) -> bool:
         """True while the connection is up (and, after a reconnection, resumed)."""
-        return self._state is State.CONNECTED
+        return self.state is State.CONNECTED
 
     def _handle(self, event: Event) -> None:
-        """Take ``event``: the only writer of the state (see `mountcomm.registry.state`)."""
-        new = next_state(self._state, event)
-        if new is self._state:
-            return
-        self._state = new
-        self._changed.set()
-        self._changed = asyncio.Event()
+        """Take ``event``: its `Machine` is the only writer of the state; wake the waiters."""
+        old = self.state
+        if self._machine.handle(event) is not old:
+            self._changed.set()
+            self._changed = asyncio.Event()
 
     def _unavailable(self) -> ConnectionClosedError:
         """The error of a call made while not connected (after a first connection)."""
         cause = self._cause or Cause(None, "PortRegistry was closed", final=True)
-        if self._state is State.CLOSED:
+        if self.state is State.CLOSED:
             return cause.exception()
         return cause.exception("; reconnecting")
 
@@ -195,23 +189,15 @@ class PortRegistry(RegistryLookups, AsyncResource):
         )
 
     async def _open_first(self) -> NativeConnection:
-        """`_open`, retrying a self-connection with backoff within ``timeout``."""
-        delays = RECONNECT_POLICY.delays()
+        """`_open`, retrying only a self-connection, with backoff, within ``timeout``."""
         try:
             async with asyncio.timeout(self.timeout):
-                while True:
-                    try:
-                        return await self._open()
-                    except SelfConnectionError as e:
-                        self._resumer.self_connected(e)
-                        await asyncio.sleep(next(delays))
+                return await self._resumer.connect(self._open, retry=())
         except TimeoutError:
+            where = self.unix_socket or f"{self.host}:{self.port}"
             raise TimeoutError(
-                f"could not connect to the registry at {self._where()} within {self.timeout} s"
+                f"could not connect to the registry at {where} within {self.timeout} s"
             ) from None
-
-    def _where(self) -> str:
-        return self.unix_socket if self.unix_socket is not None else f"{self.host}:{self.port}"
 
     async def connect(self) -> None:
         """Connect if not yet connected (idempotent).
@@ -227,9 +213,10 @@ class PortRegistry(RegistryLookups, AsyncResource):
             If connecting takes longer than ``timeout``.
         """
         async with self._connect_lock:
-            if self._state is State.CONNECTED:
+            state = self.state
+            if state is State.CONNECTED:
                 return
-            if self._state is not State.IDLE:
+            if state is not State.IDLE:
                 raise self._unavailable()
             self._handle(Event.CONNECT)
             try:
@@ -278,7 +265,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
         OSError, TimeoutError
             As `connect`, for the first connection.
         """
-        while self._state in (State.RECONNECTING, State.RESUMING, State.CONNECTING):
+        while self.state in (State.RECONNECTING, State.RESUMING, State.CONNECTING):
             await self._changed.wait()
         await self.connect()
 
@@ -290,7 +277,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
         resumer = self._resumer
         while True:
             conn = await resumer.connect(self._open)
-            if self._state is not State.RECONNECTING:
+            if self.state is not State.RECONNECTING:
                 await conn.close()
                 return  # closed meanwhile
             self._conn = conn
@@ -337,13 +324,13 @@ class PortRegistry(RegistryLookups, AsyncResource):
         conn : `NativeConnection` or `None`
             The connection it detached (for `close` to wait on).
         """
-        if self._state is State.CLOSED:
+        if self.state is State.CLOSED:
             return None
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.lost(cause.error or cause.exception(), cause.message)  # no-op if it ended
             self._resumer.connection_lost(conn)
-        final = cause.final or not self.reconnect or self._state in (State.IDLE, State.CONNECTING)
+        final = cause.final or not self.reconnect or self.state in (State.IDLE, State.CONNECTING)
         self._cause = cause
         if final:
             if cause.error is not None:
@@ -356,7 +343,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
             return conn
-        if self._state is State.CONNECTED:
+        if self.state is State.CONNECTED:
             self.log.info(
                 "registry_connection_lost",
                 reason=cause.message,
@@ -384,9 +371,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
         if conn is not None:
             await conn.close()
 
-    async def start(self) -> None:
-        """Connect (as `connect`); ``async with`` calls it."""
-        await self.connect()
+    start = connect  # what ``async with`` calls
 
     # ---- requests ---------------------------------------------------------------------
 
@@ -428,7 +413,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
     ) -> R:
         """Send on the current connection (also while it is being resumed)."""
         conn = self._conn
-        if conn is None or self._state is State.CLOSED:
+        if conn is None or self.state is State.CLOSED:
             raise self._unavailable()
         return await conn.request(request, next(self._ids), on_reply)
 

@@ -23,7 +23,8 @@ __all__ = [
 ]
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..exceptions import RegistryError, SelfConnectionError
@@ -52,23 +53,17 @@ daemon is found again within half a second of its return.
 """
 
 
-def reconnect_delays() -> Iterator[float]:
-    """Delays between the attempts of a `PortRegistry` to reconnect [s].
-
-    A fresh iterator of `RECONNECT_POLICY`'s backoff.
-    """
-    return RECONNECT_POLICY.delays()
+reconnect_delays = RECONNECT_POLICY.delays
+"""Delays between the attempts of a `PortRegistry` to reconnect [s] (a fresh iterator)."""
 
 
+@dataclass(slots=True)
 class Record:
     """What a client asked for, to ask the same of a new daemon."""
 
-    __slots__ = ("host", "service", "user")
-
-    def __init__(self, service: str, user: str | None, host: str | None = None) -> None:
-        self.service = service
-        self.user = user
-        self.host = host
+    service: str
+    user: str | None
+    host: str | None = None
 
 
 class Resumer:
@@ -84,7 +79,7 @@ class Resumer:
     records : `dict` [`int`, `Record`]
         Port -> what to register again.
     attempts : `int`
-        Connection attempts made by reconnections so far.
+        Connection attempts made so far.
     delays : `mountcomm.net.retry.RetryDelays`
         The delays owed before the next attempt (`RECONNECT_POLICY`).
     self_connected : `mountcomm.sockets.SelfConnectionLog`
@@ -113,11 +108,15 @@ class Resumer:
             await asyncio.sleep(delay)
 
     async def connect(
-        self, open_connection: Callable[[], Awaitable[NativeConnection]]
+        self,
+        open_connection: Callable[[], Awaitable[NativeConnection]],
+        retry: tuple[type[Exception], ...] = (OSError, TimeoutError),
     ) -> NativeConnection:
         """Call ``open_connection`` after each delay of the backoff until it connects.
 
-        A self-connection, a refusal or a timeout is logged and retried.
+        A self-connection is logged (by `self_connected`) and retried, and so
+        is an error of ``retry`` (default: a refusal or a timeout; ``()``: the
+        first connection of a client, which retries only a self-connection).
         Cancel-safe (the caller's cancellation propagates).
         """
         while True:
@@ -127,7 +126,7 @@ class Resumer:
                 conn = await open_connection()
             except SelfConnectionError as e:
                 self.self_connected(e)
-            except (OSError, TimeoutError) as e:
+            except retry as e:
                 self.log.debug("registry_reconnect_failed", attempt=self.attempts, error=repr(e))
             else:
                 self.delays.connected()
