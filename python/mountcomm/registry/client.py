@@ -10,11 +10,6 @@
             async for event in events:                           # PortEvent
                 ...
 
-Everything a `PortRegistry` allocates or registers lives as long as its
-connection: `close` (or losing the connection) releases it all. With
-``reconnect=True`` a client whose daemon restarts connects again by itself,
-registers its entries again and resumes its watches.
-
 The client's life is an explicit state machine (`State`, `TRANSITIONS`); every
 end of a connection goes through one funnel, `PortRegistry._teardown`. Its
 parts know nothing of this class (doc/registry.md, "Modules", says which does
@@ -35,8 +30,7 @@ from .._lifecycle import AsyncResource
 from ..exceptions import ConnectionClosedError
 from . import native
 from .connection import NativeConnection
-from .entries import PortEntry
-from .lookups import RegistryLookups
+from .entries import EventKind, PortEntry, Query
 from .resume import Record, Resumer, reconnect_delays
 from .state import ANY_USER, TRANSITIONS, Cause, Event, Machine, State, trust
 from .watch import PortWatch, WatchSet
@@ -44,7 +38,7 @@ from .watch import PortWatch, WatchSet
 R = TypeVar("R", bound=native.Reply)
 
 
-class PortRegistry(RegistryLookups, AsyncResource):
+class PortRegistry(AsyncResource):
     """Async client of a port registry daemon over one native-dialect connection.
 
     Parameters
@@ -332,24 +326,16 @@ class PortRegistry(RegistryLookups, AsyncResource):
             self._resumer.connection_lost(conn)
         final = cause.final or not self.reconnect or self.state in (State.IDLE, State.CONNECTING)
         self._cause = cause
+        if cause.error is not None and (final or self.state is State.CONNECTED):
+            lost = {"reason": cause.message, "error": repr(cause.error), "reconnecting": not final}
+            self.log.info("registry_connection_lost", **lost)
         if final:
-            if cause.error is not None:
-                self.log.info(
-                    "registry_connection_lost", reason=cause.message, error=repr(cause.error)
-                )
             self._handle(Event.CLOSE)
             self.watches.end(cause.exception)
             task = self.reconnect_task
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
             return conn
-        if self.state is State.CONNECTED:
-            self.log.info(
-                "registry_connection_lost",
-                reason=cause.message,
-                error=repr(cause.error),
-                reconnecting=True,
-            )
         self._handle(Event.LOST)
         self.watches.suspend()
         if self.reconnect_task is None or self.reconnect_task.done():
@@ -518,3 +504,101 @@ class PortRegistry(RegistryLookups, AsyncResource):
         this one included.
         """
         await self.request(native.Terminate())
+
+    # ---- lookups (`watch` and `wait_for` accept only trusted owners: see `watch`) ----
+
+    async def list_ports(self) -> list[PortEntry]:
+        """Return every entry, sorted by port."""
+        return list((await self.request(native.ListPorts())).entries)
+
+    async def find(
+        self,
+        service: str | None = None,
+        beginswith: str | None = None,
+        user: str | None = None,
+    ) -> list[PortEntry]:
+        """Return the entries matching every given criterion, sorted by port."""
+        reply = await self.request(native.Find(service, beginswith, user))
+        return list(reply.entries)
+
+    def watch(
+        self,
+        service: str | None = None,
+        beginswith: str | None = None,
+        user: str | None = None,
+        *,
+        initial: bool = True,
+        max_queue: int = 10_000,
+        trusted_users: Iterable[str] | str | None = None,
+    ) -> PortWatch:
+        """Return a `PortWatch` of the entries matching every given criterion.
+
+        ``async with registry.watch(service="x") as events: async for e in events``.
+        The watch starts on entering the context (or on the first iteration);
+        with ``initial`` the existing entries come first as ``added`` events
+        flagged ``initial``. There is no gap: every change after the snapshot
+        is reported, in order.
+
+        A watch is a lookup made in order to connect: it sees only entries
+        whose verified owner is this process's user, root, or one of
+        ``trusted_users`` (default: the client's ``trusted_users``;
+        `ANY_USER`: every owner). An entry of an untrusted user is never
+        reported, even when it holds the name on a lower port.
+
+        Raises
+        ------
+        TypeError
+            If ``trusted_users`` is a single string other than `ANY_USER`.
+        """
+        trusted = self.trusted_users if trusted_users is None else trust(trusted_users)
+        return PortWatch(
+            self.watches, Query(service, beginswith, user), initial, max_queue, trusted
+        )
+
+    async def wait_for(
+        self,
+        service: str,
+        timeout: float | None = None,
+        *,
+        user: str | None = None,
+        trusted_users: Iterable[str] | str | None = None,
+    ) -> int:
+        """Return the port of ``service`` as soon as it is advertised.
+
+        Only entries of trusted owners count (see `watch`): where several
+        users hold the name, the trusted entry is chosen, an untrusted one
+        never is.
+
+        Driven by a watch (no polling): returns at once if the service is
+        already there, else the moment it is added.
+
+        Parameters
+        ----------
+        service : `str`
+            Exact service name.
+        timeout : `float` or `None`
+            How long to wait [s]; `None`: forever.
+        user : `str` or `None`
+            Only an entry of this user counts.
+        trusted_users : collection of `str`, `ANY_USER` or `None`
+            As for `watch`.
+
+        Raises
+        ------
+        TimeoutError
+            If it is not advertised within ``timeout``.
+        ConnectionClosedError
+            If the connection is lost meanwhile.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                watch = self.watch(service=service, user=user, trusted_users=trusted_users)
+                async with watch as events:
+                    async for event in events:
+                        if event.kind is EventKind.ADDED:
+                            return event.port
+        except TimeoutError:
+            raise TimeoutError(
+                f"service {service!r} was not advertised within {timeout} s"
+            ) from None
+        raise ConnectionClosedError("the watch ended before the service was advertised")
