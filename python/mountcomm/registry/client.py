@@ -37,6 +37,9 @@ from .watch import PortWatch, WatchSet
 
 R = TypeVar("R", bound=native.Reply)
 
+_CLOSED = Cause(None, "PortRegistry was closed", final=True)
+"""The cause of an end by `PortRegistry.close`."""
+
 
 class PortRegistry(AsyncResource):
     """Async client of a port registry daemon over one native-dialect connection.
@@ -163,7 +166,7 @@ class PortRegistry(AsyncResource):
 
     def _unavailable(self) -> ConnectionClosedError:
         """The error of a call made while not connected (after a first connection)."""
-        cause = self._cause or Cause(None, "PortRegistry was closed", final=True)
+        cause = self._cause or _CLOSED
         if self.state is State.CLOSED:
             return cause.exception()
         return cause.exception("; reconnecting")
@@ -350,7 +353,7 @@ class PortRegistry(AsyncResource):
         Pending calls raise `ConnectionClosedError`; watches stop; a
         reconnection in progress is cancelled and waited for.
         """
-        conn = self._teardown(Cause(None, "PortRegistry was closed", final=True))
+        conn = self._teardown(_CLOSED)
         task, self.reconnect_task = self.reconnect_task, None
         if task is not None and task is not asyncio.current_task():
             await asyncio.wait({task})

@@ -5,8 +5,8 @@
 options and refuses a self-connection; or a Unix socket), and starts the
 read loop at once: from the moment a connection object exists, its loss is
 reported to the ``on_lost`` callback exactly once, whoever notices it first
-(the read loop, a failed write, or `close`). There is no window in which a
-connection could die unobserved.
+(the read loop or a failed write; `close` reports nothing). There is no
+window in which a connection could die unobserved.
 
 The owner (`PortRegistry`) keeps the request ids, so that ids stay unique
 across connections; this module matches replies to requests, reads each reply

@@ -1,14 +1,12 @@
 """The reconnection policy and memory of a `PortRegistry`.
 
 `Resumer` remembers what the client registered (to register it again on a new
-daemon), and makes the connection attempts of a reconnection, after the delays
-of `RECONNECT_POLICY` (the package's one retry policy, `mountcomm.net.retry`,
-with the registry's settings). The backoff goes on across connections that die
-young (a daemon that accepts and closes at once gets a few attempts a second,
-not thousands) and starts again only after a connection lived `STABLE_AFTER`
-seconds: `mountcomm.net.retry.RetryDelays` keeps that account. It knows
-nothing of the client: it is handed what to call (`connect`'s ``open``,
-`reregister`'s ``send``).
+daemon), and makes the connection attempts after the delays of
+`RECONNECT_POLICY` (the package's one retry policy, `mountcomm.net.retry`).
+The backoff goes on across connections that die young (a daemon that accepts
+and closes at once gets a few attempts a second, not thousands) and starts
+again only after a connection lived `STABLE_AFTER` seconds. It knows nothing
+of the client: it is handed what to call.
 """
 
 from __future__ import annotations
@@ -101,12 +99,6 @@ class Resumer:
         lived = asyncio.get_running_loop().time() - conn.opened_at
         self.delays.connection_ended(self.ADDRESS, lived)
 
-    async def pause(self) -> None:
-        """Wait for the next delay of the backoff (at once after a long-lived connection)."""
-        delay = self.delays.next_delay(self.ADDRESS)
-        if delay:
-            await asyncio.sleep(delay)
-
     async def connect(
         self,
         open_connection: Callable[[], Awaitable[NativeConnection]],
@@ -120,7 +112,7 @@ class Resumer:
         Cancel-safe (the caller's cancellation propagates).
         """
         while True:
-            await self.pause()
+            await asyncio.sleep(self.delays.next_delay(self.ADDRESS))  # 0 if none is owed
             self.attempts += 1
             try:
                 conn = await open_connection()

@@ -203,9 +203,7 @@ class PortWatch(AsyncResource):
         """
         await self._watches.stop(self)
 
-    async def aclose(self) -> None:
-        """Same as `close` (the name async generators use)."""
-        await self.close()
+    aclose = close  # the name async generators use
 
     # ---- the side of its WatchSet -----------------------------------------------------
 
