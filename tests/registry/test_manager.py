@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-from mountcomm.exceptions import ConnectionClosedError
+from mountcomm.exceptions import ConnectionClosedError, ProtocolError
 from mountcomm.registry import PortManager
 from mountcomm.registry.peer import current_user
 from tests.ports import unused_ports
 
-from .conftest import T, connect_tcp, pool_of, registry_in_thread
+from .conftest import UNIT, T, connect_tcp, pool_of, registry_in_thread
 
 
 def lines_of(sock: socket.socket, count: int) -> list[bytes]:
@@ -141,6 +141,36 @@ def test_port_manager_when_the_registry_goes_away() -> None:
         pm.close()
     with pytest.raises(ConnectionRefusedError):
         PortManager("127.0.0.1", port)
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "reason"),
+    [
+        (b"OK many\r\n", ProtocolError, "expected 'OK <number>', got 'OK many'"),
+        (b"OK 1\r\nnot an entry\r\n", ProtocolError, "expected '<port> <service> <user>'"),
+        (b"OK 2\r\n5000 svc me\r\n", ConnectionClosedError, "closed the connection"),
+        (b"", TimeoutError, "did not reply within"),
+    ],
+    ids=["bad-count", "bad-entry", "cut-short", "silent"],
+)
+def test_port_manager_is_unusable_after_a_reply_it_cannot_read(
+    reply: bytes, error: type[Exception], reason: str
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(T)
+        pm = PortManager("127.0.0.1", listener.getsockname()[1], timeout=UNIT)
+        registry, _ = listener.accept()
+        with registry, pm:
+            registry.sendall(reply)
+            if error is ConnectionClosedError:
+                registry.shutdown(socket.SHUT_WR)
+            with pytest.raises(error, match=reason):
+                pm.listPorts()
+            assert pm.closed
+            with pytest.raises(
+                RuntimeError, match=f"unusable after an earlier failure: .*{reason}"
+            ):
+                pm.getPort("x")
 
 
 def test_port_manager_close_is_idempotent() -> None:

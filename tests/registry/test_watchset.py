@@ -11,7 +11,7 @@ import pytest
 from mountcomm.exceptions import ConnectionClosedError, RegistryError, RegistryRequestError
 from mountcomm.registry import native
 from mountcomm.registry.entries import EventKind, PortEntry, PortEvent, Query
-from mountcomm.registry.watch import PortWatch, WatchFeed, WatchSet
+from mountcomm.registry.watch import PortWatch, WatchSet
 from tests.timing import T
 
 A = PortEntry(5000, "svc", "alice")
@@ -164,14 +164,14 @@ async def test_a_watch_that_falls_behind_leaves_the_set() -> None:
 async def test_end_fails_every_watch_with_its_own_error() -> None:
     channel = FakeChannel()
     watches = WatchSet(channel)
-    feeds = [WatchFeed(Query(), True, 10, None) for _ in range(2)]
-    for feed in feeds:
+    started = [PortWatch(watches, Query(), True, 10, None) for _ in range(2)]
+    for watch in started:
         channel.replies.append(native.EntriesReply())
-        await watches.start(feed)
+        await watch.start()
     watches.end(lambda: ConnectionClosedError("closed"))
     errors = []
-    for feed in feeds:
+    for watch in started:
         with pytest.raises(ConnectionClosedError) as info:
-            await asyncio.wait_for(feed.next(), T)
+            await next_event(watch)
         errors.append(info.value)
     assert errors[0] is not errors[1] and len(watches) == 0

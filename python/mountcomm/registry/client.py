@@ -10,19 +10,10 @@
             async for event in events:                           # PortEvent
                 ...
 
-Everything a `PortRegistry` allocates or registers lives as long as its
-connection: `close` (or losing the connection) releases it all. With
-``reconnect=True`` a client whose daemon restarts connects again by itself,
-registers its entries again and resumes its watches.
-
 The client's life is an explicit state machine (`State`, `TRANSITIONS`); every
-end of a connection goes through one funnel, `PortRegistry._teardown`. The
-jobs live in their own modules, none of which knows this class: `native` (the
-typed dialect), `connection` (one native connection: request matching, read
-loop), `resume` (the reconnection policy and what to register again), `watch`
-(`PortWatch` and the `WatchSet` that feeds the watches through the `Channel`
-interface: `request`, `connected`, `log`), `lookups` (list, find, watch,
-wait_for, over `request` and ``watches``).
+end of a connection goes through one funnel, `PortRegistry._teardown`. Its
+parts know nothing of this class (doc/registry.md, "Modules", says which does
+what); the watches see it through the `Channel` interface of `watch`.
 """
 
 from __future__ import annotations
@@ -36,19 +27,21 @@ from typing import Any, TypeVar
 
 from .. import log as mlog
 from .._lifecycle import AsyncResource
-from ..exceptions import ConnectionClosedError, SelfConnectionError
+from ..exceptions import ConnectionClosedError
 from . import native
 from .connection import NativeConnection
-from .entries import PortEntry
-from .lookups import RegistryLookups
-from .resume import RECONNECT_POLICY, Record, Resumer, reconnect_delays
-from .state import ANY_USER, TRANSITIONS, Cause, Event, State, next_state, trust
+from .entries import EventKind, PortEntry, Query
+from .resume import Record, Resumer, reconnect_delays
+from .state import ANY_USER, TRANSITIONS, Cause, Event, Machine, State, trust
 from .watch import PortWatch, WatchSet
 
 R = TypeVar("R", bound=native.Reply)
 
+_CLOSED = Cause(None, "PortRegistry was closed", final=True)
+"""The cause of an end by `PortRegistry.close`."""
 
-class PortRegistry(RegistryLookups, AsyncResource):
+
+class PortRegistry(AsyncResource):
     """Async client of a port registry daemon over one native-dialect connection.
 
     Parameters
@@ -143,7 +136,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
         self.trusted_users = trust(trusted_users)
         self.reconnect_task: asyncio.Task[None] | None = None
         self.log = mlog.get_logger(log, "PortRegistry", port=port)
-        self._state = State.IDLE
+        self._machine = Machine()
         self._cause: Cause | None = None  # why the last connection ended
         self._conn: NativeConnection | None = None
         self._ids = itertools.count(1)
@@ -157,26 +150,24 @@ class PortRegistry(RegistryLookups, AsyncResource):
     @property
     def state(self) -> State:
         """Where the client is in its life (see `State`)."""
-        return self._state
+        return self._machine.state
 
     @property
     def connected(self) -> bool:
         """True while the connection is up (and, after a reconnection, resumed)."""
-        return self._state is State.CONNECTED
+        return self.state is State.CONNECTED
 
     def _handle(self, event: Event) -> None:
-        """Take ``event``: the only writer of the state (see `mountcomm.registry.state`)."""
-        new = next_state(self._state, event)
-        if new is self._state:
-            return
-        self._state = new
-        self._changed.set()
-        self._changed = asyncio.Event()
+        """Take ``event``: its `Machine` is the only writer of the state; wake the waiters."""
+        old = self.state
+        if self._machine.handle(event) is not old:
+            self._changed.set()
+            self._changed = asyncio.Event()
 
     def _unavailable(self) -> ConnectionClosedError:
         """The error of a call made while not connected (after a first connection)."""
-        cause = self._cause or Cause(None, "PortRegistry was closed", final=True)
-        if self._state is State.CLOSED:
+        cause = self._cause or _CLOSED
+        if self.state is State.CLOSED:
             return cause.exception()
         return cause.exception("; reconnecting")
 
@@ -195,23 +186,15 @@ class PortRegistry(RegistryLookups, AsyncResource):
         )
 
     async def _open_first(self) -> NativeConnection:
-        """`_open`, retrying a self-connection with backoff within ``timeout``."""
-        delays = RECONNECT_POLICY.delays()
+        """`_open`, retrying only a self-connection, with backoff, within ``timeout``."""
         try:
             async with asyncio.timeout(self.timeout):
-                while True:
-                    try:
-                        return await self._open()
-                    except SelfConnectionError as e:
-                        self._resumer.self_connected(e)
-                        await asyncio.sleep(next(delays))
+                return await self._resumer.connect(self._open, retry=())
         except TimeoutError:
+            where = self.unix_socket or f"{self.host}:{self.port}"
             raise TimeoutError(
-                f"could not connect to the registry at {self._where()} within {self.timeout} s"
+                f"could not connect to the registry at {where} within {self.timeout} s"
             ) from None
-
-    def _where(self) -> str:
-        return self.unix_socket if self.unix_socket is not None else f"{self.host}:{self.port}"
 
     async def connect(self) -> None:
         """Connect if not yet connected (idempotent).
@@ -227,9 +210,10 @@ class PortRegistry(RegistryLookups, AsyncResource):
             If connecting takes longer than ``timeout``.
         """
         async with self._connect_lock:
-            if self._state is State.CONNECTED:
+            state = self.state
+            if state is State.CONNECTED:
                 return
-            if self._state is not State.IDLE:
+            if state is not State.IDLE:
                 raise self._unavailable()
             self._handle(Event.CONNECT)
             try:
@@ -278,7 +262,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
         OSError, TimeoutError
             As `connect`, for the first connection.
         """
-        while self._state in (State.RECONNECTING, State.RESUMING, State.CONNECTING):
+        while self.state in (State.RECONNECTING, State.RESUMING, State.CONNECTING):
             await self._changed.wait()
         await self.connect()
 
@@ -290,7 +274,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
         resumer = self._resumer
         while True:
             conn = await resumer.connect(self._open)
-            if self._state is not State.RECONNECTING:
+            if self.state is not State.RECONNECTING:
                 await conn.close()
                 return  # closed meanwhile
             self._conn = conn
@@ -337,32 +321,24 @@ class PortRegistry(RegistryLookups, AsyncResource):
         conn : `NativeConnection` or `None`
             The connection it detached (for `close` to wait on).
         """
-        if self._state is State.CLOSED:
+        if self.state is State.CLOSED:
             return None
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.lost(cause.error or cause.exception(), cause.message)  # no-op if it ended
             self._resumer.connection_lost(conn)
-        final = cause.final or not self.reconnect or self._state in (State.IDLE, State.CONNECTING)
+        final = cause.final or not self.reconnect or self.state in (State.IDLE, State.CONNECTING)
         self._cause = cause
+        if cause.error is not None and (final or self.state is State.CONNECTED):
+            lost = {"reason": cause.message, "error": repr(cause.error), "reconnecting": not final}
+            self.log.info("registry_connection_lost", **lost)
         if final:
-            if cause.error is not None:
-                self.log.info(
-                    "registry_connection_lost", reason=cause.message, error=repr(cause.error)
-                )
             self._handle(Event.CLOSE)
             self.watches.end(cause.exception)
             task = self.reconnect_task
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
             return conn
-        if self._state is State.CONNECTED:
-            self.log.info(
-                "registry_connection_lost",
-                reason=cause.message,
-                error=repr(cause.error),
-                reconnecting=True,
-            )
         self._handle(Event.LOST)
         self.watches.suspend()
         if self.reconnect_task is None or self.reconnect_task.done():
@@ -377,16 +353,14 @@ class PortRegistry(RegistryLookups, AsyncResource):
         Pending calls raise `ConnectionClosedError`; watches stop; a
         reconnection in progress is cancelled and waited for.
         """
-        conn = self._teardown(Cause(None, "PortRegistry was closed", final=True))
+        conn = self._teardown(_CLOSED)
         task, self.reconnect_task = self.reconnect_task, None
         if task is not None and task is not asyncio.current_task():
             await asyncio.wait({task})
         if conn is not None:
             await conn.close()
 
-    async def start(self) -> None:
-        """Connect (as `connect`); ``async with`` calls it."""
-        await self.connect()
+    start = connect  # what ``async with`` calls
 
     # ---- requests ---------------------------------------------------------------------
 
@@ -428,7 +402,7 @@ class PortRegistry(RegistryLookups, AsyncResource):
     ) -> R:
         """Send on the current connection (also while it is being resumed)."""
         conn = self._conn
-        if conn is None or self._state is State.CLOSED:
+        if conn is None or self.state is State.CLOSED:
             raise self._unavailable()
         return await conn.request(request, next(self._ids), on_reply)
 
@@ -533,3 +507,101 @@ class PortRegistry(RegistryLookups, AsyncResource):
         this one included.
         """
         await self.request(native.Terminate())
+
+    # ---- lookups (`watch` and `wait_for` accept only trusted owners: see `watch`) ----
+
+    async def list_ports(self) -> list[PortEntry]:
+        """Return every entry, sorted by port."""
+        return list((await self.request(native.ListPorts())).entries)
+
+    async def find(
+        self,
+        service: str | None = None,
+        beginswith: str | None = None,
+        user: str | None = None,
+    ) -> list[PortEntry]:
+        """Return the entries matching every given criterion, sorted by port."""
+        reply = await self.request(native.Find(service, beginswith, user))
+        return list(reply.entries)
+
+    def watch(
+        self,
+        service: str | None = None,
+        beginswith: str | None = None,
+        user: str | None = None,
+        *,
+        initial: bool = True,
+        max_queue: int = 10_000,
+        trusted_users: Iterable[str] | str | None = None,
+    ) -> PortWatch:
+        """Return a `PortWatch` of the entries matching every given criterion.
+
+        ``async with registry.watch(service="x") as events: async for e in events``.
+        The watch starts on entering the context (or on the first iteration);
+        with ``initial`` the existing entries come first as ``added`` events
+        flagged ``initial``. There is no gap: every change after the snapshot
+        is reported, in order.
+
+        A watch is a lookup made in order to connect: it sees only entries
+        whose verified owner is this process's user, root, or one of
+        ``trusted_users`` (default: the client's ``trusted_users``;
+        `ANY_USER`: every owner). An entry of an untrusted user is never
+        reported, even when it holds the name on a lower port.
+
+        Raises
+        ------
+        TypeError
+            If ``trusted_users`` is a single string other than `ANY_USER`.
+        """
+        trusted = self.trusted_users if trusted_users is None else trust(trusted_users)
+        return PortWatch(
+            self.watches, Query(service, beginswith, user), initial, max_queue, trusted
+        )
+
+    async def wait_for(
+        self,
+        service: str,
+        timeout: float | None = None,
+        *,
+        user: str | None = None,
+        trusted_users: Iterable[str] | str | None = None,
+    ) -> int:
+        """Return the port of ``service`` as soon as it is advertised.
+
+        Only entries of trusted owners count (see `watch`): where several
+        users hold the name, the trusted entry is chosen, an untrusted one
+        never is.
+
+        Driven by a watch (no polling): returns at once if the service is
+        already there, else the moment it is added.
+
+        Parameters
+        ----------
+        service : `str`
+            Exact service name.
+        timeout : `float` or `None`
+            How long to wait [s]; `None`: forever.
+        user : `str` or `None`
+            Only an entry of this user counts.
+        trusted_users : collection of `str`, `ANY_USER` or `None`
+            As for `watch`.
+
+        Raises
+        ------
+        TimeoutError
+            If it is not advertised within ``timeout``.
+        ConnectionClosedError
+            If the connection is lost meanwhile.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                watch = self.watch(service=service, user=user, trusted_users=trusted_users)
+                async with watch as events:
+                    async for event in events:
+                        if event.kind is EventKind.ADDED:
+                            return event.port
+        except TimeoutError:
+            raise TimeoutError(
+                f"service {service!r} was not advertised within {timeout} s"
+            ) from None
+        raise ConnectionClosedError("the watch ended before the service was advertised")

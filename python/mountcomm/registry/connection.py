@@ -5,8 +5,8 @@
 options and refuses a self-connection; or a Unix socket), and starts the
 read loop at once: from the moment a connection object exists, its loss is
 reported to the ``on_lost`` callback exactly once, whoever notices it first
-(the read loop, a failed write, or `close`). There is no window in which a
-connection could die unobserved.
+(the read loop or a failed write; `close` reports nothing). There is no
+window in which a connection could die unobserved.
 
 The owner (`PortRegistry`) keeps the request ids, so that ids stay unique
 across connections; this module matches replies to requests, reads each reply
@@ -17,7 +17,7 @@ the caller of `request` resumes (events follow a watch's reply with no gap).
 
 from __future__ import annotations
 
-__all__ = ["EventCallback", "LostCallback", "NativeConnection", "ReplyCallback", "reset_on_close"]
+__all__ = ["EventCallback", "LostCallback", "NativeConnection", "ReplyCallback"]
 
 import asyncio
 import dataclasses
@@ -25,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from .. import log as mlog
 from ..exceptions import ConnectionClosedError, ProtocolError
-from ..sockets import open_checked_connection, reset_on_close  # reset_on_close: re-exported
+from ..sockets import open_checked_connection
 from . import native
 from .entries import PortEvent
 from .peer import unix_address
+from .state import Cause
 from .wire import RequestId
 
 R = TypeVar("R", bound=native.Reply)
@@ -120,7 +120,7 @@ class NativeConnection:
         timeout: float,
         on_lost: LostCallback,
         on_event: EventCallback,
-        log: Any = None,
+        log: Any,
     ) -> NativeConnection:
         """Connect within ``timeout``; return the connection, its read loop running.
 
@@ -147,7 +147,7 @@ class NativeConnection:
             timeout=timeout,
             on_lost=on_lost,
             on_event=on_event,
-            log=mlog.get_logger(log, "PortRegistry") if log is None else log,
+            log=log,
         )
 
     @property
@@ -161,15 +161,10 @@ class NativeConnection:
         """Fail every pending request, close the stream, stop reading (idempotent)."""
         if self._ended is not None:
             return
-        error = ConnectionClosedError(message)
-        error.__cause__ = cause
-        self._ended = error
+        self._ended = error = Cause(cause, message).exception()
         for pending in self._pending.values():
-            fut = pending.future
-            if not fut.done():
-                failure = ConnectionClosedError(message)
-                failure.__cause__ = cause
-                fut.set_exception(failure)
+            if not pending.future.done():
+                pending.future.set_exception(Cause(cause, message).exception())
         self.writer.close()
         if self._read_task is not asyncio.current_task():
             self._read_task.cancel()
@@ -212,7 +207,7 @@ class NativeConnection:
             If the reply is not a valid reply to ``request``.
         """
         if self._ended is not None:
-            raise ConnectionClosedError(str(self._ended)) from self._ended.__cause__
+            raise Cause(self._ended.__cause__, str(self._ended)).exception()
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         fut.add_done_callback(_retrieve)
         self._pending[rid] = _Pending(request, fut, on_reply)

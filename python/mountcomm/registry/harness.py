@@ -69,17 +69,15 @@ class RegistryHarness(AsyncResource):
         if unix_socket and sys.platform.startswith("linux"):
             token = secrets.token_hex(4)
             self.portserver_address = f"@mountcomm-registry-{os.getpid()}-{token}"
-        self._pool = pool
-        self._server_options = server_options
-        self.server = RegistryServer(
-            self.host,
-            0,
-            pool=pool,
-            unix_socket=self.portserver_address,
-            log=log,
-            **server_options,
-        )
+        self._server_options = {"pool": pool, "log": log, **server_options}
+        self.server = self._new_server(0)
         self._clients: list[PortRegistry] = []
+
+    def _new_server(self, port: int) -> RegistryServer:
+        """A daemon on ``port`` (0: the OS picks) and the harness's Unix socket."""
+        return RegistryServer(
+            self.host, port, unix_socket=self.portserver_address, **self._server_options
+        )
 
     @property
     def port(self) -> int:
@@ -125,16 +123,8 @@ class RegistryHarness(AsyncResource):
         """
         port = self.port
         await self.server.close()
-        self.server = RegistryServer(
-            self.host,
-            port,
-            pool=self._pool,
-            unix_socket=self.portserver_address,
-            log=self.log,
-            **self._server_options,
-        )
-        await self.server.start()
-        self.client = await self.new_client()
+        self.server = self._new_server(port)
+        await self.start()
 
     async def close(self) -> None:
         """Close every client, then the daemon (idempotent)."""

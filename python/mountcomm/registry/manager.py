@@ -10,17 +10,21 @@ __all__ = ["PortInfo", "PortManager"]
 
 import socket
 import time
-from typing import TypedDict
+from collections.abc import Callable
+from typing import TypedDict, TypeVar
 
 from .. import log as mlog
 from .._lifecycle import Closing
 from ..exceptions import ConnectionClosedError, ProtocolError, SelfConnectionError
 from ..sockets import SelfConnectionLog, connect_checked
 from . import nscl
+from .entries import Query
 from .peer import current_user
 
 _MAX_LINE_BYTES = 64 * 1024
 _CRITERIA = ("service", "beginswith", "user")
+E = TypeVar("E", bound=Exception)
+T = TypeVar("T")
 
 
 class PortInfo(TypedDict):
@@ -133,29 +137,11 @@ class PortManager(Closing):
         ValueError
             If ``service`` is empty or holds white space.
         """
-        request = nscl.gimme(service, current_user())
-        _, value = self._exchange(request)
-        try:
-            return int(value)
-        except ValueError:
-            self._fail(f"registry answered {value!r} instead of a port")
-            raise ProtocolError(f"expected 'OK <port>', got 'OK {value}'") from None
+        return self._number(nscl.gimme(service, current_user()))
 
     def listPorts(self) -> list[PortInfo]:
         """Return every allocated port as ``{"port": int, "service": str, "user": str}``."""
-        _, value = self._exchange(nscl.LIST_REQUEST)
-        if not value.isdigit():
-            self._fail(f"registry answered {value!r} instead of a count")
-            raise ProtocolError(f"expected 'OK <count>', got 'OK {value}'")
-        entries = []
-        for _ in range(int(value)):
-            try:
-                entry = nscl.parse_entry(self._readline())
-                entries.append(PortInfo(port=entry.port, service=entry.service, user=entry.user))
-            except ProtocolError as e:
-                self._fail(str(e))
-                raise
-        return entries
+        return self._infos(Query())
 
     def find(self, **criteria: str) -> list[PortInfo]:
         """Return the entries of `listPorts` that match the criteria.
@@ -171,14 +157,8 @@ class PortManager(Closing):
         unknown = sorted(set(criteria) - set(_CRITERIA))
         if unknown:
             raise RuntimeError(f"unknown search key(s) {unknown}; expected some of {_CRITERIA}")
-        ports = self.listPorts()
-        if "service" in criteria:
-            ports = [p for p in ports if p["service"] == criteria["service"]]
-        if "beginswith" in criteria:
-            ports = [p for p in ports if p["service"].startswith(criteria["beginswith"])]
-        if "user" in criteria:
-            ports = [p for p in ports if p["user"] == criteria["user"]]
-        return ports
+        get = criteria.get
+        return self._infos(Query(get("service"), get("beginswith"), get("user")))
 
     # ---- life cycle -------------------------------------------------------------
 
@@ -194,29 +174,36 @@ class PortManager(Closing):
 
     # ---- internals --------------------------------------------------------------
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, error: E) -> E:
+        """Close for good, keeping the first failure as the reason; return ``error``."""
         if self._failure is None:
-            self._failure = reason
+            self._failure = str(error)
         self.close()
+        return error
 
     def _readline(self) -> bytes:
         try:
             line = self._file.readline(_MAX_LINE_BYTES)
         except TimeoutError:
-            self._fail(f"no reply within {self.timeout} s")
-            raise TimeoutError(f"the registry did not reply within {self.timeout} s") from None
+            error = TimeoutError(f"the registry did not reply within {self.timeout} s")
+            raise self._fail(error) from None
         except OSError as e:
-            self._fail(f"connection lost: {e}")
-            raise ConnectionClosedError(f"connection to the registry lost: {e}") from e
+            raise self._fail(ConnectionClosedError(f"connection to the registry lost: {e}")) from e
         if not line.endswith(b"\n"):
             if len(line) >= _MAX_LINE_BYTES:
-                self._fail("reply line too long")
-                raise ProtocolError(f"registry sent a line longer than {_MAX_LINE_BYTES} bytes")
-            self._fail("the registry closed the connection")
-            raise ConnectionClosedError("the registry closed the connection")
+                raise self._fail(ProtocolError(f"a reply line over {_MAX_LINE_BYTES} bytes"))
+            raise self._fail(ConnectionClosedError("the registry closed the connection"))
         return line
 
-    def _exchange(self, request: bytes) -> tuple[bool, str]:
+    def _parsed(self, parse: Callable[[bytes], T]) -> T:
+        """``parse`` the next line; a line it cannot read makes this object unusable."""
+        try:
+            return parse(self._readline())
+        except ProtocolError as e:
+            raise self._fail(e) from None
+
+    def _exchange(self, request: bytes) -> str:
+        """Send ``request``; return the value of its ``OK`` reply (`RuntimeError` if refused)."""
         if self._failure is not None:
             raise RuntimeError(f"PortManager is unusable after an earlier failure: {self._failure}")
         if self.closed:
@@ -224,13 +211,24 @@ class PortManager(Closing):
         try:
             self._sock.sendall(request)
         except OSError as e:
-            self._fail(f"connection lost: {e}")
-            raise ConnectionClosedError(f"connection to the registry lost: {e}") from e
-        try:
-            ok, value = nscl.parse_reply(self._readline())
-        except ProtocolError as e:
-            self._fail(str(e))
-            raise
+            raise self._fail(ConnectionClosedError(f"connection to the registry lost: {e}")) from e
+        ok, value = self._parsed(nscl.parse_reply)
         if not ok:  # the registry keeps the connection and its ports, as NSCL's does
             raise RuntimeError(value)
-        return ok, value
+        return value
+
+    def _number(self, request: bytes) -> int:
+        """The number of the ``OK <number>`` reply to ``request`` (a port, a count)."""
+        value = self._exchange(request)
+        if not value.isdigit():
+            raise self._fail(ProtocolError(f"expected 'OK <number>', got 'OK {value}'"))
+        return int(value)
+
+    def _infos(self, query: Query) -> list[PortInfo]:
+        """The entries of a ``LIST`` that match ``query``, as `PortInfo`."""
+        entries = [self._parsed(nscl.parse_entry) for _ in range(self._number(nscl.LIST_REQUEST))]
+        return [
+            PortInfo(port=e.port, service=e.service, user=e.user)
+            for e in entries
+            if query.matches(e)
+        ]

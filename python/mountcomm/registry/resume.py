@@ -1,14 +1,12 @@
 """The reconnection policy and memory of a `PortRegistry`.
 
 `Resumer` remembers what the client registered (to register it again on a new
-daemon), and makes the connection attempts of a reconnection, after the delays
-of `RECONNECT_POLICY` (the package's one retry policy, `mountcomm.net.retry`,
-with the registry's settings). The backoff goes on across connections that die
-young (a daemon that accepts and closes at once gets a few attempts a second,
-not thousands) and starts again only after a connection lived `STABLE_AFTER`
-seconds: `mountcomm.net.retry.RetryDelays` keeps that account. It knows
-nothing of the client: it is handed what to call (`connect`'s ``open``,
-`reregister`'s ``send``).
+daemon), and makes the connection attempts after the delays of
+`RECONNECT_POLICY` (the package's one retry policy, `mountcomm.net.retry`).
+The backoff goes on across connections that die young (a daemon that accepts
+and closes at once gets a few attempts a second, not thousands) and starts
+again only after a connection lived `STABLE_AFTER` seconds. It knows nothing
+of the client: it is handed what to call.
 """
 
 from __future__ import annotations
@@ -23,7 +21,8 @@ __all__ = [
 ]
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..exceptions import RegistryError, SelfConnectionError
@@ -52,23 +51,17 @@ daemon is found again within half a second of its return.
 """
 
 
-def reconnect_delays() -> Iterator[float]:
-    """Delays between the attempts of a `PortRegistry` to reconnect [s].
-
-    A fresh iterator of `RECONNECT_POLICY`'s backoff.
-    """
-    return RECONNECT_POLICY.delays()
+reconnect_delays = RECONNECT_POLICY.delays
+"""Delays between the attempts of a `PortRegistry` to reconnect [s] (a fresh iterator)."""
 
 
+@dataclass(slots=True)
 class Record:
     """What a client asked for, to ask the same of a new daemon."""
 
-    __slots__ = ("host", "service", "user")
-
-    def __init__(self, service: str, user: str | None, host: str | None = None) -> None:
-        self.service = service
-        self.user = user
-        self.host = host
+    service: str
+    user: str | None
+    host: str | None = None
 
 
 class Resumer:
@@ -84,7 +77,7 @@ class Resumer:
     records : `dict` [`int`, `Record`]
         Port -> what to register again.
     attempts : `int`
-        Connection attempts made by reconnections so far.
+        Connection attempts made so far.
     delays : `mountcomm.net.retry.RetryDelays`
         The delays owed before the next attempt (`RECONNECT_POLICY`).
     self_connected : `mountcomm.sockets.SelfConnectionLog`
@@ -106,28 +99,26 @@ class Resumer:
         lived = asyncio.get_running_loop().time() - conn.opened_at
         self.delays.connection_ended(self.ADDRESS, lived)
 
-    async def pause(self) -> None:
-        """Wait for the next delay of the backoff (at once after a long-lived connection)."""
-        delay = self.delays.next_delay(self.ADDRESS)
-        if delay:
-            await asyncio.sleep(delay)
-
     async def connect(
-        self, open_connection: Callable[[], Awaitable[NativeConnection]]
+        self,
+        open_connection: Callable[[], Awaitable[NativeConnection]],
+        retry: tuple[type[Exception], ...] = (OSError, TimeoutError),
     ) -> NativeConnection:
         """Call ``open_connection`` after each delay of the backoff until it connects.
 
-        A self-connection, a refusal or a timeout is logged and retried.
+        A self-connection is logged (by `self_connected`) and retried, and so
+        is an error of ``retry`` (default: a refusal or a timeout; ``()``: the
+        first connection of a client, which retries only a self-connection).
         Cancel-safe (the caller's cancellation propagates).
         """
         while True:
-            await self.pause()
+            await asyncio.sleep(self.delays.next_delay(self.ADDRESS))  # 0 if none is owed
             self.attempts += 1
             try:
                 conn = await open_connection()
             except SelfConnectionError as e:
                 self.self_connected(e)
-            except (OSError, TimeoutError) as e:
+            except retry as e:
                 self.log.debug("registry_reconnect_failed", attempt=self.attempts, error=repr(e))
             else:
                 self.delays.connected()

@@ -2,10 +2,11 @@
 
 As in h11's ``_state.py``: the states and events are enums and
 ``TRANSITIONS[state][event]`` is the next state. `PortRegistry` sends the events
-it observes through `next_state`, the only way its state changes, and acts on the
-state it gets back; an event the table does not list for a state is a bug
-(`RuntimeError`), so a window in which the client is in no well-defined state
-cannot arise unnoticed. Pure: no I/O, no event loop::
+it observes to its `Machine` (the package's one driver, `mountcomm._machine`),
+the only writer of its state, and acts on the state it gets back; an event the
+table does not list for a state is a bug (`RuntimeError`), so a window in which
+the client is in no well-defined state cannot arise unnoticed. Pure: no I/O, no
+event loop::
 
     IDLE ──CONNECT──▶ CONNECTING ──CONNECTED──▶ CONNECTED ──LOST──▶ RECONNECTING
       ▲                   │                        ▲                 │   ▲
@@ -16,24 +17,14 @@ cannot arise unnoticed. Pure: no I/O, no event loop::
 
 from __future__ import annotations
 
-__all__ = [
-    "ALLOWED",
-    "ANY_USER",
-    "TRANSITIONS",
-    "Cause",
-    "Event",
-    "State",
-    "check_transition",
-    "next_state",
-    "trust",
-]
+__all__ = ["ANY_USER", "TRANSITIONS", "Cause", "Event", "Machine", "State", "next_state", "trust"]
 
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .._machine import transition
+from .._machine import StateMachine, transition
 from ..exceptions import ConnectionClosedError
 
 ANY_USER = "*"
@@ -95,18 +86,22 @@ TRANSITIONS: Mapping[State, Mapping[Event, State]] = MappingProxyType(
 )
 """``TRANSITIONS[state][event]`` is the next state; a missing entry is a bug."""
 
-ALLOWED: Mapping[State, frozenset[State]] = MappingProxyType(
-    {
-        state: frozenset(new for new in events.values() if new is not state)
-        for state, events in TRANSITIONS.items()
-    }
-)
-"""The other states each state may go to (derived from `TRANSITIONS`)."""
-
 
 def next_state(state: State, event: Event) -> State:
     """Return the state after ``event`` in ``state`` (`RuntimeError` if it cannot happen)."""
     return transition(TRANSITIONS, state, event, "PortRegistry")
+
+
+class Machine(StateMachine[State, Event]):
+    """The `State` of one `PortRegistry` (``IDLE`` at first), changed only by `handle`."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(State.IDLE)
+
+    def next_state(self, state: State, event: Event) -> State:
+        return next_state(state, event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +134,3 @@ def trust(users: Iterable[str] | str) -> tuple[str, ...] | None:
             f"trusted_users must be a collection of user names or ANY_USER, got {users!r}"
         )
     return tuple(users)
-
-
-def check_transition(old: State, new: State) -> None:
-    """Raise `RuntimeError` unless some event of `TRANSITIONS` goes from ``old`` to ``new``."""
-    if new is not old and new not in ALLOWED[old]:
-        raise RuntimeError(f"PortRegistry cannot go from {old.value} to {new.value}")

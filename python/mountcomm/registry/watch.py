@@ -1,13 +1,11 @@
-"""Watches of a `PortRegistry`: what the user iterates over, and what feeds it.
+"""Watches of a `PortRegistry`: what the user iterates over, and the set that feeds it.
 
-Three parts, none of which knows the client class:
+Two parts, neither of which knows the client class:
 
-`WatchFeed`
-    The receiving end of one watch: its query, its id on the current
-    connection, the queue of events, and what it reported (to report it
-    removed when the connection is lost). Fed by a `WatchSet`.
 `PortWatch`
-    What `PortRegistry.watch` returns: iteration, `close`.
+    What `PortRegistry.watch` returns: one watch's query, its id on the
+    current connection, the queue of its events, and what it reported (to
+    report it removed when the connection is lost).
 `WatchSet`
     The open watches of one client, by request id: starts, routes events
     to, suspends, resumes and ends them. It needs from the client only what
@@ -16,7 +14,7 @@ Three parts, none of which knows the client class:
 
 from __future__ import annotations
 
-__all__ = ["Channel", "PortWatch", "Send", "WatchFeed", "WatchSet"]
+__all__ = ["Channel", "PortWatch", "Send", "WatchSet"]
 
 import asyncio
 from collections.abc import Awaitable, Callable
@@ -58,13 +56,9 @@ class Channel(Protocol):
         """True while the connection is up (and resumed)."""
         ...
 
-    def request(
-        self,
-        request: native.Request[R],
-        *,
-        on_reply: Callable[[int, R], None] | None = None,
-    ) -> Awaitable[R]:
-        """Send ``request`` (connecting first if need be) and return its reply."""
+    @property
+    def request(self) -> Send:
+        """Send a request (connecting first if need be) and return its reply."""
         ...
 
 
@@ -77,11 +71,22 @@ class _End:
         self.error = error
 
 
-class WatchFeed:
-    """The receiving end of one watch: events in, in order, to one reader.
+class PortWatch(AsyncResource):
+    """A live view of the registry entries that match a `Query`.
+
+    Made by `PortRegistry.watch`. Iterate over it (``async for``) to get a
+    `PortEvent` for every matching entry that exists when the watch starts
+    (``initial=True``, unless disabled), then one per change as it happens.
+
+    Use it as an async context manager (``async with`` starts it), or call
+    `close` (or `aclose`) when done; otherwise it ends with its registry's
+    connection. Its `WatchSet` feeds it (`started`, `deliver`, `suspend`,
+    `end`).
 
     Parameters
     ----------
+    watches : `WatchSet`
+        The client's watches.
     query : `Query`
         What is watched.
     initial : `bool`
@@ -89,29 +94,59 @@ class WatchFeed:
     max_queue : `int`
         Most events held unread; one more ends the watch with a `RegistryError`.
     trusted_users : `tuple` [`str`] or `None`
-        Whose entries count besides the caller's own user and root (`None`: everyone's).
+        Whose entries count besides the caller's own user and root (`None`:
+        everyone's; see `PortRegistry.watch`).
 
     Attributes
     ----------
+    query, initial, max_queue, trusted_users
+        As given.
+    entries : `list` [`PortEntry`]
+        The matching entries when the watch (last) started (empty before).
+    resumptions : `int`
+        How many times the watch was resumed on a new connection (see Notes).
+    ended : `bool`
+        True once the watch has ended (`aclose`, connection closed, fell
+        behind). The events delivered before the end can still be read.
     id : `int` or `None`
         The watch's request id on the current connection (`None` before it
         started).
-    entries : `list` [`PortEntry`]
-        The matching entries when the watch (last) started.
-    resumptions : `int`
-        How many times it was resumed on a new connection.
     resuming : `bool`
         True from a lost connection until the watch runs again.
-    ended : `bool`
-        True once it ended; the events delivered before can still be read.
+
+    Notes
+    -----
+    Cancelling ``__anext__`` is safe: no event is lost. After `aclose` the
+    iteration stops; after the connection is lost, ``__anext__`` raises
+    `ConnectionClosedError`; if more than ``max_queue`` events (initial ones
+    included) pile up unread, the watch ends and ``__anext__`` raises
+    `RegistryError` once the events before it are read.
+
+    If the registry was made with ``reconnect=True``, losing the connection
+    does not end the watch. What it delivers across a reconnection, in order:
+
+    1. At once when the connection is lost: a ``removed`` event
+       (``initial=False``) for every entry the watch reported as added and not
+       as removed, in port order. The daemon's entries ended with it (leases
+       are connections), so the watcher's picture is then empty.
+    2. Nothing while the client is reconnecting (changes then are not seen).
+    3. Once the client is connected again and has registered its own entries
+       again: an ``added`` event with ``initial=True`` for every matching
+       entry of the new daemon, whatever ``initial`` was given (`entries` is
+       replaced by that snapshot; `resumptions` is incremented first).
+    4. Then every change as it happens, as before.
+
+    An entry that survives (e.g. the connection dropped but the daemon lived)
+    is thus reported removed, then added again.
     """
 
     def __init__(
         self,
+        watches: WatchSet,
         query: Query,
         initial: bool,
         max_queue: int,
-        trusted_users: tuple[str, ...] | None,
+        trusted_users: tuple[str, ...] | None = (),
     ) -> None:
         self.query = query
         self.initial = initial
@@ -122,8 +157,55 @@ class WatchFeed:
         self.resumptions = 0
         self.resuming = False
         self.ended = False
+        self._watches = watches
         self._queue: asyncio.Queue[PortEvent | _End] = asyncio.Queue()
         self._seen: dict[tuple[str, int], PortEntry] = {}  # (host, port): what it reported
+        self._start_lock = asyncio.Lock()
+        self._started = False
+
+    # ---- the user's side --------------------------------------------------------------
+
+    async def start(self) -> PortWatch:
+        """Start the watch on the daemon (idempotent); return self.
+
+        Raises
+        ------
+        ConnectionClosedError
+            If the connection is closed or lost.
+        TimeoutError
+            If the daemon does not answer within the registry's timeout.
+        """
+        async with self._start_lock:
+            if not self._started and not self.ended:
+                self._started = True
+                await self._watches.start(self)
+        return self
+
+    def __aiter__(self) -> PortWatch:
+        return self
+
+    async def __anext__(self) -> PortEvent:
+        if not self._started and not self.ended:
+            await self.start()
+        item = await self._queue.get()
+        if isinstance(item, _End):
+            self._queue.put_nowait(item)  # every later call ends the same way
+            if item.error is None:
+                raise StopAsyncIteration
+            raise item.error
+        return item
+
+    async def close(self) -> None:
+        """Stop the watch (idempotent). Iteration then stops.
+
+        Tells the daemon when the connection is still up (bounded by the
+        registry's timeout); never raises for a lost connection.
+        """
+        await self._watches.stop(self)
+
+    aclose = close  # the name async generators use
+
+    # ---- the side of its WatchSet -----------------------------------------------------
 
     @property
     def suspended(self) -> bool:
@@ -173,24 +255,6 @@ class WatchFeed:
             self.ended = True
             self._queue.put_nowait(_End(error))
 
-    async def next(self) -> PortEvent:
-        """The next event (cancel-safe: none is lost).
-
-        Raises
-        ------
-        StopAsyncIteration
-            If the watch was closed by its user.
-        Exception
-            The error it ended with.
-        """
-        item = await self._queue.get()
-        if isinstance(item, _End):
-            self._queue.put_nowait(item)  # every later call ends the same way
-            if item.error is None:
-                raise StopAsyncIteration
-            raise item.error
-        return item
-
 
 class WatchSet:
     """The open watches of one client, by their request id on its connection.
@@ -203,76 +267,81 @@ class WatchSet:
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self._by_id: dict[int, WatchFeed] = {}
+        self._by_id: dict[int, PortWatch] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def _on_started(self, feed: WatchFeed) -> Callable[[int, native.EntriesReply], None]:
-        """The reply callback of ``feed``'s watch request."""
+    def _on_started(self, watch: PortWatch) -> Callable[[int, native.EntriesReply], None]:
+        """The reply callback of ``watch``'s watch request."""
 
         def started(rid: int, reply: native.EntriesReply) -> None:
-            self._forget(feed)
-            if feed.ended:  # closed by its user meanwhile
-                feed.id = rid
+            self._forget(watch)
+            if watch.ended:  # closed by its user meanwhile
+                watch.id = rid
                 return
-            self._by_id[rid] = feed  # before the read loop reads the events that follow
-            feed.started(rid, reply.entries)
+            self._by_id[rid] = watch  # before the read loop reads the events that follow
+            watch.started(rid, reply.entries)
 
         return started
 
-    async def start(self, feed: WatchFeed) -> None:
-        """Start ``feed`` on the daemon (connecting first if need be).
+    async def start(self, watch: PortWatch) -> None:
+        """Start ``watch`` on the daemon (connecting first if need be).
 
         Raises
         ------
         ConnectionClosedError, TimeoutError, RegistryError
-            As `PortRegistry` calls; ``feed`` then ends with that error.
+            As `PortRegistry` calls; ``watch`` then ends with that error.
         """
         try:
-            await self.channel.request(feed.request(), on_reply=self._on_started(feed))
+            await self.channel.request(watch.request(), on_reply=self._on_started(watch))
         except BaseException as e:
-            self._forget(feed)
-            feed.end(e if isinstance(e, Exception) else None)
+            self._forget(watch)
+            watch.end(e if isinstance(e, Exception) else None)
             raise
 
-    async def stop(self, feed: WatchFeed) -> None:
-        """End ``feed`` and tell the daemon while connected (never raises for a lost link)."""
-        if feed.ended:
+    async def stop(self, watch: PortWatch) -> None:
+        """End ``watch`` and tell the daemon while connected (never raises for a lost link)."""
+        if watch.ended:
             return
-        feed.end(None)
-        watch_id = self._forget(feed)
+        watch.end(None)
+        watch_id = self._forget(watch)
         if watch_id is not None and self.channel.connected:
-            try:
-                await self.channel.request(native.Unwatch(watch_id))
-            except (ConnectionError, TimeoutError, RegistryError) as e:
-                self.channel.log.debug("unwatch_failed", watch=watch_id, error=str(e))
+            await self._unwatch(self.channel.request, watch_id, ConnectionError, TimeoutError)
 
-    def _forget(self, feed: WatchFeed) -> int | None:
-        if feed.id is not None and self._by_id.get(feed.id) is feed:
-            del self._by_id[feed.id]
-            return feed.id
+    async def _unwatch(self, send: Send, watch_id: int, *quiet: type[Exception]) -> None:
+        """Stop ``watch_id`` on the daemon; a refusal (or a ``quiet`` error) is logged."""
+        errors: tuple[type[Exception], ...] = (RegistryError, *quiet)
+        try:
+            await send(native.Unwatch(watch_id))
+        except errors as e:
+            self.channel.log.debug("unwatch_failed", watch=watch_id, error=str(e))
+
+    def _forget(self, watch: PortWatch) -> int | None:
+        if watch.id is not None and self._by_id.get(watch.id) is watch:
+            del self._by_id[watch.id]
+            return watch.id
         return None
 
-    def deliver(self, watch: RequestId, event: PortEvent) -> None:
-        """Route an event of the watch whose request id is ``watch``."""
-        feed = self._by_id.get(watch) if isinstance(watch, int) else None
-        if feed is not None:
-            feed.deliver(event)
-            if feed.ended:  # fell behind
-                self._forget(feed)
+    def deliver(self, watch_id: RequestId, event: PortEvent) -> None:
+        """Route an event of the watch whose request id is ``watch_id``."""
+        watch = self._by_id.get(watch_id) if isinstance(watch_id, int) else None
+        if watch is not None:
+            watch.deliver(event)
+            if watch.ended:  # fell behind
+                self._forget(watch)
 
     def suspend(self) -> None:
         """The connection is lost and will be made again: suspend every watch."""
-        for feed in self._by_id.values():
-            feed.suspend()
+        for watch in self._by_id.values():
+            watch.suspend()
 
     def end(self, error: Callable[[], BaseException]) -> None:
         """The client is closed: end every watch with a new ``error()``."""
-        feeds = list(self._by_id.values())
+        watches = list(self._by_id.values())
         self._by_id.clear()
-        for feed in feeds:
-            feed.end(error())
+        for watch in watches:
+            watch.end(error())
 
     async def resume(self, send: Send) -> None:
         """Start every suspended watch again, under a new id, with ``send``.
@@ -281,133 +350,15 @@ class WatchSet:
         its user meanwhile is stopped on the daemon too. A lost connection
         propagates (the watches stay suspended, for the next attempt).
         """
-        for feed in list(self._by_id.values()):
-            if not feed.suspended:  # ended, or resumed by a failed try
+        for watch in list(self._by_id.values()):
+            if not watch.suspended:  # ended, or resumed by a failed try
                 continue
             try:
-                await send(feed.request(), on_reply=self._on_started(feed))
+                await send(watch.request(), on_reply=self._on_started(watch))
             except RegistryError as e:
-                self.channel.log.warning("watch_resume_failed", watch=feed.id, error=str(e))
-                self._forget(feed)
-                feed.end(e)
+                self.channel.log.warning("watch_resume_failed", watch=watch.id, error=str(e))
+                self._forget(watch)
+                watch.end(e)
                 continue
-            if feed.ended and feed.id is not None:  # closed by its user meanwhile
-                try:
-                    await send(native.Unwatch(feed.id))
-                except RegistryError as e:
-                    self.channel.log.debug("unwatch_failed", watch=feed.id, error=str(e))
-
-
-class PortWatch(AsyncResource):
-    """A live view of the registry entries that match a `Query`.
-
-    Made by `PortRegistry.watch`. Iterate over it (``async for``) to get a
-    `PortEvent` for every matching entry that exists when the watch starts
-    (``initial=True``, unless disabled), then one per change as it happens.
-
-    Use it as an async context manager (``async with`` starts it), or call
-    `close` (or `aclose`) when done; otherwise it ends with its registry's
-    connection.
-
-    Attributes
-    ----------
-    query : `Query`
-        What is watched.
-    trusted_users : `tuple` [`str`] or `None`
-        Whose entries count besides the caller's own user and root (`None`:
-        everyone's; see `PortRegistry.watch`).
-
-    Notes
-    -----
-    Cancelling ``__anext__`` is safe: no event is lost. After `aclose` the
-    iteration stops; after the connection is lost, ``__anext__`` raises
-    `ConnectionClosedError`; if more than ``max_queue`` events (initial ones
-    included) pile up unread, the watch ends and ``__anext__`` raises
-    `RegistryError` once the events before it are read.
-
-    If the registry was made with ``reconnect=True``, losing the connection
-    does not end the watch. What it delivers across a reconnection, in order:
-
-    1. At once when the connection is lost: a ``removed`` event
-       (``initial=False``) for every entry the watch reported as added and not
-       as removed, in port order. The daemon's entries ended with it (leases
-       are connections), so the watcher's picture is then empty.
-    2. Nothing while the client is reconnecting (changes then are not seen).
-    3. Once the client is connected again and has registered its own entries
-       again: an ``added`` event with ``initial=True`` for every matching
-       entry of the new daemon, whatever ``initial`` was given (`entries` is
-       replaced by that snapshot; `resumptions` is incremented first).
-    4. Then every change as it happens, as before.
-
-    An entry that survives (e.g. the connection dropped but the daemon lived)
-    is thus reported removed, then added again.
-    """
-
-    def __init__(
-        self,
-        watches: WatchSet,
-        query: Query,
-        initial: bool,
-        max_queue: int,
-        trusted_users: tuple[str, ...] | None = (),
-    ) -> None:
-        self.query = query
-        self.trusted_users = trusted_users
-        self._watches = watches
-        self._feed = WatchFeed(query, initial, max_queue, trusted_users)
-        self._start_lock = asyncio.Lock()
-        self._started = False
-
-    @property
-    def entries(self) -> list[PortEntry]:
-        """The matching entries when the watch (last) started (empty before)."""
-        return self._feed.entries
-
-    @property
-    def resumptions(self) -> int:
-        """How many times the watch was resumed on a new connection (see Notes)."""
-        return self._feed.resumptions
-
-    @property
-    def ended(self) -> bool:
-        """True once the watch has ended (`aclose`, connection closed, fell behind).
-
-        The events delivered before the end can still be read.
-        """
-        return self._feed.ended
-
-    async def start(self) -> PortWatch:
-        """Start the watch on the daemon (idempotent); return self.
-
-        Raises
-        ------
-        ConnectionClosedError
-            If the connection is closed or lost.
-        TimeoutError
-            If the daemon does not answer within the registry's timeout.
-        """
-        async with self._start_lock:
-            if not self._started and not self._feed.ended:
-                self._started = True
-                await self._watches.start(self._feed)
-        return self
-
-    def __aiter__(self) -> PortWatch:
-        return self
-
-    async def __anext__(self) -> PortEvent:
-        if not self._started and not self._feed.ended:
-            await self.start()
-        return await self._feed.next()
-
-    async def close(self) -> None:
-        """Stop the watch (idempotent). Iteration then stops.
-
-        Tells the daemon when the connection is still up (bounded by the
-        registry's timeout); never raises for a lost connection.
-        """
-        await self._watches.stop(self._feed)
-
-    async def aclose(self) -> None:
-        """Same as `close` (the name async generators use)."""
-        await self.close()
+            if watch.ended and watch.id is not None:  # closed by its user meanwhile
+                await self._unwatch(send, watch.id)
