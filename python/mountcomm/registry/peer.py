@@ -20,6 +20,7 @@ __all__ = [
     "is_local_address",
     "proc_tcp_peer_uid",
     "sock_diag_tcp_peer_uid",
+    "tcp_peer_credentials",
     "tcp_peer_uid",
     "unix_address",
     "unix_peer_credentials",
@@ -186,6 +187,19 @@ def tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int | None:
         return sock_diag_tcp_peer_uid(peer, local)
     except OSError:  # no sock_diag here: read the table
         return proc_tcp_peer_uid(peer, local)
+
+
+def tcp_peer_credentials(peer: tuple[Any, ...], local: tuple[Any, ...]) -> Credentials:
+    """The credentials of a TCP peer on this host, by `tcp_peer_uid`.
+
+    Unknown (`None` fields) if this host cannot tell; `Credentials.gone` if
+    no process holds the peer's socket any more.
+    """
+    try:
+        uid = tcp_peer_uid(peer, local)
+    except OSError:  # this host cannot tell: claims are taken as they come
+        return Credentials()
+    return Credentials(gone=True) if uid is None else Credentials.of_uid(uid)
 
 
 def _packed(host: str) -> tuple[socket.AddressFamily, bytes]:
