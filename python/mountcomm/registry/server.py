@@ -466,11 +466,10 @@ class RegistryServer(AsyncResource):
         writer.close()
         try:
             await asyncio.wait_for(writer.wait_closed(), self.shutdown_timeout)
-        except (TimeoutError, ConnectionError, OSError):
+        except BaseException as e:  # (TimeoutError and ConnectionError are OSErrors)
             writer.transport.abort()
-        except BaseException:
-            writer.transport.abort()
-            raise
+            if not isinstance(e, OSError):
+                raise
 
     def _lookup(self, query: Query | None) -> list[PortEntry]:
         """The entries native list/find/watch answer with: local and cluster."""

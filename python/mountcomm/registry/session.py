@@ -480,9 +480,7 @@ def _encode(dialect: Dialect, request: Any, reply: Any) -> bytes:
 
 
 def _refusal(dialect: Dialect, rid: RequestId, code: str, message: str) -> bytes:
-    """A refusal in ``dialect``: an NSCL ``FAIL`` keeps the connection and the
-    client's earlier ports; portpicker answers nothing (never port ``0``) and
-    its connection is closed, as portserver does."""
+    """A refusal in ``dialect`` (portpicker: none; see the module notes)."""
     if dialect is Dialect.NATIVE:
         return native.encode_refusal(rid, code, message)
     return nscl.fail(message) if dialect is Dialect.NSCL else b""

@@ -22,10 +22,8 @@ Rules:
   may hold the same name.
 * Each entry records its owner's verified uid (`PortEntry.uid`, `None` when
   the OS cannot tell) and the user name a client claimed, when that differs.
-* Allocation walks the pool round-robin from just after the last port handed
-  out, skipping ports in the table and ports ``is_free`` reports busy, so a
-  port is only handed out if it could be bound right now. With no pool at all,
-  ``pick_ephemeral`` (the OS's choice) supplies the ports.
+* Allocation hands out only a port that could be bound right now
+  (`mountcomm.registry.pool`: round-robin over the pool, or the OS's choice).
 * Only the lease that holds an entry may release it.
 """
 
