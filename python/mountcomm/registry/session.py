@@ -41,6 +41,7 @@ from __future__ import annotations
 
 __all__ = ["MAX_WATCHES", "PORTSERVER_READ_BYTES", "Output", "Session", "default_check_pid"]
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -178,7 +179,6 @@ class Session:
         self.lease = lease
         self.local = local
         self._lookup_credentials = credentials
-        self._credentials: Credentials | None = None
         self.check_pid = check_pid
         self.daemon_uid = daemon_uid
         self.version = version
@@ -196,12 +196,10 @@ class Session:
         self.unix_socket = unix_socket
         self._fed = False
 
-    @property
+    @functools.cached_property
     def credentials(self) -> Credentials:
         """The peer's credentials (looked up on first use)."""
-        if self._credentials is None:
-            self._credentials = self._lookup_credentials()
-        return self._credentials
+        return self._lookup_credentials()
 
     @property
     def buffered(self) -> int:

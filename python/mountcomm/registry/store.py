@@ -263,17 +263,16 @@ class PortStore:
     def _names(self, key: tuple[str, str]) -> dict[int, str]:
         """The names of the group ``key`` as worked out now: port -> name."""
         user, base = key
-        ports = self._groups.get(key, [])
-        names: dict[int, str] = {}
-        suffix = 1
-        for i, port in enumerate(ports):
-            if i == 0:
-                names[port] = base
-                continue
+        ports = self._groups.get(key)
+        if not ports:
+            return {}
+        names = {ports[0]: base}
+        suffix = 0
+        for port in ports[1:]:
+            suffix += 1
             while (user, f"{base}_{suffix}") in self._groups:
                 suffix += 1
             names[port] = f"{base}_{suffix}"
-            suffix += 1
         return names
 
     def _affected(self, user: str, base: str) -> list[tuple[str, str]]:
@@ -291,28 +290,22 @@ class PortStore:
         """
         removed: list[PortEvent] = []
         added: list[PortEvent] = []
-        after: dict[int, str] = {}
-        for key in keys:
-            after.update(self._names(key))
+        after = {port: name for key in keys for port, name in self._names(key).items()}
         for port, name in sorted(after.items()):
             old = before.get(port)
-            if old == name:
-                continue
-            entry = self._entries.get(port)
-            if entry is not None:
+            if old != name:
+                entry = self._entries[port]
                 if old is not None:
                     removed.append(PortEvent.of(EventKind.REMOVED, entry))
-                entry = PortEntry(port, name, entry.user, entry.host, entry.uid)
-                self._entries[port] = entry
+                entry = self._entries[port] = PortEntry(
+                    port, name, entry.user, entry.host, entry.uid
+                )
                 added.append(PortEvent.of(EventKind.ADDED, entry))
         return removed + added
 
     def _snapshot(self, keys: list[tuple[str, str]]) -> dict[int, str]:
-        before: dict[int, str] = {}
-        for key in keys:
-            for port in self._groups.get(key, ()):
-                before[port] = self._entries[port].service
-        return before
+        """The names the entries of ``keys`` have now: port -> name."""
+        return {p: self._entries[p].service for key in keys for p in self._groups.get(key, ())}
 
     def _add(
         self,
