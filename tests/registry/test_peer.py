@@ -58,6 +58,20 @@ def test_tcp_peer_uid_of_a_real_loopback_connection() -> None:
                 assert lookup(theirs, ours) is None  # not root: nobody
 
 
+@linux_only
+def test_tcp_peer_credentials_name_the_user_or_say_the_peer_is_gone() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname(), timeout=T)
+        conn, _ = server.accept()
+        with client, conn:
+            ours, theirs = conn.getsockname(), conn.getpeername()
+            creds = peer.tcp_peer_credentials(theirs, ours)
+            assert creds == Credentials(os.getuid(), peer.current_user())
+            client.close()  # orphaned: the OS could tell, but no process holds it
+            assert conn.recv(10) == b""
+            assert peer.tcp_peer_credentials(theirs, ours) == Credentials(gone=True)
+
+
 def _proc_line(local: str, remote: str, uid: int, inode: int = 1) -> str:
     return (
         f"   7: {local} {remote} 01 00000000:00000000 00:00000000 00000000  {uid:>5}  0 {inode} 1"

@@ -547,18 +547,16 @@ def test_watch_index_visits_only_the_events_service_and_general_watches() -> Non
 def test_an_unexpected_error_answers_that_line_and_the_connection_goes_on(
     monkeypatch: Any,
 ) -> None:
-    def broken(self: Session, line: bytes, out: Any) -> None:
+    def broken(self: Session, dialect: Any, line: bytes, out: Any) -> None:
         raise ZeroDivisionError("a bug")
 
     native_session, nscl_session, pid_session = make(ident=1), make(ident=2), make(ident=3)
-    monkeypatch.setitem(Session._HANDLERS, Dialect.NATIVE, broken)
+    monkeypatch.setattr(Session, "_answer", broken)
     answer = native(native_session, op="ping", id=1)
     assert (answer["ok"], answer["error"]) == (False, "internal_error")
     assert not native_session.closed
-    monkeypatch.setitem(Session._HANDLERS, Dialect.NSCL, broken)
     out = nscl_session.feed(b"LIST\n")
     assert bytes(out.data).startswith(b"FAIL {internal error") and not out.close
-    monkeypatch.setitem(Session._HANDLERS, Dialect.PORTPICKER, broken)
     out = pid_session.feed(b"12345\n")
     assert out.data == b"" and out.close  # portpicker: closed unanswered
     monkeypatch.undo()

@@ -20,6 +20,7 @@ __all__ = [
     "is_local_address",
     "proc_tcp_peer_uid",
     "sock_diag_tcp_peer_uid",
+    "tcp_peer_credentials",
     "tcp_peer_uid",
     "unix_address",
     "unix_peer_credentials",
@@ -152,14 +153,19 @@ def _ip(host: str, *, unmap: bool = False) -> ipaddress.IPv4Address | ipaddress.
     return address
 
 
-def _proc_address(host: str, port: int) -> tuple[str, str]:
-    """Return (/proc/net file, "ADDR:PORT" as that file prints it)."""
-    address = _ip(host)
-    if address.version == 4:
-        (word,) = struct.unpack("=I", address.packed)
-        return "tcp", f"{word:08X}:{port:04X}"
-    words = struct.unpack("=4I", address.packed)
-    return "tcp6", "".join(f"{w:08X}" for w in words) + f":{port:04X}"
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _endpoints(
+    peer: tuple[Any, ...], local: tuple[Any, ...]
+) -> tuple[_Address, int, _Address, int] | None:
+    """The peer's and our (address, port), or None unless both are numeric
+    addresses of one family."""
+    try:
+        found = (_ip(peer[0]), int(peer[1]), _ip(local[0]), int(local[1]))
+    except (ValueError, IndexError, TypeError):
+        return None
+    return found if found[0].version == found[2].version else None
 
 
 def tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int | None:
@@ -188,10 +194,17 @@ def tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int | None:
         return proc_tcp_peer_uid(peer, local)
 
 
-def _packed(host: str) -> tuple[socket.AddressFamily, bytes]:
-    address = _ip(host)
-    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
-    return family, address.packed
+def tcp_peer_credentials(peer: tuple[Any, ...], local: tuple[Any, ...]) -> Credentials:
+    """The credentials of a TCP peer on this host, by `tcp_peer_uid`.
+
+    Unknown (`None` fields) if this host cannot tell; `Credentials.gone` if
+    no process holds the peer's socket any more.
+    """
+    try:
+        uid = tcp_peer_uid(peer, local)
+    except OSError:  # this host cannot tell: claims are taken as they come
+        return Credentials()
+    return Credentials(gone=True) if uid is None else Credentials.of_uid(uid)
 
 
 def sock_diag_tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int | None:
@@ -202,19 +215,16 @@ def sock_diag_tcp_peer_uid(peer: tuple[Any, ...], local: tuple[Any, ...]) -> int
     OSError
         If sock_diag cannot be used here.
     """
-    try:
-        family, peer_address = _packed(peer[0])
-        local_family, local_address = _packed(local[0])
-        peer_port, local_port = int(peer[1]), int(local[1])
-    except (ValueError, IndexError, TypeError):
+    endpoints = _endpoints(peer, local)
+    if endpoints is None:
         return None
-    if family != local_family:
-        return None
+    peer_address, peer_port, local_address, local_port = endpoints
+    family = socket.AF_INET if peer_address.version == 4 else socket.AF_INET6
     # inet_diag_sockid of the peer's socket: its source is our peer, its destination us
     sockid = (
         struct.pack("!HH", peer_port, local_port)
-        + peer_address.ljust(16, b"\0")
-        + local_address.ljust(16, b"\0")
+        + peer_address.packed.ljust(16, b"\0")
+        + local_address.packed.ljust(16, b"\0")
         + struct.pack("=I", 0)
         + _NO_COOKIE
     )
@@ -255,16 +265,19 @@ def proc_tcp_peer_uid(
     OSError
         If the table cannot be read.
     """
-    try:
-        table, peer_text = _proc_address(peer[0], peer[1])
-        table_local, local_text = _proc_address(local[0], local[1])
-    except (ValueError, IndexError, TypeError):
+    endpoints = _endpoints(peer, local)
+    if endpoints is None:
         return None
-    if table != table_local:
-        return None
+    # The peer's socket: local_address = peer, rem_address = us, as the table prints
+    # them: each 32-bit word of the address in hex in host order, ":", the port in hex.
+    peer_text, local_text = (
+        "".join(f"{w:08X}" for w in struct.unpack(f"={len(a.packed) // 4}I", a.packed))
+        + f":{port:04X}"
+        for a, port in (endpoints[:2], endpoints[2:])
+    )
+    table = "tcp" if endpoints[0].version == 4 else "tcp6"
     with open(f"{proc}/net/{table}", encoding="ascii") as f:
         text = f.read()
-    # The peer's socket: local_address = peer, rem_address = us.
     at = text.find(f" {peer_text} {local_text} ")
     if at < 0:
         return None

@@ -22,19 +22,20 @@ _PROC = "/proc"
 _PF_KTHREAD = 0x00200000  # task flag of kernel threads (linux/sched.h)
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name, or None if it is gone."""
+def _stat_field(pid: int, index: int) -> str | None:
+    """Field ``index`` of /proc/<pid>/stat after the command name (0: the state),
+    or None if the process is gone."""
     try:
         with open(f"{_PROC}/{pid}/stat", "rb") as f:
             raw = f.read()
     except OSError:
         return None
-    return raw[raw.rfind(b")") + 1 :].decode("ascii", "replace").split()
+    fields = raw[raw.rfind(b")") + 1 :].decode("ascii", "replace").split()
+    return fields[index] if index < len(fields) else None
 
 
 def _start_time(pid: int) -> str | None:
-    fields = _stat_fields(pid)
-    return fields[19] if fields and len(fields) > 19 else None
+    return _stat_field(pid, 19)
 
 
 def pid_alive(pid: int) -> bool:
@@ -42,8 +43,7 @@ def pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
     if os.path.isdir(_PROC):
-        fields = _stat_fields(pid)
-        return fields is not None and bool(fields) and fields[0] not in ("Z", "X")
+        return _stat_field(pid, 0) not in (None, "Z", "X")
     try:  # pragma: no cover - no procfs
         os.kill(pid, 0)
     except ProcessLookupError:  # pragma: no cover
@@ -55,13 +55,8 @@ def pid_alive(pid: int) -> bool:
 
 def is_kernel_thread(pid: int) -> bool:
     """Return True if ``pid`` is a kernel thread (it has no user process to hold a port)."""
-    fields = _stat_fields(pid)
-    if fields is None or len(fields) < 7:
-        return False
-    try:
-        return bool(int(fields[6]) & _PF_KTHREAD)
-    except ValueError:
-        return False
+    flags = _stat_field(pid, 6)
+    return flags is not None and flags.isdigit() and bool(int(flags) & _PF_KTHREAD)
 
 
 def pid_uid(pid: int) -> int | None:
@@ -163,14 +158,17 @@ class PidWatcher:
         if self._poll_task is None or self._poll_task.done():
             self._poll_task = asyncio.create_task(self._poll(), name="PidWatcher.poll")
 
-    def _exited(self, pid: int) -> None:
+    def _unwatch_fd(self, pid: int) -> bool:
+        """Stop watching ``pid``'s pidfd; False if there was none."""
         fd = self._fds.pop(pid, None)
-        if fd is None:
-            return
-        if fd >= 0:
+        if fd is not None and fd >= 0:
             asyncio.get_running_loop().remove_reader(fd)
             os.close(fd)
-        self._notify(pid)
+        return fd is not None
+
+    def _exited(self, pid: int) -> None:
+        if self._unwatch_fd(pid):
+            self._notify(pid)
 
     def _notify(self, pid: int) -> None:
         self.log.debug("process_exited", pid=pid)
@@ -190,13 +188,8 @@ class PidWatcher:
     async def close(self) -> None:
         """Stop watching every process (idempotent)."""
         self._closed = True
-        if self._fds:
-            loop = asyncio.get_running_loop()
-            for fd in self._fds.values():
-                if fd >= 0:
-                    loop.remove_reader(fd)
-                    os.close(fd)
-            self._fds.clear()
+        for pid in list(self._fds):
+            self._unwatch_fd(pid)
         self._polled.clear()
         task, self._poll_task = self._poll_task, None
         if task is not None and not task.done():

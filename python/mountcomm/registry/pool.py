@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["Pool", "format_pool", "normalize_pool", "parse_pool"]
 
+import itertools
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 
 from ..exceptions import PoolExhaustedError
@@ -92,12 +93,11 @@ class Pool:
         the OS picks every port.
     """
 
-    __slots__ = ("_cursor", "_size", "ranges")
+    __slots__ = ("_next", "ranges")
 
     def __init__(self, ranges: Sequence[tuple[int, int]] | None) -> None:
         self.ranges = normalize_pool(ranges or ())
-        self._size = sum(hi - lo + 1 for lo, hi in self.ranges)
-        self._cursor = 0
+        self._next = 0  # the round-robin cursor: the port to try first
 
     def pick(
         self,
@@ -142,17 +142,11 @@ class Pool:
             f"({_EPHEMERAL_ATTEMPTS} attempts)"
         )
 
-    def _port(self, index: int) -> int:
-        for lo, hi in self.ranges:
-            width = hi - lo + 1
-            if index < width:
-                return lo + index
-            index -= width
-        raise IndexError(index)  # pragma: no cover - callers stay below _size
-
     def _candidates(self) -> Iterator[int]:
-        start = self._cursor
-        for i in range(self._size):
-            index = (start + i) % self._size
-            self._cursor = (index + 1) % self._size
-            yield self._port(index)
+        """Every port of the pool once, from the cursor on, wrapping around."""
+        start = self._next
+        ahead = (range(max(lo, start), hi + 1) for lo, hi in self.ranges if hi >= start)
+        behind = (range(lo, min(hi + 1, start)) for lo, hi in self.ranges if lo < start)
+        for port in itertools.chain.from_iterable(itertools.chain(ahead, behind)):
+            self._next = port + 1
+            yield port

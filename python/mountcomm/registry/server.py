@@ -7,12 +7,13 @@ __all__ = ["DEFAULT_POOL", "RegistryServer"]
 import asyncio
 import contextlib
 import errno
+import functools
 import itertools
 import os
 import socket
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -37,10 +38,8 @@ _BACKLOG = 1024
 
 @dataclass(eq=False, slots=True)
 class _Connection:
-    session: Session
     writer: asyncio.StreamWriter
     task: asyncio.Task[Any]
-    line_started: float = 0.0  # loop time when the incomplete line began
 
 
 class RegistryServer(AsyncResource):
@@ -165,10 +164,9 @@ class RegistryServer(AsyncResource):
             host=advertise_host or "",
         )
         self._ids = itertools.count(1)
-        self._connections: dict[int, _Connection] = {}
-        self._by_session: dict[Session, _Connection] = {}
+        self._connections: dict[Session, _Connection] = {}
         self.index = WatchIndex()
-        self._counts = {"connections": 0, "line_timeouts": 0, "watchers_dropped": 0}
+        self._counts = {"connections_total": 0, "line_timeouts": 0, "watchers_dropped": 0}
         self._started_at = time.monotonic()
         self._servers: list[asyncio.Server] = []
         self._unix_inode: tuple[int, int] | None = None
@@ -218,9 +216,7 @@ class RegistryServer(AsyncResource):
             "connections": len(self._connections),
             "watches": len(self.index),
             "pids_watched": 0 if self._pidwatch is None else len(self._pidwatch),
-            "connections_total": self._counts["connections"],
-            "line_timeouts": self._counts["line_timeouts"],
-            "watchers_dropped": self._counts["watchers_dropped"],
+            **self._counts,
             "uptime": round(time.monotonic() - self._started_at, 3),
         }
 
@@ -241,14 +237,14 @@ class RegistryServer(AsyncResource):
         try:
             if self.port is not None:
                 tcp = await asyncio.start_server(
-                    self._serve_tcp, self.host, self.port, backlog=_BACKLOG, reuse_address=True
+                    self._serve, self.host, self.port, backlog=_BACKLOG, reuse_address=True
                 )
                 self._servers.append(tcp)
                 self.port = tcp.sockets[0].getsockname()[1]
             if self.unix_socket:
                 address = unix_address(self.unix_socket)
                 self._remove_stale_socket(address)
-                unix = await asyncio.start_unix_server(self._serve_unix, address, backlog=_BACKLOG)
+                unix = await asyncio.start_unix_server(self._serve, address, backlog=_BACKLOG)
                 self._servers.append(unix)
                 if not address.startswith("\0"):
                     os.chmod(address, 0o666)  # other local users may ask; creds tell who
@@ -279,9 +275,7 @@ class RegistryServer(AsyncResource):
         if not self._started:
             self._started = True
             self.done_task = asyncio.get_running_loop().create_future()
-        if self._closing is None:
-            self._closing = asyncio.create_task(self._shutdown(), name="RegistryServer.close")
-        await asyncio.shield(self._closing)
+        await asyncio.shield(self._terminate())
 
     async def wait_closed(self) -> None:
         """Wait until the daemon has shut down."""
@@ -364,54 +358,33 @@ class RegistryServer(AsyncResource):
             self.log.warning("unix_socket_not_removed", path=path, error=str(e))
         self._unix_inode = None
 
-    def _terminate(self) -> None:
+    def _terminate(self) -> asyncio.Task[None]:
+        """Begin the shutdown, once; return its task."""
         if self._closing is None:
             self._closing = asyncio.create_task(self._shutdown(), name="RegistryServer.close")
+        return self._closing
 
     # ---- connections ------------------------------------------------------------
 
-    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one connection, TCP or Unix, until it ends."""
+        sock = writer.get_extra_info("socket")
+        unix = sock is not None and sock.family == socket.AF_UNIX
         peername = writer.get_extra_info("peername")
         sockname = writer.get_extra_info("sockname")
-        if not peername or not sockname:  # reset before we could ask who it was
-            await self._close_writer(writer)
+        if self.closed or (not unix and not (peername and sockname)):
+            await self._close_writer(writer)  # (TCP: reset before we could ask who it was)
             return
-        local = peer.is_local_address(peername[0], sockname[0])
-
-        def credentials() -> Credentials:
-            if not local:
-                return Credentials()
-            try:
-                uid = peer.tcp_peer_uid(peername, sockname)
-            except OSError:  # this host cannot tell: claims are taken as they come
-                return Credentials()
-            return Credentials(gone=True) if uid is None else Credentials.of_uid(uid)
-
-        await self._serve(
-            reader, writer, local, credentials, f"{peername[0]}:{peername[1]}", unix=False
-        )
-
-    async def _serve_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-
-        def credentials() -> Credentials:
-            return peer.unix_peer_credentials(sock)
-
-        await self._serve(reader, writer, True, credentials, "unix", unix=True)
-
-    async def _serve(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        local: bool,
-        credentials: Any,
-        address: str,
-        *,
-        unix: bool,
-    ) -> None:
-        if self.closed:
-            writer.close()
-            return
+        credentials: Callable[[], Credentials]
+        if unix:
+            local, address = True, "unix"
+            credentials = functools.partial(peer.unix_peer_credentials, sock)
+        else:
+            local = peer.is_local_address(peername[0], sockname[0])
+            address = f"{peername[0]}:{peername[1]}"
+            credentials = Credentials  # unknown: a remote peer may do nothing that needs it
+            if local:
+                credentials = functools.partial(peer.tcp_peer_credentials, peername, sockname)
         ident = next(self._ids)
         session = Session(
             self.store,
@@ -433,20 +406,17 @@ class RegistryServer(AsyncResource):
         task = asyncio.current_task()
         if task is None:  # pragma: no cover - asyncio runs handlers as tasks
             raise RuntimeError("a connection handler must run in a task")
-        conn = _Connection(session, writer, task)
-        self._connections[ident] = conn
-        self._by_session[session] = conn
-        self._counts["connections"] += 1
+        conn = self._connections[session] = _Connection(writer, task)
+        self._counts["connections_total"] += 1
         self.log.debug("connection_opened", connection=ident, peer=address, local=local)
         try:
-            await self._converse(conn, reader)
+            await self._converse(session, conn, reader)
         except (ConnectionError, OSError) as e:
             self.log.debug("connection_lost", connection=ident, error=str(e))
         except Exception:
             self.log.exception("connection_failed", connection=ident)
         finally:
-            del self._connections[ident]
-            del self._by_session[session]
+            del self._connections[session]
             self._publish(session.close().events)
             self.log.debug(
                 "connection_closed",
@@ -455,21 +425,24 @@ class RegistryServer(AsyncResource):
             )
             await self._close_writer(writer)
 
-    async def _read(self, conn: _Connection, reader: asyncio.StreamReader) -> bytes | None:
-        """Read what arrives; `None` if part of a line waited too long for its end."""
-        if not conn.session.partial:
-            return await reader.read(_READ_BYTES)
-        try:
-            async with asyncio.timeout_at(conn.line_started + self.line_timeout):
-                return await reader.read(_READ_BYTES)
-        except TimeoutError:
-            return None
+    async def _converse(
+        self, session: Session, conn: _Connection, reader: asyncio.StreamReader
+    ) -> None:
+        """Feed what arrives to ``session`` and carry out its outputs, until it ends.
 
-    async def _converse(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
-        session, writer = conn.session, conn.writer
+        Part of a line that waits longer than ``line_timeout`` for its end
+        ends the connection.
+        """
+        loop = asyncio.get_running_loop()
+        line_started = 0.0  # loop time when the incomplete line began
         while not session.closed:
-            data = await self._read(conn, reader)
-            if data is None:
+            deadline = line_started + self.line_timeout if session.buffered else None
+            try:
+                async with asyncio.timeout_at(deadline) as timeout:
+                    data = await reader.read(_READ_BYTES)
+            except TimeoutError:
+                if not timeout.expired():
+                    raise  # the socket's own (an OSError)
                 self._counts["line_timeouts"] += 1
                 self.log.info(
                     "line_timeout", connection=session.lease.ident, timeout=self.line_timeout
@@ -480,25 +453,23 @@ class RegistryServer(AsyncResource):
             before = session.buffered
             out = session.feed(data)
             if session.buffered and (not before or session.buffered < before + len(data)):
-                # a new incomplete line began: its time runs from now
-                conn.line_started = asyncio.get_running_loop().time()
+                line_started = loop.time()  # a new incomplete line began: its time runs from now
             self._publish(out.events, conn, reply=out.data)
             for pid in out.watch_pids:
                 if self._pidwatch is not None:
                     self._pidwatch.watch(pid)
             if out.terminate:
                 self._terminate()
-            await writer.drain()
+            await conn.writer.drain()
 
     async def _close_writer(self, writer: asyncio.StreamWriter) -> None:
         writer.close()
         try:
             await asyncio.wait_for(writer.wait_closed(), self.shutdown_timeout)
-        except (TimeoutError, ConnectionError, OSError):
+        except BaseException as e:  # (TimeoutError and ConnectionError are OSErrors)
             writer.transport.abort()
-        except BaseException:
-            writer.transport.abort()
-            raise
+            if not isinstance(e, OSError):
+                raise
 
     def _lookup(self, query: Query | None) -> list[PortEntry]:
         """The entries native list/find/watch answer with: local and cluster."""
@@ -536,7 +507,7 @@ class RegistryServer(AsyncResource):
             return
         for owner, routed in self.index.route(events).items():
             session = cast(Session, owner)
-            conn = self._by_session.get(session)
+            conn = self._connections.get(session)
             if conn is None or conn is origin or session.closed:
                 continue
             writer = conn.writer

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 __all__ = ["MAX_WATCHES", "PORTSERVER_READ_BYTES", "Output", "Session", "default_check_pid"]
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +54,7 @@ from .entries import Change, Lease, PortEntry, PortEvent, Query
 from .peer import Credentials, user_uid
 from .store import PortStore
 from .watchindex import WatchIndex
-from .wire import Dialect
+from .wire import Dialect, RequestId
 
 UNKNOWN_USER = "unknown"
 """User name of entries whose owner neither the OS nor the request names."""
@@ -178,7 +179,6 @@ class Session:
         self.lease = lease
         self.local = local
         self._lookup_credentials = credentials
-        self._credentials: Credentials | None = None
         self.check_pid = check_pid
         self.daemon_uid = daemon_uid
         self.version = version
@@ -196,17 +196,10 @@ class Session:
         self.unix_socket = unix_socket
         self._fed = False
 
-    @property
+    @functools.cached_property
     def credentials(self) -> Credentials:
         """The peer's credentials (looked up on first use)."""
-        if self._credentials is None:
-            self._credentials = self._lookup_credentials()
-        return self._credentials
-
-    @property
-    def partial(self) -> bool:
-        """True while part of a line has arrived but not its end."""
-        return self._splitter.buffered > 0
+        return self._lookup_credentials()
 
     @property
     def buffered(self) -> int:
@@ -224,12 +217,15 @@ class Session:
         out = Output()
         if self.closed:
             return out
-        if not self._fed:
-            self._fed = True
-            if self.unix_socket and data and not data.lstrip().startswith(b"{"):
-                self._portserver_request(bytes(data[:PORTSERVER_READ_BYTES]), out)
-                return out
-        for line in self._splitter.feed(data):
+        first, self._fed = not self._fed, True
+        lines: list[bytes | LineOverflow]
+        if first and self.unix_socket and data and not data.lstrip().startswith(b"{"):
+            self.dialect = Dialect.PORTPICKER  # the first chunk is the request (portserver.py)
+            self.log.debug("dialect_chosen", dialect=self.dialect.value)
+            lines = [bytes(data[:PORTSERVER_READ_BYTES])]
+        else:
+            lines = self._splitter.feed(data)
+        for line in lines:
             if isinstance(line, LineOverflow):
                 self._too_long(line, out)
             else:
@@ -241,14 +237,6 @@ class Session:
                 self.closed = True
                 break
         return out
-
-    def _portserver_request(self, request: bytes, out: Output) -> None:
-        """The first chunk of a Unix socket connection, read as ``portserver.py`` does."""
-        self.dialect = Dialect.PORTPICKER
-        self.log.debug("dialect_chosen", dialect=self.dialect.value)
-        self._handle(Dialect.PORTPICKER, request, out)
-        out.close = True
-        self.closed = True
 
     def push(self, events: Sequence[PortEvent]) -> bytes:
         """Return the watch events of this connection for ``events`` (maybe none)."""
@@ -270,14 +258,63 @@ class Session:
         self.watches.clear()
         return self.store.end_lease(self.lease)
 
+    # ---- every dialect: parse, one handler per operation, encode ------------------
+
+    def _handle(self, dialect: Dialect, line: bytes, out: Output) -> None:
+        """Answer one line; a failure of ours stays with that line.
+
+        An unexpected exception is logged with the line and answered as an
+        internal error in the line's dialect (portpicker: closed unanswered,
+        as for any refusal); the connection goes on with the next line.
+        """
+        out.close = out.close or dialect is Dialect.PORTPICKER  # one request, one reply
+        data = len(out.data)  # (changes already made to the store keep their events)
+        try:
+            self._answer(dialect, line, out)
+        except Exception:
+            self.log.exception("request_failed", dialect=dialect.value, line=line[:80])
+            del out.data[data:]
+            message = "internal error of the registry (logged)"
+            out.data += _refusal(dialect, None, "internal_error", message)
+
+    def _answer(self, dialect: Dialect, line: bytes, out: Output) -> None:
+        """Parse ``line``, run its operation, encode the reply or the refusal."""
+        request = _PARSERS[dialect](line)
+        if isinstance(request, wire.BadRequest):
+            self.log.debug("bad_request", dialect=dialect.value, message=request.message)
+            out.data += _refusal(dialect, request.id, RegistryRequestError.code, request.message)
+            return
+        first_event = len(out.events)
+        try:
+            reply = self._OPS[type(request)](self, request, out)
+        except RegistryError as e:
+            op = "pid" if dialect is Dialect.PORTPICKER else type(request).__name__
+            self.log.info(
+                "request_refused", dialect=dialect.value, op=op, error=e.code, reason=str(e)
+            )
+            out.data += _refusal(dialect, getattr(request, "id", None), e.code, str(e))
+        else:
+            out.data += _encode(dialect, request, reply)
+            # This connection's own watches see the change right after the reply.
+            out.data += self.push(out.events[first_event:])
+
+    def _too_long(self, line: LineOverflow, out: Output) -> None:
+        dialect = self.dialect
+        if dialect is None:  # judge by the start of the line: a long pid is still a pid
+            digits = line.prefix.strip().isdigit()
+            dialect = Dialect.PORTPICKER if digits else wire.detect_dialect(line.prefix)
+        self.log.info("line_too_long", limit=line.limit, dialect=dialect.value)
+        message = f"request line longer than {line.limit} bytes"
+        out.data += _refusal(dialect, None, RegistryRequestError.code, message)
+        out.close = True
+
     # ---- policy -----------------------------------------------------------------
 
-    def _require_local(self, action: str) -> None:
+    def _require_local(self, action: str, *, identity: bool = False) -> None:
+        """Refuse ``action`` to a remote peer (and, with ``identity``, to one that is gone)."""
         if not self.local:
             raise RegistryPermissionError(f"only clients on the registry's host may {action}")
-
-    def _require_identity(self, action: str) -> None:
-        if self.credentials.gone:
+        if identity and self.credentials.gone:
             raise RegistryPermissionError(
                 f"cannot {action}: the client's socket was closed before the registry "
                 "could tell whose it is"
@@ -285,7 +322,7 @@ class Session:
 
     def _owner(self, claimed: str | None) -> dict[str, Any]:
         """The owner of a new entry: ``user``, ``uid`` and ``claimed`` (store keywords)."""
-        self._require_identity("tell the client's user")
+        self._require_local("tell the client's user", identity=True)
         creds = self.credentials
         if creds.user is None:  # the OS cannot tell: the claim, unverified
             return {"user": claimed if claimed is not None else UNKNOWN_USER}
@@ -304,13 +341,16 @@ class Session:
         claimed = tuple(self._claimed(e) for e in entries)
         return native.EntriesReply(tuple(entries), claimed if any(claimed) else ())
 
-    def _apply(self, change: Change, out: Output, what: str) -> PortEntry:
+    def _apply(
+        self, change: Change, out: Output, what: str, claimed: str | None = None
+    ) -> native.EntryReply:
+        """Queue the events of ``change``; its entry, with ``claimed`` or the store's."""
         out.events.extend(change.events)
         entry = change.entry
         if entry is None:
             raise RuntimeError(f"{what}: the store reported no entry")
         self.log.info(what, port=entry.port, service=entry.service, user=entry.user)
-        return entry
+        return native.EntryReply(entry, claimed or self._claimed(entry))
 
     def _trust(self, users: tuple[str, ...] | None) -> frozenset[int] | None:
         """The uids a watch with ``trusted_users`` accepts (`None`: every owner)."""
@@ -327,61 +367,7 @@ class Session:
             trusted.add(uid)
         return frozenset(trusted)
 
-    def _handle(self, dialect: Dialect, line: bytes, out: Output) -> None:
-        """Answer one line; a failure of ours stays with that line.
-
-        An unexpected exception is logged with the line and answered as an
-        internal error in the line's dialect (portpicker: closed unanswered,
-        as for any refusal); the connection goes on with the next line.
-        """
-        data = len(out.data)  # (changes already made to the store keep their events)
-        try:
-            self._HANDLERS[dialect](self, line, out)
-        except Exception:
-            self.log.exception("request_failed", dialect=dialect.value, line=line[:80])
-            del out.data[data:]
-            message = "internal error of the registry (logged)"
-            if dialect is Dialect.NATIVE:
-                out.data += native.encode_refusal(None, "internal_error", message)
-            elif dialect is Dialect.NSCL:
-                out.data += nscl.fail(message)
-            else:
-                out.close = True
-
-    def _too_long(self, line: LineOverflow, out: Output) -> None:
-        dialect = self.dialect
-        if dialect is None:  # judge by the start of the line: a long pid is still a pid
-            digits = line.prefix.strip().isdigit()
-            dialect = Dialect.PORTPICKER if digits else wire.detect_dialect(line.prefix)
-        self.log.info("line_too_long", limit=line.limit, dialect=dialect.value)
-        message = f"request line longer than {line.limit} bytes"
-        if dialect is Dialect.NATIVE:
-            out.data += native.encode_refusal(None, RegistryRequestError.code, message)
-        elif dialect is Dialect.NSCL:
-            out.data += nscl.fail(message)
-        out.close = True  # portpicker: no answer, as for any refusal
-
-    # ---- native -----------------------------------------------------------------
-
-    def _native_line(self, line: bytes, out: Output) -> None:
-        request = native.parse_request(line)
-        if isinstance(request, wire.BadRequest):
-            self.log.debug("bad_request", dialect="native", message=request.message)
-            out.data += native.encode_refusal(
-                request.id, RegistryRequestError.code, request.message
-            )
-            return
-        handler = self._NATIVE[type(request)]
-        first_event = len(out.events)
-        try:
-            reply = handler(self, request, out)
-        except RegistryError as e:
-            self.log.info("request_refused", op=type(request).__name__, error=e.code, reason=str(e))
-            out.data += native.encode_refusal(request.id, e.code, str(e))
-        else:
-            out.data += native.encode_reply(request.id, reply)
-            # This connection's own watches see the change right after the reply.
-            out.data += self.push(out.events[first_event:])
+    # ---- operations (each answers its request type, in whichever dialect) ---------
 
     def _ping(self, request: native.Ping, out: Output) -> native.PingReply:
         creds = self.credentials
@@ -391,8 +377,7 @@ class Session:
         self._require_local("allocate ports")
         owner = self._owner(request.user)
         change = self.store.allocate(request.service, lease=self.lease, **owner)
-        entry = self._apply(change, out, "port_allocated")
-        return native.EntryReply(entry, self._claimed(entry))
+        return self._apply(change, out, "port_allocated")
 
     def _register(self, request: native.Register, out: Output) -> native.EntryReply:
         self._require_local("register ports")
@@ -400,16 +385,30 @@ class Session:
         change = self.store.register(
             request.service, request.port, lease=self.lease, host=request.host, **owner
         )
-        entry = self._apply(change, out, "port_registered")
-        return native.EntryReply(entry, self._claimed(entry))
+        return self._apply(change, out, "port_registered")
+
+    def _reserve(self, request: wire.PidRequest, out: Output) -> native.EntryReply:
+        """portpicker: a port held until process ``request.pid`` ends."""
+        self._require_local("reserve ports", identity=True)
+        reason = self.check_pid(request.pid, self.credentials)
+        if reason is not None:
+            raise RegistryPermissionError(reason)
+        owner = self._owner(None)
+        name = f"portpicker.{request.pid}"
+        change = self.store.allocate(name, lease=Lease("pid", request.pid), **owner)
+        out.watch_pids.append(request.pid)
+        return self._apply(change, out, "port_reserved")
 
     def _release(self, request: native.Release, out: Output) -> native.EntryReply:
         self._require_local("release ports")
         claimed = self.store.claimed_user(request.port)
-        entry = self._apply(self.store.release(request.port, self.lease), out, "port_released")
-        return native.EntryReply(entry, claimed)
+        return self._apply(
+            self.store.release(request.port, self.lease), out, "port_released", claimed
+        )
 
     def _list(self, request: native.ListPorts, out: Output) -> native.EntriesReply:
+        if self.dialect is Dialect.NSCL:  # this host's entries, by user, then service
+            return native.EntriesReply(tuple(self.store.entries_by_user()))
         return self._entries(self.lookup(None))
 
     def _find(self, request: native.Find, out: Output) -> native.EntriesReply:
@@ -443,8 +442,7 @@ class Session:
         return native.Done()
 
     def _terminate(self, request: native.Terminate, out: Output) -> native.Done:
-        self._require_local("terminate the registry")
-        self._require_identity("terminate the registry")
+        self._require_local("terminate the registry", identity=True)
         uid = self.credentials.uid
         if None not in (uid, self.daemon_uid) and uid not in (0, self.daemon_uid):
             raise RegistryPermissionError(
@@ -454,10 +452,11 @@ class Session:
         out.terminate = True
         return native.Done()
 
-    _NATIVE: dict[type, Callable[[Session, Any, Output], native.Reply]] = {
+    _OPS: dict[type, Callable[[Session, Any, Output], native.Reply]] = {
         native.Ping: _ping,
         native.Allocate: _allocate,
         native.Register: _register,
+        wire.PidRequest: _reserve,
         native.Release: _release,
         native.ListPorts: _list,
         native.Find: _find,
@@ -467,53 +466,26 @@ class Session:
         native.Terminate: _terminate,
     }
 
-    # ---- NSCL -------------------------------------------------------------------
 
-    def _nscl_line(self, line: bytes, out: Output) -> None:
-        """One NSCL request; a ``FAIL`` keeps the connection and its ports."""
-        request = nscl.parse_request(line)
-        if isinstance(request, wire.BadRequest):
-            self.log.debug("bad_request", dialect="nscl", message=request.message)
-            out.data += nscl.fail(request.message)
-        elif isinstance(request, native.ListPorts):
-            out.data += nscl.list_reply(self.store.entries_by_user())
-        else:
-            try:
-                self._require_local("allocate ports")
-                owner = self._owner(request.user)
-                change = self.store.allocate(request.service, lease=self.lease, **owner)
-            except RegistryError as e:
-                self.log.info("request_refused", op="GIMME", error=e.code, reason=str(e))
-                out.data += nscl.fail(str(e))
-            else:
-                out.data += nscl.ok(self._apply(change, out, "port_allocated").port)
+def _encode(dialect: Dialect, request: Any, reply: Any) -> bytes:
+    """``reply`` to ``request`` in ``dialect``."""
+    if dialect is Dialect.NATIVE:
+        return native.encode_reply(request.id, reply)
+    if isinstance(reply, native.EntriesReply):  # NSCL LIST
+        return nscl.list_reply(reply.entries)
+    port = reply.entry.port
+    return nscl.ok(port) if dialect is Dialect.NSCL else wire.pid_reply(port)
 
-    # ---- portpicker ---------------------------------------------------------------
 
-    def _pid_line(self, line: bytes, out: Output) -> None:
-        """One portpicker request: a port, or no answer at all (never ``0``)."""
-        out.close = True
-        request = wire.parse_pid(line)
-        try:
-            if isinstance(request, wire.BadRequest):
-                raise RegistryRequestError(request.message)
-            self._require_local("reserve ports")
-            self._require_identity("reserve ports")
-            reason = self.check_pid(request.pid, self.credentials)
-            if reason is not None:
-                raise RegistryPermissionError(reason)
-            owner = self._owner(None)
-            name = f"portpicker.{request.pid}"
-            change = self.store.allocate(name, lease=Lease("pid", request.pid), **owner)
-        except RegistryError as e:
-            self.log.info("request_refused", op="pid", error=e.code, reason=str(e))
-            return  # closed without an answer, as portserver does
-        port = self._apply(change, out, "port_reserved").port
-        out.watch_pids.append(request.pid)
-        out.data += wire.pid_reply(port)
+def _refusal(dialect: Dialect, rid: RequestId, code: str, message: str) -> bytes:
+    """A refusal in ``dialect`` (portpicker: none; see the module notes)."""
+    if dialect is Dialect.NATIVE:
+        return native.encode_refusal(rid, code, message)
+    return nscl.fail(message) if dialect is Dialect.NSCL else b""
 
-    _HANDLERS: dict[Dialect, Callable[[Session, bytes, Output], None]] = {
-        Dialect.NATIVE: _native_line,
-        Dialect.NSCL: _nscl_line,
-        Dialect.PORTPICKER: _pid_line,
-    }
+
+_PARSERS: dict[Dialect, Callable[[bytes], Any]] = {
+    Dialect.NATIVE: native.parse_request,
+    Dialect.NSCL: nscl.parse_request,
+    Dialect.PORTPICKER: wire.parse_pid,
+}

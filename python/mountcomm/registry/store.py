@@ -22,10 +22,8 @@ Rules:
   may hold the same name.
 * Each entry records its owner's verified uid (`PortEntry.uid`, `None` when
   the OS cannot tell) and the user name a client claimed, when that differs.
-* Allocation walks the pool round-robin from just after the last port handed
-  out, skipping ports in the table and ports ``is_free`` reports busy, so a
-  port is only handed out if it could be bound right now. With no pool at all,
-  ``pick_ephemeral`` (the OS's choice) supplies the ports.
+* Allocation hands out only a port that could be bound right now
+  (`mountcomm.registry.pool`: round-robin over the pool, or the OS's choice).
 * Only the lease that holds an entry may release it.
 """
 
@@ -258,32 +256,23 @@ class PortStore:
 
     def clear(self) -> Change:
         """Remove every entry; one event per entry."""
-        removed = [self._entries[p] for p in sorted(self._entries)]
-        events = tuple(PortEvent.of(EventKind.REMOVED, entry) for entry in removed)
-        self._entries.clear()
-        self._leases.clear()
-        self._by_lease.clear()
-        self._base.clear()
-        self._groups.clear()
-        self._claimed.clear()
-        return Change(None, events)
+        return Change(None, self._remove(*self._entries))  # no survivor: no rename
 
     # ---- names ----------------------------------------------------------------
 
     def _names(self, key: tuple[str, str]) -> dict[int, str]:
         """The names of the group ``key`` as worked out now: port -> name."""
         user, base = key
-        ports = self._groups.get(key, [])
-        names: dict[int, str] = {}
-        suffix = 1
-        for i, port in enumerate(ports):
-            if i == 0:
-                names[port] = base
-                continue
+        ports = self._groups.get(key)
+        if not ports:
+            return {}
+        names = {ports[0]: base}
+        suffix = 0
+        for port in ports[1:]:
+            suffix += 1
             while (user, f"{base}_{suffix}") in self._groups:
                 suffix += 1
             names[port] = f"{base}_{suffix}"
-            suffix += 1
         return names
 
     def _affected(self, user: str, base: str) -> list[tuple[str, str]]:
@@ -295,30 +284,28 @@ class PortStore:
         return keys
 
     def _rename(self, before: dict[int, str], keys: list[tuple[str, str]]) -> list[PortEvent]:
-        """Bring ``_entries`` up to date for ``keys``; return removed-then-added events."""
+        """Bring ``_entries`` up to date for ``keys``; return removed-then-added events.
+
+        ``before``: the names the entries had (none for a new entry: only added).
+        """
         removed: list[PortEvent] = []
         added: list[PortEvent] = []
-        after: dict[int, str] = {}
-        for key in keys:
-            after.update(self._names(key))
+        after = {port: name for key in keys for port, name in self._names(key).items()}
         for port, name in sorted(after.items()):
             old = before.get(port)
-            if old == name:
-                continue
-            entry = self._entries.get(port)
-            if entry is not None:
-                removed.append(PortEvent.of(EventKind.REMOVED, entry))
-                entry = PortEntry(port, name, entry.user, entry.host, entry.uid)
-                self._entries[port] = entry
+            if old != name:
+                entry = self._entries[port]
+                if old is not None:
+                    removed.append(PortEvent.of(EventKind.REMOVED, entry))
+                entry = self._entries[port] = PortEntry(
+                    port, name, entry.user, entry.host, entry.uid
+                )
                 added.append(PortEvent.of(EventKind.ADDED, entry))
         return removed + added
 
     def _snapshot(self, keys: list[tuple[str, str]]) -> dict[int, str]:
-        before: dict[int, str] = {}
-        for key in keys:
-            for port in self._groups.get(key, ()):
-                before[port] = self._entries[port].service
-        return before
+        """The names the entries of ``keys`` have now: port -> name."""
+        return {p: self._entries[p].service for key in keys for p in self._groups.get(key, ())}
 
     def _add(
         self,
@@ -340,15 +327,11 @@ class PortStore:
         self._by_lease.setdefault(lease, set()).add(port)
         if claimed is not None and claimed != user:
             self._claimed[port] = claimed
+        entry = self._entries[port] = PortEntry(port, service, user, where, uid)
         if fresh:
-            entry = self._entries[port] = PortEntry(port, service, user, where, uid)
             return Change(entry, (PortEvent.of(EventKind.ADDED, entry),))
-        # a placeholder that _rename turns into the named entry (and its event)
-        self._entries[port] = PortEntry(port, "", user, where, uid)
-        before[port] = ""
-        events = self._rename(before, keys)
-        new = [e for e in events if not (e.kind is EventKind.REMOVED and e.port == port)]
-        return Change(self._entries[port], tuple(new))
+        events = self._rename(before, keys)  # names the new entry: its added event
+        return Change(self._entries[port], tuple(events))
 
     def _remove(self, *ports: int) -> tuple[PortEvent, ...]:
         """Remove ``ports``: their ``removed`` events (in port order), then the renames.
@@ -360,40 +343,28 @@ class PortStore:
             entry = self._entries[ports[0]]
             key = (entry.user, self._base[ports[0]])
             if self._groups[key] == [ports[0]] and len(self._affected(*key)) == 1:
-                return self._remove_alone(ports[0], key)
-        keys: list[tuple[str, str]] = []
-        for port in ports:
-            for key in self._affected(self._entries[port].user, self._base[port]):
-                if key not in keys:
-                    keys.append(key)
+                return (PortEvent.of(EventKind.REMOVED, self._drop(ports[0])),)  # no rename
+        affected = (self._affected(self._entries[p].user, self._base[p]) for p in ports)
+        keys = list(dict.fromkeys(key for keys in affected for key in keys))
         before = self._snapshot(keys)
         removed: list[PortEvent] = []
         for port in sorted(ports):
-            entry = self._entries.pop(port)
-            removed.append(PortEvent.of(EventKind.REMOVED, entry))
-            lease = self._leases.pop(port)
-            held = self._by_lease[lease]
-            held.discard(port)
-            if not held:
-                del self._by_lease[lease]
-            key = (entry.user, self._base.pop(port))
-            self._claimed.pop(port, None)
-            group = self._groups[key]
-            group.remove(port)
-            if not group:
-                del self._groups[key]
+            removed.append(PortEvent.of(EventKind.REMOVED, self._drop(port)))
             before.pop(port)
         return (*removed, *self._rename(before, keys))
 
-    def _remove_alone(self, port: int, key: tuple[str, str]) -> tuple[PortEvent, ...]:
-        """Remove the only entry of its group, whose going renames nothing."""
+    def _drop(self, port: int) -> PortEntry:
+        """Forget ``port`` in every table; return its entry (no event, no rename)."""
         entry = self._entries.pop(port)
         lease = self._leases.pop(port)
         held = self._by_lease[lease]
         held.discard(port)
         if not held:
             del self._by_lease[lease]
-        del self._base[port]
-        del self._groups[key]
+        key = (entry.user, self._base.pop(port))
         self._claimed.pop(port, None)
-        return (PortEvent.of(EventKind.REMOVED, entry),)
+        group = self._groups[key]
+        group.remove(port)
+        if not group:
+            del self._groups[key]
+        return entry

@@ -27,32 +27,24 @@ class WatchIndex:
     unique per owner.
     """
 
-    __slots__ = ("_by_service", "_general")
+    __slots__ = ("_by_service",)
 
     def __init__(self) -> None:
-        self._by_service: dict[str, dict[tuple[Hashable, Any], Query]] = {}
-        self._general: dict[tuple[Hashable, Any], Query] = {}
+        # service -> watches; None -> the general ones (prefix, user or everything)
+        self._by_service: dict[str | None, dict[tuple[Hashable, Any], Query]] = {}
 
     def __len__(self) -> int:
-        return len(self._general) + sum(len(w) for w in self._by_service.values())
+        return sum(len(w) for w in self._by_service.values())
 
     def add(self, owner: Hashable, watch_id: Any, query: Query) -> None:
         """Index the watch ``watch_id`` of ``owner`` (ids are unique per owner)."""
-        key = (owner, watch_id)
-        if query.service is None:
-            self._general[key] = query
-        else:
-            self._by_service.setdefault(query.service, {})[key] = query
+        self._by_service.setdefault(query.service, {})[(owner, watch_id)] = query
 
     def remove(self, owner: Hashable, watch_id: Any, query: Query) -> None:
         """Forget the watch ``watch_id`` of ``owner``, made with ``query`` (idempotent)."""
-        key = (owner, watch_id)
-        if query.service is None:
-            self._general.pop(key, None)
-            return
         watches = self._by_service.get(query.service)
         if watches is not None:
-            watches.pop(key, None)
+            watches.pop((owner, watch_id), None)
             if not watches:
                 del self._by_service[query.service]
 
@@ -70,7 +62,7 @@ class WatchIndex:
         """
         out: dict[Hashable, list[tuple[Any, PortEvent]]] = {}
         for event in events:
-            for watches in (self._by_service.get(event.service), self._general):
+            for watches in (self._by_service.get(event.service), self._by_service.get(None)):
                 if not watches:
                     continue
                 for (owner, watch_id), query in watches.items():
