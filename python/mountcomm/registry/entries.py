@@ -88,7 +88,7 @@ class PortEntry:
     service: str
     user: str
     host: str = ""
-    uid: int | None = field(default=None, compare=False, repr=False)
+    uid: int | None = field(default=None, compare=False, repr=False, metadata={"wire": False})
 
     def as_dict(self) -> dict[str, Any]:
         """Return ``{"port": ..., "service": ..., "user": ...}`` (and ``"host"`` if set)."""
