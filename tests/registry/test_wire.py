@@ -59,6 +59,10 @@ def test_nscl_formatters() -> None:
     for bad in ("", "a b", " a"):
         with pytest.raises(ValueError, match="one word"):
             nscl.gimme(bad, "alice")
+    # the names the daemon would refuse are refused before they are sent
+    for service, user in [("a\x07", "alice"), ("s", "u" * 200)]:
+        with pytest.raises(ValueError, match="name"):
+            nscl.gimme(service, user)
     assert nscl.ok(30001) == b"OK 30001\r\n"
     assert nscl.fail("full") == b"FAIL full\r\n"
     # a reason with spaces is one Tcl list element, as NSCL's Tcl-parsing bindings expect
