@@ -496,7 +496,7 @@ class Request(_Wire, Generic[R]):
         try:
             return cast(R, self.REPLY.decode(reply.body))
         except ProtocolError as e:
-            raise ProtocolError(f"registry sent a bad {self.OP} reply: {e}") from None
+            raise ProtocolError(f"registry sent a bad {self.OP} reply: {e}") from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -762,7 +762,7 @@ def read_message(line: bytes) -> Message:
             kind = _read(_EVENT, "event", obj["event"])
             return WatchEvent(obj.get("watch"), PortEvent.of(kind, _decode(PortEntry, obj)))
         except ProtocolError as e:
-            raise ProtocolError(f"registry sent a bad event: {e}", line[:80]) from None
+            raise ProtocolError(f"registry sent a bad event: {e}", line[:80]) from e
     rid = obj.get("id")
     if not obj.get("ok"):
         code = str(obj.get("error", RegistryError.code))
