@@ -116,24 +116,15 @@ def _dump(obj: Mapping[str, Any]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class _Kind:
-    """The JSON values a field takes: of ``types`` (a bool is no int), then passing ``ok``."""
+    """The JSON values a field takes (`_read`): ``what`` ``types`` say, then ``rule`` ``ok``."""
 
     what: str
     types: tuple[type, ...]
+    """The exact types of the values that ``json`` gives (so a bool is no int)."""
     rule: str = ""
-    ok: Callable[[Any], bool] = lambda value: True
-    read: Callable[[Any], Any] = lambda value: value
-    """The field's value from its JSON value."""
-
-    def problem(self, name: str, value: Any) -> str | None:
-        """Why ``value`` is not a valid ``name``, or `None` if it is."""
-        if (isinstance(value, bool) and bool not in self.types) or not isinstance(
-            value, self.types
-        ):
-            return f"{name} must be {self.what}, got {reprlib.repr(value)}"
-        if not self.ok(value):
-            return f"{name} must be {self.rule}, got {reprlib.repr(value)}"
-        return None
+    ok: Callable[[Any], bool] | None = None
+    read: Callable[[Any], Any] | None = None
+    """The field's value from its JSON value (`None`: the JSON value itself)."""
 
 
 _BASIC = {
@@ -181,6 +172,7 @@ class _Field(NamedTuple):
     nullable: bool  # its type admits None, sent as null
     default: Any
     sent: bool  # sent even while at its default
+    nested: bool  # a message, sent as an object
     inline: bool  # a message whose fields are sent among its holder's
 
 
@@ -197,16 +189,16 @@ def _declared(field: dataclasses.Field[Any], hint: Any) -> _Field:
         else:
             break
     kinds = [m for m in marks if isinstance(m, _Kind)]
+    nested = isinstance(hint, type) and dataclasses.is_dataclass(hint)
     if kinds:
         kind = kinds[0]
-    elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
+    elif nested:
         kind = _Kind("an object", (dict,), read=functools.partial(_decode, hint))
     else:
         kind = _BASIC[hint]
     required = field.default is dataclasses.MISSING
-    return _Field(
-        field.name, kind, required, nullable, field.default, _SENT in marks, _INLINE in marks
-    )
+    sent, inline = _SENT in marks, _INLINE in marks
+    return _Field(field.name, kind, required, nullable, field.default, sent, nested, inline)
 
 
 _FIELDS: dict[type, tuple[_Field, ...]] = {}
@@ -232,16 +224,23 @@ def _encode(message: Any) -> dict[str, Any]:
         if f.inline:
             obj.update(_encode(value))
         elif f.required or f.sent or value != f.default:
-            obj[f.name] = _encode(value) if dataclasses.is_dataclass(value) else value
+            obj[f.name] = _encode(value) if f.nested and value is not None else value
     return obj
 
 
 def _read(kind: _Kind, name: str, value: Any) -> Any:
-    """``value`` read as a ``name`` of ``kind`` (`ProtocolError` if it is not one)."""
-    problem = kind.problem(name, value)
-    if problem is not None:
-        raise ProtocolError(problem)
-    return kind.read(value)
+    """JSON ``value`` read as a ``name`` of ``kind``.
+
+    Raises
+    ------
+    ProtocolError
+        If it is not one, saying what was expected and (shortened) what arrived.
+    """
+    if type(value) not in kind.types:
+        raise ProtocolError(f"{name} must be {kind.what}, got {reprlib.repr(value)}")
+    if kind.ok is not None and not kind.ok(value):
+        raise ProtocolError(f"{name} must be {kind.rule}, got {reprlib.repr(value)}")
+    return value if kind.read is None else kind.read(value)
 
 
 def _decode(cls: type[T], obj: Mapping[str, Any], **given: Any) -> T:
@@ -261,7 +260,7 @@ def _decode(cls: type[T], obj: Mapping[str, Any], **given: Any) -> T:
         raise ProtocolError(f"missing field(s) {missing}")
     for f in fields:
         if f.inline:
-            given[f.name] = f.kind.read(obj)
+            given[f.name] = _read(f.kind, f.name, obj)
         elif f.name in obj:
             value = obj[f.name]
             given[f.name] = None if value is None and f.nullable else _read(f.kind, f.name, value)
@@ -632,9 +631,10 @@ def parse_request(line: bytes) -> NativeRequest | BadRequest:
     if not isinstance(obj, dict):
         return BadRequest(f"expected a JSON object, got {type(obj).__name__}")
     rid = obj.pop("id", None)
-    problem = None if rid is None else _ID.problem("id", rid)
-    if problem is not None:
-        return BadRequest(problem)
+    try:
+        rid = None if rid is None else _read(_ID, "id", rid)
+    except ProtocolError as e:
+        return BadRequest(str(e))
     op = obj.pop("op", None)
     if not isinstance(op, str) or op not in REQUESTS:
         return BadRequest(f"unknown op {reprlib.repr(op)}; expected one of {sorted(REQUESTS)}", rid)
