@@ -116,7 +116,11 @@ def _dump(obj: Mapping[str, Any]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class _Kind:
-    """The JSON values a field takes (`_read`): ``what`` ``types`` say, then ``rule`` ``ok``."""
+    """The JSON values a field takes, as `_read` checks them.
+
+    A value is of one of ``types`` (described by ``what``), then passes ``ok``
+    (described by ``rule``), if given.
+    """
 
     what: str
     types: tuple[type, ...]
@@ -177,6 +181,11 @@ class _Field(NamedTuple):
 
 
 def _declared(field: dataclasses.Field[Any], hint: Any) -> _Field:
+    """How ``field`` travels; its type ``hint`` is ``K`` or ``K | None``, maybe annotated.
+
+    ``K`` is a basic type, a message class, or annotated with its `_Kind`;
+    `_Sent` and `_Inline` mark how it is sent.
+    """
     marks: list[Any] = []
     nullable = False
     while True:
@@ -205,7 +214,11 @@ _FIELDS: dict[type, tuple[_Field, ...]] = {}
 
 
 def _fields_of(cls: type) -> tuple[_Field, ...]:
-    """The JSON fields of message class ``cls``, in order (``id`` is the envelope's)."""
+    """The JSON fields of message class ``cls``, in order.
+
+    ``id`` is the envelope's, and a field whose metadata says ``"wire": False``
+    (a `PortEntry`'s ``uid``) is not sent.
+    """
     if cls not in _FIELDS:
         hints = get_type_hints(cls, include_extras=True)
         _FIELDS[cls] = tuple(
@@ -465,7 +478,7 @@ class Request(_Wire, Generic[R]):
 
     Subclasses are frozen dataclasses whose fields are the request's JSON
     fields (``id`` aside: it is sent after ``op``); fields without a default
-    are required.
+    are required. The base names the reply class: ``Allocate(Request[EntryReply])``.
     """
 
     __slots__ = ()
