@@ -22,10 +22,11 @@ events
 
 Each message is a dataclass whose field declarations are its wire form, read
 by one encoder and one decoder: a field's type says which JSON values it
-takes (a port is in 0…65535, an id or user name at most 128 characters); a
-field without a default is required, one with a default is left out while at
-it (``null`` is sent where declared). The daemon refuses fields a request does
-not declare; a client ignores fields it does not know.
+takes (a port is in 0…65535, an id or user name at most 128 characters; one
+that admits `None` may be ``null``); a field without a default is required,
+one with a default is left out while at it (unless declared sent as ``null``).
+The daemon refuses fields a request does not declare; a client ignores fields
+it does not know. A bad field is a `ProtocolError` that names it.
 
 ``dict[str, Any]`` stays inside this module: what leaves it is a request, a
 reply, an event or an exception. The request parser never raises (see
@@ -116,19 +117,13 @@ def _dump(obj: Mapping[str, Any]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class _Kind:
-    """The JSON values a field takes, as `_read` checks them.
-
-    A value is of one of ``types`` (described by ``what``), then passes ``ok``
-    (described by ``rule``), if given.
-    """
+    """The JSON values a field takes: of ``types`` (``what``), passing ``ok`` (``rule``)."""
 
     what: str
-    types: tuple[type, ...]
-    """The exact types of the values that ``json`` gives (so a bool is no int)."""
+    types: tuple[type, ...]  # exact: the types json gives (so a bool is no int)
     rule: str = ""
     ok: Callable[[Any], bool] | None = None
-    read: Callable[[Any], Any] | None = None
-    """The field's value from its JSON value (`None`: the JSON value itself)."""
+    read: Callable[[Any], Any] | None = None  # the field's value from the JSON one
 
 
 _BASIC = {
@@ -181,11 +176,7 @@ class _Field(NamedTuple):
 
 
 def _declared(field: dataclasses.Field[Any], hint: Any) -> _Field:
-    """How ``field`` travels; its type ``hint`` is ``K`` or ``K | None``, maybe annotated.
-
-    ``K`` is a basic type, a message class, or annotated with its `_Kind`;
-    `_Sent` and `_Inline` mark how it is sent.
-    """
+    """How ``field`` travels; ``hint``: ``K`` or ``K | None``, `Annotated` or not."""
     marks: list[Any] = []
     nullable = False
     while True:
@@ -214,11 +205,7 @@ _FIELDS: dict[type, tuple[_Field, ...]] = {}
 
 
 def _fields_of(cls: type) -> tuple[_Field, ...]:
-    """The JSON fields of message class ``cls``, in order.
-
-    ``id`` is the envelope's, and a field whose metadata says ``"wire": False``
-    (a `PortEntry`'s ``uid``) is not sent.
-    """
+    """The JSON fields of ``cls``, in order: not ``id`` (the envelope's) nor ``"wire": False``."""
     if cls not in _FIELDS:
         hints = get_type_hints(cls, include_extras=True)
         _FIELDS[cls] = tuple(
@@ -242,13 +229,7 @@ def _encode(message: Any) -> dict[str, Any]:
 
 
 def _read(kind: _Kind, name: str, value: Any) -> Any:
-    """JSON ``value`` read as a ``name`` of ``kind``.
-
-    Raises
-    ------
-    ProtocolError
-        If it is not one, saying what was expected and (shortened) what arrived.
-    """
+    """JSON ``value`` read as a ``name`` of ``kind``, or `ProtocolError` (value shortened)."""
     if type(value) not in kind.types:
         raise ProtocolError(f"{name} must be {kind.what}, got {reprlib.repr(value)}")
     if kind.ok is not None and not kind.ok(value):
@@ -257,16 +238,7 @@ def _read(kind: _Kind, name: str, value: Any) -> Any:
 
 
 def _decode(cls: type[T], obj: Mapping[str, Any], **given: Any) -> T:
-    """Read message ``cls`` from its JSON object (keys it does not declare ignored).
-
-    A field with a default may be absent, one whose type admits `None` may be
-    ``null``.
-
-    Raises
-    ------
-    ProtocolError
-        If a required field is absent, or a field is not a valid value.
-    """
+    """Message ``cls`` read from its JSON object ``obj``, or `ProtocolError` (see the module)."""
     fields = _fields_of(cls)
     missing = [f.name for f in fields if f.required and not f.inline and f.name not in obj]
     if missing:
