@@ -118,12 +118,16 @@ _json_values = st.one_of(
     st.text(max_size=10),
     st.sampled_from(list(native.REQUESTS)),
     st.lists(st.integers(), max_size=2),
+    st.lists(st.text(max_size=3), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
 )
 
 
 @given(
     st.dictionaries(
-        st.sampled_from(["op", "id", "service", "port", "user", "beginswith", "watch", "x"]),
+        st.sampled_from(
+            ["op", "id", "service", "port", "user", "beginswith", "watch", "trusted_users", "x"]
+        ),
         _json_values,
     )
 )
