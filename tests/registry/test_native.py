@@ -258,12 +258,14 @@ def test_client_side_reader_refuses_garbage() -> None:
         native.read_message(b"nope\n")
     with pytest.raises(ProtocolError, match="not an object"):
         native.read_message(b"[]\n")
-    with pytest.raises(ProtocolError, match="port, service and user"):
+    with pytest.raises(ProtocolError, match=r"bad allocate reply: missing .*\['service', 'user'\]"):
         read(b'{"id":1,"ok":true,"port":1}\n', Allocate("a"))
-    with pytest.raises(ProtocolError, match="integer"):
+    with pytest.raises(ProtocolError, match="port must be an integer"):
         read(b'{"id":1,"ok":true,"port":"1","service":"s","user":"u"}\n', Allocate("a"))
-    with pytest.raises(ProtocolError, match="strings"):
+    with pytest.raises(ProtocolError, match="service must be a string"):
         read(b'{"id":1,"ok":true,"port":1,"service":2,"user":"u"}\n', Allocate("a"))
+    with pytest.raises(ProtocolError, match="entry must be an entry"):
+        read(b'{"id":1,"ok":true,"entries":[5]}\n', ListPorts())
     with pytest.raises(ProtocolError, match="a list"):
         read(b'{"id":1,"ok":true,"entries":5}\n', ListPorts())
     with pytest.raises(ProtocolError, match="pid"):
@@ -272,3 +274,61 @@ def test_client_side_reader_refuses_garbage() -> None:
         read(b'{"id":1,"ok":true,"cluster":5}\n', Status())
     with pytest.raises(ProtocolError, match="event"):
         native.read_message(b'{"watch":1,"event":"moved","port":1,"service":"s","user":"u"}\n')
+
+
+# ---- one declaration per field: the encoder and both readers follow it ---------------------
+
+
+def test_each_request_names_its_reply_class_once() -> None:
+    replies = {op: cls.REPLY for op, cls in native.REQUESTS.items()}
+    assert replies == {
+        "ping": PingReply, "allocate": EntryReply, "register": EntryReply,
+        "release": EntryReply, "list": EntriesReply, "find": EntriesReply,
+        "watch": EntriesReply, "unwatch": Done, "status": StatusReply, "terminate": Done,
+    }  # fmt: skip
+
+
+def test_null_is_an_absent_optional_field_and_no_required_one() -> None:
+    line = b'{"op": "allocate", "id": 1, "service": "s", "user": null}'
+    assert native.parse_request(line) == Allocate("s", None, 1)
+    result = native.parse_request(b'{"op": "allocate", "id": 1, "service": null}')
+    assert isinstance(result, BadRequest)
+    assert result.message == "allocate: service must be a string, got None"
+
+
+def test_a_bad_value_is_shown_shortened() -> None:
+    line = json.dumps({"op": "allocate", "id": 1, "service": list(range(1000))}).encode()
+    result = native.parse_request(line)
+    assert isinstance(result, BadRequest)
+    assert result.message.startswith("allocate: service must be a string, got [0, 1, 2")
+    assert len(result.message) < 100
+
+
+def test_the_cluster_status_is_read_by_its_declaration() -> None:
+    fields = CLUSTER.fields()
+    assert list(fields) == [f.name for f in dataclasses.fields(ClusterStatus)]
+    # the daemon's lease TTL is an int: a number where a float is declared
+    status = read(native.encode_reply(1, StatusReply(cluster=CLUSTER)), Status())
+    assert status.cluster == CLUSTER
+    body = {"id": 1, "ok": True, "cluster": {**fields, "ttl": 3}}
+    status = read(json.dumps(body).encode(), Status())
+    assert status.cluster is not None and status.cluster.ttl == 3
+    for name, bad in [("ttl", "3"), ("stale", 1), ("revision", None)]:
+        line = json.dumps({"id": 1, "ok": True, "cluster": {**fields, name: bad}}).encode()
+        with pytest.raises(ProtocolError, match=f"bad status reply: {name} must be"):
+            read(line, Status())
+    partial = {k: v for k, v in fields.items() if k != "resyncs"}
+    with pytest.raises(ProtocolError, match=r"missing field\(s\) \['resyncs'\]"):
+        read(json.dumps({"id": 1, "ok": True, "cluster": partial}).encode(), Status())
+
+
+def test_a_client_ignores_fields_it_does_not_know() -> None:
+    line = b'{"id":1,"ok":true,"port":5,"service":"s","user":"u","color":"red"}\n'
+    assert read(line, Allocate("s")) == EntryReply(PortEntry(5, "s", "u"))
+
+
+def test_a_bad_event_names_the_field() -> None:
+    with pytest.raises(ProtocolError, match="bad event: port must be an integer"):
+        native.read_message(b'{"watch":1,"event":"added","port":"5","service":"s","user":"u"}\n')
+    with pytest.raises(ProtocolError, match=r"bad event: missing field\(s\) \['user'\]"):
+        native.read_message(b'{"watch":1,"event":"added","port":5,"service":"s"}\n')

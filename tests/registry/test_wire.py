@@ -59,6 +59,10 @@ def test_nscl_formatters() -> None:
     for bad in ("", "a b", " a"):
         with pytest.raises(ValueError, match="one word"):
             nscl.gimme(bad, "alice")
+    # the names the daemon would refuse are refused before they are sent
+    for service, user in [("a\x07", "alice"), ("s", "u" * 200)]:
+        with pytest.raises(ValueError, match="name"):
+            nscl.gimme(service, user)
     assert nscl.ok(30001) == b"OK 30001\r\n"
     assert nscl.fail("full") == b"FAIL full\r\n"
     # a reason with spaces is one Tcl list element, as NSCL's Tcl-parsing bindings expect
@@ -114,12 +118,16 @@ _json_values = st.one_of(
     st.text(max_size=10),
     st.sampled_from(list(native.REQUESTS)),
     st.lists(st.integers(), max_size=2),
+    st.lists(st.text(max_size=3), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
 )
 
 
 @given(
     st.dictionaries(
-        st.sampled_from(["op", "id", "service", "port", "user", "beginswith", "watch", "x"]),
+        st.sampled_from(
+            ["op", "id", "service", "port", "user", "beginswith", "watch", "trusted_users", "x"]
+        ),
         _json_values,
     )
 )

@@ -88,7 +88,7 @@ class PortEntry:
     service: str
     user: str
     host: str = ""
-    uid: int | None = field(default=None, compare=False, repr=False)
+    uid: int | None = field(default=None, compare=False, repr=False, metadata={"wire": False})
 
     def as_dict(self) -> dict[str, Any]:
         """Return ``{"port": ..., "service": ..., "user": ...}`` (and ``"host"`` if set)."""
@@ -108,7 +108,7 @@ class PortEvent:
         What happened (``EventKind.ADDED`` or ``EventKind.REMOVED``; a
         plain ``"added"`` or ``"removed"`` given to the constructor becomes
         the enum member).
-    port, service, user
+    port, service, user, host, uid
         The entry concerned (see `PortEntry`).
     initial : `bool`
         True for the entries that already existed when a watch started (each

@@ -20,11 +20,17 @@ events
     ``{"watch": ID, "event": "added"|"removed", "port": P, "service": S,
     "user": U}`` (and ``"host"`` if set), read as a `WatchEvent`.
 
+Each message is a dataclass whose field declarations are its wire form, read
+by one encoder and one decoder: a field's type says which JSON values it
+takes (a port is in 0…65535, an id or user name at most 128 characters; one
+that admits `None` may be ``null``); a field without a default is required,
+one with a default is left out while at it (unless declared sent as ``null``).
+The daemon refuses fields a request does not declare; a client ignores fields
+it does not know. A bad field is a `ProtocolError` that names it.
+
 ``dict[str, Any]`` stays inside this module: what leaves it is a request, a
-reply, an event or an exception. The request parser never raises: a
-malformed line gives a `BadRequest` that says what was expected and what
-arrived (with the request id when it could be read), so that every bad
-request gets a refusal.
+reply, an event or an exception. The request parser never raises (see
+`mountcomm.registry.wire`): every bad request gets a refusal.
 """
 
 from __future__ import annotations
@@ -63,10 +69,26 @@ __all__ = [
 ]
 
 import dataclasses
+import functools
 import json
-from collections.abc import Mapping
+import reprlib
+import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    NamedTuple,
+    Self,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from ..exceptions import (
     PoolExhaustedError,
@@ -77,62 +99,192 @@ from ..exceptions import (
     RegistryRequestError,
     UnknownPortError,
 )
-from .entries import EventKind, PortEntry, PortEvent, Query
+from .entries import MAX_NAME_LENGTH, EventKind, PortEntry, PortEvent, Query
 from .wire import BadRequest, RequestId
 
-_SAMPLE_BYTES = 80
 _MAX_ID_LENGTH = 128
 _MAX_TRUSTED_USERS = 64
+
+T = TypeVar("T")
 
 
 def _dump(obj: Mapping[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
 
-def _get(obj: Mapping[str, Any], name: str, *types: type) -> Any:
-    """``obj[name]`` if it is of one of ``types`` (not a bool posing as an int), or `None`."""
-    value = obj.get(name)
-    if value is None:
-        return None
-    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
-        raise ProtocolError(f"registry sent {name}={value!r}: expected {types[0].__name__}")
-    return value
+# ---- field declarations, and the one encoder and decoder they drive ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """The JSON values a field takes: of ``types`` (``what``), passing ``ok`` (``rule``)."""
+
+    what: str
+    types: tuple[type, ...]  # exact: the types json gives (so a bool is no int)
+    rule: str = ""
+    ok: Callable[[Any], bool] | None = None
+    read: Callable[[Any], Any] | None = None  # the field's value from the JSON one
+
+
+_BASIC = {
+    str: _Kind("a string", (str,)),
+    int: _Kind("an integer", (int,)),
+    bool: _Kind("a boolean", (bool,)),
+    float: _Kind("a number", (float, int)),
+}
+_ID = _Kind(
+    "an integer or a string",
+    (int, str),
+    f"a string of at most {_MAX_ID_LENGTH} characters",
+    lambda rid: not isinstance(rid, str) or len(rid) <= _MAX_ID_LENGTH,
+)
+_SENT = "sent"
+_INLINE = "inline"
+
+_Port = Annotated[int, _Kind("an integer", (int,), "in 0…65535", lambda p: 0 <= p <= 65535)]
+_WatchId = Annotated[int | str, _ID]
+_UserNames = Annotated[
+    tuple[str, ...],
+    _Kind(
+        "a list of user names",
+        (list,),
+        f"a list of at most {_MAX_TRUSTED_USERS} user names of 1…{MAX_NAME_LENGTH} characters",
+        lambda users: (
+            len(users) <= _MAX_TRUSTED_USERS
+            and all(isinstance(u, str) and 0 < len(u) <= MAX_NAME_LENGTH for u in users)
+        ),
+        tuple,
+    ),
+]
+_Sent = Annotated[T | None, _SENT]
+"""Sent as ``null`` while `None` (a field at its default is otherwise left out)."""
+_Inline = Annotated[T, _INLINE]
+"""A message whose fields are sent among those of the message holding it."""
+
+
+class _Field(NamedTuple):
+    """How one field of a message travels, from its declaration (`_fields_of`)."""
+
+    name: str
+    kind: _Kind
+    required: bool  # no default: always sent, and a message without it is refused
+    nullable: bool  # its type admits None, sent as null
+    default: Any
+    sent: bool  # sent even while at its default
+    nested: bool  # a message, sent as an object
+    inline: bool  # a message whose fields are sent among its holder's
+
+
+def _declared(field: dataclasses.Field[Any], hint: Any) -> _Field:
+    """How ``field`` travels; ``hint``: ``K`` or ``K | None``, `Annotated` or not."""
+    marks: list[Any] = []
+    nullable = False
+    while True:
+        if get_origin(hint) is Annotated:
+            hint, *more = get_args(hint)
+            marks += more
+        elif get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint):
+            (hint,) = (t for t in get_args(hint) if t is not type(None))
+            nullable = True
+        else:
+            break
+    kinds = [m for m in marks if isinstance(m, _Kind)]
+    nested = isinstance(hint, type) and dataclasses.is_dataclass(hint)
+    if kinds:
+        kind = kinds[0]
+    elif nested:
+        kind = _Kind("an object", (dict,), read=functools.partial(_decode, hint))
+    else:
+        kind = _BASIC[hint]
+    required = field.default is dataclasses.MISSING
+    sent, inline = _SENT in marks, _INLINE in marks
+    return _Field(field.name, kind, required, nullable, field.default, sent, nested, inline)
+
+
+_FIELDS: dict[type, tuple[_Field, ...]] = {}
+
+
+def _fields_of(cls: type) -> tuple[_Field, ...]:
+    """The JSON fields of ``cls``, in order: not ``id`` (the envelope's) nor ``"wire": False``."""
+    if cls not in _FIELDS:
+        hints = get_type_hints(cls, include_extras=True)
+        _FIELDS[cls] = tuple(
+            _declared(f, hints[f.name])
+            for f in dataclasses.fields(cls)
+            if f.name != "id" and f.metadata.get("wire", True)
+        )
+    return _FIELDS[cls]
+
+
+def _encode(message: Any) -> dict[str, Any]:
+    """The JSON fields of ``message``: each in order, left out while at its default."""
+    obj: dict[str, Any] = {}
+    for f in _fields_of(type(message)):
+        value = getattr(message, f.name)
+        if f.inline:
+            obj.update(_encode(value))
+        elif f.required or f.sent or value != f.default:
+            obj[f.name] = _encode(value) if f.nested and value is not None else value
+    return obj
+
+
+def _read(kind: _Kind, name: str, value: Any) -> Any:
+    """JSON ``value`` read as a ``name`` of ``kind``, or `ProtocolError` (value shortened)."""
+    if type(value) not in kind.types:
+        raise ProtocolError(f"{name} must be {kind.what}, got {reprlib.repr(value)}")
+    if kind.ok is not None and not kind.ok(value):
+        raise ProtocolError(f"{name} must be {kind.rule}, got {reprlib.repr(value)}")
+    return value if kind.read is None else kind.read(value)
+
+
+def _decode(cls: type[T], obj: Mapping[str, Any], **given: Any) -> T:
+    """Message ``cls`` read from its JSON object ``obj``, or `ProtocolError` (see the module)."""
+    fields = _fields_of(cls)
+    missing = [f.name for f in fields if f.required and not f.inline and f.name not in obj]
+    if missing:
+        raise ProtocolError(f"missing field(s) {missing}")
+    for f in fields:
+        if f.inline:
+            given[f.name] = _read(f.kind, f.name, obj)
+        elif f.name in obj:
+            value = obj[f.name]
+            given[f.name] = None if value is None and f.nullable else _read(f.kind, f.name, value)
+    return cls(**given)
+
+
+class _Wire:
+    """A message: a dataclass whose fields are its JSON fields (see the module docstring)."""
+
+    __slots__ = ()
+
+    def fields(self) -> dict[str, Any]:
+        """The message's JSON fields, in order."""
+        return _encode(self)
+
+    @classmethod
+    def decode(cls, obj: Mapping[str, Any]) -> Self:
+        """Read the message from its JSON object (other keys are ignored).
+
+        Raises
+        ------
+        ProtocolError
+            If a field is missing or not a valid value.
+        """
+        return _decode(cls, obj)
 
 
 # ---- replies ----------------------------------------------------------------------
 
 
-class Reply:
+class Reply(_Wire):
     """A success reply's body: ``fields`` to encode it, ``decode`` to read it."""
 
     __slots__ = ()
-
-    def fields(self) -> dict[str, Any]:
-        """The reply's JSON fields, after ``id`` and ``ok``."""
-        raise NotImplementedError
-
-    @classmethod
-    def decode(cls, obj: Mapping[str, Any]) -> Reply:
-        """Read the reply from its JSON object.
-
-        Raises
-        ------
-        ProtocolError
-            If a field is missing or of the wrong type.
-        """
-        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)
 class Done(Reply):
     """The reply of a request that returns nothing (``unwatch``, ``terminate``)."""
-
-    def fields(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def decode(cls, obj: Mapping[str, Any]) -> Done:
-        return cls()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,29 +307,13 @@ class PingReply(Reply):
 
     version: str | None = None
     pid: int | None = None
-    local: bool | None = None
-    user: str | None = None
-    uid: int | None = None
-
-    def fields(self) -> dict[str, Any]:
-        # version and pid describe the daemon: left out when it does not say
-        daemon = {"version": self.version, "pid": self.pid}
-        fields = {k: v for k, v in daemon.items() if v is not None}
-        return {**fields, "local": self.local, "user": self.user, "uid": self.uid}
-
-    @classmethod
-    def decode(cls, obj: Mapping[str, Any]) -> PingReply:
-        return cls(
-            _get(obj, "version", str),
-            _get(obj, "pid", int),
-            _get(obj, "local", bool),
-            _get(obj, "user", str),
-            _get(obj, "uid", int),
-        )
+    local: _Sent[bool] = None
+    user: _Sent[str] = None
+    uid: _Sent[int] = None
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterStatus:
+class ClusterStatus(_Wire):
     """The state of a daemon's link to its etcd cluster.
 
     Attributes
@@ -230,24 +366,6 @@ class ClusterStatus:
     sessions: int
     resyncs: int
 
-    def fields(self) -> dict[str, Any]:
-        """The JSON form (every field, in order)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def decode(cls, obj: object) -> ClusterStatus:
-        """Read it from its JSON form (a missing field reads as `None`).
-
-        Raises
-        ------
-        ProtocolError
-            If ``obj`` is not a JSON object.
-        """
-        if not isinstance(obj, dict):
-            raise ProtocolError(f"registry sent cluster={obj!r}: expected an object")
-        values: dict[str, Any] = {f.name: obj.get(f.name) for f in dataclasses.fields(cls)}
-        return cls(**values)
-
 
 @dataclass(frozen=True, slots=True)
 class StatusReply(Reply):
@@ -267,49 +385,8 @@ class StatusReply(Reply):
 
     version: str | None = None
     pid: int | None = None
-    entries: int | None = None
-    cluster: ClusterStatus | None = None
-
-    def fields(self) -> dict[str, Any]:
-        daemon = {"version": self.version, "pid": self.pid}
-        fields = {k: v for k, v in daemon.items() if v is not None}
-        cluster = None if self.cluster is None else self.cluster.fields()
-        return {**fields, "entries": self.entries, "cluster": cluster}
-
-    @classmethod
-    def decode(cls, obj: Mapping[str, Any]) -> StatusReply:
-        cluster = obj.get("cluster")
-        return cls(
-            _get(obj, "version", str),
-            _get(obj, "pid", int),
-            _get(obj, "entries", int),
-            None if cluster is None else ClusterStatus.decode(cluster),
-        )
-
-
-def _entry_fields(entry: PortEntry, claimed_user: str | None) -> dict[str, Any]:
-    fields = entry.as_dict()
-    if claimed_user is not None:
-        fields["claimed_user"] = claimed_user
-    return fields
-
-
-def _entry(obj: object) -> tuple[PortEntry, str | None]:
-    """An entry and its claimed user from their JSON form."""
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"expected an entry with port, service and user, got {obj!r}")
-    try:
-        port, service, user = obj["port"], obj["service"], obj["user"]
-    except KeyError:
-        raise ProtocolError(f"expected an entry with port, service and user, got {obj!r}") from None
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise ProtocolError(f"entry port must be an integer, got {port!r}")
-    if not isinstance(service, str) or not isinstance(user, str):
-        raise ProtocolError(f"entry service and user must be strings, got {obj!r}")
-    host = obj.get("host", "")
-    if not isinstance(host, str):
-        raise ProtocolError(f"entry host must be a string, got {host!r}")
-    return PortEntry(port, service, user, host), _get(obj, "claimed_user", str)
+    entries: _Sent[int] = None
+    cluster: _Sent[ClusterStatus] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,15 +401,12 @@ class EntryReply(Reply):
         The user the request claimed, where it differs from the verified owner.
     """
 
-    entry: PortEntry
+    entry: _Inline[PortEntry]
     claimed_user: str | None = None
 
-    def fields(self) -> dict[str, Any]:
-        return _entry_fields(self.entry, self.claimed_user)
 
-    @classmethod
-    def decode(cls, obj: Mapping[str, Any]) -> EntryReply:
-        return cls(*_entry(obj))
+_ENTRY = _Kind("an entry (an object)", (dict,), read=EntryReply.decode)
+_ENTRIES = _Kind("a list of entries", (list,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,19 +426,18 @@ class EntriesReply(Reply):
     claimed_users: tuple[str | None, ...] = ()
 
     def fields(self) -> dict[str, Any]:
+        """The JSON fields: ``entries``, each an `EntryReply`'s."""
         claimed = self.claimed_users or (None,) * len(self.entries)
-        return {
-            "entries": [_entry_fields(e, c) for e, c in zip(self.entries, claimed, strict=True)]
-        }
+        pairs = zip(self.entries, claimed, strict=True)
+        return {"entries": [EntryReply(e, c).fields() for e, c in pairs]}
 
     @classmethod
-    def decode(cls, obj: Mapping[str, Any]) -> EntriesReply:
-        items = obj.get("entries", ())
-        if not isinstance(items, (list, tuple)):
-            raise ProtocolError(f"registry sent entries={items!r}: expected a list")
-        pairs = [_entry(item) for item in items]
-        claimed = tuple(c for _, c in pairs)
-        return cls(tuple(e for e, _ in pairs), claimed if any(claimed) else ())
+    def decode(cls, obj: Mapping[str, Any]) -> Self:
+        """Read the reply from its JSON object (see `Reply.decode`)."""
+        items = _read(_ENTRIES, "entries", obj.get("entries", []))
+        replies = [cast(EntryReply, _read(_ENTRY, "entry", item)) for item in items]
+        claimed = tuple(r.claimed_user for r in replies)
+        return cls(tuple(r.entry for r in replies), claimed if any(claimed) else ())
 
 
 # ---- requests ---------------------------------------------------------------------
@@ -372,12 +445,12 @@ class EntriesReply(Reply):
 R = TypeVar("R", bound=Reply)
 
 
-class Request(Generic[R]):
+class Request(_Wire, Generic[R]):
     """A native request whose success reply is an ``R``.
 
     Subclasses are frozen dataclasses whose fields are the request's JSON
-    fields (``id`` excluded from the fields a request may carry); fields
-    without a default are required.
+    fields (``id`` aside: it is sent after ``op``); fields without a default
+    are required. The base names the reply class: ``Allocate(Request[EntryReply])``.
     """
 
     __slots__ = ()
@@ -386,9 +459,15 @@ class Request(Generic[R]):
     OP: ClassVar[str]
     """The request's ``op``."""
     REPLY: ClassVar[type[Reply]]
-    """The class of its success reply (``R``)."""
+    """The class of its success reply (``R``, read from the class's base)."""
 
     id: RequestId
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is Request:
+                (cls.REPLY,) = get_args(base)
 
     def read_reply(self, reply: Success) -> R:
         """The typed body of ``reply``, a success reply to this request.
@@ -398,7 +477,10 @@ class Request(Generic[R]):
         ProtocolError
             If it is not a valid reply of this request's kind.
         """
-        return cast(R, self.REPLY.decode(reply.body))
+        try:
+            return cast(R, self.REPLY.decode(reply.body))
+        except ProtocolError as e:
+            raise ProtocolError(f"registry sent a bad {self.OP} reply: {e}") from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +488,6 @@ class Ping(Request[PingReply]):
     """Is the daemon there, and who does it think I am?"""
 
     OP = "ping"
-    REPLY = PingReply
     id: RequestId = None
 
 
@@ -415,7 +496,6 @@ class Allocate(Request[EntryReply]):
     """Hand out a port of the pool (native ``allocate``, NSCL ``GIMME``)."""
 
     OP = "allocate"
-    REPLY = EntryReply
     service: str
     user: str | None = None
     id: RequestId = None
@@ -426,9 +506,8 @@ class Register(Request[EntryReply]):
     """Advertise a port the client has already bound."""
 
     OP = "register"
-    REPLY = EntryReply
     service: str
-    port: int
+    port: _Port
     user: str | None = None
     id: RequestId = None
     host: str | None = None
@@ -439,8 +518,7 @@ class Release(Request[EntryReply]):
     """Give back a port this connection holds."""
 
     OP = "release"
-    REPLY = EntryReply
-    port: int
+    port: _Port
     id: RequestId = None
 
 
@@ -449,16 +527,13 @@ class ListPorts(Request[EntriesReply]):
     """List every entry (native ``list``, NSCL ``LIST``)."""
 
     OP = "list"
-    REPLY = EntriesReply
     id: RequestId = None
 
 
 @dataclass(frozen=True, slots=True)
-class Find(Request[EntriesReply]):
-    """List the entries matching every given criterion."""
+class _Lookup(Request[EntriesReply]):
+    """The criteria of `Find` and `Watch`."""
 
-    OP = "find"
-    REPLY = EntriesReply
     service: str | None = None
     beginswith: str | None = None
     user: str | None = None
@@ -471,7 +546,14 @@ class Find(Request[EntriesReply]):
 
 
 @dataclass(frozen=True, slots=True)
-class Watch(Request[EntriesReply]):
+class Find(_Lookup):
+    """List the entries matching every given criterion."""
+
+    OP = "find"
+
+
+@dataclass(frozen=True, slots=True)
+class Watch(_Lookup):
     """Reply with the matching entries, then push every matching change.
 
     The request id names the watch in the events and in `Unwatch`. With
@@ -481,17 +563,7 @@ class Watch(Request[EntriesReply]):
     """
 
     OP = "watch"
-    REPLY = EntriesReply
-    service: str | None = None
-    beginswith: str | None = None
-    user: str | None = None
-    id: RequestId = None
-    trusted_users: tuple[str, ...] | None = None
-
-    @property
-    def query(self) -> Query:
-        """The criteria as a `Query`."""
-        return Query(self.service, self.beginswith, self.user)
+    trusted_users: _UserNames | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,8 +571,7 @@ class Unwatch(Request[Done]):
     """Stop the watch whose request id was ``watch``."""
 
     OP = "unwatch"
-    REPLY = Done
-    watch: int | str
+    watch: _WatchId
     id: RequestId = None
 
 
@@ -509,7 +580,6 @@ class Status(Request[StatusReply]):
     """Report the daemon's state, including its cluster view's (stale or not)."""
 
     OP = "status"
-    REPLY = StatusReply
     id: RequestId = None
 
 
@@ -518,7 +588,6 @@ class Terminate(Request[Done]):
     """Shut the daemon down."""
 
     OP = "terminate"
-    REPLY = Done
     id: RequestId = None
 
 
@@ -527,88 +596,13 @@ NativeRequest = (
 )
 """A request of the native dialect (each has an ``id``)."""
 
-REQUESTS: dict[str, type[NativeRequest]] = {
-    cls.OP: cls
-    for cls in (
-        Ping,
-        Allocate,
-        Register,
-        Release,
-        ListPorts,
-        Find,
-        Watch,
-        Unwatch,
-        Status,
-        Terminate,
-    )
-}
+REQUESTS: dict[str, type[NativeRequest]] = {cls.OP: cls for cls in get_args(NativeRequest)}
 """Native operations: op → request class (its fields: the op's fields, id aside)."""
-
-
-def _field_names(cls: type[NativeRequest]) -> tuple[list[str], list[str]]:
-    """The required and the optional fields of a request class, ``id`` aside."""
-    required: list[str] = []
-    optional: list[str] = []
-    for f in dataclasses.fields(cls):
-        if f.name != "id":
-            has_default = f.default is not dataclasses.MISSING
-            (optional if has_default else required).append(f.name)
-    return required, optional
-
-
-_FIELDS = {op: _field_names(cls) for op, cls in REQUESTS.items()}
-_ID_TYPES = (int, str)
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "service": (str,),
-    "beginswith": (str,),
-    "user": (str,),
-    "host": (str,),
-    "port": (int,),
-    "watch": _ID_TYPES,
-    "trusted_users": (list,),
-}
 
 
 def encode_request(request: Request[Any]) -> bytes:
     """The request line of ``request``: op, id, then its fields that are not `None`."""
-    obj: dict[str, Any] = {"op": request.OP, "id": request.id}
-    for f in dataclasses.fields(request):
-        value = getattr(request, f.name)
-        if f.name != "id" and value is not None:
-            obj[f.name] = list(value) if isinstance(value, tuple) else value
-    return _dump(obj)
-
-
-def _valid_id(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, _ID_TYPES):
-        return False
-    return not (isinstance(value, str) and len(value) > _MAX_ID_LENGTH)
-
-
-def _type_name(types: tuple[type, ...]) -> str:
-    names = {int: "an integer", str: "a string", list: "a list of user names"}
-    return " or ".join(names[t] for t in types)
-
-
-def _check_field(op: str, name: str, value: Any) -> str | None:
-    """Why ``value`` is not a valid ``name`` of ``op``, or `None` if it is."""
-    types = _FIELD_TYPES[name]
-    if isinstance(value, bool) or not isinstance(value, types):
-        return f"{op}: {name} must be {_type_name(types)}, got {value!r}"
-    if name == "port" and not 0 <= cast(int, value) <= 65535:
-        return f"{op}: port must be in 0…65535, got {value}"
-    if name == "watch" and not _valid_id(value):
-        return f"{op}: watch must be a request id"
-    users = cast(list[Any], value)
-    if name == "trusted_users" and (
-        len(users) > _MAX_TRUSTED_USERS
-        or not all(isinstance(u, str) and 0 < len(u) <= _MAX_ID_LENGTH for u in users)
-    ):
-        return (
-            f"{op}: trusted_users must be a list of at most {_MAX_TRUSTED_USERS} "
-            f"user names of 1…{_MAX_ID_LENGTH} characters"
-        )
-    return None
+    return _dump({"op": request.OP, "id": request.id, **request.fields()})
 
 
 def parse_request(line: bytes) -> NativeRequest | BadRequest:
@@ -622,30 +616,21 @@ def parse_request(line: bytes) -> NativeRequest | BadRequest:
     if not isinstance(obj, dict):
         return BadRequest(f"expected a JSON object, got {type(obj).__name__}")
     rid = obj.pop("id", None)
-    if rid is not None and not _valid_id(rid):
-        return BadRequest(
-            f"id must be an integer or a string of at most {_MAX_ID_LENGTH} characters"
-        )
+    try:
+        rid = None if rid is None else _read(_ID, "id", rid)
+    except ProtocolError as e:
+        return BadRequest(str(e))
     op = obj.pop("op", None)
     if not isinstance(op, str) or op not in REQUESTS:
-        shown = op if not isinstance(op, str) else op[:_SAMPLE_BYTES]
-        return BadRequest(f"unknown op {shown!r}; expected one of {sorted(REQUESTS)}", rid)
-    required, optional = _FIELDS[op]
-    unknown = sorted(set(obj) - set(required) - set(optional))
+        return BadRequest(f"unknown op {reprlib.repr(op)}; expected one of {sorted(REQUESTS)}", rid)
+    names = [f.name for f in _fields_of(REQUESTS[op])]
+    unknown = sorted(set(obj) - set(names))
     if unknown:
-        return BadRequest(
-            f"{op}: unknown field(s) {unknown}; expected {[*required, *optional]}", rid
-        )
-    missing = [name for name in required if name not in obj]
-    if missing:
-        return BadRequest(f"{op}: missing field(s) {missing}", rid)
-    for name, value in obj.items():
-        problem = _check_field(op, name, value)
-        if problem is not None:
-            return BadRequest(problem, rid)
-    if "trusted_users" in obj:
-        obj["trusted_users"] = tuple(obj["trusted_users"])
-    return REQUESTS[op](id=rid, **obj)
+        return BadRequest(f"{op}: unknown field(s) {unknown}; expected {names}", rid)
+    try:
+        return _decode(REQUESTS[op], obj, id=rid)
+    except ProtocolError as e:
+        return BadRequest(f"{op}: {e}", rid)
 
 
 # ---- the daemon's answers ---------------------------------------------------------
@@ -663,16 +648,7 @@ def encode_refusal(rid: RequestId, code: str, message: str) -> bytes:
 
 def encode_event(watch: RequestId, event: PortEvent) -> bytes:
     """The line of an event of the watch started by request ``watch``."""
-    obj = {
-        "watch": watch,
-        "event": event.kind.value,
-        "port": event.port,
-        "service": event.service,
-        "user": event.user,
-    }
-    if event.host:
-        obj["host"] = event.host
-    return _dump(obj)
+    return _dump({"watch": watch, "event": event.kind.value, **_encode(event.entry)})
 
 
 # ---- what a client reads ----------------------------------------------------------
@@ -748,12 +724,8 @@ Message = WatchEvent | Success | Refusal
 """A line the daemon sends a native client."""
 
 
-def _event(obj: Mapping[str, Any]) -> PortEvent:
-    kind = obj.get("event")
-    if kind not in ("added", "removed"):
-        raise ProtocolError(f"expected event 'added' or 'removed', got {kind!r}")
-    entry, _ = _entry(obj)
-    return PortEvent.of(EventKind(kind), entry)
+_KINDS = [kind.value for kind in EventKind]
+_EVENT = _Kind("a string", (str,), f"one of {_KINDS}", _KINDS.__contains__, EventKind)
 
 
 def read_message(line: bytes) -> Message:
@@ -771,7 +743,11 @@ def read_message(line: bytes) -> Message:
     if not isinstance(obj, dict):
         raise ProtocolError("registry sent JSON that is not an object", line[:80])
     if "event" in obj:
-        return WatchEvent(obj.get("watch"), _event(obj))
+        try:
+            kind = _read(_EVENT, "event", obj["event"])
+            return WatchEvent(obj.get("watch"), PortEvent.of(kind, _decode(PortEntry, obj)))
+        except ProtocolError as e:
+            raise ProtocolError(f"registry sent a bad event: {e}", line[:80]) from e
     rid = obj.get("id")
     if not obj.get("ok"):
         code = str(obj.get("error", RegistryError.code))

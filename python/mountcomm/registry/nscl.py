@@ -4,8 +4,8 @@
 ``OK <n>`` then n lines ``<port> <service> <user>``, ordered by user, then
 name. A reason with spaces is sent as one Tcl list element (``FAIL {no free
 port}``), which is what the NSCL bindings parse. Replies end in ``"\r\n"``,
-as the NSCL server's do. The request parser never raises: a malformed line
-gives a `BadRequest` (see `mountcomm.registry.wire`).
+as the NSCL server's do. The request parser never raises (see
+`mountcomm.registry.wire`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = [
 from collections.abc import Iterable
 
 from ..exceptions import ProtocolError
-from .entries import PortEntry
+from .entries import PortEntry, validate_name
 from .native import Allocate, ListPorts
 from .wire import BadRequest
 
@@ -70,13 +70,11 @@ def gimme(service: str, user: str) -> bytes:
 
     Raises
     ------
-    ValueError
-        If ``service`` or ``user`` is empty or holds white space.
+    RegistryRequestError
+        If ``service`` or ``user`` is not a valid name (`validate_name`); a
+        `ValueError`.
     """
-    for name, value in (("service", service), ("user", user)):
-        if not value or len(value.split()) != 1 or value != value.strip():
-            raise ValueError(f"{name} must be one word, got {value!r}")
-    return f"GIMME {service} {user}\n".encode()
+    return f"GIMME {validate_name(service)} {validate_name(user, 'user')}\n".encode()
 
 
 def ok(value: int) -> bytes:

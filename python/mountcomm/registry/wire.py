@@ -1,25 +1,17 @@
-"""Line codecs of the registry's three dialects. Pure: bytes in, values out.
+"""What the registry's three dialects share, and the portpicker dialect. Pure.
 
-Every dialect is line based (``"\\n"``, an optional ``"\\r"`` before it is
-dropped). The first line of a connection picks the dialect (`detect_dialect`):
+The first line of a connection picks its dialect (`detect_dialect`): native
+(one JSON object per line: `mountcomm.registry.native`), the NSCL port
+manager's (``GIMME`` and ``LIST`` text lines: `mountcomm.registry.nscl`) or the
+portpicker port server's (``<pid>`` → ``<port>``; a refusal gets no answer: the
+daemon closes the connection, as portserver does, and the client sees no port).
 
-native
-    One JSON object per line; its typed codec, shared by the daemon and
-    its clients, is `mountcomm.registry.native`.
-NSCL port manager
-    ``GIMME <service> <user>`` → ``OK <port>`` or ``FAIL <reason>``;
-    ``LIST`` → ``OK <n>`` then n lines ``<port> <service> <user>``. Its
-    codec is `mountcomm.registry.nscl`.
-portpicker port server
-    ``<pid>`` → ``<port>``; a refusal gets no answer (the daemon closes the
-    connection, as portserver does, and the client sees no port).
-
-The request parsers of every dialect never raise: a malformed line gives a
-`BadRequest` that carries what was expected and what arrived (and the request
-id when it could be read), so that every bad request gets an error reply.
 Lines are split by `mountcomm.protocol.lines.LineSplitter` (``b"\\n"``, a
-``"\\r"`` before it dropped), which bounds the length of a line, hence the
-memory one connection may hold, to `DEFAULT_MAX_LINE_BYTES` by default.
+``"\\r"`` before it dropped), which bounds a line, hence the memory one
+connection may hold, to `DEFAULT_MAX_LINE_BYTES` by default. The request
+parsers of every dialect never raise: a malformed line gives a `BadRequest`
+that carries what was expected and what arrived (and the request id when it
+could be read), so that every bad request gets an error reply.
 """
 
 from __future__ import annotations
