@@ -35,3 +35,11 @@ def test_every_bound_is_a_multiple_of_the_unit() -> None:
         20 * timing.UNIT,
         60 * timing.UNIT,
     )
+
+
+def test_property_tests_have_no_wall_clock_checks() -> None:
+    """Load slows examples and their generation; the suite must not fail for it."""
+    from hypothesis import HealthCheck, settings
+
+    assert settings.default.deadline is None
+    assert HealthCheck.too_slow in settings.default.suppress_health_check
