@@ -151,7 +151,7 @@ async def test_grant_refresh_revoke(session: EtcdSession) -> None:
         assert 0 < await session.refresh(lease) <= 5
         await session.put(PREFIX.encode() + b"leased", b"v", lease)
         await session.revoke(lease)
-        assert await session.snapshot(PREFIX) == []  # the lease's key went with it
+        assert (await session.snapshot(PREFIX))[0] == []  # the lease's key went with it
         assert await session.refresh(lease) <= 0
         await session.revoke(lease)  # unknown now: no error
         await session.revoke(0x7FFF_0000_0000_0001)  # never granted: no error
@@ -164,7 +164,7 @@ async def test_put_with_an_unknown_lease_is_refused(session: EtcdSession) -> Non
         assert caught.value.grpc_code == NOT_FOUND
         # a refused change leaves the session usable
         await session.put(PREFIX.encode() + b"k", b"v", 0)
-        assert await session.snapshot(PREFIX) == [(PREFIX.encode() + b"k", b"v")]
+        assert (await session.snapshot(PREFIX))[0] == [(PREFIX.encode() + b"k", b"v")]
 
 
 async def test_changes_sent_back_to_back_are_applied_in_send_order(
@@ -202,12 +202,12 @@ async def test_snapshot_revision_and_value_at(session: EtcdSession) -> None:
     key = PREFIX.encode() + b"a"
     async with asyncio.timeout(T):
         await session.put(key, b"one", 0)
-        items, first = await session.snapshot_at(PREFIX)
+        items, first = await session.snapshot(PREFIX)
         assert items == [(key, b"one")]
         assert await session.revision(PREFIX) == first
         await session.put(key, b"two", 0)
         await session.put(PREFIX.encode() + b"b", b"", 0)
-        items, now = await session.snapshot_at(PREFIX)
+        items, now = await session.snapshot(PREFIX)
         assert items == [(key, b"two"), (PREFIX.encode() + b"b", b"")]
         assert now == first + 2 == await session.revision(PREFIX)
         assert await session.value_at(key, first) == b"one"
@@ -215,8 +215,8 @@ async def test_snapshot_revision_and_value_at(session: EtcdSession) -> None:
         assert await session.value_at(PREFIX.encode() + b"b", first) is None
         await session.delete(key)
         assert await session.value_at(key, now + 1) is None
-        assert await session.snapshot(PREFIX) == [(PREFIX.encode() + b"b", b"")]
-        assert await session.snapshot("/elsewhere/") == []
+        assert (await session.snapshot(PREFIX))[0] == [(PREFIX.encode() + b"b", b"")]
+        assert (await session.snapshot("/elsewhere/"))[0] == []
 
 
 async def collect(session: EtcdSession, watch: Watch, count: int) -> list[WatchEvent]:

@@ -6,10 +6,7 @@ with no client library and no thread. Changes sent with
 `EtcdSession.send_change` are pipelined on one connection, and etcd applies
 them in the order sent; lease keepalives (`EtcdSession.refresh`) and each
 watch have a connection of their own, so that neither waits behind them.
-etcd unreachable, timed out or answering what we cannot read is raised as
-`EtcdUnavailable` (a `ConnectionClosedError`); a request etcd answers with an
-error (it refused it) as `EtcdRequestError` (a `RegistryError`); a watch whose
-start revision was compacted raises `RevisionCompacted` (an `EtcdUnavailable`).
+Failures are raised as the errors of `errors`.
 """
 
 from __future__ import annotations
@@ -34,6 +31,7 @@ from typing import Any, Literal
 from ...protocol.lines import first_line
 from .errors import EtcdRequestError, EtcdUnavailable, RevisionCompacted
 from .gateway import GatewayConnection, GatewayReply, GatewayStream
+from .http import authority
 from .records import prefix_range_end
 from .settings import ClusterSettings
 
@@ -79,10 +77,10 @@ _NO_GATEWAY = (
 )
 
 
-def _ignore(reply: GatewayReply) -> None:
-    """Check an answer whose content is not needed (a 200 is read no further)."""
-    if reply.status != 200:
-        _json_reply(reply)
+def _range(prefix: str, **fields: object) -> dict[str, object]:
+    """The request fields of the key range of every key starting with ``prefix``."""
+    key = prefix.encode()
+    return {"key": _b64(key), "range_end": _b64(prefix_range_end(key)), **fields}
 
 
 def _ssl_context(settings: ClusterSettings) -> ssl.SSLContext | None:
@@ -129,9 +127,10 @@ class EtcdSession:
 
     def __init__(self, settings: ClusterSettings, host: str, port: int) -> None:
         self.settings = settings
-        self.target = f"{host}:{port}"
+        self.target = authority(host, port)
         self._host, self._port = host, port
         self._timeout = settings.op_timeout
+        self._ssl = _ssl_context(settings)
         self._headers: tuple[tuple[str, str], ...] = ()
         self._connection: GatewayConnection | None = None
         self._connecting: asyncio.Task[GatewayConnection] | None = None
@@ -147,7 +146,7 @@ class EtcdSession:
                 self._host,
                 self._port,
                 timeout=self._timeout,
-                ssl_context=_ssl_context(self.settings),
+                ssl_context=self._ssl,
                 headers=self._headers,
             )
         except (OSError, ssl.SSLError) as e:
@@ -231,7 +230,9 @@ class EtcdSession:
         await self.connection()
         await self.send_change(key, None, 0)
 
-    def send_change(self, key: bytes, value: bytes | None, lease: int) -> asyncio.Future[None]:
+    def send_change(
+        self, key: bytes, value: bytes | None, lease: int
+    ) -> asyncio.Future[dict[str, Any]]:
         """Send a put of ``key`` (a delete if ``value`` is `None`) now; return its answer.
 
         The change is pipelined after the session's earlier requests, and
@@ -248,28 +249,20 @@ class EtcdSession:
         if connection is None or connection.closed or self._closed:
             raise EtcdUnavailable(f"no live connection to etcd at {self.target}")
         if value is None:
-            return connection.request("/v3/kv/deleterange", {"key": _b64(key)}, _ignore)
+            return connection.request("/v3/kv/deleterange", {"key": _b64(key)}, _json_reply)
         payload = {"key": _b64(key), "value": _b64(value), "lease": lease}
-        return connection.request("/v3/kv/put", payload, _ignore)
+        return connection.request("/v3/kv/put", payload, _json_reply)
 
-    async def snapshot_at(self, prefix: str) -> tuple[list[tuple[bytes, bytes]], int]:
-        """Every (key, value) under ``prefix`` and the revision of that snapshot."""
-        key = prefix.encode()
-        reply = await self.request(
-            "/v3/kv/range", {"key": _b64(key), "range_end": _b64(prefix_range_end(key))}
-        )
+    async def snapshot(self, prefix: str) -> tuple[list[tuple[bytes, bytes]], int]:
+        """Every (key, value) under ``prefix``, and the revision of that snapshot."""
+        reply = await self.request("/v3/kv/range", _range(prefix))
         items = [(_unb64(kv["key"]), _unb64(kv.get("value", ""))) for kv in reply.get("kvs", [])]
         return items, int(reply["header"]["revision"])
 
-    async def snapshot(self, prefix: str) -> list[tuple[bytes, bytes]]:
-        """Every (key, value) under ``prefix``."""
-        return (await self.snapshot_at(prefix))[0]
-
     async def revision(self, prefix: str) -> int:
         """etcd's current revision (read with a count-only range of ``prefix``)."""
-        key = prefix.encode()
-        payload = {"key": _b64(key), "range_end": _b64(prefix_range_end(key)), "count_only": True}
-        return int((await self.request("/v3/kv/range", payload))["header"]["revision"])
+        reply = await self.request("/v3/kv/range", _range(prefix, count_only=True))
+        return int(reply["header"]["revision"])
 
     async def value_at(self, key: bytes, revision: int) -> bytes | None:
         """The value ``key`` had at ``revision`` (`None` if it had none)."""
@@ -285,7 +278,6 @@ class EtcdSession:
         """A new connection besides the request connection, with the session's token."""
         await self.connection()  # authenticated first, so that it carries the token
         connection = await self._open()
-        connection.headers = self._headers
         self._side = [c for c in self._side if not c.closed] + [connection]
         if self._closed:  # closed meanwhile
             connection.close()
@@ -294,13 +286,8 @@ class EtcdSession:
 
     async def watch(self, prefix: str, start_revision: int) -> Watch:
         """Watch ``prefix`` from ``start_revision`` (inclusive), on a connection of its own."""
-        key = prefix.encode()
         connection = await self._side_connection()
-        create = {
-            "key": _b64(key),
-            "range_end": _b64(prefix_range_end(key)),
-            "start_revision": start_revision,
-        }
+        create = _range(prefix, start_revision=start_revision)
         try:
             stream = await connection.stream("/v3/watch", {"create_request": create})
             async with asyncio.timeout(self._timeout):

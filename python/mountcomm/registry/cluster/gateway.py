@@ -34,7 +34,7 @@ from ...exceptions import SelfConnectionError
 from ...protocol.lines import LineOverflow, LineSplitter
 from ...sockets import refuse_self_connection
 from .errors import EtcdUnavailable
-from .http import BodyPart, End, Head, HttpProtocolError, ResponseReader, encode_request
+from .http import BodyPart, End, Head, HttpProtocolError, ResponseReader, authority, encode_request
 
 T = TypeVar("T")
 
@@ -236,10 +236,9 @@ class GatewayConnection(asyncio.Protocol):
             If the connection cannot be made.
         """
         loop = asyncio.get_running_loop()
-        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         async with asyncio.timeout(timeout):
             transport, protocol = await loop.create_connection(
-                lambda: cls(authority, timeout, headers),
+                lambda: cls(authority(host, port), timeout, headers),
                 host,
                 port,
                 ssl=ssl_context,

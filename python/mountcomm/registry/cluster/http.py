@@ -29,6 +29,7 @@ __all__ = [
     "HttpProtocolError",
     "ResponseEvent",
     "ResponseReader",
+    "authority",
     "encode_request",
 ]
 
@@ -84,6 +85,11 @@ class End:
 
 
 ResponseEvent = Head | BodyPart | End
+
+
+def authority(host: str, port: int) -> str:
+    """``host:port`` as a URL or a ``Host`` header spells it (an IPv6 host in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def encode_request(
