@@ -27,7 +27,7 @@ import json
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ...exceptions import SelfConnectionError
@@ -66,17 +66,13 @@ class GatewayReply:
     body: bytes
 
 
+@dataclass(slots=True)
 class _Request(Generic[T]):
-    __slots__ = ("deadline", "decode", "future", "parts", "status")
-
-    def __init__(
-        self, future: asyncio.Future[T], decode: Callable[[GatewayReply], T], deadline: float
-    ) -> None:
-        self.future = future
-        self.decode = decode
-        self.deadline = deadline
-        self.status = 0
-        self.parts: list[bytes] = []
+    future: asyncio.Future[T]
+    decode: Callable[[GatewayReply], T]
+    deadline: float
+    status: int = 0
+    parts: list[bytes] = field(default_factory=list)
 
 
 class GatewayStream:
@@ -144,13 +140,12 @@ class GatewayStream:
     def _push(self, line: bytes | bytearray) -> None:
         try:
             message = json.loads(line)
-        except ValueError as e:
-            raise HttpProtocolError(
-                f"a streamed message that is not JSON: {line[:80]!r}", bytes(line[:80])
-            ) from e
+        except ValueError:
+            message = None
         if not isinstance(message, dict):
             raise HttpProtocolError(
-                f"a streamed message that is not an object: {line[:80]!r}", bytes(line[:80])
+                f"a streamed message that is not an object of JSON: {line[:80]!r}",
+                bytes(line[:80]),
             )
         self._messages.append(message)
         if len(self._messages) == STREAM_HIGH_WATER:
@@ -204,7 +199,6 @@ class GatewayConnection(asyncio.Protocol):
         self.timeout = timeout
         self.headers = headers
         self._reader = ResponseReader(max_body)
-        self._max_body = max_body
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._pending: collections.deque[_Request[Any]] = collections.deque()
@@ -229,11 +223,9 @@ class GatewayConnection(asyncio.Protocol):
 
         Raises
         ------
-        SelfConnectionError
-            If the connection reached its own socket (nobody listens on that
-            port); it has been reset. An `OSError`: retry as after a refusal.
         OSError, TimeoutError
-            If the connection cannot be made.
+            If the connection cannot be made, or reached its own socket
+            (`mountcomm.sockets.refuse_self_connection`).
         """
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(timeout):
@@ -297,7 +289,7 @@ class GatewayConnection(asyncio.Protocol):
         """
         if self.mode is not Mode.REQUESTS or self._pending:
             raise RuntimeError("a stream needs a connection of its own")
-        stream = GatewayStream(self._max_body, self._pause_reading, self._resume_reading)
+        stream = GatewayStream(self._reader.max_body, self._pause_reading, self._resume_reading)
         self._send(path, payload)
         self.mode, self._stream = Mode.STREAM, stream
         head: asyncio.Future[None] = self._loop.create_future()
