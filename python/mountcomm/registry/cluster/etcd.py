@@ -26,6 +26,7 @@ import base64
 import json
 import ssl
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ...protocol.lines import first_line
@@ -92,12 +93,12 @@ def _ssl_context(settings: ClusterSettings) -> ssl.SSLContext | None:
     return context
 
 
+@dataclass(frozen=True, slots=True)
 class Watch:
     """A watch on a key range: its own connection, carrying etcd's stream."""
 
-    def __init__(self, connection: GatewayConnection, stream: GatewayStream) -> None:
-        self.connection = connection
-        self.stream = stream
+    connection: GatewayConnection
+    stream: GatewayStream
 
     def close(self) -> None:
         """End the watch (idempotent)."""

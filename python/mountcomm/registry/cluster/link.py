@@ -52,6 +52,10 @@ SESSION_RETRY = RetryPolicy(0.05, factor=2, maximum=2.0, jitter=0.2)
 """Delays between etcd sessions: 50 ms doubling up to 2 s, with jitter [s]."""
 
 
+_FAILURES = (EtcdUnavailable, EtcdRequestError, OSError, TimeoutError)
+"""How an etcd session fails; any other exception is a bug (logged, and the link goes on)."""
+
+
 class ClusterLink(AsyncResource):
     """Publish a daemon's entries to etcd and mirror the cluster's.
 
@@ -116,7 +120,6 @@ class ClusterLink(AsyncResource):
         self._published = asyncio.Event()
         self._endpoint = 0
         self._lease_id: int | None = None
-        self._session: EtcdSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -231,18 +234,15 @@ class ClusterLink(AsyncResource):
         try:
             while True:
                 ran = self.sessions
-                host, port = self.settings.endpoints[self._endpoint]
-                session = EtcdSession(self.settings, host, port)
-                self._session = session
+                session = self._new_session()
                 try:
                     await self._run_session(session)
-                except (EtcdUnavailable, EtcdRequestError, OSError, TimeoutError) as e:
-                    self._set_stale(f"{host}:{port}: {e}")
+                except _FAILURES as e:
+                    self._set_stale(f"{session.target}: {e}")
                 except Exception as e:  # a bug must not end the link: log it, start again
                     self.log.exception("cluster_session_failed")
-                    self._set_stale(f"{host}:{port}: {type(e).__name__}: {e}")
+                    self._set_stale(f"{session.target}: {type(e).__name__}: {e}")
                 finally:
-                    self._session = None
                     await session.close()
                 if self.sessions != ran:
                     delays = SESSION_RETRY.delays()  # that session ran: start the backoff again
@@ -256,12 +256,14 @@ class ClusterLink(AsyncResource):
         lease, self._lease_id = self._lease_id, None
         if lease is None:
             return
-        host, port = self.settings.endpoints[self._endpoint]
-        async with EtcdSession(self.settings, host, port) as session:
+        async with self._new_session() as session:
             try:
                 await asyncio.wait_for(session.revoke(lease), self.settings.op_timeout)
-            except (EtcdUnavailable, EtcdRequestError, OSError, TimeoutError) as e:
+            except _FAILURES as e:
                 self.log.info("lease_not_revoked", lease=f"{lease:x}", error=str(e))
+
+    def _new_session(self) -> EtcdSession:
+        return EtcdSession(self.settings, *self.settings.endpoints[self._endpoint])
 
     async def _run_session(self, session: EtcdSession) -> None:
         old_lease = self._lease_id
