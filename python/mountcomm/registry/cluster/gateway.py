@@ -205,7 +205,6 @@ class GatewayConnection(asyncio.Protocol):
         self.mode = Mode.REQUESTS
         self._stream: GatewayStream | None = None  # in Mode.STREAM
         self._timer: asyncio.TimerHandle | None = None
-        self._writable: asyncio.Future[None] | None = None
         self._error: GatewayClosed | None = None
         self._reading_paused = False
 
@@ -298,13 +297,6 @@ class GatewayConnection(asyncio.Protocol):
         await head
         return stream
 
-    async def drain(self) -> None:
-        """Wait until the socket's write buffer is below its high-water mark."""
-        if self._error is not None:
-            raise self._error
-        if self._writable is not None:
-            await asyncio.shield(self._writable)
-
     def close(self) -> None:
         """End the connection; pending requests and the stream fail (idempotent)."""
         self._teardown(GatewayClosed("the etcd connection was closed"))
@@ -327,15 +319,6 @@ class GatewayConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._teardown(GatewayClosed("etcd closed the connection"), exc)
-
-    def pause_writing(self) -> None:
-        if self._writable is None:
-            self._writable = self._loop.create_future()
-
-    def resume_writing(self) -> None:
-        writable, self._writable = self._writable, None
-        if writable is not None and not writable.done():
-            writable.set_result(None)
 
     # ---- internals -----------------------------------------------------------------
 
@@ -417,10 +400,6 @@ class GatewayConnection(asyncio.Protocol):
                 request.future.exception()  # retrieved: a caller may have given up on it
         if self._stream is not None:
             self._stream.finish(error)
-        writable, self._writable = self._writable, None
-        if writable is not None and not writable.done():
-            writable.set_exception(error)
-            writable.exception()
         if self._transport is not None:
             self._transport.abort()
 
