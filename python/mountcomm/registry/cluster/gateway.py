@@ -206,7 +206,6 @@ class GatewayConnection(asyncio.Protocol):
         self._stream: GatewayStream | None = None  # in Mode.STREAM
         self._timer: asyncio.TimerHandle | None = None
         self._error: GatewayClosed | None = None
-        self._reading_paused = False
 
     @classmethod
     async def open(
@@ -288,8 +287,12 @@ class GatewayConnection(asyncio.Protocol):
         """
         if self.mode is not Mode.REQUESTS or self._pending:
             raise RuntimeError("a stream needs a connection of its own")
-        stream = GatewayStream(self._reader.max_body, self._pause_reading, self._resume_reading)
         self._send(path, payload)
+        assert self._transport is not None  # (pausing and resuming are idempotent)
+        transport = self._transport
+        stream = GatewayStream(
+            self._reader.max_body, transport.pause_reading, transport.resume_reading
+        )
         self.mode, self._stream = Mode.STREAM, stream
         head: asyncio.Future[None] = self._loop.create_future()
         self._pending.append(_Request(head, _stream_started, time.monotonic() + self.timeout))
@@ -373,16 +376,6 @@ class GatewayConnection(asyncio.Protocol):
             self._teardown(GatewayClosed(f"etcd did not answer within {self.timeout:g} s"))
         else:
             self._arm_timer()
-
-    def _pause_reading(self) -> None:
-        if self._transport is not None and not self._reading_paused:
-            self._reading_paused = True
-            self._transport.pause_reading()
-
-    def _resume_reading(self) -> None:
-        if self._transport is not None and self._reading_paused and self._error is None:
-            self._reading_paused = False
-            self._transport.resume_reading()
 
     def _teardown(self, error: GatewayClosed, cause: BaseException | None = None) -> None:
         if self._error is not None:
