@@ -7,6 +7,7 @@ import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from mountcomm.registry.cluster.etcd import (
     _json_reply,
     _watch_result,
 )
-from mountcomm.registry.cluster.gateway import GatewayReply
+from mountcomm.registry.cluster.gateway import GatewayConnection, GatewayReply
 from mountcomm.testing.etcd import EtcdServer
 from tests.timing import UNIT
 
@@ -155,6 +156,28 @@ async def test_grant_refresh_revoke(session: EtcdSession) -> None:
         assert await session.refresh(lease) <= 0
         await session.revoke(lease)  # unknown now: no error
         await session.revoke(0x7FFF_0000_0000_0001)  # never granted: no error
+
+
+async def test_concurrent_refreshes_share_one_keepalive_connection(
+    session: EtcdSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keepalive connection is made once, as the request connection is.
+
+    Each refresh waiting for it once made a keepalive connection of its own.
+    """
+    opened: list[GatewayConnection] = []
+    real_open = GatewayConnection.open
+
+    async def counting_open(*args: Any, **kwargs: Any) -> GatewayConnection:
+        opened.append(await real_open(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(GatewayConnection, "open", counting_open)
+    async with asyncio.timeout(T):
+        lease = await session.grant(5)
+        ttls = await asyncio.gather(*(session.refresh(lease) for _ in range(3)))
+    assert all(0 < ttl <= 5 for ttl in ttls)
+    assert len(opened) == 2  # the request connection and one keepalive connection
 
 
 async def test_put_with_an_unknown_lease_is_refused(session: EtcdSession) -> None:
@@ -290,7 +313,7 @@ async def test_close_during_the_first_connect_fails_the_waiting_request(
     session = EtcdSession(ClusterSettings(etcd.endpoints, op_timeout=5 * UNIT), host, port)
     request = asyncio.ensure_future(session.revision(PREFIX))
     await asyncio.sleep(0)  # one step of the request: it starts the connect and waits
-    connecting = session._connecting
+    connecting = session._made["requests"]
     assert connecting is not None and not connecting.done()
     await session.close()
     with pytest.raises(EtcdUnavailable, match="closed"):

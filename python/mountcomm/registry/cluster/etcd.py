@@ -42,6 +42,9 @@ WatchEvent = tuple[Literal["put", "delete"], bytes, bytes, int]
 NOT_FOUND = 5
 """etcd's (gRPC's) code for "not found", e.g. an unknown lease."""
 
+_REQUESTS, _KEEPALIVE, _WATCH = "requests", "keepalive", "watch"
+"""What a session's connection is for: each watch has one of its own."""
+
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
@@ -61,15 +64,26 @@ def _json_reply(reply: GatewayReply) -> dict[str, Any]:
     if not isinstance(message, dict):
         hint = _NO_GATEWAY if reply.status == 404 else ""
         raise EtcdUnavailable(f"etcd answered HTTP {reply.status}: {body[:200]!r}{hint}")
+    result = _result(message, reply.status)
+    return result if isinstance(result, dict) else {}
+
+
+def _result(message: dict[str, Any], status: int = 200) -> object:
+    """A message's ``result`` (or the message itself); etcd's error raised.
+
+    Raises
+    ------
+    EtcdRequestError
+        If the message is an error, or ``status`` is not 200.
+    """
     error = message.get("error")
     if isinstance(error, dict):  # the shape of an error inside a streamed answer
         message = error
-    if reply.status != 200 or error is not None:
-        text = message.get("message") or message.get("error") or f"HTTP {reply.status}"
+    if status != 200 or error is not None:
+        text = message.get("message") or message.get("error") or f"HTTP {status}"
         code = message.get("code", message.get("grpc_code", 0))
         raise EtcdRequestError(str(text), int(code) if isinstance(code, int) else 0)
-    result = message.get("result", message)
-    return result if isinstance(result, dict) else {}
+    return message.get("result", message)
 
 
 _NO_GATEWAY = (
@@ -133,17 +147,19 @@ class EtcdSession:
         self._timeout = settings.op_timeout
         self._ssl = _ssl_context(settings)
         self._headers: tuple[tuple[str, str], ...] = ()
-        self._connection: GatewayConnection | None = None
-        self._connecting: asyncio.Task[GatewayConnection] | None = None
-        self._side: list[GatewayConnection] = []  # keepalive and watch connections
-        self._keepalive: GatewayConnection | None = None
+        self._made: dict[str, asyncio.Task[GatewayConnection]] = {}  # by _REQUESTS, _KEEPALIVE
+        self._requests: GatewayConnection | None = None  # once made and authenticated
+        self._connections: list[GatewayConnection] = []  # every one made, to close
         self._closed = False
 
     # ---- connections ---------------------------------------------------------------
 
-    async def _open(self) -> GatewayConnection:
+    async def _connect(self, use: str) -> GatewayConnection:
+        """A new connection (for requests: authenticated; else: with the session's token)."""
+        if use != _REQUESTS:
+            await self.connection()  # authenticated first, so that it carries the token
         try:
-            return await GatewayConnection.open(
+            connection = await GatewayConnection.open(
                 self._host,
                 self._port,
                 timeout=self._timeout,
@@ -152,44 +168,47 @@ class EtcdSession:
             )
         except (OSError, ssl.SSLError) as e:
             raise EtcdUnavailable(f"cannot connect to etcd at {self.target}: {e}") from e
-
-    async def _connect(self) -> GatewayConnection:
-        connection = await self._open()
-        if self.settings.user is not None:
-            try:
+        self._connections = [c for c in self._connections if not c.closed] + [connection]
+        try:
+            self._check_open()  # closed meanwhile
+            if use == _REQUESTS and self.settings.user is not None:
                 reply = await connection.request(
                     "/v3/auth/authenticate",
                     {"name": self.settings.user, "password": self.settings.password},
                     _json_reply,
                 )
-            except BaseException:
-                connection.close()
-                raise
-            self._headers = (("Authorization", str(reply.get("token", ""))),)
-            connection.headers = self._headers
+                self._headers = connection.headers = (
+                    ("Authorization", str(reply.get("token", ""))),
+                )
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     def _check_open(self) -> None:
         if self._closed:
             raise EtcdUnavailable("the etcd session is closed")
 
+    async def _shared(self, use: str) -> GatewayConnection:
+        """The session's connection for ``use``, made on first use."""
+        self._check_open()
+        made = self._made.get(use)
+        if made is None:
+            made = self._made[use] = asyncio.create_task(self._connect(use))
+        if not made.done():
+            # asyncio.wait: a cancellation of the caller propagates (the connect goes on);
+            # the connect's own, by close(), must reach the caller as EtcdUnavailable
+            await asyncio.wait([made])
+            self._check_open()
+        connection = made.result()
+        if connection.closed:
+            raise EtcdUnavailable(f"the connection to etcd at {self.target} has ended")
+        return connection
+
     async def connection(self) -> GatewayConnection:
         """The session's request connection, made (and authenticated) if need be."""
-        self._check_open()
-        if self._connection is not None:
-            if self._connection.closed:
-                raise EtcdUnavailable(f"the connection to etcd at {self.target} has ended")
-            return self._connection
-        if self._connecting is None:
-            self._connecting = asyncio.create_task(self._connect())
-        connecting = self._connecting
-        # asyncio.wait: a cancellation of the caller propagates (the connect goes on);
-        # the connect's own, by close(), must reach the caller as EtcdUnavailable
-        await asyncio.wait([connecting])
-        self._check_open()  # close() has closed the connection
-        connection = connecting.result()
-        self._connection = connection
-        return connection
+        self._requests = await self._shared(_REQUESTS)
+        return self._requests
 
     async def request(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         """``POST path`` with ``payload``; return etcd's answer (a ``result`` unwrapped)."""
@@ -208,9 +227,8 @@ class EtcdSession:
         Sent on the session's keepalive connection (made on first use), never
         behind the changes pipelined on its request connection.
         """
-        if self._keepalive is None:
-            self._keepalive = await self._side_connection()
-        reply = await self._keepalive.request("/v3/lease/keepalive", {"ID": lease}, _json_reply)
+        keepalive = await self._shared(_KEEPALIVE)
+        reply = await keepalive.request("/v3/lease/keepalive", {"ID": lease}, _json_reply)
         return int(reply.get("TTL", 0))
 
     async def revoke(self, lease: int) -> None:
@@ -246,7 +264,7 @@ class EtcdSession:
         EtcdUnavailable
             If the session has no live connection (see `connection`).
         """
-        connection = self._connection
+        connection = self._requests
         if connection is None or connection.closed or self._closed:
             raise EtcdUnavailable(f"no live connection to etcd at {self.target}")
         if value is None:
@@ -275,19 +293,9 @@ class EtcdSession:
         """Compact etcd's history up to ``revision`` (physically)."""
         await self.request("/v3/kv/compaction", {"revision": revision, "physical": True})
 
-    async def _side_connection(self) -> GatewayConnection:
-        """A new connection besides the request connection, with the session's token."""
-        await self.connection()  # authenticated first, so that it carries the token
-        connection = await self._open()
-        self._side = [c for c in self._side if not c.closed] + [connection]
-        if self._closed:  # closed meanwhile
-            connection.close()
-            self._check_open()
-        return connection
-
     async def watch(self, prefix: str, start_revision: int) -> Watch:
         """Watch ``prefix`` from ``start_revision`` (inclusive), on a connection of its own."""
-        connection = await self._side_connection()
+        connection = await self._connect(_WATCH)
         create = _range(prefix, start_revision=start_revision)
         try:
             stream = await connection.stream("/v3/watch", {"create_request": create})
@@ -325,16 +333,17 @@ class EtcdSession:
         if self._closed:
             return
         self._closed = True
-        connecting, self._connecting = self._connecting, None
-        if connecting is not None and not connecting.done():
-            connecting.cancel()
-            await asyncio.wait([connecting])
-        if connecting is not None and not connecting.cancelled() and connecting.exception() is None:
-            connecting.result().close()
-        for connection in self._side:
+        made = list(self._made.values())
+        for task in made:
+            task.cancel()  # (no effect on a connect that has ended)
+        if made:
+            await asyncio.wait(made)
+        for task in made:
+            if not task.cancelled():
+                task.exception()  # retrieved: a caller may have given up waiting for it
+        for connection in self._connections:
             connection.close()
-        self._side.clear()
-        self._keepalive = None
+        self._connections.clear()
 
     async def __aenter__(self) -> EtcdSession:
         return self
@@ -345,11 +354,10 @@ class EtcdSession:
 
 def _watch_result(message: dict[str, Any]) -> dict[str, Any]:
     """A watch message's result; a cancelled watch or an error raised."""
-    if "error" in message:
-        error = message["error"]
-        text = error.get("message", error) if isinstance(error, dict) else error
-        raise EtcdUnavailable(f"the etcd watch failed: {text}")
-    result = message.get("result", {})
+    try:
+        result = _result(message)
+    except EtcdRequestError as e:
+        raise EtcdUnavailable(f"the etcd watch failed: {e}") from e
     if not isinstance(result, dict):
         raise EtcdUnavailable(f"etcd sent a watch message we cannot read: {message!r:.200}")
     if result.get("canceled"):
