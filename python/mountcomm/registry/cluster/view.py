@@ -27,6 +27,7 @@ from __future__ import annotations
 __all__ = ["ClusterView"]
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from ..entries import EventKind, PortEntry, PortEvent, Query
 from .records import ClusterRecord, decode_record
@@ -123,5 +124,5 @@ class ClusterView:
 
 
 def _differs(a: ClusterRecord, b: ClusterRecord) -> bool:
-    """Would a watcher see a difference between two records of one key?"""
-    return a.entry != b.entry or a.daemon != b.daemon or a.uid != b.uid
+    """Would a watcher see a difference between two records of one key (not only the time)?"""
+    return replace(a, time=b.time) != b
