@@ -7,6 +7,7 @@ import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from mountcomm.registry.cluster.etcd import (
     _json_reply,
     _watch_result,
 )
-from mountcomm.registry.cluster.gateway import GatewayReply
+from mountcomm.registry.cluster.gateway import GatewayConnection, GatewayReply
 from mountcomm.testing.etcd import EtcdServer
 from tests.timing import UNIT
 
@@ -151,10 +152,32 @@ async def test_grant_refresh_revoke(session: EtcdSession) -> None:
         assert 0 < await session.refresh(lease) <= 5
         await session.put(PREFIX.encode() + b"leased", b"v", lease)
         await session.revoke(lease)
-        assert await session.snapshot(PREFIX) == []  # the lease's key went with it
+        assert (await session.snapshot(PREFIX))[0] == []  # the lease's key went with it
         assert await session.refresh(lease) <= 0
         await session.revoke(lease)  # unknown now: no error
         await session.revoke(0x7FFF_0000_0000_0001)  # never granted: no error
+
+
+async def test_concurrent_refreshes_share_one_keepalive_connection(
+    session: EtcdSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keepalive connection is made once, as the request connection is.
+
+    Each refresh waiting for it once made a keepalive connection of its own.
+    """
+    opened: list[GatewayConnection] = []
+    real_open = GatewayConnection.open
+
+    async def counting_open(*args: Any, **kwargs: Any) -> GatewayConnection:
+        opened.append(await real_open(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(GatewayConnection, "open", counting_open)
+    async with asyncio.timeout(T):
+        lease = await session.grant(5)
+        ttls = await asyncio.gather(*(session.refresh(lease) for _ in range(3)))
+    assert all(0 < ttl <= 5 for ttl in ttls)
+    assert len(opened) == 2  # the request connection and one keepalive connection
 
 
 async def test_put_with_an_unknown_lease_is_refused(session: EtcdSession) -> None:
@@ -164,7 +187,7 @@ async def test_put_with_an_unknown_lease_is_refused(session: EtcdSession) -> Non
         assert caught.value.grpc_code == NOT_FOUND
         # a refused change leaves the session usable
         await session.put(PREFIX.encode() + b"k", b"v", 0)
-        assert await session.snapshot(PREFIX) == [(PREFIX.encode() + b"k", b"v")]
+        assert (await session.snapshot(PREFIX))[0] == [(PREFIX.encode() + b"k", b"v")]
 
 
 async def test_changes_sent_back_to_back_are_applied_in_send_order(
@@ -202,12 +225,12 @@ async def test_snapshot_revision_and_value_at(session: EtcdSession) -> None:
     key = PREFIX.encode() + b"a"
     async with asyncio.timeout(T):
         await session.put(key, b"one", 0)
-        items, first = await session.snapshot_at(PREFIX)
+        items, first = await session.snapshot(PREFIX)
         assert items == [(key, b"one")]
         assert await session.revision(PREFIX) == first
         await session.put(key, b"two", 0)
         await session.put(PREFIX.encode() + b"b", b"", 0)
-        items, now = await session.snapshot_at(PREFIX)
+        items, now = await session.snapshot(PREFIX)
         assert items == [(key, b"two"), (PREFIX.encode() + b"b", b"")]
         assert now == first + 2 == await session.revision(PREFIX)
         assert await session.value_at(key, first) == b"one"
@@ -215,8 +238,8 @@ async def test_snapshot_revision_and_value_at(session: EtcdSession) -> None:
         assert await session.value_at(PREFIX.encode() + b"b", first) is None
         await session.delete(key)
         assert await session.value_at(key, now + 1) is None
-        assert await session.snapshot(PREFIX) == [(PREFIX.encode() + b"b", b"")]
-        assert await session.snapshot("/elsewhere/") == []
+        assert (await session.snapshot(PREFIX))[0] == [(PREFIX.encode() + b"b", b"")]
+        assert (await session.snapshot("/elsewhere/"))[0] == []
 
 
 async def collect(session: EtcdSession, watch: Watch, count: int) -> list[WatchEvent]:
@@ -290,7 +313,7 @@ async def test_close_during_the_first_connect_fails_the_waiting_request(
     session = EtcdSession(ClusterSettings(etcd.endpoints, op_timeout=5 * UNIT), host, port)
     request = asyncio.ensure_future(session.revision(PREFIX))
     await asyncio.sleep(0)  # one step of the request: it starts the connect and waits
-    connecting = session._connecting
+    connecting = session._made["requests"]
     assert connecting is not None and not connecting.done()
     await session.close()
     with pytest.raises(EtcdUnavailable, match="closed"):

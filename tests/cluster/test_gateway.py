@@ -291,8 +291,6 @@ async def test_close_is_idempotent_and_fails_pending(gateway: FakeGateway) -> No
     with pytest.raises(GatewayClosed, match="was closed"):
         connection.request("/x", {}, as_json)
     with pytest.raises(GatewayClosed, match="was closed"):
-        await connection.drain()
-    with pytest.raises(GatewayClosed, match="was closed"):
         await connection.stream("/w", {})
     await peer.wait_closed_by_client()
 
@@ -309,16 +307,6 @@ async def test_a_cancelled_request_leaves_the_others_in_order(gateway: FakeGatew
             assert await futures[0] == (200, 0)
             assert await futures[2] == (200, 2)
         assert connection.in_flight == 0 and not connection.closed
-    finally:
-        connection.close()
-
-
-async def test_drain_returns_when_nothing_is_buffered(gateway: FakeGateway) -> None:
-    connection, _ = await gateway.connect()
-    try:
-        connection.request("/x", {}, as_json).cancel()
-        async with asyncio.timeout(T):
-            await connection.drain()
     finally:
         connection.close()
 

@@ -67,6 +67,14 @@ def test_a_bad_value_is_refused_with_a_reason(change, message):
         decode_record(b"/mountcomm/v1/ports/10.0.0.2/5000", json.dumps(obj).encode())
 
 
+@pytest.mark.parametrize("port", [0, 70000])
+def test_a_value_with_a_port_out_of_range_is_refused_even_under_its_key(port):
+    """A record is checked as `record_key` checks a key: it once took any int as a port."""
+    obj = {**json.loads(record().encode()), "port": port}
+    with pytest.raises(ValueError, match="port must be in"):
+        decode_record(f"/mountcomm/v1/ports/10.0.0.2/{port}".encode(), json.dumps(obj).encode())
+
+
 def test_garbage_values_are_refused():
     for value in (b"", b"\xff", b"[]", b"{" * 5000, b'{"a": 1}'):
         with pytest.raises(ValueError):

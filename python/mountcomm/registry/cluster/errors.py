@@ -1,9 +1,6 @@
 """The errors of the cluster link: etcd unreachable, refusing, or compacted.
 
-They sit in mountcomm's exception tree (`mountcomm.exceptions`): etcd that
-cannot be reached is a lost connection (`EtcdUnavailable`, a
-`ConnectionClosedError`), etcd that answers a request with an error is a
-refusal (`EtcdRequestError`, a `RegistryError`).
+Their place in mountcomm's exception tree is drawn in `mountcomm.exceptions`.
 """
 
 from __future__ import annotations

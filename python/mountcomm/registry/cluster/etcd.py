@@ -6,10 +6,7 @@ with no client library and no thread. Changes sent with
 `EtcdSession.send_change` are pipelined on one connection, and etcd applies
 them in the order sent; lease keepalives (`EtcdSession.refresh`) and each
 watch have a connection of their own, so that neither waits behind them.
-etcd unreachable, timed out or answering what we cannot read is raised as
-`EtcdUnavailable` (a `ConnectionClosedError`); a request etcd answers with an
-error (it refused it) as `EtcdRequestError` (a `RegistryError`); a watch whose
-start revision was compacted raises `RevisionCompacted` (an `EtcdUnavailable`).
+Failures are raised as the errors of `errors`.
 """
 
 from __future__ import annotations
@@ -29,11 +26,13 @@ import base64
 import json
 import ssl
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ...protocol.lines import first_line
 from .errors import EtcdRequestError, EtcdUnavailable, RevisionCompacted
 from .gateway import GatewayConnection, GatewayReply, GatewayStream
+from .http import authority
 from .records import prefix_range_end
 from .settings import ClusterSettings
 
@@ -42,6 +41,9 @@ WatchEvent = tuple[Literal["put", "delete"], bytes, bytes, int]
 
 NOT_FOUND = 5
 """etcd's (gRPC's) code for "not found", e.g. an unknown lease."""
+
+_REQUESTS, _KEEPALIVE, _WATCH = "requests", "keepalive", "watch"
+"""What a session's connection is for: each watch has one of its own."""
 
 
 def _b64(data: bytes) -> str:
@@ -62,15 +64,26 @@ def _json_reply(reply: GatewayReply) -> dict[str, Any]:
     if not isinstance(message, dict):
         hint = _NO_GATEWAY if reply.status == 404 else ""
         raise EtcdUnavailable(f"etcd answered HTTP {reply.status}: {body[:200]!r}{hint}")
+    result = _result(message, reply.status)
+    return result if isinstance(result, dict) else {}
+
+
+def _result(message: dict[str, Any], status: int = 200) -> object:
+    """A message's ``result`` (or the message itself); etcd's error raised.
+
+    Raises
+    ------
+    EtcdRequestError
+        If the message is an error, or ``status`` is not 200.
+    """
     error = message.get("error")
     if isinstance(error, dict):  # the shape of an error inside a streamed answer
         message = error
-    if reply.status != 200 or error is not None:
-        text = message.get("message") or message.get("error") or f"HTTP {reply.status}"
+    if status != 200 or error is not None:
+        text = message.get("message") or message.get("error") or f"HTTP {status}"
         code = message.get("code", message.get("grpc_code", 0))
         raise EtcdRequestError(str(text), int(code) if isinstance(code, int) else 0)
-    result = message.get("result", message)
-    return result if isinstance(result, dict) else {}
+    return message.get("result", message)
 
 
 _NO_GATEWAY = (
@@ -79,10 +92,10 @@ _NO_GATEWAY = (
 )
 
 
-def _ignore(reply: GatewayReply) -> None:
-    """Check an answer whose content is not needed (a 200 is read no further)."""
-    if reply.status != 200:
-        _json_reply(reply)
+def _range(prefix: str, **fields: object) -> dict[str, object]:
+    """The request fields of the key range of every key starting with ``prefix``."""
+    key = prefix.encode()
+    return {"key": _b64(key), "range_end": _b64(prefix_range_end(key)), **fields}
 
 
 def _ssl_context(settings: ClusterSettings) -> ssl.SSLContext | None:
@@ -94,12 +107,12 @@ def _ssl_context(settings: ClusterSettings) -> ssl.SSLContext | None:
     return context
 
 
+@dataclass(frozen=True, slots=True)
 class Watch:
     """A watch on a key range: its own connection, carrying etcd's stream."""
 
-    def __init__(self, connection: GatewayConnection, stream: GatewayStream) -> None:
-        self.connection = connection
-        self.stream = stream
+    connection: GatewayConnection
+    stream: GatewayStream
 
     def close(self) -> None:
         """End the watch (idempotent)."""
@@ -129,67 +142,73 @@ class EtcdSession:
 
     def __init__(self, settings: ClusterSettings, host: str, port: int) -> None:
         self.settings = settings
-        self.target = f"{host}:{port}"
+        self.target = authority(host, port)
         self._host, self._port = host, port
         self._timeout = settings.op_timeout
+        self._ssl = _ssl_context(settings)
         self._headers: tuple[tuple[str, str], ...] = ()
-        self._connection: GatewayConnection | None = None
-        self._connecting: asyncio.Task[GatewayConnection] | None = None
-        self._side: list[GatewayConnection] = []  # keepalive and watch connections
-        self._keepalive: GatewayConnection | None = None
+        self._made: dict[str, asyncio.Task[GatewayConnection]] = {}  # by _REQUESTS, _KEEPALIVE
+        self._requests: GatewayConnection | None = None  # once made and authenticated
+        self._connections: list[GatewayConnection] = []  # every one made, to close
         self._closed = False
 
     # ---- connections ---------------------------------------------------------------
 
-    async def _open(self) -> GatewayConnection:
+    async def _connect(self, use: str) -> GatewayConnection:
+        """A new connection (for requests: authenticated; else: with the session's token)."""
+        if use != _REQUESTS:
+            await self.connection()  # authenticated first, so that it carries the token
         try:
-            return await GatewayConnection.open(
+            connection = await GatewayConnection.open(
                 self._host,
                 self._port,
                 timeout=self._timeout,
-                ssl_context=_ssl_context(self.settings),
+                ssl_context=self._ssl,
                 headers=self._headers,
             )
         except (OSError, ssl.SSLError) as e:
             raise EtcdUnavailable(f"cannot connect to etcd at {self.target}: {e}") from e
-
-    async def _connect(self) -> GatewayConnection:
-        connection = await self._open()
-        if self.settings.user is not None:
-            try:
+        self._connections = [c for c in self._connections if not c.closed] + [connection]
+        try:
+            self._check_open()  # closed meanwhile
+            if use == _REQUESTS and self.settings.user is not None:
                 reply = await connection.request(
                     "/v3/auth/authenticate",
                     {"name": self.settings.user, "password": self.settings.password},
                     _json_reply,
                 )
-            except BaseException:
-                connection.close()
-                raise
-            self._headers = (("Authorization", str(reply.get("token", ""))),)
-            connection.headers = self._headers
+                self._headers = connection.headers = (
+                    ("Authorization", str(reply.get("token", ""))),
+                )
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     def _check_open(self) -> None:
         if self._closed:
             raise EtcdUnavailable("the etcd session is closed")
 
+    async def _shared(self, use: str) -> GatewayConnection:
+        """The session's connection for ``use``, made on first use."""
+        self._check_open()
+        made = self._made.get(use)
+        if made is None:
+            made = self._made[use] = asyncio.create_task(self._connect(use))
+        if not made.done():
+            # asyncio.wait: a cancellation of the caller propagates (the connect goes on);
+            # the connect's own, by close(), must reach the caller as EtcdUnavailable
+            await asyncio.wait([made])
+            self._check_open()
+        connection = made.result()
+        if connection.closed:
+            raise EtcdUnavailable(f"the connection to etcd at {self.target} has ended")
+        return connection
+
     async def connection(self) -> GatewayConnection:
         """The session's request connection, made (and authenticated) if need be."""
-        self._check_open()
-        if self._connection is not None:
-            if self._connection.closed:
-                raise EtcdUnavailable(f"the connection to etcd at {self.target} has ended")
-            return self._connection
-        if self._connecting is None:
-            self._connecting = asyncio.create_task(self._connect())
-        connecting = self._connecting
-        # asyncio.wait: a cancellation of the caller propagates (the connect goes on);
-        # the connect's own, by close(), must reach the caller as EtcdUnavailable
-        await asyncio.wait([connecting])
-        self._check_open()  # close() has closed the connection
-        connection = connecting.result()
-        self._connection = connection
-        return connection
+        self._requests = await self._shared(_REQUESTS)
+        return self._requests
 
     async def request(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         """``POST path`` with ``payload``; return etcd's answer (a ``result`` unwrapped)."""
@@ -208,9 +227,8 @@ class EtcdSession:
         Sent on the session's keepalive connection (made on first use), never
         behind the changes pipelined on its request connection.
         """
-        if self._keepalive is None:
-            self._keepalive = await self._side_connection()
-        reply = await self._keepalive.request("/v3/lease/keepalive", {"ID": lease}, _json_reply)
+        keepalive = await self._shared(_KEEPALIVE)
+        reply = await keepalive.request("/v3/lease/keepalive", {"ID": lease}, _json_reply)
         return int(reply.get("TTL", 0))
 
     async def revoke(self, lease: int) -> None:
@@ -231,7 +249,9 @@ class EtcdSession:
         await self.connection()
         await self.send_change(key, None, 0)
 
-    def send_change(self, key: bytes, value: bytes | None, lease: int) -> asyncio.Future[None]:
+    def send_change(
+        self, key: bytes, value: bytes | None, lease: int
+    ) -> asyncio.Future[dict[str, Any]]:
         """Send a put of ``key`` (a delete if ``value`` is `None`) now; return its answer.
 
         The change is pipelined after the session's earlier requests, and
@@ -244,32 +264,24 @@ class EtcdSession:
         EtcdUnavailable
             If the session has no live connection (see `connection`).
         """
-        connection = self._connection
+        connection = self._requests
         if connection is None or connection.closed or self._closed:
             raise EtcdUnavailable(f"no live connection to etcd at {self.target}")
         if value is None:
-            return connection.request("/v3/kv/deleterange", {"key": _b64(key)}, _ignore)
+            return connection.request("/v3/kv/deleterange", {"key": _b64(key)}, _json_reply)
         payload = {"key": _b64(key), "value": _b64(value), "lease": lease}
-        return connection.request("/v3/kv/put", payload, _ignore)
+        return connection.request("/v3/kv/put", payload, _json_reply)
 
-    async def snapshot_at(self, prefix: str) -> tuple[list[tuple[bytes, bytes]], int]:
-        """Every (key, value) under ``prefix`` and the revision of that snapshot."""
-        key = prefix.encode()
-        reply = await self.request(
-            "/v3/kv/range", {"key": _b64(key), "range_end": _b64(prefix_range_end(key))}
-        )
+    async def snapshot(self, prefix: str) -> tuple[list[tuple[bytes, bytes]], int]:
+        """Every (key, value) under ``prefix``, and the revision of that snapshot."""
+        reply = await self.request("/v3/kv/range", _range(prefix))
         items = [(_unb64(kv["key"]), _unb64(kv.get("value", ""))) for kv in reply.get("kvs", [])]
         return items, int(reply["header"]["revision"])
 
-    async def snapshot(self, prefix: str) -> list[tuple[bytes, bytes]]:
-        """Every (key, value) under ``prefix``."""
-        return (await self.snapshot_at(prefix))[0]
-
     async def revision(self, prefix: str) -> int:
         """etcd's current revision (read with a count-only range of ``prefix``)."""
-        key = prefix.encode()
-        payload = {"key": _b64(key), "range_end": _b64(prefix_range_end(key)), "count_only": True}
-        return int((await self.request("/v3/kv/range", payload))["header"]["revision"])
+        reply = await self.request("/v3/kv/range", _range(prefix, count_only=True))
+        return int(reply["header"]["revision"])
 
     async def value_at(self, key: bytes, revision: int) -> bytes | None:
         """The value ``key`` had at ``revision`` (`None` if it had none)."""
@@ -281,26 +293,10 @@ class EtcdSession:
         """Compact etcd's history up to ``revision`` (physically)."""
         await self.request("/v3/kv/compaction", {"revision": revision, "physical": True})
 
-    async def _side_connection(self) -> GatewayConnection:
-        """A new connection besides the request connection, with the session's token."""
-        await self.connection()  # authenticated first, so that it carries the token
-        connection = await self._open()
-        connection.headers = self._headers
-        self._side = [c for c in self._side if not c.closed] + [connection]
-        if self._closed:  # closed meanwhile
-            connection.close()
-            self._check_open()
-        return connection
-
     async def watch(self, prefix: str, start_revision: int) -> Watch:
         """Watch ``prefix`` from ``start_revision`` (inclusive), on a connection of its own."""
-        key = prefix.encode()
-        connection = await self._side_connection()
-        create = {
-            "key": _b64(key),
-            "range_end": _b64(prefix_range_end(key)),
-            "start_revision": start_revision,
-        }
+        connection = await self._connect(_WATCH)
+        create = _range(prefix, start_revision=start_revision)
         try:
             stream = await connection.stream("/v3/watch", {"create_request": create})
             async with asyncio.timeout(self._timeout):
@@ -337,16 +333,17 @@ class EtcdSession:
         if self._closed:
             return
         self._closed = True
-        connecting, self._connecting = self._connecting, None
-        if connecting is not None and not connecting.done():
-            connecting.cancel()
-            await asyncio.wait([connecting])
-        if connecting is not None and not connecting.cancelled() and connecting.exception() is None:
-            connecting.result().close()
-        for connection in self._side:
+        made = list(self._made.values())
+        for task in made:
+            task.cancel()  # (no effect on a connect that has ended)
+        if made:
+            await asyncio.wait(made)
+        for task in made:
+            if not task.cancelled():
+                task.exception()  # retrieved: a caller may have given up waiting for it
+        for connection in self._connections:
             connection.close()
-        self._side.clear()
-        self._keepalive = None
+        self._connections.clear()
 
     async def __aenter__(self) -> EtcdSession:
         return self
@@ -357,11 +354,10 @@ class EtcdSession:
 
 def _watch_result(message: dict[str, Any]) -> dict[str, Any]:
     """A watch message's result; a cancelled watch or an error raised."""
-    if "error" in message:
-        error = message["error"]
-        text = error.get("message", error) if isinstance(error, dict) else error
-        raise EtcdUnavailable(f"the etcd watch failed: {text}")
-    result = message.get("result", {})
+    try:
+        result = _result(message)
+    except EtcdRequestError as e:
+        raise EtcdUnavailable(f"the etcd watch failed: {e}") from e
     if not isinstance(result, dict):
         raise EtcdUnavailable(f"etcd sent a watch message we cannot read: {message!r:.200}")
     if result.get("canceled"):

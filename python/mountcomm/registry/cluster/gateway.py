@@ -27,14 +27,14 @@ import json
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ...exceptions import SelfConnectionError
 from ...protocol.lines import LineOverflow, LineSplitter
 from ...sockets import refuse_self_connection
 from .errors import EtcdUnavailable
-from .http import BodyPart, End, Head, HttpProtocolError, ResponseReader, encode_request
+from .http import BodyPart, End, Head, HttpProtocolError, ResponseReader, authority, encode_request
 
 T = TypeVar("T")
 
@@ -66,17 +66,13 @@ class GatewayReply:
     body: bytes
 
 
+@dataclass(slots=True)
 class _Request(Generic[T]):
-    __slots__ = ("deadline", "decode", "future", "parts", "status")
-
-    def __init__(
-        self, future: asyncio.Future[T], decode: Callable[[GatewayReply], T], deadline: float
-    ) -> None:
-        self.future = future
-        self.decode = decode
-        self.deadline = deadline
-        self.status = 0
-        self.parts: list[bytes] = []
+    future: asyncio.Future[T]
+    decode: Callable[[GatewayReply], T]
+    deadline: float
+    status: int = 0
+    parts: list[bytes] = field(default_factory=list)
 
 
 class GatewayStream:
@@ -144,13 +140,12 @@ class GatewayStream:
     def _push(self, line: bytes | bytearray) -> None:
         try:
             message = json.loads(line)
-        except ValueError as e:
-            raise HttpProtocolError(
-                f"a streamed message that is not JSON: {line[:80]!r}", bytes(line[:80])
-            ) from e
+        except ValueError:
+            message = None
         if not isinstance(message, dict):
             raise HttpProtocolError(
-                f"a streamed message that is not an object: {line[:80]!r}", bytes(line[:80])
+                f"a streamed message that is not an object of JSON: {line[:80]!r}",
+                bytes(line[:80]),
             )
         self._messages.append(message)
         if len(self._messages) == STREAM_HIGH_WATER:
@@ -204,16 +199,13 @@ class GatewayConnection(asyncio.Protocol):
         self.timeout = timeout
         self.headers = headers
         self._reader = ResponseReader(max_body)
-        self._max_body = max_body
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._pending: collections.deque[_Request[Any]] = collections.deque()
         self.mode = Mode.REQUESTS
         self._stream: GatewayStream | None = None  # in Mode.STREAM
         self._timer: asyncio.TimerHandle | None = None
-        self._writable: asyncio.Future[None] | None = None
         self._error: GatewayClosed | None = None
-        self._reading_paused = False
 
     @classmethod
     async def open(
@@ -229,17 +221,14 @@ class GatewayConnection(asyncio.Protocol):
 
         Raises
         ------
-        SelfConnectionError
-            If the connection reached its own socket (nobody listens on that
-            port); it has been reset. An `OSError`: retry as after a refusal.
         OSError, TimeoutError
-            If the connection cannot be made.
+            If the connection cannot be made, or reached its own socket
+            (`mountcomm.sockets.refuse_self_connection`).
         """
         loop = asyncio.get_running_loop()
-        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         async with asyncio.timeout(timeout):
             transport, protocol = await loop.create_connection(
-                lambda: cls(authority, timeout, headers),
+                lambda: cls(authority(host, port), timeout, headers),
                 host,
                 port,
                 ssl=ssl_context,
@@ -298,21 +287,18 @@ class GatewayConnection(asyncio.Protocol):
         """
         if self.mode is not Mode.REQUESTS or self._pending:
             raise RuntimeError("a stream needs a connection of its own")
-        stream = GatewayStream(self._max_body, self._pause_reading, self._resume_reading)
         self._send(path, payload)
+        assert self._transport is not None  # (pausing and resuming are idempotent)
+        transport = self._transport
+        stream = GatewayStream(
+            self._reader.max_body, transport.pause_reading, transport.resume_reading
+        )
         self.mode, self._stream = Mode.STREAM, stream
         head: asyncio.Future[None] = self._loop.create_future()
         self._pending.append(_Request(head, _stream_started, time.monotonic() + self.timeout))
         self._arm_timer()
         await head
         return stream
-
-    async def drain(self) -> None:
-        """Wait until the socket's write buffer is below its high-water mark."""
-        if self._error is not None:
-            raise self._error
-        if self._writable is not None:
-            await asyncio.shield(self._writable)
 
     def close(self) -> None:
         """End the connection; pending requests and the stream fail (idempotent)."""
@@ -336,15 +322,6 @@ class GatewayConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._teardown(GatewayClosed("etcd closed the connection"), exc)
-
-    def pause_writing(self) -> None:
-        if self._writable is None:
-            self._writable = self._loop.create_future()
-
-    def resume_writing(self) -> None:
-        writable, self._writable = self._writable, None
-        if writable is not None and not writable.done():
-            writable.set_result(None)
 
     # ---- internals -----------------------------------------------------------------
 
@@ -400,16 +377,6 @@ class GatewayConnection(asyncio.Protocol):
         else:
             self._arm_timer()
 
-    def _pause_reading(self) -> None:
-        if self._transport is not None and not self._reading_paused:
-            self._reading_paused = True
-            self._transport.pause_reading()
-
-    def _resume_reading(self) -> None:
-        if self._transport is not None and self._reading_paused and self._error is None:
-            self._reading_paused = False
-            self._transport.resume_reading()
-
     def _teardown(self, error: GatewayClosed, cause: BaseException | None = None) -> None:
         if self._error is not None:
             return
@@ -426,10 +393,6 @@ class GatewayConnection(asyncio.Protocol):
                 request.future.exception()  # retrieved: a caller may have given up on it
         if self._stream is not None:
             self._stream.finish(error)
-        writable, self._writable = self._writable, None
-        if writable is not None and not writable.done():
-            writable.set_exception(error)
-            writable.exception()
         if self._transport is not None:
             self._transport.abort()
 

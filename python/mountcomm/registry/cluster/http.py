@@ -29,6 +29,7 @@ __all__ = [
     "HttpProtocolError",
     "ResponseEvent",
     "ResponseReader",
+    "authority",
     "encode_request",
 ]
 
@@ -86,6 +87,11 @@ class End:
 ResponseEvent = Head | BodyPart | End
 
 
+def authority(host: str, port: int) -> str:
+    """``host:port`` as a URL or a ``Host`` header spells it (an IPv6 host in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def encode_request(
     path: str, body: bytes, host: str, extra_headers: tuple[tuple[str, str], ...] = ()
 ) -> bytes:
@@ -110,18 +116,14 @@ def _status_line(line: bytes) -> tuple[int, str]:
     return int(parts[1]), parts[2].decode("latin-1") if len(parts) > 2 else ""
 
 
-def _header_line(line: bytes) -> tuple[str, str]:
-    name, sep, value = line.partition(b":")
-    if not sep or not name or name != name.strip():
-        raise HttpProtocolError(f"malformed header line {line[:80]!r}", line[:80])
-    return name.decode("latin-1").lower(), value.strip().decode("latin-1")
-
-
 def _headers(lines: list[bytes]) -> dict[str, str]:
     """The header lines as a dict; two different ``Content-Length`` values are an error."""
     headers: dict[str, str] = {}
     for line in lines:
-        name, value = _header_line(line)
+        raw_name, sep, raw_value = line.partition(b":")
+        if not sep or not raw_name or raw_name != raw_name.strip():
+            raise HttpProtocolError(f"malformed header line {line[:80]!r}", line[:80])
+        name, value = raw_name.decode("latin-1").lower(), raw_value.strip().decode("latin-1")
         if name == "content-length" and headers.get(name, value) != value:
             raise HttpProtocolError(
                 f"two different Content-Length headers: {headers[name]!r} and {value!r}"

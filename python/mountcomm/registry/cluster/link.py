@@ -42,6 +42,7 @@ from ..native import ClusterStatus
 from .desired import DesiredKeys
 from .errors import EtcdRequestError, EtcdUnavailable, RevisionCompacted
 from .etcd import EtcdSession, Watch
+from .http import authority
 from .settings import ClusterSettings
 from .view import ClusterView
 
@@ -51,8 +52,8 @@ SESSION_RETRY = RetryPolicy(0.05, factor=2, maximum=2.0, jitter=0.2)
 """Delays between etcd sessions: 50 ms doubling up to 2 s, with jitter [s]."""
 
 
-class _LeaseLost(EtcdUnavailable):
-    """etcd says the lease has expired."""
+_FAILURES = (EtcdUnavailable, EtcdRequestError, OSError, TimeoutError)
+"""How an etcd session fails; any other exception is a bug (logged, and the link goes on)."""
 
 
 class ClusterLink(AsyncResource):
@@ -119,7 +120,6 @@ class ClusterLink(AsyncResource):
         self._published = asyncio.Event()
         self._endpoint = 0
         self._lease_id: int | None = None
-        self._session: EtcdSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -138,8 +138,7 @@ class ClusterLink(AsyncResource):
         TimeoutError
             If none does within ``timeout`` [s].
         """
-        async with asyncio.timeout(timeout):
-            await self._connected.wait()
+        await _until(self._connected, timeout)
 
     async def wait_stale(self, timeout: float | None = None) -> None:
         """Wait until the view is stale (no etcd session runs).
@@ -149,8 +148,7 @@ class ClusterLink(AsyncResource):
         TimeoutError
             If it is not within ``timeout`` [s].
         """
-        async with asyncio.timeout(timeout):
-            await self._stale.wait()
+        await _until(self._stale, timeout)
 
     async def wait_published(self, timeout: float | None = None) -> None:
         """Wait until etcd holds every local change made so far.
@@ -160,9 +158,7 @@ class ClusterLink(AsyncResource):
         TimeoutError
             If it does not within ``timeout`` [s] (e.g. etcd is away).
         """
-        async with asyncio.timeout(timeout):
-            while not self._published.is_set():
-                await self._published.wait()
+        await _until(self._published, timeout)
 
     def local_changed(self, events: Sequence[PortEvent]) -> None:
         """The daemon's store changed: publish the change (in order, at once).
@@ -184,10 +180,9 @@ class ClusterLink(AsyncResource):
 
     def status(self) -> ClusterStatus:
         """The link's state, for the daemon's ``status`` reply."""
-        host, port = self.settings.endpoints[self._endpoint]
         return ClusterStatus(
             endpoints=self.settings.url,
-            endpoint=f"{host}:{port}",
+            endpoint=authority(*self.settings.endpoints[self._endpoint]),
             stale=self.stale,
             stale_since=self.stale_since,
             error=self.last_error,
@@ -219,32 +214,35 @@ class ClusterLink(AsyncResource):
 
     # ---- sessions ---------------------------------------------------------------
 
-    def _set_stale(self, error: str) -> None:
-        if not self.stale:
-            self.stale = True
-            self.stale_since = time.time()
-            self.log.warning("cluster_stale", error=error)
-        self.last_error = error
-        self._connected.clear()
-        self._stale.set()
+    def _set_stale(self, error: str | None) -> None:
+        """The view is stale because of ``error``, or (`None`) a session runs."""
+        if error is None:
+            self.sessions += 1
+            self.stale_since = None
+            self._stale.clear()
+            self._connected.set()
+        else:
+            if not self.stale:
+                self.stale_since = time.time()
+                self.log.warning("cluster_stale", error=error)
+            self._connected.clear()
+            self._stale.set()
+        self.stale, self.last_error = error is not None, error
 
     async def _supervise(self) -> None:
         delays = SESSION_RETRY.delays()
         try:
             while True:
                 ran = self.sessions
-                host, port = self.settings.endpoints[self._endpoint]
-                session = EtcdSession(self.settings, host, port)
-                self._session = session
+                session = self._new_session()
                 try:
                     await self._run_session(session)
-                except (EtcdUnavailable, EtcdRequestError, OSError, TimeoutError) as e:
-                    self._set_stale(f"{host}:{port}: {e}")
+                except _FAILURES as e:
+                    self._set_stale(f"{session.target}: {e}")
                 except Exception as e:  # a bug must not end the link: log it, start again
                     self.log.exception("cluster_session_failed")
-                    self._set_stale(f"{host}:{port}: {type(e).__name__}: {e}")
+                    self._set_stale(f"{session.target}: {type(e).__name__}: {e}")
                 finally:
-                    self._session = None
                     await session.close()
                 if self.sessions != ran:
                     delays = SESSION_RETRY.delays()  # that session ran: start the backoff again
@@ -258,12 +256,14 @@ class ClusterLink(AsyncResource):
         lease, self._lease_id = self._lease_id, None
         if lease is None:
             return
-        host, port = self.settings.endpoints[self._endpoint]
-        async with EtcdSession(self.settings, host, port) as session:
+        async with self._new_session() as session:
             try:
                 await asyncio.wait_for(session.revoke(lease), self.settings.op_timeout)
-            except (EtcdUnavailable, EtcdRequestError, OSError, TimeoutError) as e:
+            except _FAILURES as e:
                 self.log.info("lease_not_revoked", lease=f"{lease:x}", error=str(e))
+
+    def _new_session(self) -> EtcdSession:
+        return EtcdSession(self.settings, *self.settings.endpoints[self._endpoint])
 
     async def _run_session(self, session: EtcdSession) -> None:
         old_lease = self._lease_id
@@ -274,12 +274,7 @@ class ClusterLink(AsyncResource):
             if old_lease is not None:
                 await session.revoke(old_lease)  # keys left on it were released meanwhile
             watch = await self._open_watch(session)
-            self.sessions += 1
-            self.stale = False
-            self.stale_since = None
-            self.last_error = None
-            self._stale.clear()
-            self._connected.set()
+            self._set_stale(None)
             self.log.info("cluster_connected", endpoint=session.target, lease=f"{lease:x}")
             tasks = [
                 asyncio.create_task(self._keepalive(session), name="ClusterLink.keepalive"),
@@ -307,7 +302,7 @@ class ClusterLink(AsyncResource):
         Returns once etcd has applied all of it; from then on, local changes
         are sent as they happen.
         """
-        snapshot = await session.snapshot(self.settings.prefix)
+        snapshot, _ = await session.snapshot(self.settings.prefix)
         self.keys.republish(self.local_entries(), snapshot, time.time())
         self._published.clear()
         self._publisher = publisher
@@ -321,7 +316,7 @@ class ClusterLink(AsyncResource):
             await asyncio.sleep(interval)
             ttl = await asyncio.wait_for(session.refresh(self._lease_id), interval)
             if ttl <= 0:
-                raise _LeaseLost(f"lease {self._lease_id:x} expired")
+                raise EtcdUnavailable(f"lease {self._lease_id:x} expired")
 
     async def _open_watch(self, session: EtcdSession, resync: bool = False) -> Watch:
         """Resume the watch from the view's revision + 1, or resync in full and watch on.
@@ -340,7 +335,7 @@ class ClusterLink(AsyncResource):
                     self.log.info("cluster_watch_compacted", error=str(e))
             else:
                 self.log.warning("etcd_revision_went_back", was=self.view.revision, now=current)
-        items, revision = await session.snapshot_at(prefix)
+        items, revision = await session.snapshot(prefix)
         self.resyncs += 1
         self._emit(self.view.resync(items, revision))
         return await session.watch(prefix, revision + 1)
@@ -365,6 +360,13 @@ class ClusterLink(AsyncResource):
                 self.on_events(events)
             except Exception:
                 self.log.exception("cluster_event_sink_failed")
+
+
+async def _until(event: asyncio.Event, timeout: float | None) -> None:
+    """Wait until ``event`` is set (and still is), at most ``timeout`` [s]."""
+    async with asyncio.timeout(timeout):
+        while not event.is_set():
+            await event.wait()
 
 
 MAX_IN_FLIGHT = 512
@@ -445,7 +447,7 @@ class Publisher:
         elif not self.failed.cancelled():
             self.failed.exception()  # retrieved: the session has ended on some error
 
-    def _answered(self, answer: asyncio.Future[None]) -> None:
+    def _answered(self, answer: asyncio.Future[Any]) -> None:
         if self.failed.done():
             return  # the session has ended: its answers no longer count
         if answer.cancelled():

@@ -25,7 +25,7 @@ __all__ = [
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..entries import PortEntry, validate_name
@@ -73,19 +73,8 @@ class ClusterRecord:
         return PortEntry(self.port, self.service, self.user, self.host, self.uid)
 
     def encode(self) -> bytes:
-        """The value stored in etcd (compact JSON)."""
-        return json.dumps(
-            {
-                "service": self.service,
-                "host": self.host,
-                "port": self.port,
-                "user": self.user,
-                "uid": self.uid,
-                "time": self.time,
-                "daemon": self.daemon,
-            },
-            separators=(",", ":"),
-        ).encode()
+        """The value stored in etcd (compact JSON, the fields in their order)."""
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
 
 
 def _check_host(host: object) -> str:
@@ -96,6 +85,12 @@ def _check_host(host: object) -> str:
     return host
 
 
+def _check_port(port: object) -> int:
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise ValueError(f"port must be in 1…65535, got {port!r}")
+    return port
+
+
 def record_key(prefix: str, host: str, port: int) -> bytes:
     """The etcd key of the entry of ``host``:``port`` under ``prefix``.
 
@@ -104,10 +99,7 @@ def record_key(prefix: str, host: str, port: int) -> bytes:
     ValueError
         If ``host`` contains ``/`` or white space, or ``port`` is out of range.
     """
-    _check_host(host)
-    if isinstance(port, bool) or not 1 <= port <= 65535:
-        raise ValueError(f"port must be in 1…65535, got {port!r}")
-    return f"{prefix}ports/{host}/{port}".encode()
+    return f"{prefix}ports/{_check_host(host)}/{_check_port(port)}".encode()
 
 
 def prefix_range_end(prefix: bytes) -> bytes:
@@ -120,7 +112,7 @@ def prefix_range_end(prefix: bytes) -> bytes:
     return b"\0"
 
 
-def _field(obj: dict[str, Any], name: str, types: tuple[type, ...]) -> Any:
+def _field(obj: dict[str, Any], name: str, *types: type) -> Any:
     value = obj.get(name)
     if isinstance(value, bool) or not isinstance(value, types):
         raise ValueError(f"field {name!r} has a bad value: {value!r}")
@@ -144,26 +136,21 @@ def decode_record(key: bytes, value: bytes) -> ClusterRecord:
         raise ValueError(f"value is not JSON: {e}") from None
     if not isinstance(obj, dict):
         raise ValueError("value is not a JSON object")
-    host = _check_host(obj.get("host"))
-    port = _field(obj, "port", (int,))
-    uid = obj.get("uid")
-    if uid is not None and (isinstance(uid, bool) or not isinstance(uid, int)):
-        raise ValueError(f"field 'uid' has a bad value: {uid!r}")
-    when = float(_field(obj, "time", (int, float)))
+    host, port = _check_host(obj.get("host")), _check_port(obj.get("port"))
+    when = float(_field(obj, "time", int, float))
     if not math.isfinite(when):
         raise ValueError(f"field 'time' is not finite: {when!r}")
-    record = ClusterRecord(
-        service=validate_name(_field(obj, "service", (str,))),
-        host=host,
-        port=port,
-        user=validate_name(_field(obj, "user", (str,)), "user"),
-        uid=uid,
-        time=when,
-        daemon=_field(obj, "daemon", (str,)),
-    )
     if not key.endswith(f"/ports/{host}/{port}".encode()):
         raise ValueError(f"value names {host}:{port}, which is not its key {key!r}")
-    return record
+    return ClusterRecord(
+        service=validate_name(obj.get("service")),
+        host=host,
+        port=port,
+        user=validate_name(obj.get("user"), "user"),
+        uid=None if obj.get("uid") is None else _field(obj, "uid", int),
+        time=when,
+        daemon=_field(obj, "daemon", str),
+    )
 
 
 def parse_cluster_url(text: str) -> tuple[tuple[str, int], ...]:

@@ -6,6 +6,7 @@ __all__ = ["MAX_LEASE_TTL", "ClusterSettings"]
 
 from dataclasses import dataclass
 
+from .http import authority
 from .records import DEFAULT_PREFIX, parse_cluster_url
 
 MAX_LEASE_TTL = 5
@@ -75,5 +76,4 @@ class ClusterSettings:
     @property
     def url(self) -> str:
         """The endpoints as an ``etcd://`` URL."""
-        hosts = (f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.endpoints)
-        return "etcd://" + ",".join(hosts)
+        return "etcd://" + ",".join(authority(host, port) for host, port in self.endpoints)

@@ -27,6 +27,7 @@ from __future__ import annotations
 __all__ = ["ClusterView"]
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from ..entries import EventKind, PortEntry, PortEvent, Query
 from .records import ClusterRecord, decode_record
@@ -71,12 +72,7 @@ class ClusterView:
     def put(self, key: bytes, value: bytes, revision: int) -> list[PortEvent]:
         """Apply a put of ``key`` at ``revision``; return the events it causes."""
         self.revision = max(self.revision, revision)
-        try:
-            record: ClusterRecord | None = decode_record(key, value)
-        except ValueError:
-            self.invalid += 1
-            record = None
-        return self._set(key, record)
+        return self._set(key, self._decode(key, value))
 
     def delete(self, key: bytes, revision: int) -> list[PortEvent]:
         """Apply a delete of ``key`` at ``revision``; return the events it causes."""
@@ -89,15 +85,8 @@ class ClusterView:
         Returns the events that turn the old view into the new one: removals
         first (by key), then additions.
         """
-        fresh: dict[bytes, ClusterRecord] = {}
-        for key, value in items:
-            try:
-                record = decode_record(key, value)
-            except ValueError:
-                self.invalid += 1
-                continue
-            if record.daemon != self.own_daemon:
-                fresh[key] = record
+        decoded = ((key, self._decode(key, value)) for key, value in items)
+        fresh = {key: record for key, record in decoded if record is not None}
         events: list[PortEvent] = []
         for key in sorted(self._records):
             if key not in fresh or _differs(self._records[key], fresh[key]):
@@ -110,9 +99,16 @@ class ClusterView:
         self.revision = revision
         return events
 
+    def _decode(self, key: bytes, value: bytes) -> ClusterRecord | None:
+        """The record a value holds; `None` if it is invalid (counted) or this daemon's."""
+        try:
+            record = decode_record(key, value)
+        except ValueError:
+            self.invalid += 1
+            return None
+        return None if record.daemon == self.own_daemon else record
+
     def _set(self, key: bytes, record: ClusterRecord | None) -> list[PortEvent]:
-        if record is not None and record.daemon == self.own_daemon:
-            record = None
         old = self._records.get(key)
         if old is not None and record is not None and not _differs(old, record):
             self._records[key] = record
@@ -128,5 +124,5 @@ class ClusterView:
 
 
 def _differs(a: ClusterRecord, b: ClusterRecord) -> bool:
-    """Would a watcher see a difference between two records of one key?"""
-    return a.entry != b.entry or a.daemon != b.daemon or a.uid != b.uid
+    """Would a watcher see a difference between two records of one key (not only the time)?"""
+    return replace(a, time=b.time) != b
