@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
 import json
 import logging
@@ -189,6 +190,152 @@ def test_stdlib_logger_gets_tracebacks(caplog: pytest.LogCaptureFixture) -> None
     assert first.getMessage() == "event='callback_failed' component='c'"
     assert second.getMessage() == "event='read_failed' component='c'"
     assert caplog.text.count("KeyError: 'missing'") == 2
+
+
+def _as_logged(records: list[logging.LogRecord]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            r.name,
+            r.levelno,
+            r.getMessage(),
+            getattr(r, mlog.EVENT_ATTRIBUTE),
+            r.exc_info[0] if r.exc_info else None,
+            (r.pathname, r.lineno, r.funcName),
+        )
+        for r in records
+    ]
+
+
+def _log_every_method(logger: Any) -> None:
+    logger.debug("d", n=1)
+    logger.info("i", n=2)
+    logger.warning("w", n=3)
+    logger.warn("w2")
+    logger.error("e", n=4)
+    logger.critical("c")
+    logger.fatal("f")
+    logger.log(logging.INFO, "l", n=5)
+    logger.log(logging.DEBUG, "l2")
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        logger.exception("x", n=6)
+        logger.error("y", exc_info=True)
+
+
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO, logging.ERROR])
+def test_stdlib_logger_logs_as_a_bound_logger_made_at_once(
+    caplog: pytest.LogCaptureFixture, level: int
+) -> None:
+    """Every event method gives the records of the library's bound logger made at once."""
+    parent = logging.getLogger("mountcomm_test_methods")
+    caplog.set_level(level, logger=parent.name)
+    _log_every_method(mlog.get_logger(parent, "c", role="csc"))
+    lazy = _as_logged(caplog.records)
+    caplog.clear()
+    eager = structlog.wrap_logger(
+        parent.getChild("c"),
+        processors=mlog._STDLIB_PROCESSORS,
+        wrapper_class=mlog._StdlibBoundLogger,
+        context_class=dict,
+    ).bind(component="c", role="csc")
+    _log_every_method(eager)
+    assert lazy == _as_logged(caplog.records)
+    assert len(lazy) == {logging.DEBUG: 11, logging.INFO: 9, logging.ERROR: 5}[level]
+
+
+def test_disabled_events_bind_nothing(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library object's logger is bound when it first logs an enabled event, once."""
+    made: list[object] = []
+    bound_logger = mlog._StdlibBoundLogger
+
+    class Counting(bound_logger):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any) -> None:
+            made.append(self)
+            super().__init__(*args)
+
+    monkeypatch.setattr(mlog, "_StdlibBoundLogger", Counting)
+    caplog.set_level(logging.WARNING, logger="mountcomm")
+    logger = mlog.get_logger(None, "quiet", port=1)
+    logger.debug("not_shown")
+    logger.info("not_shown", n=1)
+    logger.log(logging.INFO, "not_shown")
+    assert made == []
+    logger.warning("shown")
+    logger.error("shown_too")
+    assert len(made) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "event='shown' component='quiet' port=1",
+        "event='shown_too' component='quiet' port=1",
+    ]
+
+
+def test_stdlib_logger_binds_as_a_bound_logger(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mountcomm")
+    base = mlog.get_logger(None, "c", role="csc")
+    base.bind(port=1).info("bound")
+    base.bind(component="d", role="other").info("replaced")
+    base.unbind("role").info("unbound")
+    base.try_unbind("role", "absent").info("tried")
+    with pytest.raises(KeyError):
+        base.unbind("absent")
+    base.try_unbind("component").bind(component="e").info("moved")
+    base.info("unchanged")
+    assert [getattr(r, mlog.EVENT_ATTRIBUTE) for r in caplog.records] == [
+        {"event": "bound", "component": "c", "role": "csc", "port": 1},
+        {"event": "replaced", "component": "d", "role": "other"},
+        {"event": "unbound", "component": "c"},
+        {"event": "tried", "component": "c"},
+        {"event": "moved", "role": "csc", "component": "e"},
+        {"event": "unchanged", "component": "c", "role": "csc"},
+    ]
+    assert [r.getMessage() for r in caplog.records][4] == ("event='moved' role='csc' component='e'")
+
+
+@pytest.mark.parametrize("bind_first", [False, True])
+def test_new_clears_the_context_as_a_bound_logger_does(
+    caplog: pytest.LogCaptureFixture, bind_first: bool
+) -> None:
+    caplog.set_level(logging.INFO, logger="mountcomm")
+    logger = mlog.get_logger(None, "c", role="csc")
+    if bind_first:
+        logger.info("before")
+    fresh = logger.new(port=2)
+    fresh.info("fresh")
+    logger.info("cleared")
+    events = [getattr(r, mlog.EVENT_ATTRIBUTE) for r in caplog.records]
+    assert events[-2:] == [{"event": "fresh", "port": 2}, {"event": "cleared"}]
+
+
+def test_stdlib_logger_has_a_bound_loggers_other_attributes() -> None:
+    parent = logging.getLogger("mountcomm_test_attributes")
+    parent.setLevel(logging.WARNING)
+    logger = mlog.get_logger(parent, "c", role="csc")
+    assert logger.name == "mountcomm_test_attributes.c"
+    assert logger.getEffectiveLevel() == logging.WARNING
+    assert not logger.isEnabledFor(logging.INFO)
+    assert "'component': 'c'" in repr(logger) and "'role': 'csc'" in repr(logger)
+    with pytest.raises(AttributeError):
+        logger.msg("no_such_method")  # as on a stdlib bound logger
+    copied = copy.copy(logger)
+    assert copied.name == logger.name
+
+
+def test_a_library_logger_given_as_log_is_bound(caplog: pytest.LogCaptureFixture) -> None:
+    parent = logging.getLogger("mountcomm_test_rebound")
+    caplog.set_level(logging.INFO, logger=parent.name)
+    outer = mlog.get_logger(parent, "outer", role="csc")
+    mlog.get_logger(outer, "inner", port=3).info("event")
+    (record,) = caplog.records
+    assert record.name == "mountcomm_test_rebound.outer"
+    assert getattr(record, mlog.EVENT_ATTRIBUTE) == {
+        "event": "event",
+        "component": "inner",
+        "role": "csc",
+        "port": 3,
+    }
 
 
 def test_structlog_logger_is_bound() -> None:

@@ -122,13 +122,136 @@ class _StdlibBoundLogger(structlog.stdlib.BoundLogger):
         return super()._proxy_to_logger(method_name, event, *event_args, **event_kw)
 
 
-def _wrap_stdlib(logger: logging.Logger) -> Logger:
-    return structlog.wrap_logger(
-        logger,
-        processors=_STDLIB_PROCESSORS,
-        wrapper_class=_StdlibBoundLogger,
-        context_class=dict,
-    )
+class _LazyBoundLogger:
+    """A stdlib logger and its context, bound into a `_StdlibBoundLogger` when first used.
+
+    What `get_logger` returns for a stdlib logger or `None`: every library
+    object keeps one, and most never log an event that is enabled (a
+    `Communicator` logs at ``info`` and below; programs run at ``warning``).
+    An event method whose level is disabled returns at once; an enabled one,
+    and any other attribute of a structlog bound logger, goes to the bound
+    logger, made on first use and kept, so the records are those of the
+    bound logger itself.
+
+    The context is ``{"component": component, **extra}`` while ``component``
+    is set, else ``extra`` alone (after `new`, `unbind` or `try_unbind`).
+    """
+
+    __slots__ = ("_bound", "_component", "_extra", "_stdlib")
+
+    def __init__(
+        self, stdlib: logging.Logger, component: str | None, extra: dict[str, Any] | None
+    ) -> None:
+        self._stdlib = stdlib
+        self._component = component
+        self._extra = extra or None
+        self._bound: _StdlibBoundLogger | None = None
+
+    def _context(self) -> dict[str, Any]:
+        """A new dictionary of the context."""
+        extra = self._extra
+        if self._component is None:
+            return {} if extra is None else dict(extra)
+        if extra is None:
+            return {"component": self._component}
+        return {"component": self._component, **extra}
+
+    def _bind_now(self) -> _StdlibBoundLogger:
+        bound = self._bound
+        if bound is None:
+            bound = self._bound = _StdlibBoundLogger(
+                self._stdlib, _STDLIB_PROCESSORS, self._context()
+            )
+        return bound
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for what the slots and methods here do not have (a slot not yet
+        # set, as in a copy being made, must not recurse through _bind_now).
+        if name.startswith("__") or name in _LazyBoundLogger.__slots__:
+            raise AttributeError(name)
+        return getattr(self._bind_now(), name)
+
+    def __repr__(self) -> str:
+        return repr(self._bind_now())
+
+    # --- the events: nothing is made while their level is disabled ---------------------
+
+    def debug(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if self._stdlib.isEnabledFor(logging.DEBUG):
+            return self._bind_now().debug(event, *args, **kw)
+        return None
+
+    def info(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if self._stdlib.isEnabledFor(logging.INFO):
+            return self._bind_now().info(event, *args, **kw)
+        return None
+
+    def warning(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if self._stdlib.isEnabledFor(logging.WARNING):
+            return self._bind_now().warning(event, *args, **kw)
+        return None
+
+    warn = warning
+
+    def error(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if self._stdlib.isEnabledFor(logging.ERROR):
+            return self._bind_now().error(event, *args, **kw)
+        return None
+
+    def exception(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if self._stdlib.isEnabledFor(logging.ERROR):
+            return self._bind_now().exception(event, *args, **kw)
+        return None
+
+    def critical(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if self._stdlib.isEnabledFor(logging.CRITICAL):
+            return self._bind_now().critical(event, *args, **kw)
+        return None
+
+    fatal = critical
+
+    def log(self, level: int, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if level in _LEVEL_NAMES and not self._stdlib.isEnabledFor(level):
+            return None
+        return self._bind_now().log(level, event, *args, **kw)
+
+    # --- context: new loggers, as a bound logger's methods make them -----------------
+
+    def bind(self, **new_values: Any) -> _LazyBoundLogger:
+        """A new logger with ``new_values`` added to the context."""
+        component = self._component
+        if component is not None:
+            component = new_values.pop("component", component)
+            extra = self._extra
+            return _LazyBoundLogger(
+                self._stdlib, component, new_values if extra is None else {**extra, **new_values}
+            )
+        return _LazyBoundLogger(self._stdlib, None, {**(self._extra or {}), **new_values})
+
+    def new(self, **new_values: Any) -> _LazyBoundLogger:
+        """Clear the context (this logger's too, as structlog does) and bind ``new_values``."""
+        self._component = self._extra = None
+        if self._bound is not None:
+            self._bound.new()  # clears its context
+        return _LazyBoundLogger(self._stdlib, None, new_values)
+
+    def unbind(self, *keys: str) -> _LazyBoundLogger:
+        """A new logger without ``keys`` in the context; `KeyError` if one is missing."""
+        context = self._context()
+        for key in keys:
+            del context[key]
+        return _LazyBoundLogger(self._stdlib, None, context)
+
+    def try_unbind(self, *keys: str) -> _LazyBoundLogger:
+        """Like `unbind`, but missing keys are ignored."""
+        context = self._context()
+        for key in keys:
+            context.pop(key, None)
+        return _LazyBoundLogger(self._stdlib, None, context)
+
+
+_LEVEL_NAMES = frozenset(_LEVELS.values())
+"""The levels a bound logger's ``log`` knows (others raise `KeyError` there)."""
 
 
 def _caller_module(depth: int) -> str:
@@ -166,7 +289,11 @@ def get_logger(log: Any, component: str, **context: Any) -> Logger:
     Returns
     -------
     logger
-        A structlog bound logger.
+        A structlog bound logger. For a stdlib logger or `None`, an object
+        with its methods that makes the bound logger when it is first used
+        (an event whose level the stdlib logger has disabled makes nothing),
+        so that the many library objects that never log an enabled event
+        hold no more than their stdlib logger and context.
 
     Raises
     ------
@@ -174,14 +301,12 @@ def get_logger(log: Any, component: str, **context: Any) -> Logger:
         If ``log`` is none of the above.
     """
     if log is None:
-        logger = _wrap_stdlib(logging.getLogger(_caller_module(1)))
-    elif isinstance(log, logging.Logger):
-        logger = _wrap_stdlib(log.getChild(component))
-    elif hasattr(log, "bind") and callable(log.bind):
+        return _LazyBoundLogger(logging.getLogger(_caller_module(1)), component, context)
+    if isinstance(log, logging.Logger):
+        return _LazyBoundLogger(log.getChild(component), component, context)
+    if hasattr(log, "bind") and callable(log.bind):
         return log.bind(component=component, **context)
-    else:
-        raise TypeError(f"log must be a logging.Logger, a structlog logger or None, not {log!r}")
-    return logger.bind(component=component, **context)
+    raise TypeError(f"log must be a logging.Logger, a structlog logger or None, not {log!r}")
 
 
 # --- the program side: print the records ------------------------------------------
