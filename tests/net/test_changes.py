@@ -55,6 +55,31 @@ def test_listeners_run_in_order_and_a_failing_one_is_logged() -> None:
     assert describe_cause(OSError("boom")) == "OSError: boom"
 
 
+def test_listeners_added_or_removed_by_a_listener_count_from_the_next_change() -> None:
+    seen: list[str] = []
+    listeners = ChangeListeners(get_logger(None, "test"))
+
+    def late(change: ConnectionChange) -> None:
+        seen.append("late " + change.kind.value)
+
+    class Owner:
+        def first(self, change: ConnectionChange) -> None:
+            seen.append("first " + change.kind.value)
+            if change.kind is Change.CLIENT_UP:
+                listeners.add(late)
+                listeners.remove(owner.second)  # a bound method made again: equal
+
+        def second(self, change: ConnectionChange) -> None:
+            seen.append("second " + change.kind.value)
+
+    owner = Owner()
+    listeners.add(owner.first)
+    listeners.add(owner.second)
+    listeners.emit(ConnectionChange(Change.CLIENT_UP))
+    listeners.emit(ConnectionChange(Change.SERVER_UP))
+    assert seen == ["first client_up", "second client_up", "first server_up", "late server_up"]
+
+
 # --- over sockets -----------------------------------------------------------------------
 
 

@@ -271,6 +271,48 @@ async def test_second_client_is_refused_and_first_unaffected() -> None:
     assert server.done_task.done()
 
 
+async def test_client_connected_task_asked_for_after_connecting_is_done() -> None:
+    """Made when first asked for: done at once if the client has connected; never replaced."""
+    pair1, pair2 = await make_pair_of_pairs()
+    try:
+        task = pair1.client_connected_task
+        assert task.done() and task.result() is None
+        await pair1.close_client()
+        assert pair1.client_connected_task is task  # connected once: stays done
+    finally:
+        await asyncio.gather(pair1.close(), pair2.close())
+
+
+async def test_client_connected_task_asked_for_first_is_done_on_connecting() -> None:
+    pair1 = ClientServerPair("asked", None, 0, LOCAL_HOST, 0, None, connect=False)
+    pair2 = ClientServerPair("asked2", None, 0, LOCAL_HOST, 0, None, connect=False)
+    try:
+        task = pair1.client_connected_task
+        assert not task.done()
+        async with asyncio.timeout(STD_TIMEOUT):
+            pair1.client_port = await pair2.wait_server_port()
+            await pair1.connect_client()
+            await task
+        assert pair1.client_connected_task is task
+    finally:
+        await asyncio.gather(pair1.close(), pair2.close())
+
+
+@pytest.mark.parametrize("asked_before_close", [False, True])
+async def test_done_task_whenever_asked_for(asked_before_close: bool) -> None:
+    """``done_task`` is made when first asked for, done once closed, never replaced."""
+    server = OneClientServer("done", LOCAL_HOST, 0, None)
+    await asyncio.wait_for(server.start_task, STD_TIMEOUT)
+    early = server.done_task if asked_before_close else None
+    if early is not None:
+        assert not early.done()
+    await server.close()
+    task = server.done_task
+    assert task.done() and task.result() is None
+    assert early is None or early is task
+    assert server.done_task is task
+
+
 async def test_server_wait_connected_fails_on_close() -> None:
     server = OneClientServer("waiting", LOCAL_HOST, 0, None)
     await server.start_task

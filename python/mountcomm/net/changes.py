@@ -87,6 +87,10 @@ ChangeListener = Callable[[ConnectionChange], Any]
 class ChangeListeners:
     """An ordered set of `ChangeListener`; `emit` calls each and never raises.
 
+    The listeners are a tuple, replaced when one is added or removed: most
+    owners have none or one, and `emit` iterates over the tuple it finds
+    (a listener added or removed meanwhile takes effect from the next change).
+
     Parameters
     ----------
     log : structlog logger
@@ -96,21 +100,23 @@ class ChangeListeners:
     __slots__ = ("_listeners", "_log")
 
     def __init__(self, log: Any) -> None:
-        self._listeners: list[ChangeListener] = []
+        self._listeners: tuple[ChangeListener, ...] = ()
         self._log = log
 
     def add(self, listener: ChangeListener) -> None:
         """Call ``listener`` for every later change (in the order added)."""
-        self._listeners.append(listener)
+        self._listeners = (*self._listeners, listener)
 
     def remove(self, listener: ChangeListener) -> None:
         """Stop calling ``listener``; nothing happens if it is not registered."""
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        listeners = list(self._listeners)
+        if listener in listeners:
+            listeners.remove(listener)
+            self._listeners = tuple(listeners)
 
     def emit(self, change: ConnectionChange) -> None:
         """Call every listener with ``change``; exceptions are logged, never raised."""
-        for listener in tuple(self._listeners):
+        for listener in self._listeners:
             try:
                 listener(change)
             except Exception:

@@ -131,7 +131,7 @@ class Communicator(ClientServerPair):
         self._transport: asyncio.WriteTransport | None = None  # its transport
         self._client_data_warned = False
         # Write coalescing: a burst of frames goes out in one send (see write).
-        self._out: list[bytes] = []
+        self._out: list[bytes] | None = None  # a burst's frames, while a flush is scheduled
         self._out_bytes = 0
         self._flush_handle: asyncio.Handle | None = None
         self._sent_at_once = 0  # frames sent at once since data last arrived or a flush
@@ -410,10 +410,11 @@ class Communicator(ClientServerPair):
             if not isinstance(message, bytes):
                 raise
             data = message
-        if self._flush_handle is not None:
+        out = self._out
+        if out is not None:
             # A burst under way: collected, sent in one system call when the
             # loop iteration ends ...
-            self._out.append(data)
+            out.append(data)
             self._out_bytes = size = self._out_bytes + len(data)
             if size > self.write_high_water:
                 self._flush()
@@ -422,7 +423,7 @@ class Communicator(ClientServerPair):
             transport.write(data)
             self._sent_at_once += 1
         else:
-            self._out.append(data)
+            self._out = [data]
             self._out_bytes = len(data)
             self._flush_handle = self._loop.call_soon(self._flush)
         link = self._out_link
@@ -441,10 +442,10 @@ class Communicator(ClientServerPair):
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        if not self._out:
-            return
         out = self._out
-        self._out = []
+        if out is None:
+            return
+        self._out = None
         self._out_bytes = 0
         transport = self._transport
         if transport is not None:
@@ -456,7 +457,7 @@ class Communicator(ClientServerPair):
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        self._out.clear()
+        self._out = None
         self._out_bytes = 0
 
     async def close_client(self) -> None:

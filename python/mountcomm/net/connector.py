@@ -80,7 +80,8 @@ class ClientConnector:
     retry_delays : `RetryDelays`
         The delays owed by failed attempts and short-lived connections.
     connected_task : `asyncio.Future`
-        Done when the client first connects (never replaced).
+        Done when the client first connects (made when first asked for, done
+        at once if the client has connected; never replaced).
     reconnect_task : `asyncio.Task` or `None`
         The reconnection under way after a loss (``auto_reconnect``).
     cause : `BaseException` or `None`
@@ -103,7 +104,7 @@ class ClientConnector:
         options: LinkOptions,
         target: ClientTarget,
     ) -> None:
-        loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         self.name = name
         self.log = log
         self._report = report
@@ -111,7 +112,7 @@ class ClientConnector:
         self.options = options
         self.target = target
         self.cause: BaseException | None = None
-        self.connected_task: asyncio.Future[None] = loop.create_future()
+        self._connected_task: asyncio.Future[None] | None = None  # made when asked for
         self.reconnect_task: asyncio.Task[None] | None = None
         self._attempt_task: asyncio.Task[None] | None = None
         self._link: Link | None = None
@@ -126,6 +127,16 @@ class ClientConnector:
     def state(self) -> ConnectorState:
         """The state of the client connection."""
         return self._machine.state
+
+    @property
+    def connected_task(self) -> asyncio.Future[None]:
+        """Done when the client first connects (never replaced)."""
+        task = self._connected_task
+        if task is None:
+            task = self._connected_task = self._loop.create_future()
+            if self._link is not None:  # a link is kept once it has been adopted
+                task.set_result(None)
+        return task
 
     @property
     def link(self) -> Link | None:
@@ -171,7 +182,7 @@ class ClientConnector:
         await self.close_client()
         self._check_can_connect()
         self._handle(ConnectorEvent.CONNECT)
-        task = asyncio.get_running_loop().create_task(self._attempts())
+        task = self._loop.create_task(self._attempts())
         self._attempt_task = task
         try:
             await task
@@ -271,7 +282,7 @@ class ClientConnector:
             link.close()
             return False
         self._link = link
-        self._connected_at = asyncio.get_running_loop().time()
+        self._connected_at = self._loop.time()
         self.retry_delays.connected()
         self._self_connections = 0
         self._handle(ConnectorEvent.ADOPTED)
@@ -282,8 +293,9 @@ class ClientConnector:
             port=target.client_port,
             attempts=attempts,
         )
-        if not self.connected_task.done():
-            self.connected_task.set_result(None)
+        connected_task = self._connected_task
+        if connected_task is not None and not connected_task.done():
+            connected_task.set_result(None)
         self._report(ConnectionChange(Change.CLIENT_UP))
         return True
 
@@ -312,7 +324,7 @@ class ClientConnector:
                 ) from self.cause
             changed = self._state_changed
             if changed is None:
-                changed = self._state_changed = asyncio.get_running_loop().create_future()
+                changed = self._state_changed = self._loop.create_future()
             await asyncio.shield(changed)
 
     # --- the end of a connection -------------------------------------------------------
@@ -331,12 +343,12 @@ class ClientConnector:
         self._report(ConnectionChange(Change.CLIENT_LOST, cause))
         # A listener may have closed the pair meanwhile: reconnect only if it did not.
         if state is ConnectorState.RECONNECTING and self._in_state(state):
-            task = asyncio.get_running_loop().create_task(self._reconnect())
+            task = self._loop.create_task(self._reconnect())
             self.reconnect_task = self._attempt_task = task
 
     def _ended(self, link: Link) -> float:
         """Close ``link`` and record its lifetime for the retry delays; return it [s]."""
-        lifetime = asyncio.get_running_loop().time() - self._connected_at
+        lifetime = self._loop.time() - self._connected_at
         self.retry_delays.connection_ended(self.target.client_port, lifetime)
         link.on_lost = None
         link.close()

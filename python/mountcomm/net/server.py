@@ -126,7 +126,7 @@ class OneClientServer(AsyncResource):
     start_task : `asyncio.Task`
         Done when the server is listening (raises `OSError` if it cannot bind).
     done_task : `asyncio.Future`
-        Done when the server has been closed.
+        Done when the server has been closed (made when first asked for).
 
     Notes
     -----
@@ -161,7 +161,7 @@ class OneClientServer(AsyncResource):
         tcp_keepalive: TcpKeepalive | float | None = DEFAULT_TCP_KEEPALIVE,
         tcp_user_timeout: float | None = DEFAULT_TCP_USER_TIMEOUT,
     ) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self.name = name
         self.host = host
         self.port = port
@@ -181,10 +181,11 @@ class OneClientServer(AsyncResource):
         self._closed = False  # close requested: clients are refused
         self._closing_link: tuple[Link, bool] | None = None  # closed by begin_close: (link, was up)
         self._close_started = False
-        self._connected_waiters: list[asyncio.Future[None]] = []
+        self._connected_waiters: list[asyncio.Future[None]] | None = None  # made by a waiter
         self._listeners = ChangeListeners(self.log)
         self._cause: BaseException | None = None
-        self.done_task: asyncio.Future[None] = loop.create_future()
+        self._done_task: asyncio.Future[None] | None = None  # made when asked for
+        self._done = False  # close has finished
         self.start_task: asyncio.Task[None] = loop.create_task(self.start())
         self.start_task.add_done_callback(self._start_done)
 
@@ -194,6 +195,16 @@ class OneClientServer(AsyncResource):
     def connected(self) -> bool:
         """True while a client is connected."""
         return self._link is not None and self._link.is_open
+
+    @property
+    def done_task(self) -> asyncio.Future[None]:
+        """Done when the server has been closed (never replaced)."""
+        task = self._done_task
+        if task is None:
+            task = self._done_task = self._loop.create_future()
+            if self._done:
+                task.set_result(None)
+        return task
 
     @property
     def reader(self) -> asyncio.StreamReader | None:
@@ -286,10 +297,10 @@ class OneClientServer(AsyncResource):
         link.adopt(self._lost)
         self._link = link
         self.log.info("client_connected", peer=_peer(link))
-        for waiter in self._connected_waiters:
+        waiters, self._connected_waiters = self._connected_waiters, None
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
-        self._connected_waiters.clear()
         self._report(ConnectionChange(Change.SERVER_UP))
 
     def _lost(self, link: Link) -> None:
@@ -348,13 +359,17 @@ class OneClientServer(AsyncResource):
             return
         if self._closed:
             raise ConnectionClosedError(f"server {self.name} is closed") from self._cause
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._connected_waiters.append(waiter)
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        waiters = self._connected_waiters
+        if waiters is None:
+            waiters = self._connected_waiters = []
+        waiters.append(waiter)
         try:
             await waiter
         finally:
-            if waiter in self._connected_waiters:
-                self._connected_waiters.remove(waiter)
+            waiters = self._connected_waiters
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
 
     async def close_client(self) -> None:
         """Close the current client connection, if any. Idempotent.
@@ -424,18 +439,20 @@ class OneClientServer(AsyncResource):
             # Refused connections: wait (bounded) until their sockets are closed.
             if self._refused:
                 await asyncio.gather(*(link.wait_closed() for link in list(self._refused)))
-            for waiter in self._connected_waiters:
+            waiters, self._connected_waiters = self._connected_waiters, None
+            for waiter in waiters or ():
                 if not waiter.done():
                     error = ConnectionClosedError(f"server {self.name} closed")
                     error.__cause__ = self._cause
                     waiter.set_exception(error)
-            self._connected_waiters.clear()
             self._listeners.emit(ConnectionChange(Change.CLOSED, self._cause, local=True))
             if self._callback_tasks:
                 await finish_callbacks(self._callback_tasks)
         finally:
-            if not self.done_task.done():
-                self.done_task.set_result(None)
+            self._done = True
+            done_task = self._done_task
+            if done_task is not None and not done_task.done():
+                done_task.set_result(None)
 
     async def _until_started(self) -> None:
         """``async with`` waits for the start the constructor began (`start_task`)."""
