@@ -313,6 +313,22 @@ async def test_done_task_whenever_asked_for(asked_before_close: bool) -> None:
     assert server.done_task is task
 
 
+async def test_pairs_with_equal_link_options_share_them() -> None:
+    pairs = [
+        ClientServerPair("a", None, 0, LOCAL_HOST, 0, None, connect=False),
+        ClientServerPair("b", None, 0, LOCAL_HOST, 0, None, connect=False),
+        ClientServerPair("c", None, 0, LOCAL_HOST, 0, None, connect=False, limit=2**12),
+        ClientServerPair("d", None, 0, LOCAL_HOST, 0, None, connect=False, tcp_keepalive=None),
+    ]
+    try:
+        a, b, c, d = (pair.connector.options for pair in pairs)
+        assert a is b
+        assert (c.limit, c.keepalive) == (2**12, a.keepalive) and c is not a
+        assert (d.limit, d.keepalive) == (a.limit, None) and d is not a
+    finally:
+        await asyncio.gather(*(pair.close() for pair in pairs))
+
+
 async def test_server_wait_connected_fails_on_close() -> None:
     server = OneClientServer("waiting", LOCAL_HOST, 0, None)
     await server.start_task

@@ -25,7 +25,7 @@ from ..sockets import (
 )
 from .changes import Change, ChangeListener, ChangeListeners, ConnectionChange
 from .client_state import ConnectorState
-from .connector import ClientConnector, LinkOptions, cancel_and_wait
+from .connector import ClientConnector, cancel_and_wait, link_options
 from .discovery import Advertisement, ServiceRegistry
 from .retry import DEFAULT_STABLE_CONNECTION_TIME, RetryPolicy
 from .server import ConnectCallback, OneClientServer, call_connect_callback, finish_callbacks
@@ -229,7 +229,7 @@ class ClientServerPair(AsyncResource):
             self._report,
             make_delays=self._retry_delays,
             stable_time=stable_connection_time,
-            options=LinkOptions(limit, self.tcp_keepalive, self.tcp_user_timeout),
+            options=link_options(limit, self.tcp_keepalive, self.tcp_user_timeout),
             target=self,
         )
         self._server = OneClientServer(
@@ -349,9 +349,13 @@ class ClientServerPair(AsyncResource):
         """Tell the listeners, then (the compatibility adapter) ``connect_callback``."""
         if change.cause is not None:
             self._cause = change.cause
+        self._connection_changed(change)
         self._listeners.emit(change)
         if change.calls_back:
             self.call_connect_callback()
+
+    def _connection_changed(self, change: ConnectionChange) -> None:
+        """A subclass's part of a connection going up or lost, before the listeners."""
 
     def _server_changed(self, change: ConnectionChange) -> None:
         if change.kind is not Change.CLOSED:  # the pair reports its own CLOSED

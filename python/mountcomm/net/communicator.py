@@ -146,7 +146,6 @@ class Communicator(ClientServerPair):
             connect_callback=connect_callback,
             **kwargs,
         )
-        self.add_change_listener(self._connection_changed)
 
     def _connection_changed(self, change: ConnectionChange) -> None:
         kind = change.kind

@@ -11,9 +11,17 @@ the state); what a loss means and what is logged are the pure decisions of
 
 from __future__ import annotations
 
-__all__ = ["LOCALHOST", "ClientConnector", "ClientTarget", "LinkOptions", "cancel_and_wait"]
+__all__ = [
+    "LOCALHOST",
+    "ClientConnector",
+    "ClientTarget",
+    "LinkOptions",
+    "cancel_and_wait",
+    "link_options",
+]
 
 import asyncio
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,6 +45,14 @@ class LinkOptions:
     limit: int
     keepalive: TcpKeepalive | None
     user_timeout: float | None
+
+
+@functools.lru_cache(maxsize=16)
+def link_options(
+    limit: int, keepalive: TcpKeepalive | None, user_timeout: float | None
+) -> LinkOptions:
+    """The `LinkOptions` of these values, one object shared by every connector that uses them."""
+    return LinkOptions(limit, keepalive, user_timeout)
 
 
 class ClientTarget(Protocol):
@@ -92,6 +108,26 @@ class ClientConnector:
     -----
     Must be constructed with a running event loop. All methods run on it.
     """
+
+    # One per pair, thousands in one process.
+    __slots__ = (
+        "_attempt_task",
+        "_connected_at",
+        "_connected_task",
+        "_link",
+        "_loop",
+        "_machine",
+        "_report",
+        "_self_connections",
+        "_state_changed",
+        "cause",
+        "log",
+        "name",
+        "options",
+        "reconnect_task",
+        "retry_delays",
+        "target",
+    )
 
     def __init__(
         self,
