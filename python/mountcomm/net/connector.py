@@ -264,11 +264,6 @@ class ClientConnector:
         """
         options = self.options
         target = self.target
-        kwargs: dict[str, Any] = {
-            "limit": options.limit,
-            "keepalive": options.keepalive,
-            "user_timeout": options.user_timeout,
-        }
         service, registry = target.client_service, target.registry
         if service:
             if registry is None:  # checked by the owner's constructor
@@ -277,14 +272,28 @@ class ClientConnector:
             self.log.debug("client_waiting_for_service", service=service)
             # Refused and self-connected advertised ports are skipped inside.
             link, target.client_port = await connect_service(
-                registry, service, host, log=self.log, pace=self._pace, **kwargs
+                registry,
+                service,
+                host,
+                log=self.log,
+                pace=self._pace,
+                limit=options.limit,
+                keepalive=options.keepalive,
+                user_timeout=options.user_timeout,
             )
             return link
         host = target.client_host or LOCALHOST
         port = target.client_port
         try:
             await self._pace(port)
-            return await open_link(host, port, **kwargs)
+            # The options one by one: no dictionary kept for the whole attempt.
+            return await open_link(
+                host,
+                port,
+                limit=options.limit,
+                keepalive=options.keepalive,
+                user_timeout=options.user_timeout,
+            )
         except SelfConnectionError as e:
             self._self_connections += 1
             if self._self_connections == 1:
