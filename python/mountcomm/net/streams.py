@@ -33,6 +33,7 @@ __all__ = [
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any, cast
@@ -483,8 +484,9 @@ async def open_link(
     """
     loop = asyncio.get_running_loop()
     link = Link(limit)
-    protocol = LinkProtocol(link)
-    transport, _ = await loop.create_connection(lambda: protocol, host, port, **kwargs)
+    transport, _ = await loop.create_connection(
+        functools.partial(LinkProtocol, link), host, port, **kwargs
+    )
     sock = transport.get_extra_info("socket")
     try:
         check_not_self_connected(sock)
