@@ -35,6 +35,9 @@ SEND_AT_ONCE = 2
 Consumer = Callable[[Message | ProtocolError], None]
 """``consumer(item)``: takes each message (or bad frame) as it arrives (see `consume`)."""
 
+_Frames = list[Message | ProtocolError]
+"""The messages (and bad frames) one chunk decoded to."""
+
 PAUSE_AT_FRAMES = 8192
 """Decoded frames waiting to be read from which the socket stops being read."""
 RESUME_AT_FRAMES = 1024
@@ -118,8 +121,9 @@ class Communicator(ClientServerPair):
         self.write_high_water = write_high_water
         self._decoder = FrameDecoder(max_frame_bytes)
         # Frames decoded and not yet read: _pending[_next:] (the list a chunk
-        # decoded to, replaced by the next chunk's once it has been read).
-        self._pending: list[Message | ProtocolError] = []
+        # decoded to, replaced by the next chunk's once it has been read; an
+        # empty tuple, shared, before the first chunk).
+        self._pending: _Frames | tuple[()] = ()
         self._next = 0
         self._parse: Callable[[list[str]], Message] = parse_reply if read_replies else parse_command
         self._loop = asyncio.get_running_loop()
@@ -152,7 +156,7 @@ class Communicator(ClientServerPair):
         if kind is Change.SERVER_UP:
             # A new inbound stream: decode afresh; the first read takes its input.
             self._decoder = FrameDecoder(self.max_frame_bytes)
-            self._pending = []
+            self._pending = ()
             self._next = 0
             self._paused = False
             link = self._in = self.server.link
@@ -250,12 +254,12 @@ class Communicator(ClientServerPair):
                     self._resume()
                 if isinstance(item, ProtocolError):
                     del item  # no local of this frame may hold the error (see _take_error)
-                    raise self._take_error(pending, i)
+                    raise self._take_error(cast(_Frames, pending), i)  # a chunk's list
                 return item
             await self._fill()
 
     @staticmethod
-    def _take_error(pending: list[Message | ProtocolError], i: int) -> ProtocolError:
+    def _take_error(pending: _Frames, i: int) -> ProtocolError:
         """Remove the error at ``pending[i]`` and return it, to be raised.
 
         Raising attaches a traceback, which holds the frame of `read`, which
@@ -313,7 +317,7 @@ class Communicator(ClientServerPair):
         if self._next >= len(pending):  # everything before was read: the usual case
             self._pending = frames
         else:  # the reader lags: keep what it has not read yet
-            self._pending = pending[self._next :] + frames
+            self._pending = cast(_Frames, pending)[self._next :] + frames  # not empty
         self._next = 0
         if self._consumer is not None:
             self._deliver()
