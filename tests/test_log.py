@@ -282,6 +282,7 @@ def test_stdlib_logger_binds_as_a_bound_logger(caplog: pytest.LogCaptureFixture)
     with pytest.raises(KeyError):
         base.unbind("absent")
     base.try_unbind("component").bind(component="e").info("moved")
+    base.bind(component=None).info("none")
     base.info("unchanged")
     assert [getattr(r, mlog.EVENT_ATTRIBUTE) for r in caplog.records] == [
         {"event": "bound", "component": "c", "role": "csc", "port": 1},
@@ -289,6 +290,7 @@ def test_stdlib_logger_binds_as_a_bound_logger(caplog: pytest.LogCaptureFixture)
         {"event": "unbound", "component": "c"},
         {"event": "tried", "component": "c"},
         {"event": "moved", "role": "csc", "component": "e"},
+        {"event": "none", "component": None, "role": "csc"},
         {"event": "unchanged", "component": "c", "role": "csc"},
     ]
     assert [r.getMessage() for r in caplog.records][4] == ("event='moved' role='csc' component='e'")

@@ -220,13 +220,13 @@ class _LazyBoundLogger:
     def bind(self, **new_values: Any) -> _LazyBoundLogger:
         """A new logger with ``new_values`` added to the context."""
         component = self._component
-        if component is not None:
-            component = new_values.pop("component", component)
-            extra = self._extra
-            return _LazyBoundLogger(
-                self._stdlib, component, new_values if extra is None else {**extra, **new_values}
-            )
-        return _LazyBoundLogger(self._stdlib, None, {**(self._extra or {}), **new_values})
+        if component is None or new_values.get("component", component) is None:
+            return _LazyBoundLogger(self._stdlib, None, {**self._context(), **new_values})
+        component = new_values.pop("component", component)
+        extra = self._extra
+        return _LazyBoundLogger(
+            self._stdlib, component, new_values if extra is None else {**extra, **new_values}
+        )
 
     def new(self, **new_values: Any) -> _LazyBoundLogger:
         """Clear the context (this logger's too, as structlog does) and bind ``new_values``."""
