@@ -40,7 +40,8 @@ import structlog
 from structlog.typing import EventDict, Processor
 
 Logger = Any
-"""Type of the loggers returned by `get_logger` (a structlog bound logger)."""
+"""Type of the loggers returned by `get_logger` (structlog bound loggers, or objects with
+their methods that make one when first used)."""
 
 ROOT_LOGGER = "mountcomm"
 """Name of the stdlib logger at the top of the library's hierarchy."""
