@@ -86,14 +86,21 @@ async def test_retrying_in_a_two_port_ephemeral_range_never_connects_to_itself(
     Nobody listens on the target port, so the kernel soon picks it as the local
     port of a retry and the socket connects to itself. The pair must refuse each
     such connection and keep retrying; a server started later gets the connection.
+
+    After the third refusal the next attempt waits until the server is bound:
+    while the pair keeps retrying, each self-connection holds the target port
+    for a moment, and a bind racing them failed for seconds at a time.
     """
     require_root()
     port = 40000 + 2 * secrets.randbelow(5000)  # even: the kernel tries it first
     refused = 0
+    bound: list[asyncio.Event] = []  # made in the namespace's loop
     real_open_link = open_link
 
     async def counting_open_link(*args: Any, **kwargs: Any) -> Any:
         nonlocal refused
+        if refused >= 3:
+            await bound[0].wait()
         try:
             return await real_open_link(*args, **kwargs)
         except SelfConnectionError:
@@ -109,6 +116,7 @@ async def test_retrying_in_a_two_port_ephemeral_range_never_connects_to_itself(
             "selfish", LOCAL_HOST, port, LOCAL_HOST, port - 1000, None, connect=False
         )
         pair.connect_retry_interval = 0.005
+        bound.append(asyncio.Event())
         try:
             connecting = asyncio.create_task(pair.connect_client())
             async with asyncio.timeout(STD_TIMEOUT):
@@ -117,6 +125,7 @@ async def test_retrying_in_a_two_port_ephemeral_range_never_connects_to_itself(
                     assert not connecting.done(), "connected while nobody listens"
             accepted: list[asyncio.StreamWriter] = []
             server = await _bind_when_free(port, accepted)
+            bound[0].set()
             async with server:
                 await asyncio.wait_for(connecting, STD_TIMEOUT)
                 assert pair.client_writer is not None
