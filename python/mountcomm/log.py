@@ -33,7 +33,7 @@ __all__ = [
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -123,6 +123,18 @@ class _StdlibBoundLogger(structlog.stdlib.BoundLogger):
         return super()._proxy_to_logger(method_name, event, *event_args, **event_kw)
 
 
+def _event_method(name: str, level: int) -> Callable[..., Any]:
+    """The event method ``name`` of `_LazyBoundLogger`: nothing made while ``level`` is off."""
+
+    def method(self: _LazyBoundLogger, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if self._stdlib.isEnabledFor(level):
+            return getattr(self._bind_now(), name)(event, *args, **kw)
+        return None
+
+    method.__name__, method.__qualname__ = name, f"_LazyBoundLogger.{name}"
+    return method
+
+
 class _LazyBoundLogger:
     """A stdlib logger and its context, bound into a `_StdlibBoundLogger` when first used.
 
@@ -177,39 +189,12 @@ class _LazyBoundLogger:
 
     # --- the events: nothing is made while their level is disabled ---------------------
 
-    def debug(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        if self._stdlib.isEnabledFor(logging.DEBUG):
-            return self._bind_now().debug(event, *args, **kw)
-        return None
-
-    def info(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        if self._stdlib.isEnabledFor(logging.INFO):
-            return self._bind_now().info(event, *args, **kw)
-        return None
-
-    def warning(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        if self._stdlib.isEnabledFor(logging.WARNING):
-            return self._bind_now().warning(event, *args, **kw)
-        return None
-
-    warn = warning
-
-    def error(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        if self._stdlib.isEnabledFor(logging.ERROR):
-            return self._bind_now().error(event, *args, **kw)
-        return None
-
-    def exception(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        if self._stdlib.isEnabledFor(logging.ERROR):
-            return self._bind_now().exception(event, *args, **kw)
-        return None
-
-    def critical(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        if self._stdlib.isEnabledFor(logging.CRITICAL):
-            return self._bind_now().critical(event, *args, **kw)
-        return None
-
-    fatal = critical
+    debug = _event_method("debug", logging.DEBUG)
+    info = _event_method("info", logging.INFO)
+    warning = warn = _event_method("warning", logging.WARNING)
+    error = _event_method("error", logging.ERROR)
+    exception = _event_method("exception", logging.ERROR)
+    critical = fatal = _event_method("critical", logging.CRITICAL)
 
     def log(self, level: int, event: str | None = None, *args: Any, **kw: Any) -> Any:
         if level in _LEVEL_NAMES and not self._stdlib.isEnabledFor(level):
