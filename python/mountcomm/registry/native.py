@@ -20,8 +20,9 @@ events
     ``{"watch": ID, "event": "added"|"removed", "port": P, "service": S,
     "user": U}`` (and ``"host"`` if set), read as a `WatchEvent`.
 
-Each message is a dataclass whose field declarations are its wire form, read
-by one encoder and one decoder: a field's type says which JSON values it
+Each message is a dataclass whose field declarations are its wire form; its
+encoder and decoder are generated from them on first use (`_compile`, as
+`dataclasses` generates ``__init__``). A field's type says which JSON values it
 takes (a port is in 0…65535, an id or user name at most 128 characters; one
 that admits `None` may be ``null``); a field without a default is required,
 one with a default is left out while at it (unless declared sent as ``null``).
@@ -171,7 +172,7 @@ class _Field(NamedTuple):
     nullable: bool  # its type admits None, sent as null
     default: Any
     sent: bool  # sent even while at its default
-    nested: bool  # a message, sent as an object
+    message: type | None  # the class of a message sent as an object, else None
     inline: bool  # a message whose fields are sent among its holder's
 
 
@@ -189,16 +190,16 @@ def _declared(field: dataclasses.Field[Any], hint: Any) -> _Field:
         else:
             break
     kinds = [m for m in marks if isinstance(m, _Kind)]
-    nested = isinstance(hint, type) and dataclasses.is_dataclass(hint)
+    message = hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
     if kinds:
         kind = kinds[0]
-    elif nested:
+    elif message is not None:
         kind = _Kind("an object", (dict,), read=functools.partial(_decode, hint))
     else:
         kind = _BASIC[hint]
     required = field.default is dataclasses.MISSING
     sent, inline = _SENT in marks, _INLINE in marks
-    return _Field(field.name, kind, required, nullable, field.default, sent, nested, inline)
+    return _Field(field.name, kind, required, nullable, field.default, sent, message, inline)
 
 
 _FIELDS: dict[type, tuple[_Field, ...]] = {}
@@ -216,18 +217,6 @@ def _fields_of(cls: type) -> tuple[_Field, ...]:
     return _FIELDS[cls]
 
 
-def _encode(message: Any) -> dict[str, Any]:
-    """The JSON fields of ``message``: each in order, left out while at its default."""
-    obj: dict[str, Any] = {}
-    for f in _fields_of(type(message)):
-        value = getattr(message, f.name)
-        if f.inline:
-            obj.update(_encode(value))
-        elif f.required or f.sent or value != f.default:
-            obj[f.name] = _encode(value) if f.nested and value is not None else value
-    return obj
-
-
 def _read(kind: _Kind, name: str, value: Any) -> Any:
     """JSON ``value`` read as a ``name`` of ``kind``, or `ProtocolError` (value shortened)."""
     if type(value) not in kind.types:
@@ -237,19 +226,83 @@ def _read(kind: _Kind, name: str, value: Any) -> Any:
     return value if kind.read is None else kind.read(value)
 
 
+class _Codec(NamedTuple):
+    """The encoder and decoder of one message class, generated from its declarations."""
+
+    encode: Callable[[Any], dict[str, Any]]
+    decode: Callable[[Mapping[str, Any], dict[str, Any]], Any]
+
+
+_CODECS: dict[type, _Codec] = {}
+_ABSENT = object()
+
+
+def _compile(cls: type) -> _Codec:
+    """Straight-line ``encode`` and ``decode`` functions of ``cls`` (as dataclasses
+    generate ``__init__``): what `_encode` and `_decode` run, field by field."""
+    fields = _fields_of(cls)
+    env: dict[str, Any] = {
+        "cls": cls,
+        "ABSENT": _ABSENT,
+        "ProtocolError": ProtocolError,
+        "read": _read,
+        "required": frozenset(f.name for f in fields if f.required and not f.inline),
+        "order": [f.name for f in fields if f.required and not f.inline],
+    }
+    enc = ["def encode_message(m):", "    obj = {}"]
+    dec = [
+        "def decode_message(obj, given):",
+        "    if not required <= obj.keys():",
+        "        raise ProtocolError(f'missing field(s) {[n for n in order if n not in obj]}')",
+    ]
+    for i, f in enumerate(fields):
+        name, kind = f.name, f.kind
+        env[f"default{i}"], env[f"kind{i}"], env[f"types{i}"] = f.default, kind, kind.types
+        env[f"ok{i}"], env[f"read{i}"] = kind.ok, kind.read
+        if f.message is not None:  # a message: its own generated functions
+            env[f"encode{i}"], env[f"decode{i}"] = _codec(f.message)
+        # encode: the field's JSON value, left out while at its default
+        if f.inline:
+            enc.append(f"    obj.update(encode{i}(m.{name}))")
+        else:
+            value = f"v if v is None else encode{i}(v)" if f.message else "v"
+            enc.append(f"    v = m.{name}")
+            if f.required or f.sent:
+                enc.append(f"    obj[{name!r}] = {value}")
+            else:
+                enc += [f"    if v != default{i}:", f"        obj[{name!r}] = {value}"]
+        # decode: a valid value is taken as it is; anything else goes to read() to be refused
+        if f.inline:
+            dec.append(f"    given[{name!r}] = decode{i}(obj, {{}})")
+            continue
+        valid = f"type(v) in types{i}" + (f" and ok{i}(v)" if kind.ok is not None else "")
+        taken = f"decode{i}(v, {{}})" if f.message else "v" if kind.read is None else f"read{i}(v)"
+        if f.nullable:
+            taken, valid = f"None if v is None else {taken}", f"v is None or {valid}"
+        dec += [f"    v = obj.get({name!r}, ABSENT)", "    if v is not ABSENT:"]
+        dec.append(f"        given[{name!r}] = {taken} if {valid} else read(kind{i}, {name!r}, v)")
+    enc.append("    return obj")
+    dec.append("    return cls(**given)")
+    exec("\n".join(enc + dec), env)  # built above from the declarations only
+    return _Codec(env["encode_message"], env["decode_message"])
+
+
+def _codec(cls: type) -> _Codec:
+    """The generated functions of message class ``cls`` (made on first use)."""
+    codec = _CODECS.get(cls)
+    if codec is None:
+        codec = _CODECS[cls] = _compile(cls)
+    return codec
+
+
+def _encode(message: Any) -> dict[str, Any]:
+    """The JSON fields of ``message``: each in order, left out while at its default."""
+    return _codec(type(message)).encode(message)
+
+
 def _decode(cls: type[T], obj: Mapping[str, Any], **given: Any) -> T:
     """Message ``cls`` read from its JSON object ``obj``, or `ProtocolError` (see the module)."""
-    fields = _fields_of(cls)
-    missing = [f.name for f in fields if f.required and not f.inline and f.name not in obj]
-    if missing:
-        raise ProtocolError(f"missing field(s) {missing}")
-    for f in fields:
-        if f.inline:
-            given[f.name] = _read(f.kind, f.name, obj)
-        elif f.name in obj:
-            value = obj[f.name]
-            given[f.name] = None if value is None and f.nullable else _read(f.kind, f.name, value)
-    return cls(**given)
+    return cast(T, _codec(cls).decode(obj, given))
 
 
 class _Wire:
@@ -435,7 +488,11 @@ class EntriesReply(Reply):
     def decode(cls, obj: Mapping[str, Any]) -> Self:
         """Read the reply from its JSON object (see `Reply.decode`)."""
         items = _read(_ENTRIES, "entries", obj.get("entries", []))
-        replies = [cast(EntryReply, _read(_ENTRY, "entry", item)) for item in items]
+        entry = _codec(EntryReply).decode  # (anything but an object: refused by _read)
+        replies = [
+            entry(item, {}) if type(item) is dict else _read(_ENTRY, "entry", item)
+            for item in items
+        ]
         claimed = tuple(r.claimed_user for r in replies)
         return cls(tuple(r.entry for r in replies), claimed if any(claimed) else ())
 
