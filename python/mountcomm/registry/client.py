@@ -360,7 +360,9 @@ class PortRegistry(AsyncResource):
         if conn is not None:
             await conn.close()
 
-    start = connect  # what ``async with`` calls
+    async def start(self) -> None:
+        """Connect (as `connect`, which a subclass may extend); ``async with`` calls it."""
+        await self.connect()
 
     # ---- requests ---------------------------------------------------------------------
 
