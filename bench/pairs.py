@@ -74,6 +74,31 @@ def _tasks_left() -> int:
     return len(asyncio.all_tasks()) - 1  # less the main task
 
 
+def _figures(
+    pairs: int,
+    trips: int,
+    setup: tuple[float, float],
+    busy: tuple[float, float],
+    teardown: tuple[float, float],
+    rss: tuple[int, int, int],
+    tasks_connected: int,
+) -> dict[str, float]:
+    """One side's figures: phases as (wall, CPU) [s]; RSS before, connected, after busy [KiB]."""
+    rss0, rss_idle, rss_busy = rss
+    return {
+        "setup": setup[0],
+        "setup_cpu": setup[1],
+        "rate": pairs * trips / busy[0],
+        "rate_cpu": pairs * trips / busy[1],
+        "rss_idle_per_pair": (rss_idle - rss0) / pairs,
+        "tasks_per_pair": tasks_connected / pairs,
+        "rss_per_pair": (rss_busy - rss0) / pairs,
+        "teardown": teardown[0],
+        "teardown_cpu": teardown[1],
+        "tasks_left": _tasks_left(),
+    }
+
+
 async def _settle() -> None:
     """Let callbacks scheduled by the closes run (no timers involved)."""
     for _ in range(5):
@@ -127,18 +152,15 @@ async def _ours(pairs: int, trips: int) -> dict[str, float]:
     await asyncio.gather(*(c.close() for c in everyone))
     teardown, teardown_cpu = time.perf_counter() - start, time.process_time() - cpu
     await _settle()
-    return {
-        "setup": setup,
-        "setup_cpu": setup_cpu,
-        "rate": pairs * trips / busy,
-        "rate_cpu": pairs * trips / busy_cpu,
-        "rss_idle_per_pair": (rss_idle - rss0) / pairs,
-        "tasks_per_pair": tasks_connected / pairs,
-        "rss_per_pair": (rss - rss0) / pairs,
-        "teardown": teardown,
-        "teardown_cpu": teardown_cpu,
-        "tasks_left": _tasks_left(),
-    }
+    return _figures(
+        pairs,
+        trips,
+        (setup, setup_cpu),
+        (busy, busy_cpu),
+        (teardown, teardown_cpu),
+        (rss0, rss_idle, rss),
+        tasks_connected,
+    )
 
 
 async def _raw(pairs: int, trips: int) -> dict[str, float]:
@@ -203,18 +225,15 @@ async def _raw(pairs: int, trips: int) -> dict[str, float]:
     await asyncio.gather(*(w.wait_closed() for w in writers), *(s.wait_closed() for s in servers))
     teardown, teardown_cpu = time.perf_counter() - start, time.process_time() - cpu
     await _settle()
-    return {
-        "setup": setup,
-        "setup_cpu": setup_cpu,
-        "rate": pairs * trips / busy,
-        "rate_cpu": pairs * trips / busy_cpu,
-        "rss_idle_per_pair": (rss_idle - rss0) / pairs,
-        "tasks_per_pair": tasks_connected / pairs,
-        "rss_per_pair": (rss - rss0) / pairs,
-        "teardown": teardown,
-        "teardown_cpu": teardown_cpu,
-        "tasks_left": _tasks_left(),
-    }
+    return _figures(
+        pairs,
+        trips,
+        (setup, setup_cpu),
+        (busy, busy_cpu),
+        (teardown, teardown_cpu),
+        (rss0, rss_idle, rss),
+        tasks_connected,
+    )
 
 
 class _BareLines(asyncio.Protocol):
